@@ -1,0 +1,254 @@
+"""Beimingwu's semantic specification: its keys, allowed values and JSON shape, and their checks.
+
+Shape (the reference's, so Beimingwu learnwares load as they are):
+    {"Data": {"Type": "Class", "Values": ["Table"]}, "Task": {...}, "Library": {...},
+     "Scenario": {"Type": "Tag", "Values": [...]}, "License": {"Type": "Class", "Values": ["MIT"]},
+     "Name": {"Type": "String", "Values": "name"}, "Description": {"Type": "String", "Values": "..."},
+     "Input": {"Dimension": 7, "Description": {"0": "age", ...}}, "Output": {...}}
+Two strictness levels: a learnware's spec must be complete (validate_semantic_spec), a user's
+search query may leave anything out (partial=True) but may not use values that do not exist.
+In a query a Class field may list several values, meaning "any of these".
+Validation is forgiving about spelling case ("classification", "task") and strict about
+everything else, and returns a normalised copy rather than editing the caller's dict.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping
+
+from .errors import SpecError
+
+# The single source of the allowed values (tuples: nobody can edit them by accident).
+_FIELDS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "Data": ("Class", ("Table", "Image", "Text")),
+    "Task": (
+        "Class",
+        ("Classification", "Regression", "Feature Extraction", "Segmentation", "Object Detection", "Others"),
+    ),
+    "Library": ("Class", ("Scikit-learn", "PyTorch", "TensorFlow", "Others")),
+    # Single-word values (no spaces), so a split keeps these long lists readable.
+    "Scenario": (
+        "Tag",
+        tuple(
+            "Business Financial Health Politics Computer Internet Traffic Nature Fashion Industry "
+            "Agriculture Education Entertainment Architecture Others".split()
+        ),
+    ),
+    "License": (
+        "Class",
+        tuple(
+            "MIT Apache-2.0 BSD-2-Clause BSD-3-Clause GPL-2.0 GPL-3.0 LGPL-2.1 LGPL-3.0 AGPL-3.0 "
+            "ECL-2.0 AFL-3.0 CC-BY-4.0 CC-BY-SA-4.0 Others".split()
+        ),
+    ),
+    "Name": ("String", None),
+    "Description": ("String", None),
+}
+_IO_KEYS = ("Input", "Output")
+_KNOWN_KEYS = (*_FIELDS, *_IO_KEYS)
+# Tasks whose learnwares must say what their output columns are (as the reference requires).
+_TASKS_WITH_OUTPUT = ("Classification", "Regression")
+
+# For UIs: key -> {"Type": ..., "Values": [...] or None}. A fresh copy; editing it changes nothing.
+SEMANTIC_FIELDS: dict[str, dict] = {
+    key: {"Type": kind, "Values": None if values is None else list(values)}
+    for key, (kind, values) in _FIELDS.items()
+}
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _canonical_value(key: str, value, allowed: tuple[str, ...]) -> str:
+    if isinstance(value, str):
+        folded = value.strip().casefold()
+        for a in allowed:
+            if a.casefold() == folded:
+                return a
+    hint = _suggest(value, allowed) if isinstance(value, str) else ""
+    raise SpecError(f"{key}: {value!r} is not one of {', '.join(allowed)}{hint}")
+
+
+def _canonical_keys(spec: Mapping) -> dict:
+    """Rename case variants of known keys; refuse near-misses (likely typos); keep other keys."""
+    by_fold = {k.casefold(): k for k in _KNOWN_KEYS}
+    out: dict = {}
+    for key, value in spec.items():
+        if not isinstance(key, str):
+            raise SpecError(
+                f"semantic spec: key {key!r} is not allowed; keys are strings like {_KNOWN_KEYS[0]!r}"
+            )
+        canon = by_fold.get(key.strip().casefold())
+        if canon is None:
+            hint = _suggest(key, _KNOWN_KEYS)
+            if hint:
+                raise SpecError(
+                    f"semantic spec: unknown key {key!r}{hint}; known keys: {', '.join(_KNOWN_KEYS)}"
+                )
+            canon = key  # an extension's key: carried along untouched
+        if canon in out:
+            raise SpecError(f"semantic spec: key {canon!r} is given twice (as {key!r} too)")
+        out[canon] = value
+    return out
+
+
+def _field(key: str, entry, partial: bool) -> dict:
+    kind, allowed = _FIELDS[key]
+    if entry is None:
+        if not partial:
+            example = "'...'" if allowed is None else f"[{allowed[0]!r}]"
+            raise SpecError(f"{key}: missing; expected {{'Type': {kind!r}, 'Values': {example}}}")
+        return {"Type": kind, "Values": "" if allowed is None else []}
+    if isinstance(entry, Mapping):
+        given_type = entry.get("Type", kind)
+        if not isinstance(given_type, str) or given_type.casefold() != kind.casefold():
+            raise SpecError(f"{key}.Type: {given_type!r} is not allowed; expected {kind!r}")
+        values = entry.get("Values")
+    else:
+        values = entry  # tolerate a bare value: {"Data": "Table"}
+
+    if allowed is None:  # String
+        if values is None and partial:
+            values = ""
+        if not isinstance(values, str):
+            raise SpecError(f"{key}: {values!r} is not allowed; {key} must be a string")
+        if key == "Name" and not partial and not values.strip():
+            raise SpecError(f"{key}: {values!r} is not allowed; a learnware needs a non-empty name")
+        return {"Type": kind, "Values": values}
+
+    if values is None:
+        values = []
+    elif isinstance(values, str):
+        values = [values]
+    elif not isinstance(values, (list, tuple)):
+        raise SpecError(f"{key}: {values!r} is not allowed; Values must be a list of: {', '.join(allowed)}")
+    canon: list[str] = []
+    for v in values:
+        c = _canonical_value(key, v, allowed)
+        if c not in canon:  # duplicates carry no meaning; drop them
+            canon.append(c)
+    if not partial and kind == "Class" and len(canon) != 1:
+        raise SpecError(f"{key}: {list(values)!r} is not allowed; choose exactly one of {', '.join(allowed)}")
+    if not partial and kind == "Tag" and not canon:
+        raise SpecError(f"{key}: [] is not allowed; choose at least one of {', '.join(allowed)}")
+    return {"Type": kind, "Values": canon}
+
+
+def _as_int(where: str, value, rule: str) -> int:
+    if isinstance(value, bool):
+        raise SpecError(f"{where}: {value!r} is not allowed; {rule}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise SpecError(f"{where}: {value!r} is not allowed; {rule}")
+
+
+def _io(key: str, io) -> dict:
+    """{"Dimension": int >= 1, "Description": {"<i>": str}} with i in [0, Dimension)."""
+    if not isinstance(io, Mapping):
+        raise SpecError(
+            f"{key}: {io!r} is not allowed; expected {{'Dimension': int, 'Description': {{'0': '...'}}}}"
+        )
+    if "Dimension" not in io:
+        raise SpecError(f"{key}.Dimension: missing; expected an integer >= 1")
+    dim = _as_int(f"{key}.Dimension", io["Dimension"], "expected an integer >= 1")
+    if dim < 1:
+        raise SpecError(f"{key}.Dimension: {dim!r} is not allowed; expected an integer >= 1")
+    desc = io.get("Description")
+    desc = {} if desc is None else desc
+    if not isinstance(desc, Mapping):
+        raise SpecError(f"{key}.Description: {desc!r} is not allowed; expected a dict like {{'0': '...'}}")
+    rule = f"keys must be integers in [0, {dim})"
+    out_desc: dict[str, str] = {}
+    for k, v in desc.items():
+        i = _as_int(f"{key}.Description", k, rule)
+        if not 0 <= i < dim:
+            raise SpecError(f"{key}.Description: key {k!r} is not allowed; {rule}")
+        if not isinstance(v, str):
+            raise SpecError(f"{key}.Description[{k!r}]: {v!r} is not allowed; descriptions must be strings")
+        out_desc[str(i)] = v
+    out = copy.deepcopy({k: v for k, v in io.items() if k not in ("Dimension", "Description")})
+    out.update({"Dimension": dim, "Description": out_desc})
+    return out
+
+
+def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
+    """Check a semantic spec and return a normalised deep copy (canonical keys and spellings).
+
+    Full (partial=False, a learnware's): every Class field has exactly one allowed value,
+    Scenario at least one, Name is non-empty; Input is required when Data is Table, Output
+    when Task is Classification or Regression, and a Classification Output has Dimension >= 2.
+    Partial (a search query): anything may be missing or empty (missing fields come back
+    empty), but every value given must be allowed. Raises SpecError naming key, value, allowed.
+    """
+    if not isinstance(spec, Mapping):
+        raise SpecError(
+            f"semantic spec: expected a dict with keys {', '.join(_KNOWN_KEYS)}, got {type(spec).__name__}"
+        )
+    given = _canonical_keys(spec)
+    out = {key: _field(key, given.get(key), partial) for key in _FIELDS}
+    for key in _IO_KEYS:
+        if given.get(key) is not None:
+            out[key] = _io(key, given[key])
+    for key, value in given.items():
+        if key not in out and key not in _KNOWN_KEYS:
+            out[key] = copy.deepcopy(value)
+
+    data, task = out["Data"]["Values"], out["Task"]["Values"]
+    if not partial and data == ["Table"] and "Input" not in out:
+        raise SpecError(
+            "Input: missing; a Table learnware must describe its input: {'Dimension': d, 'Description': {}}"
+        )
+    if not partial and task[0] in _TASKS_WITH_OUTPUT and "Output" not in out:
+        raise SpecError(
+            f"Output: missing; a {task[0]} learnware must describe its output: {{'Dimension': k, ...}}"
+        )
+    if task == ["Classification"] and "Output" in out and out["Output"]["Dimension"] < 2:
+        raise SpecError(
+            f"Output.Dimension: {out['Output']['Dimension']} is not allowed for Classification; "
+            "expected >= 2 (one column per class)"
+        )
+    return out
+
+
+def generate_semantic_spec(
+    name: str | None = None,
+    description: str | None = None,
+    data_type: str | None = None,
+    task_type: str | None = None,
+    library_type: str | None = None,
+    scenarios: str | list[str] | None = None,
+    license: str | list[str] | None = None,  # noqa: A002 (the reference's parameter name)
+    input_description: dict | None = None,
+    output_description: dict | None = None,
+) -> dict:
+    """Build a semantic spec in the reference's shape (omitted class fields get Values []).
+
+    Values are checked as a query would be (partial): a typo fails here, early; the result may
+    still be incomplete, so a learnware's spec should go through validate_semantic_spec too.
+    """
+    spec: dict = {
+        "Data": {"Type": "Class", "Values": [] if data_type is None else [data_type]},
+        "Task": {"Type": "Class", "Values": [] if task_type is None else [task_type]},
+        "Library": {"Type": "Class", "Values": [] if library_type is None else [library_type]},
+        "Scenario": {
+            "Type": "Tag",
+            "Values": [scenarios] if isinstance(scenarios, str) else list(scenarios or []),
+        },
+        "License": {
+            "Type": "Class",
+            "Values": [license] if isinstance(license, str) else list(license or []),
+        },
+        "Name": {"Type": "String", "Values": "" if name is None else name},
+        "Description": {"Type": "String", "Values": "" if description is None else description},
+    }
+    if input_description is not None:
+        spec["Input"] = input_description
+    if output_description is not None:
+        spec["Output"] = output_description
+    return validate_semantic_spec(spec, partial=True)

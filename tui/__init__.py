@@ -1,0 +1,1 @@
+"""The Textual terminal UI. Talks to dock's client API only."""
