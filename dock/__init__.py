@@ -1,0 +1,53 @@
+"""lwdock's dock layer: learnware packages, the DuckDB store, search, reuse and the CLI.
+
+Exports are lazy (PEP 562) so `import dock` stays cheap: DuckDB, scikit-learn and the model
+runner load only when first used. Typical use:
+
+    from dock import Dock, UserInfo
+    with Dock.open() as d:
+        result = d.search(UserInfo(stat_info={spec.type: spec}), limit=5)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Dock": "dock.dock",
+    "UserInfo": "dock.query",
+    "BaseUserInfo": "dock.query",
+    "SearchResult": "dock.query",
+    "Match": "dock.query",
+    "Mixture": "dock.query",
+    "LoadedLearnware": "dock.loaded",
+    "LearnwareRecord": "dock.records",
+    "DockError": "dock.errors",
+    "PackageError": "dock.errors",
+    "CheckError": "dock.errors",
+    "RunnerError": "dock.errors",
+    "RunnerTimeout": "dock.errors",
+    "StoreError": "dock.errors",
+    "NotFoundError": "dock.errors",
+    "DockBusyError": "dock.errors",
+    "SearchError": "dock.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .dock import Dock  # noqa: F401
+    from .query import BaseUserInfo, UserInfo  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dock' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

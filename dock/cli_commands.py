@@ -1,0 +1,186 @@
+"""The CLI's commands. Each returns a JSON-ready result (printed by `--json`) and renders the
+human view itself otherwise."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import cli_output as out
+from .errors import DataFileError, DockError
+
+
+def _open(args):
+    from .dock import Dock
+
+    return Dock.open(args.home)
+
+
+def _semantic_from_args(args, *, for_query: bool) -> dict:
+    from specs import generate_semantic_spec
+
+    kwargs: dict[str, Any] = {
+        "data_type": args.data_type,
+        "task_type": args.task,
+        "library_type": args.library,
+        "scenarios": args.scenario or None,
+        "license": args.license,
+    }
+    if for_query:
+        if getattr(args, "text", ""):
+            kwargs["name"] = args.text
+    else:
+        kwargs["name"] = args.name
+        kwargs["description"] = args.description
+    return generate_semantic_spec(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DockError(f"{what} file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DockError(f"{what} file {path} is not valid JSON: {exc}") from None
+
+
+def cmd_submit(args):
+    semantic = _read_json(args.semantic, "semantic spec") if args.semantic else None
+    with _open(args) as dock:
+        learnware_id = dock.submit(args.zip, semantic, timeout=args.timeout)
+        name = dock.get(learnware_id).name
+    if not args.json:
+        print(learnware_id)
+        out.info(f"stored {name!r}")
+    return {"id": learnware_id, "name": name}
+
+
+def cmd_list(args):
+    with _open(args) as dock:
+        local = dock.catalogue.blob_ids()
+        records = [dict(r.summary(), local=r.id in local) for r in dock.list()]
+    if not args.json:
+        out.records_table(records)
+    return records
+
+
+def cmd_show(args):
+    with _open(args) as dock:
+        record = dock.get(args.id)
+        specs = dock.get_stat_specs(record.id)
+        summary = dict(record.summary(), local=dock.has_zip(record.id))
+    spec_info = {t: {"k": int(s.z.shape[0]), "dim": int(s.dim), "gamma": float(s.gamma)} for t, s in specs.items()}
+    if not args.json:
+        out.show_record(summary, record.semantic_spec, spec_info)
+    return {**summary, "semantic_spec": record.semantic_spec, "model": record.model_config, "stat_specs": spec_info}
+
+
+def cmd_rm(args):
+    with _open(args) as dock:
+        learnware_id = dock.resolve_id(args.id)
+        dock.remove(learnware_id)
+    if not args.json:
+        out.info(f"removed {learnware_id}")
+    return {"removed": learnware_id}
+
+
+def cmd_export(args):
+    with _open(args) as dock:
+        dest = dock.export(args.id, args.dest)
+    if not args.json:
+        print(dest)
+    return {"path": str(dest)}
+
+
+def cmd_spec(args):
+    from specs import generate_stat_spec
+
+    from .datafiles import load_table
+
+    X, _ = load_table(args.data, args.label_column)
+    out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {args.points} points…")
+    spec = generate_stat_spec(type=args.kind, X=X, K=args.points, seed=args.seed)
+    spec.save(args.output)
+    if not args.json:
+        out.info(f"wrote {args.output} (gamma {spec.gamma:.4g})")
+    return {
+        "path": str(args.output),
+        "type": spec.type,
+        "rows": int(X.shape[0]),
+        "dim": int(spec.dim),
+        "points": int(spec.z.shape[0]),
+        "gamma": float(spec.gamma),
+    }
+
+
+def cmd_search(args):
+    from specs import load_spec
+
+    from .query import UserInfo
+
+    semantic = (
+        _read_json(args.semantic, "semantic spec") if args.semantic else _semantic_from_args(args, for_query=True)
+    )
+    stat_info = {}
+    if args.stat:
+        if not args.stat.is_file():
+            raise DockError(f"stat spec file not found: {args.stat}")
+        spec = load_spec(args.stat)
+        stat_info[spec.type] = spec
+    with _open(args) as dock:
+        result = dock.search(UserInfo(semantic_spec=semantic, stat_info=stat_info), limit=args.limit).to_dict()
+    if not args.json:
+        out.search_result(result)
+    return result
+
+
+def cmd_pack(args):
+    import numpy as np
+
+    from .datafiles import load_table
+    from .pack import pack_learnware
+
+    X, y = load_table(args.data, args.label_column)
+    semantic = _semantic_from_args(args, for_query=False)
+    output_dim = args.output_dim
+    if output_dim is None and y is not None:
+        output_dim = int(len(np.unique(y))) if semantic["Task"]["Values"] == ["Classification"] else 1
+    if (
+        output_dim is None
+        and semantic["Task"]["Values"]
+        and semantic["Task"]["Values"][0] in ("Classification", "Regression")
+    ):
+        raise DataFileError("give --output-dim (number of classes) or --label-column so it can be inferred")
+    if output_dim is not None:
+        semantic["Output"] = {"Dimension": output_dim, "Description": {}}
+    out.info(f"packing {args.name!r}: fitting the spec on {X.shape[0]} rows × {X.shape[1]} columns…")
+    path = pack_learnware(
+        args.output,
+        model_file=args.model,
+        model_class_file=args.model_class_file,
+        model_class=args.class_name,
+        X=X,
+        semantic_spec=semantic,
+        predict_method=args.predict_method,
+        requirements=args.requirement or None,
+        K=args.points,
+    )
+    if not args.json:
+        print(path)
+    return {"path": str(path)}
+
+
+def cmd_demo(args):
+    from .demo import run_demo
+
+    if args.home:
+        return run_demo(Path(args.home), as_json=args.json)
+    if args.keep:
+        home = Path(tempfile.mkdtemp(prefix="lwdock-demo-"))
+        result = run_demo(home, as_json=args.json)
+        out.info(f"demo dock kept at {home} (use it with --home {home})")
+        return result
+    with tempfile.TemporaryDirectory(prefix="lwdock-demo-") as tmp:
+        return run_demo(Path(tmp), as_json=args.json)

@@ -1,0 +1,90 @@
+"""Human-readable rendering for the CLI (rich). Results to stdout, errors to stderr."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+def error(message: str) -> None:
+    stderr.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+
+
+def info(message: str) -> None:
+    """Progress and notes go to stderr so stdout stays clean for results."""
+    stderr.print(message, markup=False, soft_wrap=True)
+
+
+def score_bar(score: float, width: int = 12) -> str:
+    filled = round(max(0.0, min(1.0, score)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def records_table(records: list[dict]) -> None:
+    if not records:
+        stdout.print("the dock is empty: add learnwares with `lwdock submit ZIP` (or try `lwdock demo`)")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "name", "data", "task", "in→out", "size"):
+        table.add_column(column)
+    for r in records:
+        dims = f"{r['input_dim'] or '?'}→{r['output_dim'] or '?'}"
+        table.add_row(r["id"][:12], r["name"], r["data_type"] or "", r["task_type"] or "", dims, _size(r["size"]))
+    stdout.print(table)
+
+
+def search_result(result: dict) -> None:
+    single = result["single"]
+    if not single:
+        stdout.print(
+            "no learnware matches: loosen the filters, or check that your spec's data kind "
+            "and dimension match some learnware (`lwdock list`)"
+        )
+        return
+    table = Table(box=None, header_style="bold", title="single learnwares", title_justify="left")
+    for column in ("#", "id", "name", "match", "", "MMD²"):
+        table.add_column(column)
+    for rank, m in enumerate(single, 1):
+        mmd = "" if m["mmd2"] is None else f"{m['mmd2']:.4f}"
+        table.add_row(str(rank), m["id"][:12], m["name"], f"{m['score']:.1%}", score_bar(m["score"]), mmd)
+    stdout.print(table)
+    mix = result.get("multiple")
+    if mix:
+        parts = ", ".join(f"{i[:12]} ×{w:.2f}" for i, w in zip(mix["ids"], mix["weights"], strict=True))
+        stdout.print(
+            f"\n[bold]recommended mixture[/]  match {mix['score']:.1%} {score_bar(mix['score'])}  "
+            f"MMD² {mix['mmd2']:.4f}\n  {parts}"
+        )
+
+
+def show_record(record: dict, semantic: dict, specs: dict) -> None:
+    stdout.print(f"[bold]{record['name']}[/]  {record['id']}")
+    if record["description"]:
+        stdout.print(record["description"], markup=False)
+    stdout.print(
+        f"data {record['data_type']} · task {record['task_type']} · library {record['library_type']} · "
+        f"license {record['license']} · scenarios {', '.join(record['scenarios']) or '-'}"
+    )
+    stdout.print(
+        f"input dim {record['input_dim']} · output dim {record['output_dim']} · zip {_size(record['size'])}"
+        f" · local zip: {'yes' if record.get('local') else 'no'}"
+    )
+    for kind, info_ in specs.items():
+        stdout.print(f"stat spec {kind}: K={info_['k']} points, dim {info_['dim']}, gamma {info_['gamma']:.4g}")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,190 @@
+"""`Dock`: one node's store of learnwares, as a library.
+
+Path of a learnware through `submit`: hash the zip (its id) -> read and validate the package
+(hostile-input unzip, YAML, specs, semantic spec) -> run the checks with the model in a worker
+process -> copy the zip into the blob store (hash verified) -> insert record + specs in one
+DuckDB transaction. Any failure before the insert stores nothing; a crash between the blob and
+the insert leaves an orphan blob that the next `open` deletes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .blobs import BlobStore, is_learnware_id, sha256_file
+from .errors import NotFoundError, PackageError
+from .home import DockHome, OwnerLock
+from .loaded import LoadedLearnware
+from .query import SearchResult, UserInfo
+from .records import LearnwareRecord
+from .store import Catalogue
+
+log = logging.getLogger(__name__)
+
+
+class Dock:
+    def __init__(self, home: DockHome, catalogue: Catalogue, lock: OwnerLock):
+        self.home = home
+        self.catalogue = catalogue
+        self.blobs = BlobStore(home)
+        self._lock = lock
+        self._loaded: list[LoadedLearnware] = []
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, home: str | os.PathLike | None = None) -> "Dock":
+        """Open (creating if needed) the dock in `home`, else `$LWDOCK_HOME`, else the user data dir."""
+        dock_home = DockHome.resolve(home)
+        dock_home.create()
+        lock = OwnerLock(dock_home.lock_path)
+        lock.acquire()
+        try:
+            catalogue = Catalogue(dock_home.db_path)
+        except BaseException:
+            lock.release()
+            raise
+        dock = cls(dock_home, catalogue, lock)
+        dock._recover()
+        return dock
+
+    def _recover(self) -> None:
+        """Make disk and catalogue agree after a crash: sweep partial writes, drop orphan blobs."""
+        swept = self.blobs.sweep_tmp()
+        indexed = self.catalogue.blob_ids()
+        on_disk = self.blobs.ids()
+        for orphan in on_disk - indexed:
+            self.blobs.remove(orphan)
+        for lost in indexed - on_disk:
+            log.warning("blob of %s is missing from disk; it must be fetched again", lost[:12])
+            self.catalogue.forget_blob(lost)
+        if swept or (on_disk - indexed):
+            log.info("recovered: %d partial writes, %d orphan blobs removed", swept, len(on_disk - indexed))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for loaded in self._loaded:
+            loaded.close()
+        self._loaded.clear()
+        self.catalogue.close()
+        self._lock.release()
+
+    def __enter__(self) -> "Dock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- learnwares ------------------------------------------------------------------------
+    def submit(self, zip_path: str | os.PathLike, semantic_spec: dict | None = None, *, timeout: float = 60.0) -> str:
+        """Check a learnware zip and store it; returns its id. The same bytes are stored once."""
+        from .checks import check_package
+        from .package import extract_package, read_folder
+
+        zip_path = Path(zip_path)
+        if not zip_path.is_file():
+            raise PackageError(f"no such file: {zip_path}")
+        learnware_id = sha256_file(zip_path)
+        if self.catalogue.exists(learnware_id):
+            log.info("learnware %s is already in the dock", learnware_id[:12])
+            return learnware_id
+        with tempfile.TemporaryDirectory(prefix="lwdock-check-") as tmp:
+            folder = extract_package(zip_path, Path(tmp) / "learnware")
+            package = read_folder(folder, zip_path.resolve(), learnware_id, semantic_spec)
+            check_package(package, folder, timeout=timeout)
+        stored_id, created = self.blobs.put_file(zip_path, expected_id=learnware_id)
+        record = LearnwareRecord(
+            id=stored_id,
+            semantic_spec=package.semantic_spec,
+            model_config=package.model_config,
+            size=zip_path.stat().st_size,
+            stat_spec_types=tuple(sorted(package.stat_specs)),
+        )
+        try:
+            self.catalogue.insert(record, package.stat_specs.values(), blob_size=record.size)
+        except BaseException:
+            if created:
+                self.blobs.remove(stored_id)
+            raise
+        log.info("stored learnware %s (%s)", stored_id[:12], record.name)
+        return stored_id
+
+    def resolve_id(self, id_or_prefix: str) -> str:
+        if is_learnware_id(id_or_prefix) and self.catalogue.exists(id_or_prefix):
+            return id_or_prefix
+        return self.catalogue.resolve_prefix(id_or_prefix)
+
+    def list(self) -> list[LearnwareRecord]:
+        return self.catalogue.list()
+
+    def get(self, learnware_id: str) -> LearnwareRecord:
+        return self.catalogue.get(self.resolve_id(learnware_id))
+
+    def get_stat_specs(self, learnware_id: str) -> dict[str, Any]:
+        from specs import spec_from_bytes
+
+        learnware_id = self.resolve_id(learnware_id)
+        return {t: spec_from_bytes(b) for t, b in self.catalogue.spec_bytes(learnware_id).items()}
+
+    def has_zip(self, learnware_id: str) -> bool:
+        return self.catalogue.has_blob(self.resolve_id(learnware_id))
+
+    def zip_path(self, learnware_id: str) -> Path:
+        learnware_id = self.resolve_id(learnware_id)
+        if not self.catalogue.has_blob(learnware_id):
+            raise NotFoundError(f"the zip of {learnware_id[:12]}… is not in this dock")
+        return self.blobs.path(learnware_id)
+
+    def export(self, learnware_id: str, dest: str | os.PathLike) -> Path:
+        dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / f"{self.resolve_id(learnware_id)}.zip"
+        shutil.copyfile(self.zip_path(learnware_id), dest)
+        return dest
+
+    def remove(self, learnware_id: str) -> None:
+        learnware_id = self.resolve_id(learnware_id)
+        self.catalogue.delete(learnware_id)
+        # Catalogue first: a crash after it leaves an orphan blob, which `open` sweeps.
+        self.blobs.remove(learnware_id)
+        shutil.rmtree(self.home.unpacked / learnware_id, ignore_errors=True)
+
+    # -- search and reuse ------------------------------------------------------------------
+    def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
+        from .search import search
+
+        return search(self.catalogue, user_info, limit=limit)
+
+    def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096) -> LoadedLearnware:
+        """Start the learnware's model in its own worker process and return a handle to it."""
+        from .runner import ModelWorker
+
+        record = self.get(learnware_id)
+        folder = self._unpacked(record.id)
+        worker = ModelWorker(folder, record.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb)
+        worker.start()
+        loaded = LoadedLearnware(record, worker, self.get_stat_specs(record.id))
+        self._loaded.append(loaded)
+        return loaded
+
+    def _unpacked(self, learnware_id: str) -> Path:
+        from .package import extract_package
+
+        folder = self.home.unpacked / learnware_id
+        marker = folder / ".lwdock-complete"
+        if marker.is_file():
+            return folder
+        shutil.rmtree(folder, ignore_errors=True)
+        extract_package(self.zip_path(learnware_id), folder)
+        marker.touch()
+        return folder
+
+    def stats(self) -> dict[str, Any]:
+        return {"home": str(self.home.root), "records": self.catalogue.count(), "zips": len(self.catalogue.blob_ids())}

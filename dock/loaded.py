@@ -1,0 +1,64 @@
+"""A learnware ready to run: its record plus a worker process holding its model.
+
+The model never enters this process; `predict` ships arrays to the worker and back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .records import LearnwareRecord
+
+
+class LoadedLearnware:
+    def __init__(self, record: LearnwareRecord, worker: Any, stat_specs: dict[str, Any]):
+        self.record = record
+        self._worker = worker
+        self.stat_specs = stat_specs
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def semantic_spec(self) -> dict:
+        return self.record.semantic_spec
+
+    def get_specification(self) -> dict:
+        return {"semantic": self.record.semantic_spec, "stat": self.stat_specs}
+
+    def get_stat_spec(self, spec_type: str | None = None) -> Any:
+        if spec_type is None:
+            return next(iter(self.stat_specs.values()), None)
+        return self.stat_specs.get(spec_type)
+
+    @property
+    def input_shape(self):
+        return self._worker.input_shape
+
+    @property
+    def output_shape(self):
+        return self._worker.output_shape
+
+    def predict(self, X) -> np.ndarray:
+        return self._worker.predict(np.asarray(X))
+
+    def fit(self, X, y) -> None:
+        self._worker.call("fit", np.asarray(X), np.asarray(y))
+
+    def finetune(self, X, y) -> None:
+        self._worker.call("finetune", np.asarray(X), np.asarray(y))
+
+    def close(self) -> None:
+        self._worker.close()
+
+    def __enter__(self) -> "LoadedLearnware":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<LoadedLearnware {self.id[:12]} {self.record.name!r}>"

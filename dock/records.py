@@ -1,0 +1,100 @@
+"""The catalogue's view of one learnware: what is stored, searched and (later) gossiped.
+
+A record is derived from a checked package; it never holds the model or the zip itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+def _first(semantic: dict, key: str) -> str | None:
+    values = (semantic.get(key) or {}).get("Values") or []
+    return values[0] if isinstance(values, list) and values else None
+
+
+def _text(semantic: dict, key: str) -> str:
+    value = (semantic.get(key) or {}).get("Values")
+    return value if isinstance(value, str) else ""
+
+
+def _dimension(semantic: dict, key: str) -> int | None:
+    block = semantic.get(key)
+    if isinstance(block, dict) and block.get("Dimension") is not None:
+        return int(block["Dimension"])
+    return None
+
+
+@dataclass(frozen=True)
+class LearnwareRecord:
+    id: str
+    semantic_spec: dict
+    model_config: dict
+    size: int
+    publisher: str | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    stat_spec_types: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return _text(self.semantic_spec, "Name")
+
+    @property
+    def description(self) -> str:
+        return _text(self.semantic_spec, "Description")
+
+    @property
+    def data_type(self) -> str | None:
+        return _first(self.semantic_spec, "Data")
+
+    @property
+    def task_type(self) -> str | None:
+        return _first(self.semantic_spec, "Task")
+
+    @property
+    def library_type(self) -> str | None:
+        return _first(self.semantic_spec, "Library")
+
+    @property
+    def license(self) -> str | None:
+        return _first(self.semantic_spec, "License")
+
+    @property
+    def scenarios(self) -> list[str]:
+        return list((self.semantic_spec.get("Scenario") or {}).get("Values") or [])
+
+    @property
+    def input_dim(self) -> int | None:
+        return _dimension(self.semantic_spec, "Input")
+
+    @property
+    def output_dim(self) -> int | None:
+        return _dimension(self.semantic_spec, "Output")
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready dict for the CLI's --json and for scripts."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "data_type": self.data_type,
+            "task_type": self.task_type,
+            "library_type": self.library_type,
+            "license": self.license,
+            "scenarios": self.scenarios,
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "size": self.size,
+            "publisher": self.publisher,
+            "created_at": self.created_at.isoformat(),
+            "stat_spec_types": list(self.stat_spec_types),
+        }
+
+
+def compat_key(spec: Any) -> str:
+    """Specs are comparable only when this key is equal: same kind, same dimension and, for
+    image/text specs, the same embedder (a spec without one has an empty embedder)."""
+    embedder = getattr(spec, "embedder", None) or ""
+    return f"{spec.type}|{int(spec.dim)}|{embedder}"
