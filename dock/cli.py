@@ -27,6 +27,8 @@ examples:
   lwdock pack --model model.pkl --data train.csv --label-column target --name "My model" -o my.zip
   lwdock submit my.zip                          check it and store it; prints its id
   lwdock show 3fa2c1                            any unambiguous id prefix works
+  lwdock node &                                 keep the dock running headless; commands then use it
+  lwdock status --json
 """
 
 
@@ -113,6 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, default=Path("stat.json"), help="default: stat.json")
+
+    p = command(
+        "node",
+        "run this dock as a headless node (owns the dock; others talk to it)",
+        "Runs until SIGINT/SIGTERM, serving the dock on a control socket in the home so that the "
+        "CLI, scripts and the TUI use it while it runs. Logs to <home>/logs/node.log and stderr.",
+    )
+    p.add_argument("--listen", action="append", default=[], metavar="MULTIADDR",
+                   help="libp2p listen address (repeatable), e.g. /ip4/127.0.0.1/tcp/4001")
+    p.add_argument("--bootstrap", action="append", default=[], metavar="MULTIADDR",
+                   help="a peer to connect to at start (repeatable), with its /p2p/<peer id>")
+
+    command("status", "show the node: daemon or embedded, peer id, addresses, peers, records")
 
     p = command(
         "search",

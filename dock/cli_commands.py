@@ -13,9 +13,10 @@ from .errors import DataFileError, DockError
 
 
 def _open(args):
-    from .dock import Dock
+    """The daemon's dock when one runs for this home, else the dock opened embedded."""
+    from .remote import connect
 
-    return Dock.open(args.home)
+    return connect(args.home)
 
 
 def _semantic_from_args(args, *, for_query: bool) -> dict:
@@ -59,7 +60,7 @@ def cmd_submit(args):
 
 def cmd_list(args):
     with _open(args) as dock:
-        local = dock.catalogue.blob_ids()
+        local = dock.local_ids()
         records = [dict(r.summary(), local=r.id in local) for r in dock.list()]
     if not args.json:
         out.records_table(records)
@@ -184,3 +185,20 @@ def cmd_demo(args):
         return result
     with tempfile.TemporaryDirectory(prefix="lwdock-demo-") as tmp:
         return run_demo(Path(tmp), as_json=args.json)
+
+
+def cmd_node(args):
+    from .daemon import run_node
+
+    if args.listen or args.bootstrap:
+        raise DockError("the network is not built yet: --listen/--bootstrap have no effect (issue: network)")
+    run_node(args.home, verbose=args.verbose)
+    return None
+
+
+def cmd_status(args):
+    with _open(args) as dock:
+        status = dict(dock.status(), mode=dock.mode)
+    if not args.json:
+        out.status(status)
+    return status

@@ -78,6 +78,20 @@ def show_record(record: dict, semantic: dict, specs: dict) -> None:
         stdout.print(f"stat spec {kind}: K={info_['k']} points, dim {info_['dim']}, gamma {info_['gamma']:.4g}")
 
 
+def status(info: dict) -> None:
+    mode = f"daemon (pid {info['pid']})" if info["mode"] == "daemon" else "embedded (no daemon running)"
+    stdout.print(f"home     {info['home']}\nmode     {mode}")
+    stdout.print(
+        f"network  {'online' if info['online'] else 'offline'}"
+        + (f" as {info['peer_id']}" if info.get("peer_id") else "")
+    )
+    for addr in info.get("addrs") or []:
+        stdout.print(f"         {addr}", markup=False)
+    stdout.print(
+        f"peers    {len(info.get('peers') or [])}\nrecords  {info['records']} ({info['zips']} with local zips)"
+    )
+
+
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 
 class Dock:
+    mode = "embedded"  # RemoteDock says "daemon"
+
     def __init__(self, home: DockHome, catalogue: Catalogue, lock: OwnerLock):
         self.home = home
         self.catalogue = catalogue
@@ -52,6 +54,14 @@ class Dock:
         dock = cls(dock_home, catalogue, lock)
         dock._recover()
         return dock
+
+    @classmethod
+    def connect(cls, home: str | os.PathLike | None = None, *, wait: float = 5.0):
+        """The running daemon's dock (over its control socket) if one owns `home`, else this dock
+        opened embedded. Both offer the same methods."""
+        from .remote import connect
+
+        return connect(home, wait=wait)
 
     def _recover(self) -> None:
         """Make disk and catalogue agree after a crash: sweep partial writes, drop orphan blobs."""
@@ -185,6 +195,15 @@ class Dock:
         extract_package(self.zip_path(learnware_id), folder)
         marker.touch()
         return folder
+
+    def local_ids(self) -> set[str]:
+        """Ids whose zip is in this dock (the others are records known from peers)."""
+        return self.catalogue.blob_ids()
+
+    def status(self) -> dict[str, Any]:
+        """What `lwdock status` shows; an embedded dock is offline."""
+        return {"pid": os.getpid(), "home": str(self.home.root), "online": False, "peer_id": None, "addrs": [],
+                "peers": [], "records": self.catalogue.count(), "zips": len(self.catalogue.blob_ids())}
 
     def stats(self) -> dict[str, Any]:
         return {"home": str(self.home.root), "records": self.catalogue.count(), "zips": len(self.catalogue.blob_ids())}

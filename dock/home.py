@@ -104,3 +104,20 @@ class OwnerLock:
             finally:
                 os.close(self._fd)
                 self._fd = None
+
+
+_MAX_UNIX_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
+
+
+def control_socket_path(root: Path) -> Path:
+    """The daemon's control socket: `<home>/control.sock`, or, when that path is too long for a
+    Unix socket, a per-user 0700 folder under the runtime dir named by a hash of the home."""
+    preferred = root / "control.sock"
+    if len(str(preferred)) <= _MAX_UNIX_PATH:
+        return preferred
+    import hashlib
+
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/lwdock-{os.getuid()}")
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:24]
+    return base / f"{digest}.sock"

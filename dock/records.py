@@ -98,3 +98,28 @@ def compat_key(spec: Any) -> str:
     image/text specs, the same embedder (a spec without one has an empty embedder)."""
     embedder = getattr(spec, "embedder", None) or ""
     return f"{spec.type}|{int(spec.dim)}|{embedder}"
+
+
+def record_to_dict(record: LearnwareRecord) -> dict[str, Any]:
+    """Everything needed to rebuild the record on the other side of the control socket."""
+    return {
+        "id": record.id,
+        "semantic_spec": record.semantic_spec,
+        "model_config": record.model_config,
+        "size": record.size,
+        "publisher": record.publisher,
+        "created_at": record.created_at.isoformat(),
+        "stat_spec_types": list(record.stat_spec_types),
+    }
+
+
+def record_from_dict(data: dict[str, Any]) -> LearnwareRecord:
+    return LearnwareRecord(
+        id=data["id"],
+        semantic_spec=data["semantic_spec"],
+        model_config=data["model_config"],
+        size=int(data["size"]),
+        publisher=data.get("publisher"),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        stat_spec_types=tuple(data.get("stat_spec_types") or ()),
+    )

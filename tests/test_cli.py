@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SUBCOMMANDS = ["demo", "pack", "submit", "list", "show", "rm", "export", "spec", "search"]
+SUBCOMMANDS = ["demo", "pack", "submit", "list", "show", "rm", "export", "spec", "search", "node", "status"]
 
 
 def lwdock(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess:

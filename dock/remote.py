@@ -1,0 +1,173 @@
+"""`RemoteDock`: the Dock API spoken over the owner's control socket (see control_server.py).
+
+Scripts, the CLI and the TUI use it when a daemon owns the home; `connect()` picks it or an
+embedded `Dock` so callers need not care. Models still run in worker processes started here,
+by the caller: the daemon only unpacks the zip and says where.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import errors
+from .control_codec import result_from_wire, user_info_to_wire
+from .control_wire import ControlProtocolError, recv_frame, send_frame
+from .errors import DockBusyError, DockError
+from .home import DockHome, control_socket_path
+from .loaded import LoadedLearnware
+from .query import SearchResult, UserInfo
+from .records import LearnwareRecord, record_from_dict
+
+
+class DaemonUnavailable(DockError):
+    """No daemon answers on this home's control socket."""
+
+
+class RemoteDock:
+    def __init__(self, home: DockHome, *, timeout: float = 600.0):
+        self.home = home
+        self.socket_path = control_socket_path(home.root)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout)
+        try:
+            self._sock.connect(str(self.socket_path))
+        except OSError as exc:
+            self._sock.close()
+            raise DaemonUnavailable(f"no daemon on {self.socket_path}: {exc.strerror or exc}") from None
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._loaded: list[LoadedLearnware] = []
+        self.daemon_pid = self._call("ping")["pid"]
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _call(self, method: str, **params: Any) -> Any:
+        with self._lock:
+            request_id = next(self._ids)
+            try:
+                send_frame(self._sock, {"id": request_id, "method": method, "params": params})
+                reply = recv_frame(self._sock)
+            except (OSError, ControlProtocolError) as exc:
+                raise DaemonUnavailable(f"lost the daemon's control socket: {exc}") from None
+        if reply is None or reply.get("id") != request_id:
+            raise DaemonUnavailable("the daemon closed the control socket")
+        if reply.get("ok"):
+            return reply.get("result")
+        raise _error_from(reply.get("error") or {})
+
+    def close(self) -> None:
+        for loaded in self._loaded:
+            loaded.close()
+        self._loaded.clear()
+        self._sock.close()
+
+    def __enter__(self) -> "RemoteDock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the Dock API ----------------------------------------------------------------------
+    mode = "daemon"
+
+    def status(self) -> dict:
+        return self._call("status")
+
+    def stats(self) -> dict:
+        return self._call("stats")
+
+    def list(self) -> list[LearnwareRecord]:
+        return [record_from_dict(r) for r in self._call("list")]
+
+    def get(self, learnware_id: str) -> LearnwareRecord:
+        return record_from_dict(self._call("get", learnware_id=learnware_id))
+
+    def resolve_id(self, id_or_prefix: str) -> str:
+        return self._call("resolve_id", id_or_prefix=id_or_prefix)
+
+    def submit(self, zip_path: str | os.PathLike, semantic_spec: dict | None = None, *, timeout: float = 60.0) -> str:
+        # The daemon reads the file itself: same machine, same user.
+        return self._call(
+            "submit", zip_path=str(Path(zip_path).resolve()), semantic_spec=semantic_spec, timeout=timeout
+        )
+
+    def remove(self, learnware_id: str) -> None:
+        self._call("remove", learnware_id=learnware_id)
+
+    def export(self, learnware_id: str, dest: str | os.PathLike) -> Path:
+        return Path(self._call("export", learnware_id=learnware_id, dest=str(Path(dest).resolve())))
+
+    def get_stat_specs(self, learnware_id: str) -> dict[str, Any]:
+        from specs import spec_from_bytes
+
+        return {t: spec_from_bytes(b) for t, b in self._call("stat_spec_bytes", learnware_id=learnware_id).items()}
+
+    def has_zip(self, learnware_id: str) -> bool:
+        return bool(self._call("has_zip", learnware_id=learnware_id))
+
+    def local_ids(self) -> set[str]:
+        return set(self._call("local_ids"))
+
+    def zip_path(self, learnware_id: str) -> Path:
+        return Path(self._call("zip_path", learnware_id=learnware_id))
+
+    def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
+        return result_from_wire(self._call("search", user_info=user_info_to_wire(user_info), limit=limit))
+
+    def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096) -> LoadedLearnware:
+        from specs import spec_from_bytes
+
+        from .runner import ModelWorker
+
+        prepared = self._call("prepare_load", learnware_id=learnware_id)
+        record = record_from_dict(prepared["record"])
+        worker = ModelWorker(
+            Path(prepared["folder"]), record.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb
+        )
+        worker.start()
+        specs = {t: spec_from_bytes(b) for t, b in prepared["specs"].items()}
+        loaded = LoadedLearnware(record, worker, specs)
+        self._loaded.append(loaded)
+        return loaded
+
+
+def _error_from(error: dict) -> Exception:
+    kind, message = error.get("type", "DockError"), error.get("message", "unknown error")
+    if kind == "SpecError":
+        from specs.errors import SpecError
+
+        return SpecError(message)
+    if kind == "CheckError":
+        return errors.CheckError(error.get("check", "unknown"), error.get("reason", message))
+    cls = getattr(errors, kind, None)
+    if isinstance(cls, type) and issubclass(cls, DockError):
+        return cls(message)
+    return DockError(message)
+
+
+def connect(home: str | os.PathLike | None = None, *, wait: float = 5.0):
+    """A daemon's dock over its control socket if one runs for this home, else the dock embedded.
+
+    When the home is owned but its socket does not answer yet (a daemon starting up), retry for
+    `wait` seconds before giving up with the owner's name.
+    """
+    from .dock import Dock
+
+    dock_home = DockHome.resolve(home)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return RemoteDock(dock_home)
+        except DaemonUnavailable:
+            pass
+        try:
+            return Dock.open(dock_home.root)
+        except DockBusyError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)  # the owner is starting its control socket; poll, bounded by `wait`
