@@ -1,0 +1,76 @@
+"""The p2p layer's error tree: one root, `PeerError`, so callers can catch the network as a whole."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class PeerError(Exception):
+    """Root of every error the p2p layer raises on purpose."""
+
+
+class IdentityError(PeerError):
+    """A key file or a peer id that cannot be used (wrong format, wrong key type, unreadable)."""
+
+
+class NodeNotRunning(PeerError):
+    """The node was not started, or has stopped, so it cannot take commands."""
+
+
+class DialError(PeerError):
+    """Could not connect to a peer (address unreachable, handshake refused, wrong peer id)."""
+
+
+class RequestTimeout(PeerError, TimeoutError):
+    """A peer did not answer within the deadline, or went silent for longer than the idle timeout."""
+
+
+class ProtocolViolation(PeerError):
+    """The other side broke the wire format: bad varint, oversized frame, truncated stream, unknown tag."""
+
+
+class ErrorCode(IntEnum):
+    """Codes carried by an ERROR frame (see docs/PROTOCOL.md)."""
+
+    TOO_LARGE = 1  # the request exceeded the protocol's size limit
+    BAD_REQUEST = 2  # the request was malformed
+    BUSY = 3  # all inbound slots for the protocol were taken
+    INTERNAL = 4  # the handler failed; details stay on the server
+    REFUSED = 5  # the handler declined (RequestRefused); the message says why
+    TIMEOUT = 6  # the handler did not finish within its time limit
+    NOT_FOUND = 7  # the blob is not served by this peer
+    BAD_OFFSET = 8  # a blob was requested from beyond its end
+    UNSUPPORTED = 9  # no handler for the protocol on this node
+
+
+class RemoteError(PeerError):
+    """The peer answered with an ERROR frame."""
+
+    def __init__(self, code: int, message: str):
+        try:
+            self.code: ErrorCode | int = ErrorCode(code)
+        except ValueError:
+            self.code = code
+        self.message = message
+        name = self.code.name if isinstance(self.code, ErrorCode) else str(code)
+        super().__init__(f"peer replied {name}: {message}" if message else f"peer replied {name}")
+
+
+class RequestRefused(PeerError):
+    """Raised by a request handler to send a REFUSED error with a message instead of a response."""
+
+
+class ResponseTooLarge(ProtocolViolation):
+    """A response grew beyond the caller's `max_response`."""
+
+
+class TransferError(PeerError):
+    """A blob transfer failed; the partial file is kept for a resume unless the subclass says otherwise."""
+
+
+class TruncatedTransfer(TransferError):
+    """The sender closed the stream before the announced length (a killed sender looks like a clean EOF)."""
+
+
+class HashMismatch(TransferError):
+    """The received bytes do not hash to what was announced or expected; the partial file was deleted."""

@@ -1,0 +1,250 @@
+"""Building the libp2p host and GossipSub, with py-libp2p 0.8.1's defaults corrected.
+
+Everything version-specific lives here, so a libp2p upgrade is reviewed in one file:
+
+* security: Noise only. `new_host` would also offer TLS, SECIO and *plaintext*; we pass our own
+  `sec_opt`, so a peer that cannot speak Noise fails negotiation and is never connected.
+* muxer: yamux only (`new_host` adds mplex as a fallback).
+* GossipSub silent drops (DESIGN.md "Measured facts"): the per-peer outbound RpcQueue is 32 deep,
+  the subscription channel has 32 slots, and a 10 msg/s per-peer-per-topic rate limit also
+  applies to our own publishes. `_Pubsub` enlarges every peer queue as it is created, delivers
+  messages straight to our callback (no 32-slot channel), and the router's rate limit is a
+  parameter (default 1000/s, not 10).
+* yamux over Noise is torn by cancellation: Noise bumps its nonce when it encrypts a frame, then
+  awaits the socket; a task cancelled at that await (any timeout around a stream write, or a
+  pending cancel landing on the socket lock) leaves a nonce gap, the peer's next decrypt fails
+  ("Failed authentication of message") and the whole connection dies, taking gossip with it
+  (seen in ~1 of 10 runs of the oversized-request test, where the client's upload is cancelled).
+  `_CancelSafeYamux` shields each frame write, bounded by FRAME_WRITE_LIMIT, after which the
+  connection is closed on purpose (its peer stopped reading; half a frame may be on the wire).
+* listening: TCP listeners get SO_REUSEPORT, so two nodes can "listen" on one port and share its
+  connections; `_install_exclusive_listen` keeps SO_REUSEADDR only, and a busy port fails start().
+* logging: two libp2p modules call `logging.debug()` on the *root* logger, which runs
+  `logging.basicConfig()` and installs a stderr handler for the whole program; and `import
+  libp2p` leaves the "libp2p" logger with no handler and propagate=False, so Python's last-resort
+  handler prints its warnings on stderr (under a TUI that corrupts the screen).
+  `quiet_libp2p_logging` fixes both: named loggers for those modules, a NullHandler on "libp2p",
+  and propagation to whatever the program's entry point configured.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.crypto.ed25519 import Ed25519PrivateKey as LibKey
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
+from libp2p.network.connection.exceptions import RawConnError
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
+
+from .identity import Identity
+
+# /meshsub/1.3+ and 2.0 are experimental in py-libp2p 0.8.1; js-libp2p and go-libp2p speak 1.2/1.1.
+GOSSIP_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
+
+_forwarder: contextvars.ContextVar = contextvars.ContextVar("lwdock_p2p_forwarder", default=None)
+
+
+def quiet_libp2p_logging() -> None:
+    """Stop libp2p's logs from reaching stderr through Python's last-resort handler.
+
+    Left alone when LIBP2P_DEBUG is set: then the developer asked libp2p for its own handlers.
+    """
+    # Two modules log through the *root* logging functions (`logging.debug(...)`), which call
+    # logging.basicConfig() when the root has no handler: the first closed connection would then
+    # install a stderr handler for the whole program. Give them a named logger instead.
+    from libp2p.network.connection import swarm_connection
+    from libp2p.tools import utils as libp2p_tools_utils
+
+    for module in (swarm_connection, libp2p_tools_utils):
+        if module.logging is logging:
+            module.logging = logging.getLogger(module.__name__)
+    if os.environ.get("LIBP2P_DEBUG"):
+        return
+    root = logging.getLogger("libp2p")
+    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
+    root.propagate = True
+
+
+quiet_libp2p_logging()
+
+
+@dataclass(frozen=True, slots=True)
+class GossipConfig:
+    degree: int = 6  # D, D_lo, D_hi: the GossipSub spec's defaults
+    degree_low: int = 4
+    degree_high: int = 12
+    heartbeat_interval: int = 1  # seconds; py-libp2p's constructor default is 120
+    rate_limit: float | None = 1000.0  # messages per second per forwarding peer per topic; None = off
+    peer_queue_size: int = 10_000  # outbound RPCs queued per peer (py-libp2p: 32)
+    max_message_size: int = 512 * 1024  # largest `data` we publish or accept (the RPC limit is 1 MiB)
+    seen_ttl: int = 120  # seconds a message id is remembered for de-duplication
+
+    def __post_init__(self) -> None:
+        if not 0 < self.degree_low <= self.degree <= self.degree_high:
+            raise ValueError("need 0 < degree_low <= degree <= degree_high")
+        if self.heartbeat_interval < 1 or self.peer_queue_size < 32 or self.seen_ttl < 1:
+            raise ValueError("heartbeat_interval >= 1, peer_queue_size >= 32, seen_ttl >= 1")
+        if not 0 < self.max_message_size <= 1024 * 1024 - 4096:
+            raise ValueError("max_message_size must leave room in a 1 MiB pubsub RPC")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError("rate_limit must be > 0 or None")
+
+
+FRAME_WRITE_LIMIT = 10.0  # seconds one yamux frame may take to reach the socket
+
+
+class _CancelSafeYamux(Yamux):
+    async def _write_frame(self, data: bytes) -> None:
+        async with self._write_lock:
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(FRAME_WRITE_LIMIT) as stalled:
+                    await self.secured_conn.write(data)
+        if stalled.cancelled_caught:
+            # Half a frame may be on the wire: the session is unusable. Close the socket first
+            # (so the GO_AWAY that close() tries to send fails at once instead of stalling again),
+            # then close() proper, which tells the swarm to forget this connection.
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await self.secured_conn.close()
+                await self.close()
+            # RawConnError: what yamux and the swarm already treat as "this connection is gone".
+            raise RawConnError(f"peer {self.peer_id} took no bytes for {FRAME_WRITE_LIMIT:.0f} s; connection closed")
+        await trio.lowlevel.checkpoint()  # a cancellation that waited for the frame is delivered here
+
+
+def _install_cancel_safe_yamux() -> None:
+    # py-libp2p 0.8.1 ignores the class given in muxer_opt for /yamux/1.0.0 and builds `Yamux(...)`
+    # by name in muxer_multistream, so the subclass has to replace that name. p2p/ is the only
+    # user of libp2p in the process, so the process-wide swap changes nothing for anyone else.
+    from libp2p.stream_muxer import muxer_multistream
+
+    muxer_multistream.Yamux = _CancelSafeYamux
+
+
+_install_cancel_safe_yamux()
+
+
+def _install_noise_sized_frames() -> None:
+    # A yamux DATA frame is 12 + up to 65524 bytes, one byte-for-byte write to Noise, whose
+    # messages carry at most 65519 plaintext bytes: every full frame went out as two Noise
+    # messages (65519 + 17), doubling the per-message cost (encrypt, syscalls, decrypt) of bulk
+    # transfers. Frames sized to one Noise message are always legal yamux.
+    from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH
+    from libp2p.stream_muxer.yamux import yamux
+
+    yamux.MAX_MESSAGE_SIZE = min(yamux.MAX_MESSAGE_SIZE, MAX_PLAINTEXT_LENGTH)
+
+
+_install_noise_sized_frames()
+
+
+def _reuse_address_only(sock) -> None:
+    import socket
+
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    except OSError:
+        pass
+
+
+def _install_exclusive_listen() -> None:
+    # py-libp2p 0.8.1 sets SO_REUSEPORT on TCP listeners (for hole punching, which we do not use):
+    # a second node told to listen on a busy port then starts "fine" and the kernel splits the
+    # incoming connections between the two. SO_REUSEADDR alone keeps restarts quick and makes a
+    # busy port an error at start().
+    from libp2p.transport.tcp import tcp
+
+    tcp._set_reuse_flags = _reuse_address_only
+
+
+_install_exclusive_listen()
+
+
+class _RoomyQueues(dict):
+    """pubsub.peer_queues, enlarging each RpcQueue as Pubsub stores it (it builds them with the
+    32-deep default inside `_handle_new_peer`, before anything is queued on them)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, peer_id, queue) -> None:
+        queue._queue.max_size = max(queue._queue.max_size, self.size)
+        super().__setitem__(peer_id, queue)
+
+
+class _Pubsub(Pubsub):
+    """Pubsub that hands every accepted message to `deliver(msg, forwarder)` on the trio thread."""
+
+    def __init__(self, host, router, deliver: Callable, peer_queue_size: int, **kwargs):
+        super().__init__(host, router, **kwargs)
+        self._deliver = deliver
+        self.peer_queues = _RoomyQueues(peer_queue_size)
+        # Seqnos start at time.time() in py-libp2p, so a node restarted within the seen-cache TTL
+        # after publishing more than one message a second reuses seqnos and its new messages are
+        # dropped as duplicates. Nanoseconds leave no such window.
+        self.counter = time.time_ns()
+
+    async def push_msg(self, msg_forwarder, msg) -> None:
+        token = _forwarder.set(msg_forwarder)
+        try:
+            await super().push_msg(msg_forwarder, msg)
+        finally:
+            _forwarder.reset(token)
+
+    def notify_subscriptions(self, publish_message) -> None:
+        # Replaces the 32-slot per-topic channel (which drops when full) with a direct call.
+        self._deliver(publish_message, _forwarder.get())
+
+
+def key_pair_of(identity: Identity) -> KeyPair:
+    private = LibKey.from_bytes(identity.seed())
+    return KeyPair(private, private.get_public_key())
+
+
+def build(identity: Identity, listen: list[str], gossip: GossipConfig, deliver: Callable, enable_mdns: bool):
+    """A host (TCP + Noise + yamux) and its GossipSub router and pubsub, not yet running."""
+    key_pair = key_pair_of(identity)
+    noise = NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
+    host = new_host(
+        key_pair=key_pair,
+        sec_opt={NOISE_PROTOCOL_ID: noise},
+        muxer_opt={YAMUX_PROTOCOL_ID: _CancelSafeYamux},
+        listen_addrs=[multiaddr.Multiaddr(a) for a in listen],
+        enable_mDNS=enable_mdns,
+    )
+    router = GossipSub(
+        protocols=list(GOSSIP_PROTOCOLS),
+        degree=gossip.degree,
+        degree_low=gossip.degree_low,
+        degree_high=gossip.degree_high,
+        heartbeat_interval=gossip.heartbeat_interval,
+        spam_protection_enabled=gossip.rate_limit is not None,
+        max_messages_per_topic_per_second=gossip.rate_limit or 1.0,
+        # "Adaptive" mode stretches the heartbeat to 30-60 s when it judges the network unhealthy
+        # (it does on a fresh, quiet network): predictable beats clever here.
+        adaptive_gossip_enabled=False,
+    )
+    pubsub = _Pubsub(
+        host,
+        router,
+        deliver=deliver,
+        peer_queue_size=gossip.peer_queue_size,
+        strict_signing=True,  # js-libp2p defaults to StrictSign and rejects unsigned messages
+        seen_ttl=gossip.seen_ttl,
+    )
+    return host, router, pubsub

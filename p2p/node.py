@@ -1,0 +1,401 @@
+"""P2PNode: a libp2p host in its own thread with its own trio loop, behind a thread-safe API.
+
+Thread contexts (the contract the dock and the TUI rely on):
+
+* Every public method may be called from any thread *except* the node's own thread (listeners
+  and validators run there; a blocking call from them raises RuntimeError instead of
+  deadlocking). Calls cross into trio only with the loop's token (`trio.from_thread`).
+  From asyncio (Textual), call them in a worker thread: `await asyncio.to_thread(node.request, ...)`
+  or a Textual `@work(thread=True)`.
+* Listeners (`add_listener`) and topic validators run on the node thread: they must be quick and
+  never block. `open_event_queue()` gives a thread-safe queue fed by such a listener.
+* Request handlers (`set_handler`) run in worker threads, at most `max_concurrent` at a time per
+  protocol, so they may do blocking work (DuckDB, search) but must be thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import multiaddr
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.discovery.events.peerDiscovery import peerDiscovery
+from libp2p.tools.anyio_service import background_trio_service
+
+from . import host as host_builder
+from . import peers
+from .errors import NodeNotRunning, PeerError, RequestTimeout
+from .events import Event
+from .gossip import TopicGate, Validator, to_message
+from .identity import Identity
+from .reqresp import Handler, ProtocolLimits, RequestServer, close_quietly, reset_quietly, send_request
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LISTEN = ("/ip4/127.0.0.1/tcp/0",)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    listen: tuple[str, ...] = DEFAULT_LISTEN
+    bootstrap: tuple[str, ...] = ()  # full multiaddrs with /p2p/<peer id>
+    enable_mdns: bool = False  # LAN discovery; off by default and in tests
+    gossip: host_builder.GossipConfig = field(default_factory=host_builder.GossipConfig)
+    connect_timeout: float = 10.0
+    bootstrap_interval: float = 30.0  # how often lost bootstrap peers are dialled again
+    stop_timeout: float = 10.0  # a shutdown that takes longer is cut short
+
+
+class P2PNode:
+    def __init__(self, identity: Identity | None = None, config: NodeConfig | None = None):
+        self.identity = identity or Identity.generate()
+        self.config = config or NodeConfig()
+        self.peer_id: str = self.identity.peer_id
+        self._lock = threading.Lock()
+        self._state = "new"  # new -> running -> stopped
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._addrs: list[str] = []
+        self._listeners: list[Callable[[Event], None]] = []
+        self._topics: dict[str, Validator | None] = {}
+        self._handlers: dict[str, tuple[Callable, ProtocolLimits | None]] = {}
+        self._stats: dict = {"gossip_delivered": 0, "gossip_rejected": 0, "gossip_ignored": 0, "events_dropped": 0}
+        self._host = self._pubsub = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self, listen: list[str] | None = None, bootstrap: list[str] | None = None, timeout: float = 30.0):
+        """Start the node thread; returns once the host listens (bootstrap dials go on behind)."""
+        with self._lock:
+            if self._state != "new":
+                raise PeerError(f"a P2PNode starts once; this one is {self._state}")
+            self._state = "running"
+        listen = list(listen or self.config.listen)
+        bootstrap = list(self.config.bootstrap if bootstrap is None else bootstrap)
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(listen, bootstrap), name=f"p2p-{self.peer_id[-8:]}", daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise PeerError(f"p2p node did not start listening within {timeout:.0f} s")
+        if self._start_error is not None:
+            self._state = "stopped"
+            raise PeerError(f"p2p node failed to start: {self._start_error}") from self._start_error
+
+    def stop(self) -> None:
+        """Stop the node and wait for its thread. Idempotent; safe from any thread but the node's."""
+        with self._lock:
+            was, self._state = self._state, "stopped"
+        if was != "running" or self._thread is None:
+            return
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("P2PNode.stop() called from the node's own thread (a listener or validator)")
+        token = self._token
+        if token is not None:
+            try:
+                trio.from_thread.run_sync(self._request_stop, trio_token=token)
+            except (trio.RunFinishedError, RuntimeError):
+                pass  # the loop is already gone
+        self._thread.join(self.config.stop_timeout + 5)
+        if self._thread.is_alive():
+            logger.warning("p2p node thread did not finish within %.0f s", self.config.stop_timeout + 5)
+
+    @property
+    def running(self) -> bool:
+        return self._state == "running" and self._token is not None and self._ready.is_set()
+
+    def __enter__(self) -> P2PNode:
+        if self._state == "new":
+            self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _thread_main(self, listen: list[str], bootstrap: list[str]) -> None:
+        try:
+            trio.run(self._main, listen, bootstrap)
+        except BaseException as exc:
+            if not self._ready.is_set():
+                self._start_error = exc
+            else:
+                logger.exception("p2p node loop crashed")
+        finally:
+            self._state = "stopped"
+            self._token = None
+            self._ready.set()
+
+    async def _main(self, listen: list[str], bootstrap: list[str]) -> None:
+        self._stop_event = trio.Event()
+        self._scope = trio.CancelScope()
+        with self._scope:
+            host, router, pubsub = host_builder.build(
+                self.identity, listen, self.config.gossip, self._deliver, self.config.enable_mdns
+            )
+            self._host, self._pubsub = host, pubsub
+            host.get_network().register_notifee(peers.ConnectionEvents(self._emit))
+            async with host.run([multiaddr.Multiaddr(a) for a in listen]):
+                bound = host.get_transport_addrs()
+                if len(bound) < len(listen):  # py-libp2p logs a failed listen and carries on
+                    raise PeerError(f"cannot listen on {listen} (port in use?); listening on {[str(a) for a in bound]}")
+                async with background_trio_service(pubsub), background_trio_service(router):
+                    await pubsub.wait_until_ready()
+                    for topic, validator in list(self._topics.items()):
+                        await self._subscribe(topic, validator)
+                    for protocol_id, (handler, limits) in list(self._handlers.items()):
+                        self._install_handler(protocol_id, handler, limits)
+                    async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
+                        if bootstrap:
+                            cfg = self.config
+                            nursery.start_soon(
+                                peers.bootstrap_loop, host, bootstrap, cfg.bootstrap_interval, cfg.connect_timeout
+                            )
+                        self._addrs = [str(a) for a in host.get_addrs()]
+                        self._token = trio.lowlevel.current_trio_token()
+                        if self.config.enable_mdns:
+                            peerDiscovery.register_peer_discovered_handler(self._on_discovered)
+                        self._ready.set()
+                        try:
+                            await self._stop_event.wait()
+                        finally:
+                            peerDiscovery.unregister_peer_discovered_handler(self._on_discovered)
+                            nursery.cancel_scope.cancel()
+
+    def _request_stop(self) -> None:
+        self._stop_event.set()
+
+        async def watchdog() -> None:
+            await trio.sleep(self.config.stop_timeout)
+            logger.warning("p2p shutdown took over %.0f s; cancelling it", self.config.stop_timeout)
+            self._scope.cancel()
+
+        trio.lowlevel.spawn_system_task(watchdog)
+
+    # ---- crossing into the trio thread --------------------------------------------------------
+
+    def _check_thread(self) -> trio.lowlevel.TrioToken:
+        if self._state == "running" and not self._ready.is_set() and threading.current_thread() is not self._thread:
+            self._ready.wait(30)  # a call racing start(): wait for the loop rather than fail
+        token = self._token
+        if token is None or self._state != "running":
+            raise NodeNotRunning("the p2p node is not running (start() it first, or it has stopped)")
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("blocking P2PNode call from the node thread (inside a listener or validator)")
+        return token
+
+    def _call(self, async_fn, *args):
+        token = self._check_thread()
+        try:
+            return trio.from_thread.run(async_fn, *args, trio_token=token)
+        except (trio.RunFinishedError, trio.Cancelled) as exc:
+            raise NodeNotRunning("the p2p node stopped during the call") from exc
+
+    def _call_sync(self, fn, *args):
+        token = self._check_thread()
+        try:
+            return trio.from_thread.run_sync(fn, *args, trio_token=token)
+        except trio.RunFinishedError as exc:
+            raise NodeNotRunning("the p2p node stopped during the call") from exc
+
+    # ---- peers -------------------------------------------------------------------------------
+
+    @property
+    def addrs(self) -> list[str]:
+        """Listen addresses as full multiaddrs ending in /p2p/<peer id>."""
+        return list(self._addrs)
+
+    def connect(self, addr: str, timeout: float | None = None) -> str:
+        """Dial a full multiaddr (.../p2p/<peer id>); returns the peer id once connected."""
+        info = peers.parse_addr(addr)
+        self._call(peers.dial, self._host, info, timeout or self.config.connect_timeout)
+        return str(info.peer_id)
+
+    def _on_discovered(self, info) -> None:
+        # py-libp2p calls this on zeroconf's thread (mDNS); hop into trio with the loop's token.
+        # `peerDiscovery` is process-wide, so every mDNS-enabled node in the process hears it.
+        token = self._token
+        if token is None or info.peer_id == self._host.get_id():
+            return
+        args = (peers.try_dial, self._host, info, self.config.connect_timeout)
+        try:
+            if threading.current_thread() is self._thread:
+                self._nursery.start_soon(*args)
+            else:
+                trio.from_thread.run_sync(self._nursery.start_soon, *args, trio_token=token)
+        except (trio.RunFinishedError, RuntimeError):
+            pass
+
+    def disconnect(self, peer_id: str) -> None:
+        self._call(self._host.disconnect, peers.parse_peer_id(peer_id))
+
+    def peers(self) -> list[str]:
+        """Peer ids we hold a connection to."""
+        return self._call_sync(lambda: sorted(str(p) for p, c in self._host.get_network().connections.items() if c))
+
+    def topic_peers(self, topic: str) -> list[str]:
+        """Connected peers that told us they subscribe to `topic`."""
+        return self._call_sync(lambda: sorted(str(p) for p in self._pubsub.peer_topics.get(topic, ())))
+
+    def stats(self) -> dict:
+        return self._call_sync(lambda: _deep_copy(self._stats))
+
+    # ---- events ------------------------------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[Event], None]) -> None:
+        """`callback(event)` runs on the node thread for every event: be quick, never block."""
+        with self._lock:
+            self._listeners = [*self._listeners, callback]
+
+    def remove_listener(self, callback: Callable[[Event], None]) -> None:
+        with self._lock:
+            self._listeners = [c for c in self._listeners if c is not callback]
+
+    def open_event_queue(self, maxsize: int = 10_000) -> queue.Queue:
+        """A thread-safe queue of every event. When a slow consumer lets it fill, further events
+        are dropped, counted in stats()["events_dropped"] and logged."""
+        q: queue.Queue = queue.Queue(maxsize)
+
+        def put(event: Event) -> None:
+            try:
+                q.put_nowait(event)
+            except queue.Full:
+                self._stats["events_dropped"] += 1
+                if self._stats["events_dropped"] % 1000 == 1:
+                    logger.warning("p2p event queue full (%d): dropping events", maxsize)
+
+        self.add_listener(put)
+        return q
+
+    def _emit(self, event: Event) -> None:
+        for callback in self._listeners:
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("p2p event listener %r failed", callback)
+
+    def _deliver(self, msg, forwarder) -> None:
+        if forwarder is None or forwarder == self._host.get_id():
+            return  # our own publish: not an event
+        for topic in msg.topicIDs:
+            if topic in self._topics:
+                self._stats["gossip_delivered"] += 1
+                self._emit(to_message(topic, msg, forwarder))
+
+    # ---- gossip ------------------------------------------------------------------------------
+
+    def subscribe(self, topic: str, validator: Validator | None = None) -> None:
+        """Join `topic`; accepted messages arrive as GossipMessage events. `validator(msg)` runs on
+        the node thread before a message is delivered or forwarded and returns True/"accept",
+        False/"reject" or "ignore". Subscribing before start() is allowed (and joins at start)."""
+        with self._lock:
+            self._topics[topic] = validator
+            if self._state == "new":
+                return
+        self._call(self._subscribe, topic, validator)
+
+    async def _subscribe(self, topic: str, validator: Validator | None) -> None:
+        gate = TopicGate(topic, validator, self._host.get_id(), self.config.gossip.max_message_size, self._stats)
+        self._pubsub.set_topic_validator(topic, gate, False)
+        await self._pubsub.subscribe(topic)
+
+    def unsubscribe(self, topic: str) -> None:
+        with self._lock:
+            self._topics.pop(topic, None)
+            if self._state == "new":
+                return
+        self._call(self._pubsub.unsubscribe, topic)
+
+    def publish(self, topic: str, data: bytes) -> None:
+        """Sign and send `data` on `topic` (not delivered back to ourselves as an event)."""
+        limit = self.config.gossip.max_message_size
+        if len(data) > limit:
+            raise PeerError(f"gossip message of {len(data)} bytes exceeds max_message_size={limit}")
+        self._call(self._pubsub.publish, topic, bytes(data))
+
+    # ---- request/response --------------------------------------------------------------------
+
+    def set_handler(self, protocol_id: str, handler: Handler, limits: ProtocolLimits | None = None) -> None:
+        """Serve `protocol_id`: `handler(peer_id, request) -> bytes | Iterable[bytes]` runs in a
+        worker thread; raise RequestRefused(msg) to answer with an error. Allowed before start()."""
+        with self._lock:
+            self._handlers[protocol_id] = (handler, limits)
+            if self._state == "new":
+                return
+        self._call_sync(self._install_handler, protocol_id, handler, limits)
+
+    def _install_handler(self, protocol_id: str, handler, limits: ProtocolLimits | None) -> None:
+        counters = ("requests", "errors", "busy", "too_large", "timeouts")
+        stats = self._stats.setdefault(protocol_id, dict.fromkeys(counters, 0))
+        if getattr(handler, "is_stream_handler", False):
+            serve = handler.bind(stats)  # a raw trio stream handler, e.g. transfer.BlobServer
+        else:
+            serve = RequestServer(protocol_id, handler, limits or ProtocolLimits(), stats).handle
+        self._host.set_stream_handler(TProtocol(protocol_id), serve)
+
+    def remove_handler(self, protocol_id: str) -> None:
+        with self._lock:
+            self._handlers.pop(protocol_id, None)
+            if self._state == "new":
+                return
+        self._call_sync(self._host.remove_stream_handler, TProtocol(protocol_id))
+
+    def request(
+        self,
+        peer_id: str,
+        protocol_id: str,
+        data: bytes,
+        *,
+        timeout: float = 30.0,
+        idle_timeout: float = 10.0,
+        max_response: int = 16 * 1024 * 1024,
+    ) -> bytes:
+        """Send one request and return the response body. `timeout` bounds the whole exchange
+        (dial included), `idle_timeout` each silence. Raises RemoteError (the peer answered with
+        an error), RequestTimeout, DialError or ProtocolViolation."""
+        return self._call(self._request, peer_id, protocol_id, bytes(data), timeout, idle_timeout, max_response)
+
+    async def _request(self, peer_id, protocol_id, data, timeout, idle_timeout, max_response) -> bytes:
+        try:
+            with trio.fail_after(timeout):
+                stream = await self._open_stream(peer_id, protocol_id)
+                try:
+                    body = await send_request(stream, data, min(idle_timeout, timeout), max_response)
+                except BaseException:
+                    await reset_quietly(stream)
+                    raise
+                await close_quietly(stream)
+                return body
+        except trio.TooSlowError:
+            raise RequestTimeout(f"{protocol_id} to {peer_id} took longer than {timeout:.1f} s") from None
+
+    async def _open_stream(self, peer_id: str, protocol_id: str):
+        return await peers.open_stream(self._host, peer_id, protocol_id)
+
+    # ---- blobs (protocol in transfer.py) -------------------------------------------------------
+
+    def serve_blobs(self, open_blob, protocol_id: str | None = None, max_concurrent: int = 4) -> None:
+        """Serve blobs: `open_blob(blob_id) -> binary file | (file, sha256) | None`, called in a
+        worker thread. See transfer.py for the protocol."""
+        from .transfer import FETCH_PROTOCOL_ID, BlobServer
+
+        self.set_handler(protocol_id or FETCH_PROTOCOL_ID, BlobServer(open_blob, max_concurrent))
+
+    def fetch_blob(self, peer_id: str, blob_id: str, partial_path, **options):
+        """Download blob `blob_id` from `peer_id` into `partial_path`, resuming from its current
+        size; see transfer.fetch_blob for the options and guarantees."""
+        from .transfer import fetch_blob
+
+        return self._call(lambda: fetch_blob(self, peer_id, blob_id, partial_path, **options))
+
+
+def _deep_copy(stats: dict) -> dict:
+    return {k: (_deep_copy(v) if isinstance(v, dict) else v) for k, v in stats.items()}

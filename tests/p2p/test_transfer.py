@@ -1,0 +1,259 @@
+"""Blob transfer: full, resumed, tampered, missing, frozen and killed senders."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from p2p import ErrorCode, HashMismatch, RemoteError, RequestTimeout, TruncatedTransfer
+from p2p.errors import TransferError
+from tests.p2p.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def blob(tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    path = tmp_path / "blob.zip"
+    path.write_bytes(data)
+    return path, data, hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def provider_and_fetcher(make_node, blob):
+    path, data, blob_id = blob
+    provider, fetcher = make_node(), make_node()
+    provider.serve_blobs(lambda requested: open(path, "rb") if requested == blob_id else None)
+    fetcher.connect(provider.addrs[0])
+    return provider, fetcher
+
+
+def test_full_transfer_with_progress(provider_and_fetcher, blob, tmp_path):
+    provider, fetcher = provider_and_fetcher
+    _, data, blob_id = blob
+    partial = tmp_path / "in" / "partial"
+    partial.parent.mkdir()
+    seen: list[tuple[int, int]] = []
+    digest = bytes.fromhex(blob_id)
+    result = fetcher.fetch_blob(
+        provider.peer_id, blob_id, partial, expected_sha256=digest, progress=lambda r, t: seen.append((r, t))
+    )
+    assert partial.read_bytes() == data
+    assert (result.size, result.sha256.hex(), result.resumed_from) == (len(data), blob_id, 0)
+    assert seen[-1] == (len(data), len(data)) and [r for r, _ in seen] == sorted(r for r, _ in seen)
+
+
+def test_resume_from_an_offset(provider_and_fetcher, blob, tmp_path):
+    provider, fetcher = provider_and_fetcher
+    _, data, blob_id = blob
+    partial = tmp_path / "partial"
+    partial.write_bytes(data[:1_000_000])
+    seen: list[int] = []
+    result = fetcher.fetch_blob(provider.peer_id, blob_id, partial, progress=lambda r, t: seen.append(r))
+    assert result.resumed_from == 1_000_000
+    assert partial.read_bytes() == data
+    assert seen[0] > 1_000_000  # the first million bytes were not sent again
+    again = fetcher.fetch_blob(provider.peer_id, blob_id, partial)  # already complete: header only, verified
+    assert (again.resumed_from, again.size) == (len(data), len(data)) and partial.read_bytes() == data
+
+
+def test_raising_from_progress_aborts_and_keeps_the_partial(provider_and_fetcher, blob, tmp_path):
+    provider, fetcher = provider_and_fetcher
+    _, data, blob_id = blob
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_after_first_megabyte(received, total):
+        if received >= 1_000_000:
+            raise Cancelled
+
+    partial = tmp_path / "partial"
+    with pytest.raises(Cancelled):
+        fetcher.fetch_blob(provider.peer_id, blob_id, partial, progress=cancel_after_first_megabyte)
+    kept = partial.stat().st_size
+    assert 1_000_000 <= kept < len(data) and partial.read_bytes() == data[:kept]
+    assert fetcher.fetch_blob(provider.peer_id, blob_id, partial).resumed_from == kept
+
+
+def test_tampered_bytes_are_detected_and_the_partial_deleted(make_node, blob, tmp_path):
+    path, data, blob_id = blob
+    bad = tmp_path / "tampered"
+    bad.write_bytes(data[:500] + bytes([data[500] ^ 1]) + data[501:])
+    provider, fetcher = make_node(), make_node()
+    # The provider lies: it announces the real digest but serves other bytes.
+    provider.serve_blobs(lambda requested: (open(bad, "rb"), bytes.fromhex(blob_id)))
+    fetcher.connect(provider.addrs[0])
+    partial = tmp_path / "partial"
+    with pytest.raises(HashMismatch):
+        fetcher.fetch_blob(provider.peer_id, blob_id, partial)
+    assert not partial.exists()
+
+
+def test_wrong_announced_hash_or_size_is_refused_before_download(provider_and_fetcher, blob, tmp_path):
+    provider, fetcher = provider_and_fetcher
+    _, data, blob_id = blob
+    partial = tmp_path / "partial"
+    partial.write_bytes(data[:10])
+    with pytest.raises(TransferError, match="not the expected"):
+        fetcher.fetch_blob(provider.peer_id, blob_id, partial, expected_sha256=b"\x00" * 32)
+    with pytest.raises(TransferError, match="over max_size"):
+        fetcher.fetch_blob(provider.peer_id, blob_id, partial, max_size=1000)
+    assert partial.read_bytes() == data[:10]  # a refused transfer leaves the partial alone
+
+
+def test_missing_blob_and_bad_offset(provider_and_fetcher, blob, tmp_path):
+    provider, fetcher = provider_and_fetcher
+    _, data, blob_id = blob
+    with pytest.raises(RemoteError) as err:
+        fetcher.fetch_blob(provider.peer_id, "ab" * 32, tmp_path / "none")
+    assert err.value.code == ErrorCode.NOT_FOUND
+    too_long = tmp_path / "too-long"
+    too_long.write_bytes(data + b"extra")
+    with pytest.raises(RemoteError) as err:
+        fetcher.fetch_blob(provider.peer_id, blob_id, too_long)
+    assert err.value.code == ErrorCode.BAD_OFFSET and not too_long.exists()
+    with pytest.raises(ValueError):
+        fetcher.fetch_blob(provider.peer_id, "../etc/passwd", tmp_path / "x")
+
+
+def test_frozen_sender_times_out_and_keeps_the_partial(make_node, blob, tmp_path):
+    path, data, blob_id = blob
+    release = threading.Event()
+
+    class StallingFile:
+        def __init__(self):
+            self.f = open(path, "rb")
+
+        def seek(self, *a):
+            return self.f.seek(*a)
+
+        def read(self, n):
+            if self.f.tell() >= 1_000_000:
+                release.wait(30)
+            return self.f.read(n)
+
+        def close(self):
+            self.f.close()
+
+    provider, fetcher = make_node(), make_node()
+    provider.serve_blobs(lambda requested: (StallingFile(), bytes.fromhex(blob_id)))
+    fetcher.connect(provider.addrs[0])
+    partial = tmp_path / "partial"
+    started = time.monotonic()
+    try:
+        with pytest.raises(RequestTimeout):
+            fetcher.fetch_blob(provider.peer_id, blob_id, partial, idle_timeout=1.0)
+        assert time.monotonic() - started < 5
+        assert partial.read_bytes() == data[: partial.stat().st_size] and partial.stat().st_size >= 1_000_000
+    finally:
+        release.set()
+
+
+def _start_provider(path: Path, delay: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.p2p.blob_provider", str(path), str(delay)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    addr = proc.stdout.readline().strip()
+    assert addr.startswith("/ip4/127.0.0.1/tcp/"), proc.stderr.read()
+    return proc, addr
+
+
+def test_killed_sender_is_detected_by_length_and_the_fetch_resumes_elsewhere(make_node, blob, tmp_path):
+    path, data, blob_id = blob
+    proc, addr = _start_provider(path, delay=0.02)  # ~3 MB/s: slow enough to be killed mid-way
+    try:
+        fetcher = make_node()
+        remote_id = fetcher.connect(addr)
+        partial = tmp_path / "partial"
+        received: list[int] = []
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(
+                fetcher.fetch_blob, remote_id, blob_id, partial, progress=lambda r, t: received.append(r)
+            )
+            wait_until(lambda: received and received[-1] >= 1_000_000, message="1 MB received")
+            os.kill(proc.pid, signal.SIGKILL)
+            with pytest.raises(TruncatedTransfer):
+                future.result(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    kept = partial.stat().st_size
+    assert 1_000_000 <= kept < len(data) and partial.read_bytes() == data[:kept]
+    # Another provider finishes it from where the dead one stopped.
+    other = make_node()
+    other.serve_blobs(lambda requested: open(path, "rb") if requested == blob_id else None)
+    fetcher.connect(other.addrs[0])
+    result = fetcher.fetch_blob(other.peer_id, blob_id, partial, expected_sha256=bytes.fromhex(blob_id))
+    assert result.resumed_from == kept and partial.read_bytes() == data
+
+
+def test_stopped_sender_process_times_out(make_node, blob, tmp_path):
+    path, data, blob_id = blob
+    proc, addr = _start_provider(path, delay=0.02)
+    try:
+        fetcher = make_node()
+        remote_id = fetcher.connect(addr)
+        received: list[int] = []
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(
+                fetcher.fetch_blob,
+                remote_id,
+                blob_id,
+                tmp_path / "p",
+                idle_timeout=1.0,
+                progress=lambda r, t: received.append(r),
+            )
+            wait_until(lambda: received or future.done(), message="transfer under way")
+            assert received, future.result()
+            os.kill(proc.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            with pytest.raises(RequestTimeout):
+                future.result(timeout=20)
+            assert time.monotonic() - started < 5
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_receiver_that_stops_reading_does_not_hold_the_sender(make_node, tmp_path, monkeypatch):
+    import p2p.host
+
+    monkeypatch.setattr(p2p.host, "FRAME_WRITE_LIMIT", 1.0)
+    data = os.urandom(40 * 1024 * 1024)
+    path = tmp_path / "big"
+    path.write_bytes(data)
+    blob_id = hashlib.sha256(data).hexdigest()
+    provider, fetcher = make_node(), make_node()
+    provider.serve_blobs(lambda requested: (open(path, "rb"), bytes.fromhex(blob_id)))
+    fetcher.connect(provider.addrs[0])
+    received: list[int] = []
+    with ThreadPoolExecutor(2) as pool:
+        future = pool.submit(
+            fetcher.fetch_blob, provider.peer_id, blob_id, tmp_path / "p", progress=lambda r, t: received.append(r)
+        )
+        wait_until(lambda: received or future.done(), message="transfer under way")
+        # Freeze the receiver's whole trio thread: nothing reads its socket any more.
+        frozen = pool.submit(fetcher._call_sync, time.sleep, 8)
+        started = time.monotonic()
+        wait_until(lambda: provider.stats()["/lwdock/fetch/1.0.0"]["errors"] == 1, 10, message="sender gave up")
+        assert time.monotonic() - started < 8
+        frozen.result()
+        with pytest.raises((TruncatedTransfer, RequestTimeout)):
+            future.result(timeout=20)
+    assert fetcher.fetch_blob(provider.peer_id, blob_id, tmp_path / "p").size == len(data)  # resumes, fresh stream
