@@ -43,6 +43,7 @@ class Match:
     score: float  # in [0, 1], higher is better; see docs/ARCHITECTURE.md "Scores"
     semantic_spec: dict
     mmd2: float | None = None  # None when the search had no statistical part
+    text_score: float | None = None  # normalised BM25 of name + description; None without query text
 
     @property
     def name(self) -> str:
@@ -50,7 +51,7 @@ class Match:
         return value if isinstance(value, str) else ""
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "name": self.name, "score": self.score, "mmd2": self.mmd2}
+        return {"id": self.id, "name": self.name, "score": self.score, "mmd2": self.mmd2, "text_score": self.text_score}
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class Mixture:
 class SearchResult:
     single: list[Match]
     multiple: Mixture | None = None
+    # How the search ran (mode "exact" / "prefilter" / "semantic", candidates, gammas, ...):
+    # for benchmarks and curious users; not part of to_dict().
+    info: dict = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict:
         return {

@@ -1,185 +1,313 @@
-"""Search over one dock's catalogue: semantic filters + text, statistical ranking, mixtures.
+"""Search over one dock's catalogue: semantic filters + ranked text, statistical single and mixture.
 
-This is the first, correct engine (the search issue makes it fast at 100k learnwares and
-replaces the text match with ranked relevance). What it fixes now, and later work keeps:
+The engine keeps a `SearchIndex` in memory (built from the DuckDB catalogue on first search,
+kept current by `Dock.submit`/`Dock.remove`, and re-synced if the catalogue's count ever
+disagrees). A query:
 
-* Kernel scale: every comparison in one query uses the *query's* gamma on both sides, so
-  all MMD^2 values of a query live in one RKHS and are comparable with each other.
-* Scores: `score = 1 - MMD / sqrt(2)`, clipped to [0, 1]. With a Gaussian kernel the mean
-  embeddings are vectors of norm <= 1, so MMD (their distance) lies in [0, sqrt(2)]: the score
-  is "how close the two distributions' embeddings are, as a fraction of the largest possible
-  distance". It does not depend on the result list (unlike the reference's relative score).
-* Mixture: greedy forward selection over the best singles, weights from a QP on the simplex;
-  reported only when it beats the best single learnware by MIXTURE_MARGIN (relative MMD^2).
+1. Semantic part (dock/search_text.py). Class fields (Data, Task, Library, License), Scenario
+   tags and Input/Output dimensions are filters; Name + Description words are ranked by a
+   normalised BM25 with a fuzzy fallback. Without a statistical spec, results are ranked by
+   that text score (score = text score); with neither text nor spec, every learnware passing
+   the filters is listed by name with score 1.
+2. Statistical part, when the user gives a spec. The text, if any, then acts as a filter
+   (learnwares must match at least one query word, exactly or fuzzily) and the ranking and the
+   score are statistical; each match still carries its `text_score`. Only specs with the
+   query's `compat_key` (kind | dimension | embedder) are compared, and every comparison uses
+   the *query's* gamma on both sides (the self-terms b'K(z,z)b of catalogue specs are cached
+   per gamma value, see dock/search_index.py).
+   * Exact: MMD^2 to every candidate with one blocked kernel product and segment sums, when
+     Kq x (candidate points) <= EXACT_MAX_ENTRIES (about 400 learnwares of K=100).
+   * Above that, prefilter + exact re-rank: RFF features (dock/search_rff.py) under the
+     prefilter gamma - the largest power of two <= the query's gamma, so one feature cache
+     serves a whole octave of queries and a slightly broader kernel never hides a near match
+     (measured in benchmarks/README.md) - give approximate MMD^2 to every learnware in one
+     matrix-vector product; the best max(PREFILTER_MIN, PREFILTER_FRACTION x n) are re-ranked
+     exactly under the query's gamma.
+   * Mixture (dock/search_mixture.py) over the best MIXTURE_CANDIDATES exact matches, reported
+     when it beats the best single by the margin in dock/search_scores.py.
+   Scores: dock/search_scores.py (R^2 of the user's embedding).
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+import threading
+import time
 
 import numpy as np
 
 from .errors import SearchError
 from .query import Match, Mixture, SearchResult, UserInfo
 from .records import LearnwareRecord, compat_key
+from .search_index import StatGroup
+from .search_kernels import blas_single_thread
+from .search_mixture import MIXTURE_CANDIDATES, LazyGram, best_mixture
+from .search_scores import mixture_is_worth_it, scores_from_mmd2
+from .search_text import SemanticIndex, tokens
 from .store import Catalogue
 
-MIXTURE_CANDIDATES = 20
-MIXTURE_MAX_SIZE = 5
-# A mixture must cut the best single's MMD^2 by at least this fraction to be recommended:
-# below that, one learnware is simpler to reuse and as good.
-MIXTURE_MARGIN = 0.10
-
-_CLASS_FIELDS = {"Data": "data_type", "Task": "task_type", "Library": "library_type", "License": "license"}
-
-
-def score_from_mmd2(mmd2: float) -> float:
-    return float(min(1.0, max(0.0, 1.0 - math.sqrt(max(mmd2, 0.0)) / math.sqrt(2.0))))
+EXACT_MAX_ENTRIES = 4_000_000
+PREFILTER_MIN = 100
+PREFILTER_FRACTION = 0.01
+_LOAD_BATCH = 1000
+_FIELD_NAMES = (
+    "name", "description", "data_type", "task_type", "library_type", "license", "scenarios", "input_dim", "output_dim",
+)  # the semantic columns, in Catalogue.search_rows order (followed there by semantic_json)
 
 
-@dataclass(frozen=True)
-class _Embedding:
-    z: np.ndarray
-    beta: np.ndarray
+class SearchIndex:
+    """Rows (one per learnware, never reused), their semantic columns, and a StatGroup per key.
+
+    Each row also keeps its semantic spec as JSON text (~1 KB): results then never wait on the
+    catalogue, and 100k of them are ~70 MB next to the index's points.
+    """
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.ids: list[str | None] = []
+        self.semantic_json: list[str | None] = []
+        self.row_of: dict[str, int] = {}
+        self.semantic = SemanticIndex()
+        self.groups: dict[str, StatGroup] = {}
+        self.build_seconds = 0.0
+
+    @classmethod
+    def from_catalogue(cls, catalogue: Catalogue) -> "SearchIndex":
+        index = cls()
+        start = time.perf_counter()
+        index._load(catalogue, None)
+        index.build_seconds = time.perf_counter() - start
+        return index
+
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+    def _load(self, catalogue: Catalogue, only: set[str] | None) -> None:
+        rows = catalogue.search_rows(None if only is None else sorted(only))
+        with self.lock:
+            for r in rows:
+                self.add_fields(r[0], dict(zip(_FIELD_NAMES, r[1:-1], strict=True)), [], r[-1])
+        for batch in catalogue.iter_stat_rows(None if only is None else sorted(only), _LOAD_BATCH):
+            with self.lock:
+                self._add_specs([(self.row_of[lid], key, z, beta, g) for lid, _t, key, g, z, beta in batch
+                                 if lid in self.row_of])
+
+    # -- updates -------------------------------------------------------------------------
+    def add(self, record: LearnwareRecord, stat_specs) -> None:
+        """Index a learnware just stored in the catalogue (O(its size), never a rebuild)."""
+        fields = {name: getattr(record, name) for name in _FIELD_NAMES}
+        specs = [(compat_key(s), s.z, s.beta, float(s.gamma)) for s in stat_specs]
+        self.add_fields(record.id, fields, specs, json.dumps(record.semantic_spec, sort_keys=True))
+
+    def add_fields(self, learnware_id: str, fields: dict, specs, semantic_json: str) -> None:
+        """fields: the catalogue's semantic columns; specs: (compat_key, z, beta, gamma) tuples."""
+        self.add_many([(learnware_id, fields, specs, semantic_json)])
+
+    def add_many(self, entries) -> None:
+        """Several add_fields at once: (id, fields, specs, semantic_json) each; specs are
+        appended to their groups in one batch (what building from the catalogue does)."""
+        with self.lock:
+            specs = []
+            for learnware_id, fields, spec_list, semantic_json in entries:
+                if learnware_id in self.row_of:
+                    continue
+                row = len(self.ids)
+                self.ids.append(learnware_id)
+                self.semantic_json.append(semantic_json)
+                self.row_of[learnware_id] = row
+                self.semantic.add(row, fields)
+                specs += [(row, *spec) for spec in spec_list]
+            self._add_specs(specs)
+
+    def _add_specs(self, specs) -> None:
+        """(row, compat_key, z, beta, gamma) tuples, batched per group."""
+        by_key: dict[str, list] = {}
+        for spec in specs:
+            by_key.setdefault(spec[1], []).append(spec)
+        for key, items in by_key.items():
+            group = self.groups.get(key)
+            if group is None:
+                group = self.groups[key] = StatGroup(key, np.asarray(items[0][2]).shape[1])
+            rows, _, zs, betas, gammas = zip(*items, strict=True)
+            group.add_batch(rows, zs, betas, gammas)
+
+    def remove(self, learnware_id: str) -> None:
+        with self.lock:
+            row = self.row_of.pop(learnware_id, None)
+            if row is None:
+                return
+            self.ids[row] = self.semantic_json[row] = None
+            self.semantic.remove(row)
+            for group in self.groups.values():
+                group.remove(row)
+
+    def sync(self, catalogue: Catalogue) -> None:
+        """Catch up with writes that bypassed the hooks (cheap when counts agree)."""
+        if catalogue.count() == len(self):
+            return
+        ids = set(catalogue.learnware_ids())
+        for lid in [lid for lid in self.row_of if lid not in ids]:
+            self.remove(lid)
+        missing = ids - set(self.row_of)
+        if missing:
+            self._load(catalogue, missing)
+
+    def semantic_spec(self, learnware_id: str) -> dict:
+        return json.loads(self.semantic_json[self.row_of[learnware_id]])
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the stat groups' arrays and caches (the bulk; text postings not counted)."""
+        return sum(g.memory_bytes() for g in self.groups.values())
 
 
-def search(catalogue: Catalogue, user_info: UserInfo, limit: int = 10) -> SearchResult:
+# -- queries ------------------------------------------------------------------------------
+def search(index: SearchIndex, catalogue: Catalogue, user_info: UserInfo, limit: int = 10) -> SearchResult:
     from specs import SpecError, validate_semantic_spec
 
-    if limit < 1:
-        raise SearchError(f"limit must be at least 1, got {limit}")
+    if not isinstance(limit, int) or limit < 1:
+        raise SearchError(f"limit must be a positive integer, got {limit!r}")
     try:
         semantic = validate_semantic_spec(user_info.semantic_spec or {}, partial=True)
     except SpecError as exc:
         raise SearchError(f"bad semantic query: {exc}") from exc
-
-    candidates = _semantic_candidates(catalogue, semantic)
-    text = _query_text(semantic)
-    stat_specs = [s for s in (user_info.stat_info or {}).values() if s is not None]
-    if not stat_specs:
-        ranked = sorted(candidates, key=lambda r: (-_text_score(r, text), r.name, r.id))
-        return SearchResult(single=[Match(r.id, _text_score(r, text), r.semantic_spec) for r in ranked[:limit]])
-    if len(stat_specs) > 1:
-        raise SearchError("give one statistical spec per search (got several kinds)")
-    return _statistical(catalogue, stat_specs[0], candidates, limit)
-
-
-def _query_text(semantic: dict) -> str:
-    parts = []
-    for key in ("Name", "Description"):
-        value = (semantic.get(key) or {}).get("Values")
-        if isinstance(value, str) and value.strip():
-            parts.append(value.strip())
-    return " ".join(parts)
+    spec = _stat_spec(user_info, semantic)
+    index.sync(catalogue)
+    with index.lock, blas_single_thread():
+        mask = index.semantic.filter_mask(semantic)
+        text = " ".join(
+            v.strip() for v in ((semantic.get(k) or {}).get("Values") for k in ("Name", "Description"))
+            if isinstance(v, str) and v.strip()
+        )
+        shown = raw = None
+        if tokens(text):  # words left after stopwords; "the" alone filters nothing
+            shown, raw = index.semantic.text_scores(text)
+            mask &= shown > 0
+        if spec is None:
+            return _semantic_result(index, mask, shown, raw, limit)
+        return _statistical(index, spec, mask, shown, limit)
 
 
-def _text_score(record: LearnwareRecord, text: str) -> float:
-    """Fraction of the query's words found in the name or description (1.0 with no text)."""
-    if not text:
-        return 1.0
-    haystack = f"{record.name} {record.description}".lower()
-    words = text.lower().split()
-    return sum(w in haystack for w in words) / len(words)
+def _stat_spec(user_info: UserInfo, semantic: dict):
+    from specs import SpecError, load_spec
 
-
-def _semantic_candidates(catalogue: Catalogue, semantic: dict) -> list[LearnwareRecord]:
-    clauses, params = [], []
-    for key, column in _CLASS_FIELDS.items():
-        values = (semantic.get(key) or {}).get("Values") or []
-        if values:
-            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params.extend(values)
-    scenarios = (semantic.get("Scenario") or {}).get("Values") or []
-    if scenarios:
-        clauses.append("list_has_any(scenarios, ?)")
-        params.append(list(scenarios))
-    records = catalogue.list(" AND ".join(clauses), params)
-    text = _query_text(semantic)
-    if text:
-        records = [r for r in records if _text_score(r, text) > 0]
-    return records
-
-
-def _statistical(catalogue: Catalogue, spec, candidates: list[LearnwareRecord], limit: int) -> SearchResult:
-    from specs import SpecError
-
+    specs = [s for s in (user_info.stat_info or {}).values() if s is not None]
+    if not specs:
+        return None
+    if len(specs) > 1:
+        raise SearchError(f"give one statistical spec per search (got {len(specs)})")
+    spec = specs[0]
     try:
+        if isinstance(spec, dict):
+            spec = load_spec(spec)
         spec.validate()
-    except SpecError as exc:
+    except (SpecError, AttributeError, TypeError, ValueError) as exc:
         raise SearchError(f"bad statistical spec: {exc}") from exc
-    by_id = {r.id: r for r in candidates}
-    rows = catalogue.stat_points(compat_key(spec), list(by_id))
-    if not rows:
-        return SearchResult(single=[])
+    want = (semantic.get("Input") or {}).get("Dimension")
+    if want is not None and int(want) != int(spec.dim):
+        raise SearchError(f"the statistical spec has {spec.dim} features but the query's Input says {want}")
+    return spec
+
+
+def _semantic_result(index, mask, shown, raw, limit) -> SearchResult:
+    rows = np.flatnonzero(mask)
+    if shown is None:
+        ordered = sorted(rows.tolist(), key=lambda r: (index.semantic.names[r].casefold(), index.ids[r]))
+        picked = [(r, 1.0, None) for r in ordered[:limit]]
+    else:
+        # Score, then raw BM25, then the older learnware first; in C, as 100k rows can match.
+        order = np.lexsort((rows, -raw[rows], -shown[rows]))[:limit]
+        picked = [(int(rows[i]), float(shown[rows[i]]), float(shown[rows[i]])) for i in order]
+    single = [Match(index.ids[r], s, json.loads(index.semantic_json[r]), None, t) for r, s, t in picked]
+    return SearchResult(single=single, info={"mode": "semantic", "matched": int(rows.size)})
+
+
+def _group_for(index: SearchIndex, spec) -> StatGroup | None:
+    key = compat_key(spec)
+    group = index.groups.get(key)
+    if group is not None and group.n_live:
+        return group
+    kind = f"{spec.type}|"
+    others = sorted({g.dim for k, g in index.groups.items() if k.startswith(kind) and g.n_live and g.key != key})
+    if others:
+        raise SearchError(
+            f"no learnware here takes {spec.dim}-feature {spec.type} data (the query's spec has dimension "
+            f"{spec.dim}); dimensions available: {', '.join(map(str, others))}"
+        )
+    return None
+
+
+def _statistical(index, spec, mask, shown, limit) -> SearchResult:
+    group = _group_for(index, spec)
+    if group is None:
+        return SearchResult(single=[], info={"mode": "none"})
+    slot_rows = group.slot_rows()
+    valid = group.live_mask() & mask[slot_rows]
+    slots = np.flatnonzero(valid)
+    if slots.size == 0:
+        return SearchResult(single=[], info={"mode": "none"})
     gamma = float(spec.gamma)
-    query = _Embedding(np.asarray(spec.z, float), np.asarray(spec.beta, float))
-    embeddings = [_Embedding(z, beta) for _, _, z, beta in rows]
-    cross = _cross_terms(query, embeddings, gamma)
-    self_terms = np.array([_inner(e, e, gamma) for e in embeddings])
-    query_self = _inner(query, query, gamma)
-    mmd2 = np.maximum(self_terms - 2.0 * cross + query_self, 0.0)
+    z = np.asarray(spec.z, np.float64)
+    bq = np.asarray(spec.beta, np.float64)
+    from specs.kernels import gaussian_kernel
+
+    self_q = float(bq @ gaussian_kernel(z, z, gamma) @ bq)
+    q, shift, q_group = group.query_frame(z, bq)
+    info = {"gamma": gamma, "learnwares": int(slots.size)}
+    if z.shape[0] * group.points_in(slots) <= EXACT_MAX_ENTRIES:
+        candidates = slots
+        info["mode"] = "exact"
+    else:
+        candidates = _prefilter(group, q_group, bq, gamma, valid, slots.size, info)
+    cross = group.cross_terms(q, bq, gamma, shift, candidates)
+    mmd2 = np.maximum(group.self_terms(gamma, candidates) - 2.0 * cross + self_q, 0.0)
     order = np.argsort(mmd2, kind="stable")
+    scores = scores_from_mmd2(mmd2, self_q)
+    top = order[:limit]
+    ids = [index.ids[r] for r in group.rows(candidates[top])]
+    best = order[:MIXTURE_CANDIDATES]
+    mixture = _mixture(index, group, candidates[best], cross[best], shift, gamma, self_q, float(mmd2[order[0]]))
     single = [
-        Match(rows[i][0], score_from_mmd2(mmd2[i]), by_id[rows[i][0]].semantic_spec, float(mmd2[i]))
-        for i in order[:limit]
+        Match(lid, float(scores[i]), index.semantic_spec(lid), float(mmd2[i]),
+              None if shown is None else float(shown[index.row_of[lid]]))
+        for lid, i in zip(ids, top, strict=True)
     ]
-    top = order[:MIXTURE_CANDIDATES]
-    mixture = _mixture(
-        [rows[i][0] for i in top], [embeddings[i] for i in top], cross[top], query_self, gamma, float(mmd2[order[0]])
-    )
-    if mixture is not None:
-        ids, weights, value = mixture
-        mixture = Mixture(ids, weights, score_from_mmd2(value), value, [by_id[i].semantic_spec for i in ids])
-    return SearchResult(single=single, multiple=mixture)
+    multiple = None
+    if mixture:
+        mids, weights, value = mixture
+        multiple = Mixture(mids, weights, float(scores_from_mmd2(value, self_q)), value,
+                           [index.semantic_spec(i) for i in mids])
+    return SearchResult(single=single, multiple=multiple, info=info)
 
 
-def _inner(a: _Embedding, b: _Embedding, gamma: float) -> float:
-    from specs.kernels import gaussian_kernel
-
-    return float(a.beta @ gaussian_kernel(a.z, b.z, gamma) @ b.beta)
-
-
-def _cross_terms(query: _Embedding, embeddings: list[_Embedding], gamma: float) -> np.ndarray:
-    """<mu_query, mu_i> for every learnware with one kernel product and segment sums."""
-    from specs.kernels import gaussian_kernel
-
-    stacked_z = np.concatenate([e.z for e in embeddings])
-    stacked_beta = np.concatenate([e.beta for e in embeddings])
-    weighted = (query.beta @ gaussian_kernel(query.z, stacked_z, gamma)) * stacked_beta
-    starts = np.cumsum([0] + [len(e.beta) for e in embeddings[:-1]])
-    return np.add.reduceat(weighted, starts)
+def prefilter_gamma(gamma: float) -> float:
+    """The largest power of two <= gamma: the RFF cache key for a query's gamma."""
+    return float(2.0 ** math.floor(math.log2(gamma) + 1e-12))
 
 
-def _mixture(ids, embeddings, cross, query_self, gamma, best_single):
-    """Greedy forward selection of up to MIXTURE_MAX_SIZE learnwares; None if not worth it."""
-    from specs import solve_simplex_qp
+def _prefilter(group, q, bq, gamma, valid, n_valid, info) -> np.ndarray:
+    pg = prefilter_gamma(gamma)
+    start = time.perf_counter()
+    cold = not group.has_rff(pg)
+    feat, norms = group.rff_features(pg)
+    if cold:
+        info["rff_build_seconds"] = time.perf_counter() - start
+    phi = group.rff_map.embed(q, bq, pg).astype(np.float32)
+    approx = norms - 2.0 * (feat @ phi)
+    approx[~valid] = np.inf
+    n_cand = min(n_valid, max(PREFILTER_MIN, math.ceil(PREFILTER_FRACTION * n_valid)))
+    candidates = np.argpartition(approx, n_cand - 1)[:n_cand] if n_cand < approx.size else np.flatnonzero(valid)
+    info.update(mode="prefilter", prefilter_gamma=pg, candidates=int(n_cand))
+    return np.sort(candidates)
 
-    n = len(ids)
-    if n < 2:
+
+def _mixture(index, group, slots, cross, shift, gamma, self_q, best_single):
+    if slots.size < 2:
         return None
-    gram = np.array([[_inner(embeddings[i], embeddings[j], gamma) for j in range(n)] for i in range(n)])
-    chosen: list[int] = [0]
-    weights = np.array([1.0])
-    current = best_single
-    while len(chosen) < min(MIXTURE_MAX_SIZE, n):
-        best = None
-        for j in range(n):
-            if j in chosen:
-                continue
-            trial = chosen + [j]
-            w = solve_simplex_qp(gram[np.ix_(trial, trial)], cross[trial])
-            value = float(w @ gram[np.ix_(trial, trial)] @ w - 2 * w @ cross[trial] + query_self)
-            if best is None or value < best[0]:
-                best = (value, trial, w)
-        if best is None or best[0] >= current * (1 - 1e-3):
-            break
-        current, chosen, weights = best[0], best[1], best[2]
-    if len(chosen) < 2 or current > best_single * (1 - MIXTURE_MARGIN):
+    Z, beta, starts = group.points(slots)
+    gram = LazyGram(Z + shift, beta, starts, gamma, group.self_terms(gamma, slots))
+    idx, weights, value = best_mixture(gram, cross, self_q)
+    if len(idx) < 2 or not mixture_is_worth_it(value, best_single, self_q):
         return None
-    keep = weights > 1e-4
-    kept_ids = [ids[i] for i, k in zip(chosen, keep, strict=True) if k]
-    kept_w = weights[keep] / weights[keep].sum()
-    if len(kept_ids) < 2:
-        return None
-    return kept_ids, [float(w) for w in kept_w], max(current, 0.0)
+    rows = group.rows(slots[idx])
+    return [index.ids[r] for r in rows], weights, float(value)
