@@ -56,12 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "demo",
-        "build a demo dock from scikit-learn's bundled datasets and search it",
-        "Packs learnwares trained on iris, wine, breast cancer and digits subsets into a fresh "
-        "dock (a temporary folder unless --home is given), then searches it with a user's data "
-        "and prints what fits.",
+        "try lwdock: a three-node demo network on 127.0.0.1, opened in the terminal UI",
+        "In a terminal: starts three nodes on 127.0.0.1 in a temporary folder (two background\n"
+        "`lwdock node` processes and this one), each holding different learnwares trained on\n"
+        "scikit-learn's bundled datasets, writes data files to search with, and opens the TUI on\n"
+        "this node; everything is removed on exit.\n\n"
+        "With --headless (or --json, --home, or when stdout is not a terminal): packs the demo\n"
+        "learnwares into one dock, searches it as two users would and prints what fits.",
     )
-    p.add_argument("--keep", action="store_true", help="keep the temporary dock and print where it is")
+    p.add_argument("--headless", action="store_true", help="print the demo instead of opening the TUI")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
 
     p = command(
         "pack",
@@ -122,10 +126,26 @@ def build_parser() -> argparse.ArgumentParser:
         "Runs until SIGINT/SIGTERM, serving the dock on a control socket in the home so that the "
         "CLI, scripts and the TUI use it while it runs. Logs to <home>/logs/node.log and stderr.",
     )
-    p.add_argument("--listen", action="append", default=[], metavar="MULTIADDR",
-                   help="libp2p listen address (repeatable), e.g. /ip4/127.0.0.1/tcp/4001")
-    p.add_argument("--bootstrap", action="append", default=[], metavar="MULTIADDR",
-                   help="a peer to connect to at start (repeatable), with its /p2p/<peer id>")
+    p.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        metavar="MULTIADDR",
+        help="libp2p listen address (repeatable), e.g. /ip4/127.0.0.1/tcp/4001",
+    )
+    p.add_argument(
+        "--bootstrap",
+        action="append",
+        default=[],
+        metavar="MULTIADDR",
+        help="a peer to connect to at start (repeatable), with its /p2p/<peer id>",
+    )
+    p.add_argument("--offline", action="store_true", help="serve the dock locally without joining the network")
+
+    command("peers", "list the peers the running node is connected to")
+
+    p = command("fetch", "get a learnware's zip from the peers that have it (needs a running node)")
+    p.add_argument("id", help="learnware id or an unambiguous prefix")
 
     command("status", "show the node: daemon or embedded, peer id, addresses, peers, records")
 
@@ -141,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--semantic", type=Path, help="a (partial) semantic spec JSON to filter by")
     _semantic_options(p, for_query=True)
     p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--peers", action="store_true", help="also ask every connected peer (needs a running node)")
     return parser
 
 

@@ -131,7 +131,13 @@ def cmd_search(args):
         spec = load_spec(args.stat)
         stat_info[spec.type] = spec
     with _open(args) as dock:
-        result = dock.search(UserInfo(semantic_spec=semantic, stat_info=stat_info), limit=args.limit).to_dict()
+        user_info = UserInfo(semantic_spec=semantic, stat_info=stat_info)
+        if args.peers:
+            if dock.mode != "daemon":
+                raise DockError("--peers needs the network: start `lwdock node` for this home first")
+            result = dock.search_peers(user_info, limit=args.limit).to_dict()
+        else:
+            result = dock.search(user_info, limit=args.limit).to_dict()
     if not args.json:
         out.search_result(result)
     return result
@@ -190,10 +196,36 @@ def cmd_demo(args):
 def cmd_node(args):
     from .daemon import run_node
 
-    if args.listen or args.bootstrap:
-        raise DockError("the network is not built yet: --listen/--bootstrap have no effect (issue: network)")
-    run_node(args.home, verbose=args.verbose)
+    run_node(
+        args.home,
+        listen=args.listen or None,
+        bootstrap=args.bootstrap or None,
+        offline=args.offline,
+        verbose=args.verbose,
+    )
     return None
+
+
+def cmd_peers(args):
+    with _open(args) as dock:
+        status = dock.status()
+    if not args.json:
+        if not status["online"]:
+            out.info("offline: no node is running for this home (start one with `lwdock node`)")
+        for peer in status["peers"]:
+            print(peer)
+    return status["peers"]
+
+
+def cmd_fetch(args):
+    with _open(args) as dock:
+        if dock.mode != "daemon":
+            raise DockError("fetching needs the network: start `lwdock node` for this home first")
+        out.info(f"fetching {args.id}…")
+        path = dock.fetch(args.id)
+    if not args.json:
+        print(path)
+    return {"path": str(path)}
 
 
 def cmd_status(args):

@@ -28,12 +28,8 @@ def dock_methods(dock) -> dict[str, Callable[..., Any]]:
     """The allow-list of what a client may ask, each taking and returning plain values."""
 
     def prepare_load(learnware_id: str) -> dict:
-        record = dock.get(learnware_id)
-        return {
-            "record": record_to_dict(record),
-            "folder": str(dock._unpacked(record.id)),
-            "specs": dock.catalogue.spec_bytes(record.id),
-        }
+        record, folder = dock.prepare_load(learnware_id)
+        return {"record": record_to_dict(record), "folder": str(folder), "specs": dock.catalogue.spec_bytes(record.id)}
 
     return {
         "ping": lambda: {"pid": os.getpid(), "home": str(dock.home.root)},
@@ -52,6 +48,12 @@ def dock_methods(dock) -> dict[str, Callable[..., Any]]:
         "zip_path": lambda learnware_id: str(dock.zip_path(learnware_id)),
         "search": lambda user_info, limit=10: result_to_wire(dock.search(user_info_from_wire(user_info), limit=limit)),
         "prepare_load": prepare_load,
+        "fetch": lambda learnware_id: str(dock.fetch(learnware_id)),
+        "search_peers": lambda user_info, limit=10: result_to_wire(
+            dock.search_peers(user_info_from_wire(user_info), limit=limit)
+        ),
+        "status": dock.status,
+        "peers": lambda: dock.status()["peers"],
     }
 
 

@@ -1,8 +1,14 @@
-"""`lwdock node`: a headless node that owns a dock and serves it on the control socket.
+"""`lwdock node`: a headless node that owns a dock, serves it on the control socket and, unless
+`--offline`, keeps it on the network.
 
 It owns the home (owner lock + the DuckDB file) until SIGINT/SIGTERM, then shuts down in order:
 stop taking requests, stop the network, close the dock (workers, catalogue), release the lock.
 Logs go to `<home>/logs/node.log` and stderr.
+
+Listen and bootstrap addresses come from the command line, else from `<home>/config.toml`:
+
+    listen = ["/ip4/0.0.0.0/tcp/4001"]
+    bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."]
 """
 
 from __future__ import annotations
@@ -11,14 +17,49 @@ import logging
 import os
 import signal
 import threading
+import tomllib
 from pathlib import Path
-from typing import Any
 
 from .control_server import ControlServer, dock_methods
 from .dock import Dock
+from .errors import DockError
 from .home import DockHome, control_socket_path
 
 log = logging.getLogger(__name__)
+
+DEFAULT_LISTEN = ["/ip4/127.0.0.1/tcp/0"]  # local only unless the user says otherwise
+
+
+def read_config(home: DockHome) -> dict:
+    path = home.root / "config.toml"
+    if not path.is_file():
+        return {}
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DockError(f"{path}: not valid TOML: {exc}") from None
+    for key in ("listen", "bootstrap"):
+        value = config.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise DockError(f"{path}: '{key}' must be a list of multiaddr strings")
+    return config
+
+
+def _open_as_daemon(home: DockHome, wait: float = 15.0) -> Dock:
+    """Open the dock as its daemon. Another daemon is an error at once; an embedded owner (a CLI
+    command, a script) is waited for, since it usually finishes within seconds."""
+    import time
+
+    from .errors import DockBusyError
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return Dock.open(home.root, role="daemon")
+        except DockBusyError as exc:
+            if getattr(exc, "holder_role", "") == "daemon" or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)  # poll, bounded by `wait`
 
 
 def configure_node_logging(home: DockHome, verbose: bool = False) -> Path:
@@ -37,49 +78,59 @@ def configure_node_logging(home: DockHome, verbose: bool = False) -> Path:
 class NodeDaemon:
     """The owner process's pieces, started and stopped in order. Usable in-process by tests."""
 
-    def __init__(self, home: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        home: str | os.PathLike | None = None,
+        *,
+        listen: list[str] | None = None,
+        bootstrap: list[str] | None = None,
+        offline: bool = False,
+    ):
         self.home = DockHome.resolve(home)
+        self.listen, self.bootstrap, self.offline = listen, bootstrap, offline
         self.dock: Dock | None = None
+        self.network = None
         self.control: ControlServer | None = None
-        self.stopped = threading.Event()
-
-    def status(self) -> dict[str, Any]:
-        assert self.dock is not None
-        return {
-            "pid": os.getpid(),
-            "home": str(self.home.root),
-            "online": False,
-            "peer_id": None,
-            "addrs": [],
-            "peers": [],
-            "records": self.dock.catalogue.count(),
-            "zips": len(self.dock.catalogue.blob_ids()),
-        }
 
     def start(self) -> None:
-        self.dock = Dock.open(self.home.root)
-        methods = dock_methods(self.dock)
-        methods["status"] = self.status
-        methods["peers"] = lambda: self.status()["peers"]
-        self.control = ControlServer(methods, control_socket_path(self.home.root))
+        self.dock = _open_as_daemon(self.home)
         try:
+            config = read_config(self.home)
+            if not self.offline:
+                from .network import NetworkService
+
+                self.network = NetworkService(self.dock)
+                self.network.start(
+                    listen=self.listen or config.get("listen") or DEFAULT_LISTEN,
+                    bootstrap=self.bootstrap if self.bootstrap else config.get("bootstrap", []),
+                )
+            self.control = ControlServer(dock_methods(self.dock), control_socket_path(self.home.root))
             self.control.start()
         except BaseException:
-            self.dock.close()
+            self.stop()
             raise
 
     def stop(self) -> None:
         if self.control is not None:
             self.control.stop()
             self.control = None
+        if self.network is not None:
+            self.network.stop()
+            self.network = None
         if self.dock is not None:
             self.dock.close()
             self.dock = None
-        self.stopped.set()
 
 
-def run_node(home: str | os.PathLike | None = None, *, verbose: bool = False) -> int:
-    daemon = NodeDaemon(home)
+def run_node(
+    home: str | os.PathLike | None = None,
+    *,
+    listen: list[str] | None = None,
+    bootstrap: list[str] | None = None,
+    offline: bool = False,
+    verbose: bool = False,
+) -> int:
+    daemon = NodeDaemon(home, listen=listen, bootstrap=bootstrap, offline=offline)
     daemon.start()  # raises DockBusyError naming the running owner: nothing else is touched
     log_path = configure_node_logging(daemon.home, verbose)
     shutdown = threading.Event()
@@ -90,13 +141,16 @@ def run_node(home: str | os.PathLike | None = None, *, verbose: bool = False) ->
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    status = daemon.dock.status()
     log.info(
-        "lwdock node ready: home %s, control socket %s, log %s (pid %d)",
+        "lwdock node ready (pid %d): home %s, control socket %s, log %s",
+        os.getpid(),
         daemon.home.root,
         daemon.control.socket_path,
         log_path,
-        os.getpid(),
     )
+    if status.get("peer_id"):
+        log.info("peer id %s, listening on %s", status["peer_id"], " ".join(status["addrs"]))
     try:
         while not shutdown.wait(1.0):
             pass

@@ -22,6 +22,7 @@ from .home import DockHome, OwnerLock
 from .loaded import LoadedLearnware
 from .query import SearchResult, UserInfo
 from .records import LearnwareRecord
+from .signed_records import sign_record
 from .store import Catalogue
 
 log = logging.getLogger(__name__)
@@ -37,15 +38,19 @@ class Dock:
         self._lock = lock
         self._loaded: list[LoadedLearnware] = []
         self._closed = False
+        self._search_index = None  # dock.search.SearchIndex, built on the first search
+        self._identity = None  # this node's signing key, loaded on first use
+        self.network = None  # a dock.network.NetworkService attaches itself here when online
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
-    def open(cls, home: str | os.PathLike | None = None) -> "Dock":
-        """Open (creating if needed) the dock in `home`, else `$LWDOCK_HOME`, else the user data dir."""
+    def open(cls, home: str | os.PathLike | None = None, *, role: str = "embedded") -> "Dock":
+        """Open (creating if needed) the dock in `home`, else `$LWDOCK_HOME`, else the user data dir.
+        Raises DockBusyError naming the owner when another process has it open."""
         dock_home = DockHome.resolve(home)
         dock_home.create()
         lock = OwnerLock(dock_home.lock_path)
-        lock.acquire()
+        lock.acquire(role)
         try:
             catalogue = Catalogue(dock_home.db_path)
         except BaseException:
@@ -110,21 +115,47 @@ class Dock:
             package = read_folder(folder, zip_path.resolve(), learnware_id, semantic_spec)
             check_package(package, folder, timeout=timeout)
         stored_id, created = self.blobs.put_file(zip_path, expected_id=learnware_id)
+        signed = sign_record(
+            self.identity, learnware_id=stored_id, size=zip_path.stat().st_size,
+            semantic_spec=package.semantic_spec, model_config=package.model_config,
+            spec_bytes={kind: spec.to_bytes() for kind, spec in package.stat_specs.items()}, seq=_now_ms(),
+        )
         record = LearnwareRecord(
             id=stored_id,
             semantic_spec=package.semantic_spec,
             model_config=package.model_config,
-            size=zip_path.stat().st_size,
+            size=signed.size,
+            publisher=signed.publisher,
             stat_spec_types=tuple(sorted(package.stat_specs)),
         )
         try:
-            self.catalogue.insert(record, package.stat_specs.values(), blob_size=record.size)
+            self.catalogue.insert(record, package.stat_specs.values(), blob_size=record.size, envelope=signed)
         except BaseException:
             if created:
                 self.blobs.remove(stored_id)
             raise
+        self._index_add(record, package.stat_specs.values())
         log.info("stored learnware %s (%s)", stored_id[:12], record.name)
+        if self.network is not None:
+            self.network.announce(signed)
         return stored_id
+
+    @property
+    def identity(self):
+        """This node's Ed25519 key (`<home>/identity.key`, 0600): signs what it publishes."""
+        if self._identity is None:
+            from p2p import load_or_create_identity
+
+            self._identity = load_or_create_identity(self.home.root / "identity.key")
+        return self._identity
+
+    def _index_add(self, record: LearnwareRecord, stat_specs) -> None:
+        if self._search_index is not None:
+            self._search_index.add(record, stat_specs)
+
+    def _index_remove(self, learnware_id: str) -> None:
+        if self._search_index is not None:
+            self._search_index.remove(learnware_id)
 
     def resolve_id(self, id_or_prefix: str) -> str:
         if is_learnware_id(id_or_prefix) and self.catalogue.exists(id_or_prefix):
@@ -160,25 +191,79 @@ class Dock:
         return dest
 
     def remove(self, learnware_id: str) -> None:
+        """Remove a learnware here. If this node published it, also withdraw it from the network
+        with a signed tombstone; a record published by someone else may come back by sync."""
+        from .dock_network import withdraw_if_ours
+
         learnware_id = self.resolve_id(learnware_id)
+        tombstone = withdraw_if_ours(self, learnware_id)
+        self._forget(learnware_id)
+        if tombstone is not None and self.network is not None:
+            self.network.announce(tombstone)
+
+    def _forget(self, learnware_id: str) -> None:
         self.catalogue.delete(learnware_id)
+        self._index_remove(learnware_id)
         # Catalogue first: a crash after it leaves an orphan blob, which `open` sweeps.
         self.blobs.remove(learnware_id)
         shutil.rmtree(self.home.unpacked / learnware_id, ignore_errors=True)
 
     # -- search and reuse ------------------------------------------------------------------
     def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
-        from .search import search
+        """Rank this dock's learnwares for a user (see dock/search.py); the index is built on first use."""
+        from .search import SearchIndex, search
 
-        return search(self.catalogue, user_info, limit=limit)
+        if self._search_index is None:
+            self._search_index = SearchIndex.from_catalogue(self.catalogue)
+        return search(self._search_index, self.catalogue, user_info, limit=limit)
 
-    def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096) -> LoadedLearnware:
-        """Start the learnware's model in its own worker process and return a handle to it."""
+    def prepare_load(self, learnware_id: str) -> tuple[LearnwareRecord, Path]:
+        """The record and the unpacked folder a worker starts from (the control API's load step).
+        Online, a zip this dock does not hold is fetched from a peer first (and verified)."""
+        record = self.get(learnware_id)
+        if not self.catalogue.has_blob(record.id) and self.network is not None:
+            self.network.fetch(record.id)
+        return record, self._unpacked(record.id)
+
+    def fetch(self, learnware_id: str) -> Path:
+        """Make the learnware's zip local (from a peer); its path. Needs the network."""
+        learnware_id = self.resolve_id(learnware_id)
+        if self.catalogue.has_blob(learnware_id):
+            return self.blobs.path(learnware_id)
+        if self.network is None:
+            raise NotFoundError(
+                f"the zip of {learnware_id[:12]}… is not in this dock and the dock is offline: "
+                "start `lwdock node` (with --bootstrap) to fetch it from peers"
+            )
+        return self.network.fetch(learnware_id)
+
+    def search_peers(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
+        """Search this dock and every connected peer's; offline, just this dock."""
+        if self.network is None:
+            return self.search(user_info, limit=limit)
+        return self.network.search_peers(user_info, limit=limit)
+
+    def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096,
+             isolation: str = "process", sandbox: bool = True, allow_index: bool = False) -> LoadedLearnware:
+        """Start the learnware's model in its own worker process and return a handle to it.
+
+        isolation "process": the worker runs the dock's Python and packages. "venv": the worker
+        runs in a venv built from the learnware's requirements.txt / environment.yaml, cached per
+        requirements set under `<home>/venvs/` (dock/venvs.py); offline unless allow_index.
+        sandbox: Landlock confinement of the worker where the kernel offers it (dock/runner.py).
+        """
         from .runner import ModelWorker
 
-        record = self.get(learnware_id)
-        folder = self._unpacked(record.id)
-        worker = ModelWorker(folder, record.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb)
+        if isolation not in ("process", "venv"):
+            raise ValueError(f"isolation must be 'process' or 'venv', got {isolation!r}")
+        record, folder = self.prepare_load(learnware_id)
+        python = None
+        if isolation == "venv":
+            from .venvs import ensure_venv, requirements_of
+
+            python = str(ensure_venv(self.home.root / "venvs", requirements_of(folder), allow_index=allow_index))
+        worker = ModelWorker(folder, record.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb,
+                             python=python, sandbox=sandbox)
         worker.start()
         loaded = LoadedLearnware(record, worker, self.get_stat_specs(record.id))
         self._loaded.append(loaded)
@@ -201,9 +286,19 @@ class Dock:
         return self.catalogue.blob_ids()
 
     def status(self) -> dict[str, Any]:
-        """What `lwdock status` shows; an embedded dock is offline."""
-        return {"pid": os.getpid(), "home": str(self.home.root), "online": False, "peer_id": None, "addrs": [],
-                "peers": [], "records": self.catalogue.count(), "zips": len(self.catalogue.blob_ids())}
+        """What `lwdock status` shows: counts, and the network's state when online."""
+        status = {"pid": os.getpid(), "home": str(self.home.root), "online": False, "peer_id": None, "addrs": [],
+                  "peers": [], "records": self.catalogue.count(), "zips": len(self.catalogue.blob_ids())}
+        if self.network is not None:
+            status.update(self.network.status())
+        return status
 
     def stats(self) -> dict[str, Any]:
         return {"home": str(self.home.root), "records": self.catalogue.count(), "zips": len(self.catalogue.blob_ids())}
+
+
+def _now_ms() -> int:
+    """Sequence numbers are publish times in ms: a re-publish after a withdrawal sorts later."""
+    import time
+
+    return int(time.time() * 1000)

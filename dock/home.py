@@ -81,19 +81,23 @@ class OwnerLock:
         self.path = path
         self._fd: int | None = None
 
-    def acquire(self) -> None:
+    def acquire(self, role: str = "embedded") -> None:
+        """`role` ("daemon" or "embedded") is written for the next would-be owner to read: a
+        daemon waits out a short-lived embedded owner (a CLI command) but not another daemon."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown process"
             os.close(fd)
-            raise DockBusyError(
+            error = DockBusyError(
                 f"the dock at {self.path.parent} is in use by another process ({holder}); "
                 "stop it, or talk to it instead of opening the dock a second time"
-            ) from None
+            )
+            error.holder_role = holder.split(" ", 1)[0] if holder[:1].isalpha() else "unknown"
+            raise error from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv)[:300]}\n".encode(), 0)
+        os.pwrite(fd, f"{role} pid {os.getpid()}: {' '.join(sys.argv)[:300]}\n".encode(), 0)
         self._fd = fd
 
     def release(self) -> None:

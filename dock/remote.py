@@ -119,6 +119,12 @@ class RemoteDock:
     def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         return result_from_wire(self._call("search", user_info=user_info_to_wire(user_info), limit=limit))
 
+    def fetch(self, learnware_id: str) -> Path:
+        return Path(self._call("fetch", learnware_id=learnware_id))
+
+    def search_peers(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
+        return result_from_wire(self._call("search_peers", user_info=user_info_to_wire(user_info), limit=limit))
+
     def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096) -> LoadedLearnware:
         from specs import spec_from_bytes
 

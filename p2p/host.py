@@ -78,6 +78,14 @@ def quiet_libp2p_logging() -> None:
     if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
         root.addHandler(logging.NullHandler())
     root.propagate = True
+    # Some libp2p modules pin their own logger to INFO at import (auto_connector logs every dial
+    # round): let them inherit the "libp2p" level instead, so a daemon's log is not flooded.
+    import libp2p.network.auto_connector  # noqa: F401 - imported for its logger's side effect
+
+    for name, candidate in list(logging.root.manager.loggerDict.items()):
+        pinned_low = isinstance(candidate, logging.Logger) and 0 < candidate.level < logging.WARNING
+        if name.startswith("libp2p.") and pinned_low:
+            candidate.setLevel(logging.NOTSET)
 
 
 quiet_libp2p_logging()

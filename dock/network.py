@@ -1,0 +1,422 @@
+"""NetworkService: ties one dock to a p2p node (gossip, sync, fetch, search over peers).
+
+Data paths (wire formats in docs/PROTOCOL.md):
+* local submit/remove -> signed envelope -> gossip topic RECORDS_TOPIC;
+* gossip in -> validator (signature, schema, size; on the node thread, no I/O) -> ingest queue ->
+  ingest thread -> dock_network.ingest (DuckDB, search index);
+* peer connected -> sync from it (SYNC_PROTOCOL, cursor paging) on the ingest thread;
+* dock.load(id) without a local zip -> fetch from providers (publisher, peers that announced or
+  served it) -> partial under blobs/tmp -> sha256 == id -> blob store;
+* search over peers -> SEARCH_PROTOCOL to each connected peer -> answers merged with local ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import msgpack
+
+from .control_codec import result_from_wire, result_to_wire, user_info_from_wire, user_info_to_wire
+from .dock_network import adopt_fetched_blob, ingest, sign_unsigned
+from .errors import DockError
+from .query import Match, SearchResult, UserInfo
+from .signed_records import RecordError, SignedRecord, decode_envelope
+from .store_network import NetworkStore
+
+log = logging.getLogger(__name__)
+
+RECORDS_TOPIC = "/lwdock/records/1.0.0"
+HAVE_TOPIC = "/lwdock/have/1.0.0"
+SYNC_PROTOCOL = "/lwdock/sync/1.0.0"
+SEARCH_PROTOCOL = "/lwdock/search/1.0.0"
+SYNC_PAGE = 200
+SYNC_PAGE_BYTES = 8 << 20
+MAX_HAVE_IDS = 1000
+MAX_ADDRS = 8
+MAX_SEARCH_REQUEST = 4 << 20
+HAVE_INTERVAL = 10.0  # seconds: a new peer triggers a re-announce of our zips at most this often
+_UNPACK = dict(
+    raw=False,
+    strict_map_key=True,
+    max_bin_len=16 << 20,
+    max_str_len=1 << 20,
+    max_array_len=10_000,
+    max_map_len=64,
+    max_ext_len=0,
+)
+
+
+class NetworkError(DockError):
+    """A network operation failed (no provider, peers unreachable, bad answers)."""
+
+    exit_code = 9
+
+
+@dataclass
+class Transfer:
+    id: str
+    total: int
+    done: int = 0
+    peer: str = ""
+    state: str = "running"  # running | done | failed
+    resumed_from: int = 0  # bytes already in the partial when the successful provider took over
+
+
+@dataclass
+class NetStats:
+    received: int = 0
+    stored: int = 0
+    rejected: int = 0
+    rejected_by_peer: dict[str, int] = field(default_factory=dict)
+
+    def reject(self, peer: str | None) -> None:
+        self.rejected += 1
+        if peer:
+            self.rejected_by_peer[peer] = self.rejected_by_peer.get(peer, 0) + 1
+
+
+class NetworkService:
+    def __init__(self, dock, node=None, *, fetch_idle_timeout: float = 10.0):
+        from p2p import P2PNode
+
+        self.dock = dock
+        self.node = node or P2PNode(identity=dock.identity)
+        self.store = NetworkStore(dock.catalogue)
+        self.stats = NetStats()
+        self.fetch_idle_timeout = fetch_idle_timeout  # a frozen provider is abandoned after this silence
+        self.transfers: dict[str, Transfer] = {}
+        self._inbox: queue.Queue = queue.Queue(maxsize=10_000)
+        self._cursors: dict[str, int] = {}
+        self._fetch_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.progress_listeners: list[Callable[[Transfer], None]] = []
+        self._peer_addrs: dict[str, list[str]] = {}  # from "have" announcements: how to dial providers
+        self._last_have = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, listen: list[str] | None = None, bootstrap: list[str] | None = None) -> None:
+        signed = sign_unsigned(self.dock)
+        if signed:
+            log.info("signed %d local records stored before signing existed", signed)
+        node = self.node
+        node.subscribe(RECORDS_TOPIC, validator=self._validate_record_message)
+        node.subscribe(HAVE_TOPIC, validator=self._validate_have_message)
+        node.set_handler(SYNC_PROTOCOL, self._serve_sync)
+        from p2p import ProtocolLimits
+
+        # A search request carries the user's compact spec: allow wide tables, few at a time.
+        node.set_handler(
+            SEARCH_PROTOCOL, self._serve_search, ProtocolLimits(max_request=MAX_SEARCH_REQUEST, max_concurrent=4)
+        )
+        node.serve_blobs(self._open_blob)
+        node.add_listener(self._on_event)
+        self._thread = threading.Thread(target=self._ingest_loop, name="lwdock-ingest", daemon=True)
+        self._thread.start()
+        node.start(listen=listen, bootstrap=bootstrap or [])
+        self.dock.network = self
+        log.info("online as %s on %s", node.peer_id, ", ".join(node.addrs))
+
+    def stop(self) -> None:
+        self.dock.network = None
+        self._stopping.set()
+        self._inbox.put(None)
+        self.node.stop()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "online": self.node.running,
+            "peer_id": self.node.peer_id,
+            "addrs": list(self.node.addrs),
+            "peers": self.node.peers(),
+            "records_received": self.stats.received,
+            "records_stored": self.stats.stored,
+            "records_rejected": self.stats.rejected,
+            "rejected_by_peer": dict(self.stats.rejected_by_peer),
+            "transfers": [vars(t).copy() for t in self.transfers.values()],
+        }
+
+    # -- publishing ------------------------------------------------------------------------
+    def announce(self, signed: SignedRecord) -> None:
+        """Gossip a record or tombstone this node made. Peers that miss it catch up by sync."""
+        try:
+            self.node.publish(RECORDS_TOPIC, signed.envelope)
+        except Exception as exc:  # no peers yet, or the node is stopping: sync will carry it
+            log.info("could not gossip %s %s now (%s); peers will get it by sync", signed.kind, signed.id[:12], exc)
+            return
+        if signed.kind == "record" and self.dock.catalogue.has_blob(signed.id):
+            self.announce_have([signed.id])
+
+    def announce_have(self, ids: list[str]) -> None:
+        """Tell the network which zips this node serves, and where to dial it."""
+        self._last_have = time.monotonic()
+        addrs = list(self.node.addrs)[:MAX_ADDRS]
+        for start in range(0, len(ids), MAX_HAVE_IDS):
+            message = {"ids": ids[start : start + MAX_HAVE_IDS], "addrs": addrs}
+            try:
+                self.node.publish(HAVE_TOPIC, msgpack.packb(message))
+            except Exception as exc:
+                log.info("could not announce zips now: %s", exc)
+                return
+
+    # -- inbound gossip (validators run on the p2p thread: no I/O, no blocking) -------------
+    def _validate_record_message(self, message) -> str:
+        try:
+            decode_envelope(message.data)
+        except RecordError as exc:
+            log.info("rejected gossip from %s: %s", message.forwarder[:16], exc.reason)
+            self.stats.reject(message.forwarder)
+            return "reject"
+        return "accept"
+
+    def _validate_have_message(self, message) -> str:
+        try:
+            ids, _addrs = _have_ids(message.data)
+        except ValueError:
+            self.stats.reject(message.forwarder)
+            return "reject"
+        return "accept" if ids else "ignore"
+
+    def _on_event(self, event) -> None:
+        from p2p import GossipMessage, PeerConnected
+
+        try:
+            if isinstance(event, GossipMessage):
+                self._inbox.put_nowait(("gossip", event))
+            elif isinstance(event, PeerConnected):
+                self._inbox.put_nowait(("sync", event.peer_id))
+        except queue.Full:
+            log.warning("ingest queue full: dropping an event (sync will catch up)")
+
+    def _ingest_loop(self) -> None:
+        while not self._stopping.is_set():
+            item = self._inbox.get()
+            if item is None:
+                return
+            kind, payload = item
+            try:
+                if kind == "sync":
+                    self.sync_from(payload)
+                    if time.monotonic() - self._last_have > HAVE_INTERVAL:
+                        self.announce_have(sorted(self.dock.catalogue.blob_ids()))
+                elif payload.topic == RECORDS_TOPIC:
+                    self._ingest_bytes(payload.data, payload.forwarder)
+                elif payload.topic == HAVE_TOPIC:
+                    ids, addrs = _have_ids(payload.data)
+                    if addrs:
+                        self._peer_addrs[payload.source] = addrs
+                    for learnware_id in ids:
+                        if self.dock.catalogue.exists(learnware_id):
+                            self.store.add_provider(learnware_id, payload.source)
+            except Exception:  # one bad item must not stop ingestion
+                log.exception("ingesting %s failed", kind)
+
+    def _ingest_bytes(self, data: bytes, peer: str | None) -> str:
+        self.stats.received += 1
+        try:
+            signed = decode_envelope(data)
+        except RecordError as exc:
+            self.stats.reject(peer)
+            log.info("rejected record from %s: %s", (peer or "?")[:16], exc.reason)
+            return "rejected"
+        outcome = ingest(self.dock, signed, peer)
+        if outcome in ("stored", "removed"):
+            self.stats.stored += 1
+        return outcome
+
+    # -- sync ------------------------------------------------------------------------------
+    def _serve_sync(self, peer_id: str, request: bytes) -> bytes:
+        from p2p import RequestRefused
+
+        try:
+            query = msgpack.unpackb(request, **_UNPACK)
+            after, limit = int(query["after"]), min(int(query.get("limit", SYNC_PAGE)), SYNC_PAGE)
+        except Exception:
+            raise RequestRefused("sync request must be {after: int, limit: int}") from None
+        rows = self.store.changes_after(after, limit + 1)
+        items, size, cursor = [], 0, after
+        for n, _lid, envelope in rows[:limit]:
+            if items and size + len(envelope) > SYNC_PAGE_BYTES:
+                break
+            items.append(envelope)
+            size += len(envelope)
+            cursor = n
+        more = len(rows) > len(items)
+        local = self.dock.catalogue.blob_ids()
+        have = [lid for _n, lid, _e in rows[: len(items)] if lid in local]
+        return msgpack.packb({"items": items, "next": cursor, "more": more, "have": have}, use_bin_type=True)
+
+    def sync_from(self, peer_id: str, *, timeout: float = 30.0) -> int:
+        """Pull every record and tombstone the peer stored since our cursor; returns how many stored."""
+        stored = 0
+        while True:
+            cursor = self._cursors.get(peer_id, 0)
+            request = msgpack.packb({"after": cursor, "limit": SYNC_PAGE})
+            reply = msgpack.unpackb(self.node.request(peer_id, SYNC_PROTOCOL, request, timeout=timeout), **_UNPACK)
+            items, next_cursor = reply.get("items") or [], int(reply.get("next", cursor))
+            for envelope in items:
+                if isinstance(envelope, bytes) and self._ingest_bytes(envelope, peer_id) in ("stored", "removed"):
+                    stored += 1
+            for learnware_id in reply.get("have") or []:
+                if isinstance(learnware_id, str) and self.dock.catalogue.exists(learnware_id):
+                    self.store.add_provider(learnware_id, peer_id)
+            self._cursors[peer_id] = max(cursor, next_cursor)
+            if not reply.get("more") or next_cursor <= cursor:
+                return stored
+
+    # -- zips ------------------------------------------------------------------------------
+    def _open_blob(self, blob_id: str):
+        if not self.dock.catalogue.has_blob(blob_id):
+            return None
+        return open(self.dock.blobs.path(blob_id), "rb")
+
+    def fetch(self, learnware_id: str, *, progress: Callable[[Transfer], None] | None = None) -> Path:
+        """Get a zip from whichever provider can serve it, resuming across providers."""
+        with self._lock:
+            lock = self._fetch_locks.setdefault(learnware_id, threading.Lock())
+        with lock:
+            if self.dock.catalogue.has_blob(learnware_id):
+                return self.dock.blobs.path(learnware_id)
+            record = self.dock.catalogue.get(learnware_id)
+            providers = self._providers(learnware_id, record.publisher)
+            if not providers:
+                raise NetworkError(f"no known peer holds the zip of {learnware_id[:12]}…; is its publisher online?")
+            self.dock.home.blob_tmp.mkdir(parents=True, exist_ok=True)
+            partial = self.dock.home.blob_tmp / f"{learnware_id}.fetch"
+            transfer = self.transfers[learnware_id] = Transfer(learnware_id, record.size)
+            errors = []
+            for peer in providers:
+                transfer.peer = peer
+                try:
+                    self._dial_if_needed(peer)
+                    result = self.node.fetch_blob(
+                        peer,
+                        learnware_id,
+                        partial,
+                        expected_sha256=bytes.fromhex(learnware_id),
+                        expected_size=record.size,
+                        idle_timeout=self.fetch_idle_timeout,
+                        progress=lambda done, total: self._progress(transfer, done, progress),
+                    )
+                except Exception as exc:  # try the next provider; the partial is resumed from
+                    errors.append(f"{peer[:16]}…: {exc}")
+                    log.info("fetch of %s from %s failed: %s", learnware_id[:12], peer[:16], exc)
+                    continue
+                transfer.resumed_from = result.resumed_from
+                adopt_fetched_blob(self.dock, learnware_id, partial)
+                transfer.state, transfer.done = "done", record.size
+                self._notify(transfer, progress)
+                self.announce_have([learnware_id])
+                return self.dock.blobs.path(learnware_id)
+            transfer.state = "failed"
+            self._notify(transfer, progress)
+            raise NetworkError(
+                f"could not fetch {learnware_id[:12]}… from {len(providers)} provider(s): " + "; ".join(errors)
+            )
+
+    def _providers(self, learnware_id: str, publisher: str | None) -> list[str]:
+        known = self.store.providers(learnware_id)
+        if publisher and publisher not in known:
+            known.append(publisher)
+        connected = set(self.node.peers())
+        known = [p for p in known if p != self.node.peer_id]
+        return sorted(known, key=lambda p: p not in connected)  # connected peers first
+
+    def _dial_if_needed(self, peer: str) -> None:
+        if peer in self.node.peers():
+            return
+        for addr in self._peer_addrs.get(peer, []):
+            try:
+                self.node.connect(addr)
+                return
+            except Exception as exc:
+                log.info("could not dial provider %s at %s: %s", peer[:16], addr, exc)
+
+    def _progress(self, transfer: Transfer, done: int, callback) -> None:
+        transfer.done = done
+        self._notify(transfer, callback)
+
+    def _notify(self, transfer: Transfer, callback) -> None:
+        for listener in [callback, *self.progress_listeners]:
+            if listener is not None:
+                try:
+                    listener(transfer)
+                except Exception:
+                    log.exception("progress listener failed")
+
+    # -- search over peers -----------------------------------------------------------------
+    def _serve_search(self, peer_id: str, request: bytes) -> bytes:
+        from p2p import RequestRefused
+
+        try:
+            query = msgpack.unpackb(request, **_UNPACK)
+            user_info = user_info_from_wire(query["user_info"])
+            limit = max(1, min(int(query.get("limit", 10)), 100))
+        except Exception as exc:
+            raise RequestRefused(f"bad search request: {exc}") from None
+        try:
+            result = self.dock.search(user_info, limit=limit)
+        except DockError as exc:
+            raise RequestRefused(str(exc)) from None
+        envelopes = [e[2] for e in (self.store.envelope(m.id) for m in result.single) if e]
+        return msgpack.packb({"result": result_to_wire(result), "records": envelopes}, use_bin_type=True)
+
+    def search_peers(self, user_info: UserInfo, limit: int = 10, *, timeout: float = 15.0) -> SearchResult:
+        """Search here and on every connected peer; records only peers know are stored (verified)
+        so their zips can be fetched. Singles are merged by id (best score wins)."""
+        request = msgpack.packb({"user_info": user_info_to_wire(user_info), "limit": limit}, use_bin_type=True)
+        results = [self.dock.search(user_info, limit=limit)]
+        for peer in self.node.peers():
+            try:
+                reply = msgpack.unpackb(self.node.request(peer, SEARCH_PROTOCOL, request, timeout=timeout), **_UNPACK)
+                for envelope in reply.get("records") or []:
+                    self._ingest_bytes(envelope, peer)
+                results.append(result_from_wire(reply["result"]))
+            except Exception as exc:
+                log.info("search on %s failed: %s", peer[:16], exc)
+        return merge_results(results, limit)
+
+
+def merge_results(results: list[SearchResult], limit: int) -> SearchResult:
+    best: dict[str, Match] = {}
+    for result in results:
+        for match in result.single:
+            if match.id not in best or match.score > best[match.id].score:
+                best[match.id] = match
+    single = sorted(best.values(), key=lambda m: (-m.score, m.id))[:limit]
+    mixtures = [r.multiple for r in results if r.multiple is not None]
+    multiple = max(mixtures, key=lambda m: m.score) if mixtures else None
+    return SearchResult(single=single, multiple=multiple)
+
+
+def _have_ids(data: bytes) -> tuple[list[str], list[str]]:
+    from .blobs import is_learnware_id
+
+    try:
+        value = msgpack.unpackb(data, **_UNPACK)
+    except Exception:
+        raise ValueError("undecodable") from None
+    ids = value.get("ids") if isinstance(value, dict) else None
+    addrs = value.get("addrs", []) if isinstance(value, dict) else None
+    if (
+        not isinstance(addrs, list)
+        or len(addrs) > MAX_ADDRS
+        or not all(isinstance(a, str) and len(a) < 300 for a in addrs)
+    ):
+        raise ValueError("have addrs must be a short list of multiaddr strings")
+    if (
+        not isinstance(ids, list)
+        or len(ids) > MAX_HAVE_IDS
+        or not all(isinstance(i, str) and is_learnware_id(i) for i in ids)
+    ):
+        raise ValueError("have must be {ids: [<64 hex>...]}")
+    return ids, addrs

@@ -1,0 +1,136 @@
+"""Several real nodes in one process on 127.0.0.1: gossip through a middle node, search over
+peers, fetch + verify, late-joiner sync, withdrawal, and garbage from a peer."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dock import Dock, UserInfo
+from dock.network import RECORDS_TOPIC, NetworkService
+from specs import generate_stat_spec
+
+from .fixtures import fitted_iris_model, reference_files, write_zip
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)  # polling interval of a deadline-bounded wait
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Net:
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.nodes: list[NetworkService] = []
+
+    def add(self, name: str, bootstrap: list[str] | None = None) -> NetworkService:
+        dock = Dock.open(self.tmp_path / name)
+        service = NetworkService(dock)
+        service.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=bootstrap or [])
+        self.nodes.append(service)
+        return service
+
+    def close(self):
+        for service in reversed(self.nodes):
+            service.stop()
+            service.dock.close()
+
+
+@pytest.fixture
+def net(tmp_path):
+    network = Net(tmp_path)
+    yield network
+    network.close()
+
+
+@pytest.fixture(scope="module")
+def iris_zip(tmp_path_factory):
+    model, X, y = fitted_iris_model()
+    path = write_zip(tmp_path_factory.mktemp("zips") / "iris.zip", reference_files(model=model, X=X))
+    return path, model, X
+
+
+def test_publish_on_a_found_on_c_through_b_then_fetched_and_verified(net, iris_zip):
+    zip_path, model, X = iris_zip
+    a = net.add("a")
+    b = net.add("b", bootstrap=[a.node.addrs[0]])
+    c = net.add("c", bootstrap=[b.node.addrs[0]])
+    wait_until(lambda: len(b.node.peers()) == 2 and c.node.topic_peers(RECORDS_TOPIC), 20, "line topology a-b-c")
+    wait_until(lambda: a.node.topic_peers(RECORDS_TOPIC), 20, "a's gossip mesh")
+
+    learnware_id = a.dock.submit(zip_path)
+    wait_until(lambda: c.dock.catalogue.exists(learnware_id), 20, "the record to reach c through b")
+    record = c.dock.get(learnware_id)
+    assert record.publisher == a.node.peer_id and not c.dock.has_zip(learnware_id)
+
+    spec = generate_stat_spec(type="table", X=X)
+    found = c.dock.search(UserInfo(stat_info={spec.type: spec}))
+    assert found.single[0].id == learnware_id
+
+    # c is not connected to a: it learns a's address from a's "have" announcement and dials it.
+    wait_until(lambda: a.node.peer_id in c._peer_addrs, 20, "a's have announcement at c")
+    with c.dock.load(learnware_id) as learnware:
+        np.testing.assert_array_equal(learnware.predict(X).reshape(-1), model.predict(X))
+    assert c.dock.has_zip(learnware_id)
+    assert c.dock.blobs.path(learnware_id).read_bytes() == zip_path.read_bytes()
+    assert c.transfers[learnware_id].state == "done"
+
+
+def test_late_joiner_syncs_and_withdrawal_spreads(net, iris_zip, tmp_path):
+    zip_path, model, X = iris_zip
+    a = net.add("a")
+    learnware_id = a.dock.submit(zip_path)  # published while nobody listens
+    late = net.add("late", bootstrap=[a.node.addrs[0]])
+    wait_until(lambda: late.dock.catalogue.exists(learnware_id), 20, "the late joiner to sync the record")
+    wait_until(lambda: a.node.peer_id in late.store.providers(learnware_id), 10, "a recorded as provider")
+
+    genuine = late.store.envelope(learnware_id)[2]
+    a.dock.remove(learnware_id)  # ours: a signed tombstone goes out
+    wait_until(lambda: not late.dock.catalogue.exists(learnware_id), 20, "the withdrawal to reach the late joiner")
+    assert late.store.tombstone(learnware_id) is not None
+
+    # A replay of the old, genuinely signed record is refused: the tombstone's seq is higher.
+    assert late._ingest_bytes(genuine, a.node.peer_id) == "withdrawn"
+    assert not late.dock.catalogue.exists(learnware_id)
+
+
+def test_search_over_peers_merges_and_stores_remote_records(net, iris_zip):
+    zip_path, model, X = iris_zip
+    a = net.add("a")
+    b = net.add("b", bootstrap=[a.node.addrs[0]])
+    wait_until(lambda: b.node.peers(), 20, "b connected")
+    b.node.unsubscribe(RECORDS_TOPIC)  # b hears nothing by gossip: only the search protocol can tell it
+    learnware_id = a.dock.submit(zip_path)
+    spec = generate_stat_spec(type="table", X=X)
+    merged = b.search_peers(UserInfo(stat_info={spec.type: spec}), limit=5)
+    assert merged.single[0].id == learnware_id
+    assert b.dock.catalogue.exists(learnware_id)  # verified and stored, ready to fetch
+
+
+def test_garbage_and_forged_records_are_rejected_and_counted(net, iris_zip):
+    zip_path, _, _ = iris_zip
+    a = net.add("a")
+    b = net.add("b", bootstrap=[a.node.addrs[0]])
+    wait_until(lambda: a.node.topic_peers(RECORDS_TOPIC) and b.node.topic_peers(RECORDS_TOPIC), 20, "mesh")
+
+    learnware_id = a.dock.submit(zip_path)
+    wait_until(lambda: b.dock.catalogue.exists(learnware_id), 20, "a's genuine record at b")
+    genuine = b.store.envelope(learnware_id)[2]
+
+    import msgpack
+
+    envelope = msgpack.unpackb(genuine, raw=False)
+    forged = dict(envelope, body=envelope["body"].replace(b"iris-lr", b"evil-lr"))
+    for bad in (b"\x00garbage", msgpack.packb(forged, use_bin_type=True), b"\xc1" * 100):
+        a.node.publish(RECORDS_TOPIC, bad)
+    wait_until(lambda: b.stats.rejected >= 3, 20, "three rejections at b")
+    assert b.stats.rejected_by_peer.get(a.node.peer_id, 0) >= 3
+    assert [r.name for r in b.dock.list()] == ["iris-lr"] and b.node.running

@@ -1,0 +1,165 @@
+"""Nodes as separate `lwdock node` processes on 127.0.0.1: records spread and zips move between
+processes; a provider killed (SIGKILL) or frozen (SIGSTOP) mid-transfer does not stop a fetch,
+which resumes from another provider; a daemon killed mid-write leaves a home that reopens clean."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dock import Dock
+from dock.network import NetworkService
+
+from .fixtures import model_source, package_files, semantic, write_zip
+
+BIG = 24 << 20  # large enough that a kill lands mid-transfer on loopback
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)  # polling interval of a deadline-bounded wait
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, LWDOCK_HOME=str(home))
+    proc = subprocess.run([sys.executable, "-m", "dock.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=180)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lwdock {' '.join(args)}: {proc.stderr}")
+    return proc
+
+
+class Daemons:
+    def __init__(self):
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, home: Path, *bootstrap: str) -> tuple[subprocess.Popen, dict]:
+        args = [sys.executable, "-m", "dock.cli", "node", "--listen", "/ip4/127.0.0.1/tcp/0"]
+        for addr in bootstrap:
+            args += ["--bootstrap", addr]
+        log = open(home.parent / f"{home.name}.log", "w")
+        proc = subprocess.Popen(args, env=dict(os.environ, LWDOCK_HOME=str(home)), stderr=log, stdout=log)
+        self.procs.append(proc)
+
+        def ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"node exited: {(home.parent / f'{home.name}.log').read_text()}")
+            result = cli(home, "status", "--json", check=False)
+            if result.returncode == 0:
+                status = json.loads(result.stdout)
+                return status if status["mode"] == "daemon" and status["addrs"] else None
+            return None
+
+        return proc, wait_until(ready, 60, f"node {home.name}")
+
+    def stop_all(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                try:
+                    os.kill(proc.pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+                proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture
+def daemons():
+    group = Daemons()
+    yield group
+    group.stop_all()
+
+
+def _zip(tmp_path: Path, name: str, extra: bytes = b"") -> Path:
+    X = np.random.default_rng(0).normal(size=(80, 4))
+    files = package_files(model_source("return (X[:, 0] > 0).astype(int)"), X, semantic(name=name))
+    if extra:
+        files["weights.bin"] = extra
+    return write_zip(tmp_path / f"{name}.zip", files)
+
+
+def test_records_and_zips_move_between_daemon_processes(daemons, tmp_path):
+    a_home, b_home = tmp_path / "a", tmp_path / "b"
+    _, a = daemons.start(a_home)
+    _, b = daemons.start(b_home, a["addrs"][0])
+    zip_path = _zip(tmp_path, "small-model")
+    learnware_id = cli(a_home, "submit", str(zip_path)).stdout.strip()
+
+    wait_until(lambda: any(r["id"] == learnware_id for r in json.loads(cli(b_home, "list", "--json").stdout)),
+               30, "the record at b")
+    found = json.loads(cli(b_home, "search", "small", "--peers", "--json").stdout)
+    assert found["single"][0]["id"] == learnware_id
+    path = Path(cli(b_home, "fetch", learnware_id[:10]).stdout.strip())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == learnware_id
+    peers = json.loads(cli(b_home, "peers", "--json").stdout)
+    assert a["peer_id"] in peers
+
+
+@pytest.mark.parametrize("how", ["sigkill", "sigstop"])
+def test_fetch_survives_a_provider_dying_or_freezing_mid_transfer(how, daemons, tmp_path):
+    zip_path = _zip(tmp_path, "big-model", extra=os.urandom(BIG))
+    learnware_id = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    providers = {}
+    for name in ("p1", "p2"):
+        home = tmp_path / name
+        cli(home, "submit", str(zip_path))  # both hold the same bytes (same id), before going online
+        proc, status = daemons.start(home)
+        providers[status["peer_id"]] = (proc, status)
+
+    dock = Dock.open(tmp_path / "consumer")
+    service = NetworkService(dock, fetch_idle_timeout=3.0)
+    service.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=[s["addrs"][0] for _, s in providers.values()])
+    try:
+        wait_until(lambda: dock.catalogue.exists(learnware_id) and len(service.store.providers(learnware_id)) == 2,
+                   30, "the record and both providers at the consumer")
+        hit = {}
+
+        def on_progress(transfer):
+            if not hit and 0 < transfer.done < transfer.total:
+                proc = providers[transfer.peer][0]
+                os.kill(proc.pid, signal.SIGKILL if how == "sigkill" else signal.SIGSTOP)
+                hit["peer"], hit["at"] = transfer.peer, transfer.done
+
+        service.fetch(learnware_id, progress=on_progress)
+        transfer = service.transfers[learnware_id]
+        assert hit, "the provider was never interrupted mid-transfer"
+        assert transfer.state == "done" and transfer.peer != hit["peer"]
+        assert transfer.resumed_from > 0, "the second provider should resume the partial, not restart"
+        assert hashlib.sha256(dock.blobs.path(learnware_id).read_bytes()).hexdigest() == learnware_id
+        assert list(dock.home.blob_tmp.iterdir()) == []
+    finally:
+        service.stop()
+        dock.close()
+
+
+def test_daemon_killed_during_a_write_reopens_clean(daemons, tmp_path):
+    home = tmp_path / "home"
+    proc, _ = daemons.start(home)
+    zip_path = _zip(tmp_path, "big-model", extra=os.urandom(BIG))
+    submit = subprocess.Popen([sys.executable, "-m", "dock.cli", "submit", str(zip_path)],
+                              env=dict(os.environ, LWDOCK_HOME=str(home)), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    tmp = home / "blobs" / "tmp"
+    wait_until(lambda: any(p.suffix == ".part" for p in tmp.iterdir()) if tmp.is_dir() else False, 60,
+               "the daemon to be writing the blob")
+    proc.kill()  # SIGKILL while the blob is being written
+    proc.wait(10)
+    submit.wait(30)
+    assert submit.returncode != 0  # the client was told it failed
+    with Dock.open(home) as dock:
+        assert dock.list() == [] and dock.blobs.ids() == set() and list(tmp.iterdir()) == []
+        assert dock.submit(zip_path) == hashlib.sha256(zip_path.read_bytes()).hexdigest()
