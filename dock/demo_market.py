@@ -23,6 +23,9 @@ class DemoLearnware:
     classes: tuple[int, ...] | None  # None: all rows
     task: str
     scenario: str
+    # A different feature distribution: keep rows whose column `col` is below (or, with
+    # above=True, at least) `threshold`; (col, threshold, above). None: no filter.
+    rows: tuple[int, float, bool] | None = None
 
 
 DEMO_LEARNWARES = [
@@ -93,12 +96,17 @@ DEMO_LEARNWARES = [
 ]
 
 
-def load_dataset(loader: str, classes: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_dataset(loader: str, classes: tuple[int, ...] | None = None,
+                 rows: tuple[int, float, bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
     import sklearn.datasets
 
     X, y = getattr(sklearn.datasets, loader)(return_X_y=True)
     if classes is not None:
         keep = np.isin(y, classes)
+        X, y = X[keep], y[keep]
+    if rows is not None:
+        col, threshold, above = rows
+        keep = X[:, col] >= threshold if above else X[:, col] < threshold
         X, y = X[keep], y[keep]
     return X, y
 
@@ -124,7 +132,7 @@ def build_demo_zips(out_dir: Path, items=DEMO_LEARNWARES, progress: Callable[[st
     for n, item in enumerate(items, 1):
         if progress:
             progress(f"[{n}/{len(items)}] packing {item.name}")
-        X, y = load_dataset(item.dataset, item.classes)
+        X, y = load_dataset(item.dataset, item.classes, item.rows)
         full_y = load_dataset(item.dataset)[1]
         model = _fit(item, X, y)
         output_dim = 1 if item.task == "Regression" else int(len(np.unique(full_y)))

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import RunnerError
 from .records import LearnwareRecord
 
 
@@ -42,8 +43,23 @@ class LoadedLearnware:
     def output_shape(self):
         return self._worker.output_shape
 
+    @property
+    def sandbox(self) -> str:
+        """What confines the worker, as it reported at load (see dock/worker_sandbox.py)."""
+        return getattr(self._worker, "sandbox", "sandbox: unknown")
+
     def predict(self, X) -> np.ndarray:
-        return self._worker.predict(np.asarray(X))
+        """The model's output on X; one row per input row, else RunnerError for this call."""
+        X = np.asarray(X)
+        out = self._worker.predict(X)
+        rows = X.shape[0] if X.ndim else None
+        if out.ndim == 0 or (rows is not None and out.shape[0] != rows):
+            raise RunnerError(f"learnware {self.id[:12]} returned shape {out.shape} for {rows} input rows")
+        width = self.record.output_dim
+        if out.ndim == 2 and width and out.shape[1] not in (1, width):
+            raise RunnerError(f"learnware {self.id[:12]} returned {out.shape[1]} columns; its semantic spec "
+                              f"says Output.Dimension {width} (or labels, one column)")
+        return out
 
     def fit(self, X, y) -> None:
         self._worker.call("fit", np.asarray(X), np.asarray(y))

@@ -1,7 +1,9 @@
 """The learnware model worker: a separate process that imports and runs one learnware's model.
 
-Started by dock/runner.py as `python -I model_worker.py [--memory-limit-mb N]` with the
-learnware's folder as its working directory. `-I` keeps the dock's own packages and PYTHON*
+Started by dock/runner.py as `python -I model_worker.py [--memory-limit-mb N] [--sandbox DIR]`
+with the learnware's folder as its working directory; `--sandbox` confines it with Landlock
+(dock/worker_sandbox.py: writes only beneath DIR, no TCP, no signals out) before any model
+code runs. `-I` keeps the dock's own packages and PYTHON*
 variables out, so this file imports only the standard library, numpy and msgpack; the same file
 holds the wire codec that runner.py imports, so both sides agree byte for byte.
 
@@ -12,7 +14,8 @@ a msgpack ext type so a model gets back the tuple the reference's YAML gave it.
 
 Requests:  {"op": "load", "module_path", "class_name", "kwargs"}
            {"op": "call", "method", "X": npy, "y": npy | None}
-Replies:   {"ok": True, ...} or {"ok": False, "error": "Type: message", "traceback": "..."}
+Replies:   {"ok": True, ...} or {"ok": False, "error": "Type: message", "traceback": "..."};
+           the load reply also says "sandbox": what confines the worker.
 """
 
 from __future__ import annotations
@@ -211,6 +214,7 @@ def _to_array(out, method: str):
 class _Worker:
     def __init__(self):
         self.model = None
+        self.sandbox = "sandbox: off"
 
     def handle(self, req) -> dict:
         if not isinstance(req, dict) or not isinstance(req.get("op"), str):
@@ -237,7 +241,7 @@ class _Worker:
         notes: list = []
         methods = [m for m in ("predict", "predict_proba", "fit", "finetune")
                    if callable(getattr(self.model, m, None))]
-        return {"ok": True, "methods": methods, "notes": notes,
+        return {"ok": True, "methods": methods, "notes": notes, "sandbox": self.sandbox,
                 "input_shape": _shape(getattr(self.model, "input_shape", None), "input_shape", notes),
                 "output_shape": _shape(getattr(self.model, "output_shape", None), "output_shape", notes)}
 
@@ -287,6 +291,23 @@ def _limit_memory(argv: list) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def _sandbox(argv: list) -> str:
+    if "--sandbox" not in argv:
+        return "sandbox: off"
+    import importlib.util
+    import os
+
+    # By path: `-I` keeps this script's folder off sys.path.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker_sandbox.py")
+    spec = importlib.util.spec_from_file_location("lwdock_worker_sandbox", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        return module.restrict(argv[argv.index("--sandbox") + 1])
+    except OSError as exc:  # a kernel that refuses: run, but say so (ModelWorker.sandbox)
+        return f"sandbox: none (Landlock failed: {exc})"
+
+
 def _exit_with_parent() -> None:
     """If the dock dies while the model is stuck in a loop, nobody would ever close our stdin.
 
@@ -311,6 +332,8 @@ def main(argv: list) -> int:
     import os
 
     _limit_memory(argv)  # before numpy and the model map anything
+    # Before any thread starts: Landlock confines the calling thread and what it spawns later.
+    sandbox = _sandbox(argv)
     _exit_with_parent()
     # Keep private copies of the protocol pipes, then point fds 0/1 elsewhere: a print() or a
     # C library writing to stdout lands in stderr and cannot corrupt a frame; input() gets EOF.
@@ -321,6 +344,7 @@ def main(argv: list) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     worker = _Worker()
+    worker.sandbox = sandbox
     while True:
         head = _read_exact(proto_in, 4)
         if head is None:

@@ -5,8 +5,12 @@ dock's process. The worker gets its own process group (so a kill reaches anythin
 an address-space limit, single-threaded BLAS, a minimal environment, and a deadline on every
 request; replies are size-capped and schema-checked before the dock believes them.
 
-Not a sandbox: the worker runs as the dock's user and can read and write that user's files and
-open network connections. Isolating those needs an OS sandbox (container, bubblewrap, seccomp).
+Sandbox (on by default, `sandbox=False` to turn off): on Linux with Landlock the worker may
+write only in its own scratch folder (its TMPDIR, removed when it stops), not open TCP
+connections, not signal processes outside it; see dock/worker_sandbox.py for what it does not
+stop (reading the user's files, UDP) and `ModelWorker.sandbox` for what is in force. Where the
+kernel has no Landlock the worker runs unconfined as the dock's user, and `sandbox` says so.
+`python=` runs the worker under another interpreter, e.g. a per-requirements venv (dock/venvs.py).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import atexit
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,7 +83,7 @@ class ModelWorker:
 
     def __init__(self, folder: str | os.PathLike, model_config: dict, *, timeout: float = 60.0,
                  memory_limit_mb: int | None = 4096, python: str | None = None,
-                 load_timeout: float | None = None, max_frame: int = wire.MAX_FRAME):
+                 load_timeout: float | None = None, max_frame: int = wire.MAX_FRAME, sandbox: bool = True):
         if os.name != "posix":
             raise RunnerError("the model runner needs a POSIX system (process groups, rlimits, poll)")
         self.folder = Path(folder).resolve()
@@ -95,6 +100,9 @@ class ModelWorker:
         self.methods: tuple = ()
         self.load_notes: tuple = ()
         self.start_seconds: float | None = None
+        self.use_sandbox = bool(sandbox)
+        self.sandbox = "sandbox: not started"  # what confines the running worker, as it reported
+        self._scratch: str | None = None
         self._lock = threading.RLock()
         self._proc: subprocess.Popen | None = None
         self._stderr = None
@@ -157,6 +165,9 @@ class ModelWorker:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def _spawn_and_load(self) -> None:
         self._kill()
@@ -166,13 +177,19 @@ class ModelWorker:
         cmd = [self.python, "-I", "-B", str(WORKER_SCRIPT)]  # -B: leave the package folder unwritten
         if self.memory_limit_mb:
             cmd += ["--memory-limit-mb", str(int(self.memory_limit_mb))]
+        env = _worker_env()
+        if self.use_sandbox:
+            # A fresh scratch folder per process: the only place the sandboxed model may write.
+            self._scratch = tempfile.mkdtemp(prefix="lwdock-scratch-")
+            cmd += ["--sandbox", self._scratch]
+            env["TMPDIR"] = self._scratch
         try:
             # start_new_session instead of preexec_fn: preexec_fn can deadlock a threaded parent
             # (the dock runs trio and UI threads); the rlimit is set by the worker on itself,
             # first thing, and by us through prlimit below where the OS offers it.
             self._proc = subprocess.Popen(
                 cmd, cwd=self.folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                env=_worker_env(), start_new_session=True, bufsize=0, close_fds=True)
+                env=env, start_new_session=True, bufsize=0, close_fds=True)
         except OSError as exc:
             self._kill()
             raise RunnerError(f"cannot start the model worker with {self.python}: {exc}") from exc
@@ -189,6 +206,7 @@ class ModelWorker:
             self.input_shape = _shape(reply.get("input_shape"), "input_shape")
             self.output_shape = _shape(reply.get("output_shape"), "output_shape")
             methods, notes = reply.get("methods", []), reply.get("notes", [])
+            self.sandbox = str(reply.get("sandbox", "sandbox: unknown"))[:200]
             if not (isinstance(methods, list) and isinstance(notes, list)
                     and all(isinstance(m, str) for m in methods + notes)):
                 raise RunnerError("worker sent a malformed load reply")
