@@ -1,0 +1,196 @@
+"""`DockBackend`: everything the TUI asks of the dock, in one small synchronous facade.
+
+The App receives one in its constructor (see `tui.app.make_app`). Its methods block, so screens
+call them only from worker threads. It wraps what `Dock.connect` returns: the running node's dock
+over its control socket (`RemoteDock`), or the dock opened embedded; both have the same methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .network_status import DockStatusNetwork, NetworkStatus, NetworkStatusSource
+from .viewmodels import (
+    MIXTURE_KEY,
+    LearnwareDetails,
+    ResultRow,
+    SearchOutcome,
+    SearchQuery,
+    StatSpecInfo,
+)
+
+log = logging.getLogger(__name__)
+LISTING_ROWS = 200  # rows shown when nothing is asked yet (all learnwares, by name)
+
+
+def _first(semantic: dict, key: str) -> str:
+    values = (semantic.get(key) or {}).get("Values") or []
+    return values[0] if isinstance(values, list) and values else ""
+
+
+def _name(semantic: dict) -> str:
+    value = (semantic.get("Name") or {}).get("Values")
+    return value if isinstance(value, str) else ""
+
+
+def short_peer(peer_id: str) -> str:
+    return peer_id if len(peer_id) <= 14 else f"{peer_id[:6]}…{peer_id[-6:]}"
+
+
+class DockBackend:
+    """Over an embedded `Dock` or a daemon's `RemoteDock` (`Dock.connect` gives either)."""
+
+    def __init__(self, dock: Any, network: NetworkStatusSource | None = None):
+        self.dock = dock
+        self.mode = getattr(dock, "mode", "embedded")
+        if self.mode != "embedded":
+            self.kind = f"attached to the lwdock node (pid {getattr(dock, 'daemon_pid', '?')})"
+        else:
+            self.kind = "embedded node, online" if getattr(dock, "network", None) is not None else "embedded dock"
+        self.network: NetworkStatusSource = network or DockStatusNetwork(dock)
+        self._write_lock = threading.RLock()  # submit / remove / export one at a time
+        self._self_id: str | None | bool = False  # False: not looked up yet
+
+    def own_peer_id(self) -> str | None:
+        """This node's peer id (the publisher of what it publishes), without creating a key."""
+        if self._self_id is False:
+            self._self_id = None
+            try:
+                if self.mode == "embedded":
+                    if (self.home / "identity.key").is_file() and hasattr(self.dock, "identity"):
+                        self._self_id = self.dock.identity.peer_id
+                else:
+                    self._self_id = (self.dock.status() or {}).get("peer_id")
+            except Exception:  # noqa: BLE001 - an unreadable key only costs the "you" label
+                log.warning("cannot read this node's peer id", exc_info=True)
+        return self._self_id
+
+    def publisher_label(self, publisher: str | None) -> str:
+        if not publisher:
+            return "—"
+        return "you" if publisher == self.own_peer_id() else short_peer(publisher)
+
+    def _local(self, ids) -> set[str]:
+        local_ids = getattr(self.dock, "local_ids", None)
+        if callable(local_ids):
+            return set(local_ids())
+        return {i for i in ids if self.dock.has_zip(i)}
+
+    # -- reads -----------------------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        return Path(self.dock.home.root)
+
+    def search(self, query: SearchQuery) -> SearchOutcome:
+        start = time.perf_counter()
+        if query.is_empty:
+            # The dock has no paged listing yet: sort every record, then build rows for the shown ones only.
+            records = sorted(self.dock.list(), key=lambda r: (r.name.casefold(), r.id))
+            local = self._local(r.id for r in records[:LISTING_ROWS])
+            rows = [self._record_row(r, r.id in local) for r in records[:LISTING_ROWS]]
+            return SearchOutcome(rows, "name", len(records), time.perf_counter() - start)
+        from dock import UserInfo
+
+        stat_info = {query.stat.spec.type: query.stat.spec} if query.stat else {}
+        result = self.dock.search(UserInfo(semantic_spec=query.semantic_spec(), stat_info=stat_info),
+                                  limit=query.limit)
+        mixture = result.multiple if result.multiple is not None and len(result.multiple.ids) > 1 else None
+        local = self._local({m.id for m in result.single} | set(mixture.ids if mixture else ()))
+        rows = [self._match_row(m, self.dock.get(m.id), m.id in local) for m in result.single]
+        if mixture is not None:
+            rows.insert(0, self._mixture_row(mixture, all(i in local for i in mixture.ids)))
+        total = int(self.dock.stats()["records"])
+        if query.stat is not None:
+            ranked_by = "statistical + text" if query.text.strip() else "statistical"
+        else:
+            ranked_by = "text" if query.text.strip() else "filters"
+        return SearchOutcome(rows, ranked_by, total, time.perf_counter() - start)
+
+    def _record_row(self, record, local: bool) -> ResultRow:
+        return ResultRow(
+            key=record.id, name=record.name, data_type=record.data_type or "", task=record.task_type or "",
+            score=None, publisher=self.publisher_label(record.publisher), local=local,
+            ids=(record.id,), names=(record.name,),
+        )
+
+    def _match_row(self, match, record, local: bool) -> ResultRow:
+        sem = match.semantic_spec
+        # Without text and stat spec a search only filters: every match then has the same score.
+        score = match.score if (match.mmd2 is not None or match.text_score is not None) else None
+        return ResultRow(
+            key=match.id, name=match.name or _name(sem), data_type=_first(sem, "Data"), task=_first(sem, "Task"),
+            score=score, mmd2=match.mmd2, text_score=match.text_score,
+            publisher=self.publisher_label(record.publisher if record else None), local=local,
+            ids=(match.id,), names=(match.name or _name(sem),),
+        )
+
+    def _mixture_row(self, mixture, local: bool) -> ResultRow:
+        names = tuple(_name(s) for s in mixture.semantic_specs)
+        parts = " + ".join(f"{n} {w:.0%}" for n, w in zip(names, mixture.weights, strict=False))
+        first = mixture.semantic_specs[0] if mixture.semantic_specs else {}
+        return ResultRow(
+            key=MIXTURE_KEY, name=f"Mixture: {parts}", data_type=_first(first, "Data"), task=_first(first, "Task"),
+            score=mixture.score, mmd2=mixture.mmd2, publisher=None, local=local,
+            ids=tuple(mixture.ids), names=names, weights=tuple(float(w) for w in mixture.weights),
+        )
+
+    def details(self, learnware_id: str) -> LearnwareDetails:
+        record = self.dock.get(learnware_id)
+        specs = self.dock.get_stat_specs(record.id)
+        local = self.dock.has_zip(record.id)
+        reason = self.fetch_reason(local)
+        return LearnwareDetails(
+            id=record.id, name=record.name, description=record.description, semantic_spec=record.semantic_spec,
+            size=record.size, publisher=record.publisher, publisher_label=self.publisher_label(record.publisher),
+            local=local,
+            stat_specs=tuple(
+                StatSpecInfo(t, int(s.z.shape[0]), int(s.dim), float(s.gamma)) for t, s in sorted(specs.items())
+            ),
+            input_dim=record.input_dim, output_dim=record.output_dim, task=record.task_type, fetch_reason=reason,
+        )
+
+    def network_status(self) -> NetworkStatus:
+        return self.network.status()
+
+    def fetch_reason(self, local: bool) -> str:
+        """Why this zip cannot be fetched now ("" when it can)."""
+        if local:
+            return "the zip is already in this dock"
+        status = self.network.status()
+        if not status.online:
+            return "the network is offline: " + (status.reason or "no node is running")
+        return ""
+
+    def fetch(self, learnware_id: str, progress) -> Path:
+        """Download the zip from the peers that have it; `progress(done, total, text)` as it goes."""
+
+        def report(transfer) -> None:
+            peer = short_peer(str(getattr(transfer, "peer", "") or "?"))
+            progress(transfer.done, transfer.total or None, f"from {peer}")
+
+        network = getattr(self.dock, "network", None)
+        if network is not None:  # an embedded dock with its own network service: live progress
+            return Path(network.fetch(learnware_id, progress=report))
+        progress(0, None, "through the running node")  # the daemon fetches; no byte counts cross the socket
+        return Path(self.dock.fetch(learnware_id))
+
+    # -- actions ---------------------------------------------------------------------------
+    def export(self, learnware_id: str, dest: str | Path) -> Path:
+        with self._write_lock:
+            return Path(self.dock.export(learnware_id, Path(dest).expanduser()))
+
+    def remove(self, learnware_id: str) -> None:
+        with self._write_lock:
+            self.dock.remove(learnware_id)
+
+    def submit(self, zip_path: Path) -> str:
+        with self._write_lock:
+            return self.dock.submit(zip_path)
+
+    def load(self, learnware_id: str):
+        """A running learnware (its model in a worker process); the caller closes it."""
+        return self.dock.load(learnware_id)

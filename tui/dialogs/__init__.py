@@ -1,0 +1,1 @@
+"""Modal dialogs: errors, confirmations, a path prompt, a file picker."""

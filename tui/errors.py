@@ -1,0 +1,41 @@
+"""Turning an exception into a modal's (title, message), by its type.
+
+The dock's errors say what was wrong and what to do; they are shown as they are. Anything else
+is unexpected: its type is named and the traceback goes to the log file, never to the screen.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+# Class name (anywhere in the exception's MRO) -> modal title. By name so that `specs` and
+# `dock.reuse` need not be imported here.
+TITLES = {
+    "DataFileError": "Cannot read the data file",
+    "CheckError": "A submission check failed",
+    "PackageError": "The learnware package is not valid",
+    "RunnerTimeout": "The model did not answer in time",
+    "RunnerError": "The model failed",
+    "ReuseError": "Cannot reuse on this data",
+    "SearchError": "The search cannot run",
+    "NotFoundError": "Not found",
+    "DockBusyError": "The dock is busy",
+    "StoreError": "The dock's store refused",
+    "SpecError": "Bad specification",
+    "DockError": "lwdock error",
+    "FileNotFoundError": "File not found",
+    "PermissionError": "Permission denied",
+    "IsADirectoryError": "That is a folder",
+    "OSError": "File error",
+}
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    for cls in type(exc).__mro__:
+        title = TITLES.get(cls.__name__)
+        if title is not None:
+            return title, str(exc) or cls.__name__
+    log.error("unexpected error shown in the TUI", exc_info=exc)
+    return f"Unexpected error ({type(exc).__name__})", f"{exc}\n\nThe traceback is in the log file."

@@ -1,0 +1,139 @@
+"""The `lwdock` console script: no arguments (or only `--home`) opens the TUI, anything else is
+a CLI command handed to `dock.cli.main`. Textual is imported only on the TUI path, so
+`lwdock --help` and every subcommand cost what they cost before the TUI existed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def _tui_home(argv: list[str]) -> tuple[bool, str | None]:
+    """(opens the TUI?, --home value). Only `[]`, `--home X` and `--home=X` open the TUI."""
+    if not argv:
+        return True, None
+    if len(argv) == 2 and argv[0] == "--home":
+        return True, argv[1]
+    if len(argv) == 1 and argv[0].startswith("--home="):
+        return True, argv[0].split("=", 1)[1]
+    return False, None
+
+
+def configure_logging(home: str | os.PathLike | None) -> Path | None:
+    """Send every library's logging to `<home>/logs/tui.log` (never to the terminal under the UI).
+
+    Falls back to a NullHandler when the file cannot be opened. Returns the log file's path."""
+    from dock.home import DockHome
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    logging.captureWarnings(True)
+    try:
+        folder = DockHome.resolve(home).root / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "tui.log"
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.setLevel(logging.INFO)
+    except OSError:
+        path, handler = None, logging.NullHandler()
+    root.addHandler(handler)
+    return path
+
+
+def run_tui(home: str | None = None) -> int:
+    """Attach to the home's running node (daemon) if there is one, else open the dock embedded."""
+    from dock import Dock, DockError
+
+    log_path = configure_logging(home)
+    try:
+        dock = Dock.connect(home)
+    except DockError as exc:
+        print(f"lwdock: {exc}", file=sys.stderr)
+        return exc.exit_code
+    try:
+        from .app import make_app
+
+        app = make_app(dock=dock, log_path=log_path)
+        app.run()
+        return app.return_code or 0
+    finally:
+        dock.close()
+
+
+def _is_interactive_demo(argv: list[str]) -> bool:
+    """`lwdock demo` opens the demo network in the TUI when run in a terminal; `--headless`,
+    `--json`, `--help` or a non-terminal stdout keep the printed demo of dock.cli."""
+    if not argv or argv[0] != "demo":
+        return False
+    plain = {"--headless", "--json", "--help", "-h", "--home"}
+    return not plain.intersection(argv) and not any(a.startswith("--home=") for a in argv) and sys.stdout.isatty()
+
+
+def run_demo_tui(keep: bool = False) -> int:
+    """Three nodes on 127.0.0.1 in a temporary folder (two `lwdock node` processes holding demo
+    learnwares, and this one), then the TUI on this node. Everything is removed on exit."""
+    import shutil
+    import tempfile
+    import time
+
+    from dock import Dock
+    from dock.demo_network import DemoNetwork
+    from dock.network import NetworkService
+
+    root = Path(tempfile.mkdtemp(prefix="lwdock-demo-"))
+    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    say(f"lwdock demo: building a three-node network in {root} (first run trains and packs the demo models)")
+    demo = DemoNetwork(root, progress=say)
+    dock = network = None
+    try:
+        demo.start()
+        log_path = configure_logging(demo.my_home)
+        dock = Dock.open(demo.my_home)
+        network = NetworkService(dock)
+        network.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=demo.bootstrap)
+        deadline = time.monotonic() + 15
+        while dock.catalogue.count() < 8 and time.monotonic() < deadline:
+            time.sleep(0.1)  # records arrive by sync from the two peers; bounded wait
+        files = "\n".join(f"  {path}" for path in demo.data_files.values())
+        notice = (f"A demo network: you, alice and bob on 127.0.0.1. Search with one of these data files "
+                  f"(ctrl+o on the search screen; labels in column 'label'):\n{files}")
+        from .app import make_app
+
+        app = make_app(dock=dock, log_path=log_path, startup_notice=notice)
+        previous = os.getcwd()
+        os.chdir(root / "data")  # the file picker starts where the demo's data files are
+        try:
+            app.run()
+        finally:
+            os.chdir(previous)
+        return app.return_code or 0
+    finally:
+        if network is not None:
+            network.stop()
+        if dock is not None:
+            dock.close()
+        demo.stop()
+        if keep:
+            say(f"demo homes kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    opens_tui, home = _tui_home(argv)
+    if opens_tui:
+        return run_tui(home)
+    if _is_interactive_demo(argv):
+        return run_demo_tui(keep="--keep" in argv)
+    from dock.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Publishing a model from the TUI, without any UI: read + sketch the training data, build the
+semantic spec from the form, pack (dock.pack.pack_learnware) and submit (checks, store).
+
+The RKME is fitted twice: once for the sketch the user sees before filling in the form, and
+again inside `pack_learnware` (same data, same seed, same result), because pack has no way to
+take a spec that is already fitted.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import specs_access
+
+Progress = Callable[[float, float, str], None]
+MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib", ".py")
+
+
+@dataclass(frozen=True)
+class DataSketch:
+    path: Path
+    rows: int
+    columns: int
+    label_column: str | None
+    classes: int | None  # distinct integer labels, when the labels look like classes
+    points: int
+    gamma: float
+    seconds: float
+
+    @property
+    def suggested_task(self) -> str:
+        return "Classification" if self.classes else "Regression"
+
+    @property
+    def suggested_output_dim(self) -> int:
+        return self.classes or 1
+
+
+@dataclass(frozen=True)
+class PublishForm:
+    name: str
+    description: str
+    data_type: str
+    task: str
+    library: str
+    scenarios: tuple[str, ...]
+    license: str
+    output_dim: int | None
+
+    def semantic_spec(self) -> dict:
+        """The reference's shape; pack_learnware validates it in full and adds Input."""
+        spec = {
+            "Data": {"Type": "Class", "Values": [self.data_type]},
+            "Task": {"Type": "Class", "Values": [self.task]},
+            "Library": {"Type": "Class", "Values": [self.library]},
+            "Scenario": {"Type": "Tag", "Values": list(self.scenarios)},
+            "License": {"Type": "Class", "Values": [self.license]},
+            "Name": {"Type": "String", "Values": self.name.strip()},
+            "Description": {"Type": "String", "Values": self.description.strip()},
+        }
+        if self.output_dim is not None:
+            spec["Output"] = {"Dimension": int(self.output_dim), "Description": {}}
+        return spec
+
+
+def _classes(y: np.ndarray | None) -> int | None:
+    if y is None or not np.all(np.isfinite(y)) or not np.all(np.mod(y, 1) == 0):
+        return None
+    n = len(np.unique(y))
+    return n if 2 <= n <= max(50, len(y) // 20) else None
+
+
+def sketch_training_data(path: Path, label_column: str | None, progress: Progress) -> DataSketch:
+    from dock.datafiles import load_table
+
+    start = time.perf_counter()
+    progress(0, 2, f"reading {path.name}")
+    X, y = load_table(path, label_column or None)
+    progress(1, 2, f"fitting the statistical spec on {X.shape[0]} rows x {X.shape[1]} columns")
+    spec = specs_access.stat_spec_from_table(X)
+    progress(2, 2, "done")
+    return DataSketch(path, int(X.shape[0]), int(X.shape[1]), label_column or None, _classes(y),
+                      int(spec.z.shape[0]), float(spec.gamma), time.perf_counter() - start)
+
+
+def pack_and_submit(backend, *, model_path: Path, class_name: str | None, data_path: Path,
+                    label_column: str | None, form: PublishForm, progress: Progress) -> str:
+    """Pack the learnware into a temporary zip, run the dock's checks, store it; returns its id."""
+    from dock.datafiles import load_table
+    from dock.errors import PackageError
+    from dock.pack import pack_learnware
+
+    if not form.name.strip():
+        raise PackageError("give the learnware a name")
+    if not form.scenarios:
+        raise PackageError("choose at least one scenario")
+    if not model_path.is_file():
+        raise PackageError(f"no such model file: {model_path}")
+    is_class_file = model_path.suffix.lower() == ".py"
+    if is_class_file and not (class_name or "").strip():
+        raise PackageError(f"{model_path.name} is a Python file: give the name of the model class in it")
+    progress(0, 3, f"reading {data_path.name}")
+    X, _ = load_table(data_path, label_column or None)
+    with tempfile.TemporaryDirectory(prefix="lwdock-publish-") as tmp:
+        progress(1, 3, "packing: fitting the statistical spec and probing the model")
+        zip_path = pack_learnware(
+            Path(tmp) / "learnware.zip",
+            model_file=None if is_class_file else model_path,
+            model_class_file=model_path if is_class_file else None,
+            model_class=class_name.strip() if is_class_file and class_name else None,
+            X=X, semantic_spec=form.semantic_spec(),
+        )
+        progress(2, 3, "running the dock's checks (the model runs in a worker process)")
+        learnware_id = backend.submit(zip_path)
+    progress(3, 3, "published")
+    return learnware_id

@@ -1,0 +1,1 @@
+"""Screens: search (home), detail, reuse, publish, network, help."""

@@ -1,0 +1,93 @@
+"""The network: this node's peer id and addresses, its peers, what gossip brought, transfers.
+
+Polls `DockBackend.network_status()` from a worker once a second (a read-only call); an embedded
+dock answers "offline" with the reason."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Label, Static
+
+from .. import messages as m
+from ..network_status import NetworkStatus
+from ..widgets.score import human_size
+from .base import LwdockScreen
+
+POLL_SECONDS = 1.0
+
+
+def status_table(status: NetworkStatus, dock_kind: str) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    state = Text("online", style="bold green") if status.online else Text("offline", style="bold yellow")
+    table.add_row("State", state)
+    if status.reason:
+        table.add_row("Why", status.reason)
+    table.add_row("Dock", dock_kind)
+    table.add_row("Peer id", status.peer_id or "—")
+    table.add_row("Listening on", "\n".join(status.listen_addrs) or "—")
+    table.add_row("Records", f"{status.records_received} received, {status.records_rejected} rejected")
+    return table
+
+
+class NetworkScreen(LwdockScreen):
+    BINDINGS = [Binding("ctrl+r", "poll", "Refresh")]
+    PALETTE = (("Network: refresh", "ask the node for its status now", "poll"),)
+
+    def __init__(self):
+        super().__init__()
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="network-body"):
+            yield Static("", id="network-status")
+            yield Label("Peers", classes="section")
+            yield DataTable(id="peers", cursor_type="row")
+            yield Label("Transfers", classes="section")
+            yield DataTable(id="transfers", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#peers", DataTable).add_columns("Peer id", "Address", "Records", "Latency")
+        self.query_one("#transfers", DataTable).add_columns("Learnware", "Peer", "Direction", "Progress")
+        self.action_poll()
+        self._timer = self.set_interval(POLL_SECONDS, self.action_poll)
+
+    def on_screen_suspend(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()  # no polling while another screen is shown
+
+    def on_screen_resume(self) -> None:
+        if self._timer is not None:
+            self._timer.resume()
+            self.action_poll()
+
+    def action_poll(self) -> None:
+        if not self.workers_busy(m.NETWORK):
+            self.poll()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=m.NETWORK)
+    def poll(self) -> None:
+        self.post_message(m.NetworkPolled(self.backend.network_status()))
+
+    def on_network_polled(self, message: m.NetworkPolled) -> None:
+        status = message.status
+        self.query_one("#network-status", Static).update(status_table(status, self.backend.kind))
+        peers = self.query_one("#peers", DataTable)
+        peers.clear()
+        for p in status.peers:
+            latency = f"{p.latency_ms:.0f} ms" if p.latency_ms is not None else "—"
+            peers.add_row(p.peer_id, p.address or "—", str(p.records), latency)
+        transfers = self.query_one("#transfers", DataTable)
+        transfers.clear()
+        for t in status.transfers:
+            done = f"{human_size(t.done_bytes)} / {human_size(t.total_bytes)}"
+            transfers.add_row(t.name or t.learnware_id[:12], t.peer_id[:16], t.direction, done)

@@ -1,0 +1,168 @@
+"""Publish a model: model file + training data → statistical spec (progress) → semantic form
+(allowed values offered) → pack, checks, store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
+
+from .. import messages as m
+from .. import specs_access
+from ..dialogs.file_picker import FilePicker
+from ..publish_job import MODEL_SUFFIXES, DataSketch, PublishForm, pack_and_submit, sketch_training_data
+from ..widgets.path_input import PathInput
+from ..widgets.progress_line import ProgressLine
+from .base import LwdockScreen
+
+DATA_SUFFIXES = (".csv", ".npy")
+SELECTS = (("Data", "Table"), ("Task", "Classification"), ("Library", "Scikit-learn"), ("License", "MIT"))
+
+
+def _row(label: str, *widgets) -> Horizontal:
+    return Horizontal(Label(label, classes="form-label"), *widgets, classes="form-row")
+
+
+class PublishScreen(LwdockScreen):
+    BINDINGS = [
+        Binding("ctrl+o", "pick_file", "Browse"),
+        Binding("ctrl+r", "sketch", "Read data"),
+        Binding("ctrl+s", "publish", "Publish"),
+    ]
+    PALETTE = (
+        ("Publish: browse for the focused file field", "model file or training data", "pick_file"),
+        ("Publish: read the training data", "fit the statistical spec and suggest the task", "sketch"),
+        ("Publish: check and publish", "pack, run the checks, store in this dock", "publish"),
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.choices = specs_access.semantic_choices()
+        self.sketch: DataSketch | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="publish-body"):
+            yield Static("[b]1. Your model and its training data[/b]", classes="section")
+            yield _row("Model file", PathInput(MODEL_SUFFIXES, placeholder="fitted model (.pkl / .joblib) or a "
+                                               ".py file with a model class · ctrl+o", id="model-path", compact=True))
+            yield _row("Model class", Input(placeholder="only for a .py file: the class name", id="class-name",
+                                            compact=True))
+            yield _row("Training data", PathInput(DATA_SUFFIXES, placeholder=".csv or .npy · ctrl+o",
+                                                  id="data-path", compact=True))
+            yield _row("Label column", Input(placeholder="name or number; left out of the spec", id="label-column",
+                                             compact=True),
+                       Button("Read data (ctrl+r)", id="sketch", compact=True))
+            yield ProgressLine(id=f"progress-{m.SKETCH}")
+            yield Static(Text("The data is sketched as an RKME (a few weighted points); the rows never leave "
+                              "this machine.", style="dim"), id="sketch-info")
+            yield Static("[b]2. What it is for[/b]", classes="section")
+            with Horizontal(id="semantic-form"):
+                with Vertical(id="semantic-fields"):
+                    yield _row("Name", Input(placeholder="e.g. Wine cultivar classifier", id="name", compact=True))
+                    yield _row("Description", Input(placeholder="what it predicts, from what", id="description",
+                                                    compact=True))
+                    for key, default in SELECTS:
+                        options = [(v, v) for v in self.choices[key]]
+                        yield _row(key, Select(options, value=default, allow_blank=False, id=f"sem-{key.lower()}",
+                                               compact=True))
+                    yield _row("Output dim", Input(placeholder="classes, or 1 for regression", id="output-dim",
+                                                   type="integer", compact=True))
+                with Vertical(id="scenario-box"):
+                    yield Label("Scenario (one or more)", classes="form-label")
+                    yield SelectionList(*[(v, v) for v in self.choices["Scenario"]], id="sem-scenario", compact=True)
+            yield Static("[b]3. Check and publish[/b]", classes="section")
+            yield Horizontal(Button("Check and publish (ctrl+s)", id="publish", variant="primary", compact=True),
+                             classes="form-row")
+            yield ProgressLine(id=f"progress-{m.PUBLISH}")
+            yield Static("", id="publish-result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#model-path", Input).focus()
+
+    def action_pick_file(self) -> None:
+        focused = self.focused if isinstance(self.focused, PathInput) else self.query_one("#model-path", PathInput)
+        title = "Model file" if focused.id == "model-path" else "Training data"
+
+        def picked(path: Path | None) -> None:
+            if path is not None:
+                focused.value = str(path)
+
+        self.app.push_screen(FilePicker(title, focused.path, focused.suffixes), picked)
+
+    # -- step 1: read and sketch the training data ---------------------------------------------
+    @on(Input.Submitted, "#data-path, #label-column")
+    @on(Button.Pressed, "#sketch")
+    def action_sketch(self) -> None:
+        path = self.query_one("#data-path", PathInput).path
+        if path is None:
+            self.app.notify("Give the training data file first.", severity="warning")
+            return
+        self.query_one(f"#progress-{m.SKETCH}", ProgressLine).start(f"reading {path.name}")
+        self.read_data(path, self.query_one("#label-column", Input).value.strip() or None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=m.SKETCH)
+    def read_data(self, path: Path, label_column: str | None) -> None:
+        sketch = sketch_training_data(path, label_column, self.progress_reporter(m.SKETCH))
+        if not self.cancelled():
+            self.post_message(m.SketchDone(sketch))
+
+    def on_sketch_done(self, message: m.SketchDone) -> None:
+        s = self.sketch = message.sketch
+        if not s.label_column:
+            labels = "no label column"
+        else:
+            labels = f"labels: {s.classes} classes" if s.classes else "labels look continuous"
+        took = f" in {s.seconds:.1f} s" if self.app.show_timings else ""
+        summary = (f"{s.path.name}: {s.rows} rows × {s.columns} feature columns; {labels} → spec of {s.points} "
+                   f"points (γ = {s.gamma:.3g}){took}")
+        self.query_one("#sketch-info", Static).update(Text.assemble(("✓ ", "green"), summary))
+        if s.label_column:
+            self.query_one("#sem-task", Select).value = s.suggested_task
+            self.query_one("#output-dim", Input).value = str(s.suggested_output_dim)
+        if not self.query_one("#name", Input).value:
+            self.query_one("#name", Input).focus()
+
+    # -- step 3: pack, check, publish ------------------------------------------------------
+    def form(self) -> PublishForm:
+        def select(key: str) -> str:
+            return str(self.query_one(f"#sem-{key.lower()}", Select).value)
+
+        dim = self.query_one("#output-dim", Input).value.strip()
+        return PublishForm(
+            name=self.query_one("#name", Input).value, description=self.query_one("#description", Input).value,
+            data_type=select("Data"), task=select("Task"), library=select("Library"),
+            scenarios=tuple(self.query_one("#sem-scenario", SelectionList).selected), license=select("License"),
+            output_dim=int(dim) if dim.lstrip("-").isdigit() else None,
+        )
+
+    @on(Button.Pressed, "#publish")
+    def action_publish(self) -> None:
+        model = self.query_one("#model-path", PathInput).path
+        data = self.query_one("#data-path", PathInput).path
+        if model is None or data is None:
+            self.app.notify("Give the model file and the training data first.", severity="warning")
+            return
+        self.query_one("#publish-result", Static).update("")
+        self.query_one(f"#progress-{m.PUBLISH}", ProgressLine).start("packing")
+        self.publish(model, self.query_one("#class-name", Input).value, data,
+                     self.query_one("#label-column", Input).value.strip() or None, self.form())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=m.PUBLISH)
+    def publish(self, model: Path, class_name: str, data: Path, label: str | None, form: PublishForm) -> None:
+        learnware_id = pack_and_submit(self.backend, model_path=model, class_name=class_name or None, data_path=data,
+                                       label_column=label, form=form, progress=self.progress_reporter(m.PUBLISH))
+        self.post_message(m.Published(learnware_id, form.name.strip()))
+
+    def on_published(self, message: m.Published) -> None:
+        self.query_one("#publish-result", Static).update(Text.assemble(
+            ("✓ Published ", "green"), (message.name, "bold"), f" as {message.learnware_id}\n",
+            "It passed the checks and is in this dock: F2 to search for it."))
+        self.app.notify(f"{message.name!r} is in the dock", title="Published")
+        self.app.dock_changed(message.learnware_id)

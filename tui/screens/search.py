@@ -1,0 +1,286 @@
+"""The home screen: describe your task (words, filters, your data's spec) and see what fits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Button, DataTable, Footer, Header, Input, Static
+
+from .. import messages as m
+from .. import specs_access
+from ..dialogs.file_picker import FilePicker
+from ..viewmodels import ReuseTarget, SearchQuery, StatSpecChoice
+from ..widgets.filters import FilterPanel
+from ..widgets.path_input import PathInput
+from ..widgets.progress_line import ProgressLine
+from ..widgets.results import ResultsTable
+from .base import LwdockScreen
+from .learnware_actions import LearnwareActionsMixin
+
+SPEC_SUFFIXES = (".csv", ".npy", ".json")
+NO_SPEC = ("[dim]No statistical spec: ranking by text and filters. Give your data (.csv/.npy) or a "
+           "stat.json to rank by how well each learnware fits it.[/]")
+TYPING_DELAY = 0.3  # seconds of quiet typing before the search runs by itself
+
+
+class SearchScreen(LearnwareActionsMixin, LwdockScreen):
+    BINDINGS = [
+        Binding("slash", "focus_query", "Query"),
+        Binding("ctrl+o", "pick_data", "Data file"),
+        Binding("ctrl+n", "reset", "New search"),
+        Binding("ctrl+b", "toggle_filters", "Filters", show=False),
+        Binding("d", "details", "Details", show=False),
+        Binding("r", "reuse", "Reuse"),
+        Binding("e", "export", "Export", show=False),
+        Binding("x,delete", "remove", "Remove", show=False),
+    ]
+    PALETTE = (
+        ("Search: focus the query", "type words found in names and descriptions", "focus_query"),
+        ("Search: use my data file or stat spec", "rank learnwares by how well they fit your data", "pick_data"),
+        ("Search: new search", "clear the query, the filters and the statistical spec", "reset"),
+        ("Search: show or hide the filters", "Data, Task, Library, License, Scenario", "toggle_filters"),
+        ("Learnware: details", "semantic spec, score, size, id of the selected row", "details"),
+        ("Learnware: reuse on my data", "run the selected learnware or mixture on a data file", "reuse"),
+        ("Learnware: export zip", "copy the selected learnware's zip to a file", "export"),
+        ("Learnware: remove", "delete the selected learnware from this dock", "remove"),
+    )
+
+    def __init__(self):
+        super().__init__()
+        self.stat: StatSpecChoice | None = None
+        self._typing: Timer | None = None
+        self._generation = -1  # the app's dock generation of the last search
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="search-body"):
+            yield FilterPanel(id="filters")
+            with Vertical(id="search-main"):
+                yield Input(placeholder="Search names and descriptions…   (/ to come back here)", id="query")
+                with Horizontal(id="spec-row"):
+                    yield PathInput(SPEC_SUFFIXES, id="spec-path",
+                                    placeholder="Your data (.csv/.npy) or stat spec (.json) · ctrl+o")
+                    yield Input(placeholder="label column", id="spec-label")
+                    yield Button("Use", id="spec-use", compact=True)
+                yield Static(NO_SPEC, id="spec-info")
+                yield ProgressLine(id=f"progress-{m.SPEC}")
+                yield ResultsTable(id="results")
+                yield Static("", id="search-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#query", Input).focus()
+        self.refresh_search()
+
+    def on_screen_resume(self) -> None:
+        if self._generation not in (-1, self.app.dock_generation):
+            self.refresh_search()
+
+    # -- searching -------------------------------------------------------------------------
+    def current_query(self) -> SearchQuery:
+        return SearchQuery(self.query_one("#query", Input).value, self.query_one(FilterPanel).values(), self.stat)
+
+    def refresh_search(self) -> None:
+        self._generation = self.app.dock_generation
+        self.run_search(self.current_query())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=m.SEARCH)
+    def run_search(self, query: SearchQuery) -> None:
+        outcome = self.backend.search(query)
+        if not self.cancelled():
+            self.post_message(m.SearchDone(outcome))
+
+    def on_search_done(self, message: m.SearchDone) -> None:
+        outcome = message.outcome
+        self.query_one(ResultsTable).show(outcome.rows)
+        singles = sum(1 for r in outcome.rows if not r.is_mixture)
+        if not outcome.rows and outcome.total:
+            text = f"No learnware matches (the dock holds {outcome.total})."
+            if self.stat is not None:
+                text += f" None has a spec of {self.stat.dim} columns that passes the filters."
+        elif outcome.ranked_by == "name" and not outcome.total:
+            text = "The dock is empty: publish a learnware (F3), or try `lwdock demo --home DIR` for a demo dock."
+        elif outcome.ranked_by == "name":
+            text = f"All {outcome.total} learnwares, by name. Type, filter or give your data to rank them."
+        else:
+            mixture = " + a recommended mixture" if singles < len(outcome.rows) else ""
+            text = f"{singles} of {outcome.total} learnwares{mixture} · ranked by {outcome.ranked_by}"
+            if self.app.show_timings:
+                text += f" · {outcome.seconds * 1000:.0f} ms"
+        self.query_one("#search-status", Static).update(text)
+
+    @on(Input.Changed, "#query")
+    def query_typed(self) -> None:
+        if self._typing is not None:
+            self._typing.stop()
+        self._typing = self.set_timer(TYPING_DELAY, self.refresh_search)
+
+    @on(Input.Submitted, "#query")
+    def query_submitted(self) -> None:
+        if self._typing is not None:
+            self._typing.stop()
+        self.refresh_search()
+        self.query_one(ResultsTable).focus()
+
+    def on_filter_panel_changed(self) -> None:
+        self.refresh_search()
+
+    # -- the user's statistical spec ----------------------------------------------------------
+    @on(Input.Submitted, "#spec-path, #spec-label")
+    @on(Button.Pressed, "#spec-use")
+    def use_spec(self) -> None:
+        path = self.query_one("#spec-path", PathInput).path
+        if path is None:
+            self.app.notify("Give a data file (.csv / .npy) or a stat spec (.json) first.", severity="warning")
+            return
+        label_input = self.query_one("#spec-label", Input)
+        if not label_input.value.strip():
+            label_input.value = _guess_label_column(path)  # a CSV's "label"/"target" column is not a feature
+        label = label_input.value.strip() or None
+        self.query_one(f"#progress-{m.SPEC}", ProgressLine).start(f"reading {path.name}")
+        self.make_spec(path, label)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=m.SPEC)
+    def make_spec(self, path: Path, label_column: str | None) -> None:
+        from dock.datafiles import load_table
+        from dock.errors import DataFileError
+
+        report = self.progress_reporter(m.SPEC)
+        if path.suffix.lower() == ".json":
+            try:
+                raw = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DataFileError(f"{path.name}: not a readable stat spec JSON file ({exc})") from exc
+            spec = specs_access.load_stat_spec(raw)
+            summary = f"{int(spec.z.shape[0])} points, {int(spec.dim)} columns"
+            data_path = None
+        else:
+            report(0, 2, f"reading {path.name}")
+            X, _ = load_table(path, label_column)
+            report(1, None, f"fitting the statistical spec on {X.shape[0]} rows × {X.shape[1]} columns")
+            spec = specs_access.stat_spec_from_table(X)
+            summary = f"{X.shape[0]} rows × {X.shape[1]} columns → {int(spec.z.shape[0])} points"
+            data_path = path
+        if not self.cancelled():
+            label = label_column if data_path is not None else None
+            self.post_message(m.SpecReady(StatSpecChoice(spec, path.name, summary, data_path, label)))
+
+    def on_spec_ready(self, message: m.SpecReady) -> None:
+        self.stat = message.choice
+        self.query_one("#spec-info", Static).update(Text.assemble(
+            ("Statistical spec: ", "bold"), f"{message.choice.source} ({message.choice.summary}) · ctrl+n clears"))
+        self.refresh_search()
+        self.query_one(ResultsTable).focus()
+
+    def action_pick_data(self) -> None:
+        field = self.query_one("#spec-path", PathInput)
+
+        def picked(path: Path | None) -> None:
+            if path is not None:
+                field.value = str(path)
+                self.use_spec()
+
+        self.app.push_screen(FilePicker("Your data or stat spec", field.path, SPEC_SUFFIXES), picked)
+
+    # -- keys ------------------------------------------------------------------------------
+    def action_focus_query(self) -> None:
+        self.query_one("#query", Input).focus()
+
+    def action_reset(self) -> None:
+        self.stat = None
+        for selector in ("#query", "#spec-path", "#spec-label"):
+            self.query_one(selector, Input).value = ""
+        self.query_one(FilterPanel).reset()
+        self.query_one("#spec-info", Static).update(NO_SPEC)
+        self.workers.cancel_group(self, m.SPEC)
+        self.query_one(f"#progress-{m.SPEC}", ProgressLine).stop()
+        self.refresh_search()
+        self.action_focus_query()
+
+    def action_toggle_filters(self) -> None:
+        panel = self.query_one(FilterPanel)
+        panel.display = not panel.display
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in ("details", "reuse", "export", "remove"):
+            row = self.query_one(ResultsTable).selected()
+            if row is None:
+                return False
+            if row.is_mixture and action in ("export", "remove"):
+                return False
+        return True
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        row = self.query_one(ResultsTable).row_for(event.row_key.value)
+        if row is not None:
+            self.open_row(row)
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.refresh_bindings()
+
+    def open_row(self, row) -> None:
+        from .detail import DetailScreen
+
+        if row.is_mixture and not row.local and not self._can_fetch():
+            self.app.notify("Not every member's zip is in this dock, and it is offline.", severity="warning")
+        elif row.is_mixture:
+            self.app.push_screen(self.reuse_screen(row))
+        else:
+            self.app.push_screen(DetailScreen(row))
+
+    def action_details(self) -> None:
+        row = self.query_one(ResultsTable).selected()
+        if row is not None:
+            self.open_row(row)
+
+    def action_reuse(self) -> None:
+        row = self.query_one(ResultsTable).selected()
+        if row is not None and not row.local and not self._can_fetch():
+            self.app.notify("Its zip is not in this dock, and it is offline.", severity="warning")
+        elif row is not None:
+            self.app.push_screen(self.reuse_screen(row))
+
+    def _can_fetch(self) -> bool:
+        """Online, loading a learnware fetches its zip from a peer first (the reuse job does it)."""
+        return self.backend.fetch_reason(False) == ""
+
+    def reuse_screen(self, row):
+        """The reuse screen for a row, on the data the search was made with (when it was a data file)."""
+        from .reuse import ReuseScreen
+
+        stat = self.stat
+        return ReuseScreen(ReuseTarget.from_row(row), stat.data_path if stat else None,
+                           stat.label_column if stat else None)
+
+    def action_export(self) -> None:
+        row = self.query_one(ResultsTable).selected()
+        if row is not None and not row.is_mixture:
+            self.ask_export(row.key, row.name, row.local)
+
+    def action_remove(self) -> None:
+        row = self.query_one(ResultsTable).selected()
+        if row is not None and not row.is_mixture:
+            self.ask_remove(row.key, row.name)
+
+
+LABEL_NAMES = ("label", "labels", "target", "class", "y")
+
+
+def _guess_label_column(path: Path) -> str:
+    """The header name of a CSV's label column when it has an obvious one, else ""."""
+    if path.suffix.lower() != ".csv":
+        return ""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            header = [cell.strip() for cell in f.readline().split(",")]
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return next((cell for cell in header if cell.lower() in LABEL_NAMES), "")

@@ -1,0 +1,32 @@
+"""The three things the TUI needs from specs, through `dock`'s re-exports (tui imports only dock).
+
+Imported lazily, inside the functions: the specs modules load numpy on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The semantic spec's fields that the TUI offers as choices (Name/Description are free text).
+_FIELD_NAMES = ("Data", "Task", "Library", "Scenario", "License")
+
+
+def semantic_choices() -> dict[str, list[str]]:
+    """Allowed values of each Class/Tag field of the semantic spec, in the spec's own order."""
+    from dock import SEMANTIC_FIELDS
+
+    return {key: list(SEMANTIC_FIELDS[key]["Values"] or []) for key in _FIELD_NAMES}
+
+
+def stat_spec_from_table(X, *, K: int = 100, seed: int = 0) -> Any:
+    """An RKME table spec of the user's rows (slow: run it in a worker)."""
+    from dock import generate_stat_spec
+
+    return generate_stat_spec(type="table", X=X, K=K, seed=seed)
+
+
+def load_stat_spec(path_or_dict) -> Any:
+    """A statistical spec from a JSON file (ours or the reference package's) or its dict."""
+    from dock import load_spec
+
+    return load_spec(path_or_dict)

@@ -1,0 +1,1 @@
+"""Reusable widgets: result table, filters, path input, progress line."""

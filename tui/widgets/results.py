@@ -1,0 +1,85 @@
+"""The search results: one row per learnware, the recommended mixture as its own first row
+(one line per member with its weight). The name column takes whatever width the others leave."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ..viewmodels import ResultRow
+from .score import score_bar
+
+BAR = 10
+# key, label, width (None: the name column, which gets the rest)
+COLUMNS = (("name", "Name", None), ("score", "Match", BAR + 5), ("kind", "Data / task", 22),
+           ("publisher", "Publisher", 11), ("where", "Where", 9))
+MIN_NAME = 18
+MAX_MEMBERS_SHOWN = 4
+
+
+class ResultsTable(DataTable):
+    """Rows keyed by learnware id (or "mixture"); `Enter` posts DataTable.RowSelected."""
+
+    def __init__(self, **kwargs):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self._rows: dict[str, ResultRow] = {}
+        self._name_width = 0
+
+    def _fit_name_width(self) -> int:
+        width = self.size.width or 100
+        fixed = sum(w for _, _, w in COLUMNS if w) + 2 * self.cell_padding * len(COLUMNS) + 2  # + scrollbar
+        return max(MIN_NAME, width - fixed)
+
+    def on_mount(self) -> None:
+        self.show([])
+
+    def on_resize(self) -> None:
+        if self._fit_name_width() != self._name_width:
+            self.show(list(self._rows.values()), keep_cursor=True)
+
+    def show(self, rows: list[ResultRow], keep_cursor: bool = False) -> None:
+        """Show these rows, cursor on the first (or where it was, after a resize)."""
+        cursor = self.cursor_row
+        self.clear(columns=True)
+        self._name_width = self._fit_name_width()
+        for key, label, width in COLUMNS:
+            self.add_column(label, key=key, width=width or self._name_width)
+        self._rows = {row.key: row for row in rows}
+        for row in rows:
+            height = 1 + min(len(row.ids), MAX_MEMBERS_SHOWN) if row.is_mixture else 1
+            self.add_row(*self._cells(row), key=row.key, height=height)
+        if keep_cursor and 0 <= cursor < self.row_count:
+            self.move_cursor(row=cursor)
+
+    def _name_cell(self, text: str, style: str = "") -> Text:
+        out = Text(text, style=style)
+        out.truncate(self._name_width, overflow="ellipsis")
+        return out
+
+    def _cells(self, row: ResultRow):
+        kind = " / ".join(v for v in (row.data_type, row.task) if v) or "—"
+        if row.is_mixture:
+            name = Text()
+            name.append_text(self._name_cell(f"★ Mixture of {len(row.ids)}", "bold magenta"))
+            weights = row.weights or (1 / len(row.ids),) * len(row.ids)
+            for member, weight in list(zip(row.names, weights, strict=False))[:MAX_MEMBERS_SHOWN]:
+                name.append("\n")
+                name.append_text(self._name_cell(f"  {weight:4.0%} {member}"))
+            where = Text("local" if row.local else "not all local", style="green" if row.local else "yellow")
+            return name, score_bar(row.score, BAR), kind, Text("—", style="dim"), where
+        where = Text("local", style="green") if row.local else Text("not local", style="yellow")
+        publisher = Text(row.publisher or "—", style="dim" if row.publisher in (None, "—") else "")
+        return self._name_cell(row.name or row.key[:12]), score_bar(row.score, BAR), kind, publisher, where
+
+    def selected(self) -> ResultRow | None:
+        if not self._rows or self.cursor_row < 0 or self.cursor_row >= self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self._rows.get(key)
+
+    def row_for(self, key: str) -> ResultRow | None:
+        return self._rows.get(key)
+
+    @property
+    def rows_shown(self) -> list[ResultRow]:
+        return list(self._rows.values())
