@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SUBCOMMANDS = ["demo", "pack", "submit", "list", "show", "rm", "export", "spec", "search", "node", "status", "peers", "fetch"]
+SUBCOMMANDS = [
+    "demo", "pack", "submit", "list", "show", "rm", "export", "spec", "search", "node", "status", "peers", "fetch",
+]
 
 
 def lwdock(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess:
