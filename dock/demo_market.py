@@ -121,8 +121,10 @@ def _fit(item: DemoLearnware, X: np.ndarray, y: np.ndarray):
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
 
 
-def build_demo_zips(out_dir: Path, items=DEMO_LEARNWARES, progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Train, pack and return the zip paths of the demo learnwares (deterministic bytes)."""
+def build_demo_zips(out_dir: Path, items=DEMO_LEARNWARES, progress: Callable[[str], None] | None = None,
+                    reuse_existing: bool = False) -> list[Path]:
+    """Train, pack and return the zip paths of the demo learnwares (deterministic bytes).
+    `reuse_existing`: keep zips already in `out_dir` (a cache keyed by the item list)."""
     from specs import generate_semantic_spec
 
     from .pack import pack_learnware
@@ -130,6 +132,10 @@ def build_demo_zips(out_dir: Path, items=DEMO_LEARNWARES, progress: Callable[[st
     out_dir.mkdir(parents=True, exist_ok=True)
     zips = []
     for n, item in enumerate(items, 1):
+        cached = out_dir / f"{item.dataset.removeprefix('load_')}-{n}.zip"
+        if reuse_existing and cached.is_file():
+            zips.append(cached)
+            continue
         if progress:
             progress(f"[{n}/{len(items)}] packing {item.name}")
         X, y = load_dataset(item.dataset, item.classes, item.rows)

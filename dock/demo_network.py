@@ -26,9 +26,16 @@ NODE_LEARNWARES = {
 
 
 def demo_zip_cache() -> Path:
+    """Where built demo zips are kept between runs, keyed by the demo list (a changed list, a
+    new folder). Packing is deterministic, so a cached zip is what a rebuild would produce."""
+    import hashlib
+
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("lwdock", appauthor=False)) / "demo-zips-v1"
+    from .demo_market import DEMO_LEARNWARES
+
+    key = hashlib.sha256(repr(DEMO_LEARNWARES).encode()).hexdigest()[:12]
+    return Path(platformdirs.user_cache_dir("lwdock", appauthor=False)) / f"demo-zips-{key}"
 
 
 class DemoNetwork:
@@ -47,7 +54,7 @@ class DemoNetwork:
         from .demo_market import DEMO_LEARNWARES, build_demo_zips
         from .dock import Dock
 
-        zips = build_demo_zips(demo_zip_cache(), progress=self.progress)
+        zips = build_demo_zips(demo_zip_cache(), progress=self.progress, reuse_existing=True)
         by_name = {item.name: path for item, path in zip(DEMO_LEARNWARES, zips, strict=True)}
         for node, names in NODE_LEARNWARES.items():
             with Dock.open(self.root / node) as dock:
