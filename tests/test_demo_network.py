@@ -3,8 +3,6 @@ Two real `lwdock node` processes hold demo learnwares; this node finds, fetches 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from dock import Dock, UserInfo
@@ -12,15 +10,7 @@ from dock.datafiles import load_table
 from dock.demo_network import NODE_LEARNWARES, DemoNetwork
 from dock.network import NetworkService
 from specs import generate_stat_spec
-
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)  # polling interval of a deadline-bounded wait
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from tests.helpers import wait_until
 
 
 def test_demo_network_serves_search_fetch_and_reuse(tmp_path, monkeypatch):

@@ -70,6 +70,20 @@ def check_labels(y: Any, n: int) -> np.ndarray:
     return y
 
 
+def labels_for_task(mode: str | None, y: np.ndarray) -> tuple[str, np.ndarray]:
+    """The task (given, else guessed from y's dtype) and y converted for it: classification needs
+    integer labels >= 0. Shared by the reusers that learn from the user's labels."""
+    if mode is None:
+        mode = CLASSIFICATION if y.dtype.kind in "biu" else REGRESSION
+    if mode == CLASSIFICATION:
+        if y.dtype.kind not in "biu" and not np.allclose(y, np.round(y)):
+            raise ReuseError("classification needs integer class labels in y")
+        y = y.astype(np.int64)
+        if y.min() < 0:
+            raise ReuseError(f"class labels must be >= 0, got {int(y.min())}")
+    return mode, y
+
+
 def semantic_of(lw: Any) -> dict:
     spec = getattr(lw, "semantic_spec", None)
     if spec is None and callable(getattr(lw, "get_specification", None)):

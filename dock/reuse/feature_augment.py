@@ -28,6 +28,7 @@ from .base import (
     check_learnwares,
     check_table,
     infer_n_classes,
+    labels_for_task,
     output_to_probs,
     predict_all,
     regression_columns,
@@ -85,14 +86,7 @@ class FeatureAugmentReuser:
 
         X = check_table(X)
         y = check_labels(y, len(X))
-        if self.mode is None:
-            self.mode = CLASSIFICATION if y.dtype.kind in "biu" else REGRESSION
-        if self.mode == CLASSIFICATION:
-            if y.dtype.kind not in "biu" and not np.allclose(y, np.round(y)):
-                raise ReuseError("classification needs integer class labels in y")
-            y = y.astype(np.int64)
-            if y.min() < 0:
-                raise ReuseError(f"class labels must be >= 0, got {int(y.min())}")
+        self.mode, y = labels_for_task(self.mode, y)
         outputs = predict_all(self.learnware_list, X)
         if self.mode == CLASSIFICATION:
             self.n_classes = infer_n_classes(self.learnware_list, outputs, y)

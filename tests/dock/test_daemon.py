@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,27 +17,10 @@ import pytest
 from dock import Dock, DockBusyError
 from dock.home import control_socket_path
 from dock.remote import RemoteDock
+from tests.helpers import run_cli as cli
+from tests.helpers import wait_until
 
 from .fixtures import fitted_iris_model, reference_files, write_zip
-
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)  # polling interval of a deadline-bounded wait, not a fixed pause
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, LWDOCK_HOME=str(home))
-    proc = subprocess.run([sys.executable, "-m", "dock.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"lwdock {' '.join(args)}: {proc.stderr}")
-    return proc
 
 
 def _daemon_up(home: Path) -> bool:

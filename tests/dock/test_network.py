@@ -3,7 +3,6 @@ peers, fetch + verify, late-joiner sync, withdrawal, and garbage from a peer."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +11,9 @@ import pytest
 from dock import Dock, UserInfo
 from dock.network import RECORDS_TOPIC, NetworkService
 from specs import generate_stat_spec
+from tests.helpers import wait_until
 
 from .fixtures import fitted_iris_model, reference_files, write_zip
-
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)  # polling interval of a deadline-bounded wait
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Net:

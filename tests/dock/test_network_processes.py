@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,29 +17,14 @@ import pytest
 
 from dock import Dock
 from dock.network import NetworkService
+from tests.helpers import run_cli as cli
+from tests.helpers import wait_until
 
 from .fixtures import model_source, package_files, semantic, write_zip
 
 BIG = 24 << 20  # large enough that a kill lands mid-transfer on loopback
 
 
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)  # polling interval of a deadline-bounded wait
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, LWDOCK_HOME=str(home))
-    proc = subprocess.run([sys.executable, "-m", "dock.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=180)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"lwdock {' '.join(args)}: {proc.stderr}")
-    return proc
 
 
 class Daemons:
