@@ -252,20 +252,12 @@ class Dock:
         requirements set under `<home>/venvs/` (dock/venvs.py); offline unless allow_index.
         sandbox: Landlock confinement of the worker where the kernel offers it (dock/runner.py).
         """
-        from .runner import ModelWorker
+        from .loaded import start_learnware
 
-        if isolation not in ("process", "venv"):
-            raise ValueError(f"isolation must be 'process' or 'venv', got {isolation!r}")
         record, folder = self.prepare_load(learnware_id)
-        python = None
-        if isolation == "venv":
-            from .venvs import ensure_venv, requirements_of
-
-            python = str(ensure_venv(self.home.root / "venvs", requirements_of(folder), allow_index=allow_index))
-        worker = ModelWorker(folder, record.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb,
-                             python=python, sandbox=sandbox)
-        worker.start()
-        loaded = LoadedLearnware(record, worker, self.get_stat_specs(record.id))
+        loaded = start_learnware(record, folder, self.get_stat_specs(record.id), self.home.root / "venvs",
+                                 timeout=timeout, memory_limit_mb=memory_limit_mb, isolation=isolation,
+                                 sandbox=sandbox, allow_index=allow_index)
         self._loaded.append(loaded)
         return loaded
 

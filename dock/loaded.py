@@ -78,3 +78,27 @@ class LoadedLearnware:
 
     def __repr__(self) -> str:
         return f"<LoadedLearnware {self.id[:12]} {self.record.name!r}>"
+
+
+def start_learnware(record: LearnwareRecord, folder, stat_specs: dict[str, Any], venvs_root, *,
+                    timeout: float = 60.0, memory_limit_mb: int | None = 4096, isolation: str = "process",
+                    sandbox: bool = True, allow_index: bool = False) -> LoadedLearnware:
+    """Start a worker for an unpacked learnware (shared by the embedded and the remote dock).
+
+    isolation "process": the worker runs the dock's Python and packages. "venv": it runs in a venv
+    built from the learnware's requirements, cached per requirements set under `venvs_root`
+    (dock/venvs.py); offline unless allow_index. sandbox: Landlock confinement where the kernel
+    offers it (dock/worker_sandbox.py)."""
+    from .runner import ModelWorker
+
+    if isolation not in ("process", "venv"):
+        raise ValueError(f"isolation must be 'process' or 'venv', got {isolation!r}")
+    python = None
+    if isolation == "venv":
+        from .venvs import ensure_venv, requirements_of
+
+        python = str(ensure_venv(venvs_root, requirements_of(folder), allow_index=allow_index))
+    worker = ModelWorker(folder, record.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb,
+                         python=python, sandbox=sandbox)
+    worker.start()
+    return LoadedLearnware(record, worker, stat_specs)

@@ -125,19 +125,19 @@ class RemoteDock:
     def search_peers(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         return result_from_wire(self._call("search_peers", user_info=user_info_to_wire(user_info), limit=limit))
 
-    def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096) -> LoadedLearnware:
+    def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096,
+             isolation: str = "process", sandbox: bool = True, allow_index: bool = False) -> LoadedLearnware:
+        """As Dock.load: the daemon unpacks (fetching the zip if needed), the worker starts here."""
         from specs import spec_from_bytes
 
-        from .runner import ModelWorker
+        from .loaded import start_learnware
 
         prepared = self._call("prepare_load", learnware_id=learnware_id)
         record = record_from_dict(prepared["record"])
-        worker = ModelWorker(
-            Path(prepared["folder"]), record.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb
-        )
-        worker.start()
         specs = {t: spec_from_bytes(b) for t, b in prepared["specs"].items()}
-        loaded = LoadedLearnware(record, worker, specs)
+        loaded = start_learnware(record, Path(prepared["folder"]), specs, self.home.root / "venvs",
+                                 timeout=timeout, memory_limit_mb=memory_limit_mb, isolation=isolation,
+                                 sandbox=sandbox, allow_index=allow_index)
         self._loaded.append(loaded)
         return loaded
 
