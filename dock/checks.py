@@ -21,6 +21,10 @@ from dock.runner import ModelWorker
 
 PROBE_ROWS = 10
 CHECKS = ("semantic", "stat_spec", "model_load", "predict")
+# Which spec the probe inputs come from when a learnware has several.
+PROBE_ORDER = ("RKMETableSpecification", "RKMEImageSpecification", "RKMETextSpecification")
+# Data kind (semantic "Data") -> the stat spec such a learnware must carry.
+SPEC_FOR_DATA = {"Image": "RKMEImageSpecification", "Text": "RKMETextSpecification"}
 
 
 def _values(sem: dict, key: str) -> list:
@@ -65,6 +69,9 @@ def check_stat_specs(stat_specs: dict, sem: dict) -> None:
             raise CheckError("stat_spec", f"{kind}: {exc}") from exc
         if not np.isfinite(d):
             raise CheckError("stat_spec", f"{kind}: distance to itself is {d}, not finite")
+    for data, kind in SPEC_FOR_DATA.items():
+        if data in _values(sem, "Data") and kind not in stat_specs:
+            raise CheckError("stat_spec", f"{data} learnwares need an {kind}")
     if "Table" in _values(sem, "Data"):
         table = stat_specs.get("RKMETableSpecification")
         if table is None:
@@ -91,8 +98,12 @@ def check_model_load(worker: ModelWorker, sem: dict) -> None:
 
 
 def probe_inputs(stat_specs: dict, n: int = PROBE_ROWS) -> np.ndarray:
-    """Rows drawn from the learnware's own spec: where the model is meant to work."""
-    spec = stat_specs.get("RKMETableSpecification") or next(iter(stat_specs.values()))
+    """Inputs of the model's own kind: table rows drawn from its RKME (where the model is meant to
+    work); for image and text specs, whose points live in a feature space, the spec's
+    `probe_inputs` (images of the recorded shape and pixel range; built-in sentences as strings)."""
+    spec = next((stat_specs[k] for k in PROBE_ORDER if k in stat_specs), None) or next(iter(stat_specs.values()))
+    if hasattr(spec, "probe_inputs"):
+        return np.asarray(spec.probe_inputs(n, seed=0))
     if not hasattr(spec, "sample"):
         raise CheckError("predict", f"cannot draw probe inputs from a {spec.type}")
     return np.asarray(spec.sample(n, seed=0), dtype=np.float64)

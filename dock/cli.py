@@ -22,6 +22,7 @@ The dock lives in $LWDOCK_HOME (default: your user data dir, e.g. ~/.local/share
 examples:
   lwdock demo                                   build a small demo dock and search it
   lwdock spec table mydata.csv -o stat.json     sketch your data (rows never leave your machine)
+  lwdock spec image images.npy -o stat.json     ... images (N, H, W) / (N, C, H, W); text: one doc per line
   lwdock search --stat stat.json                find learnwares whose training data resembles yours
   lwdock search "iris flowers" --task Classification --json
   lwdock pack --model model.pkl --data train.csv --label-column target --name "My model" -o my.zip
@@ -113,9 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Fits an RKME: a small weighted point set whose kernel mean embedding matches your data's. "
         "Use it with `lwdock search --stat`; the data itself is never stored or sent.",
     )
-    p.add_argument("kind", choices=["table"], help="data kind (image and text come later)")
-    p.add_argument("data", type=Path, help=".csv or .npy file of numbers")
-    p.add_argument("--label-column", help="a column to leave out (e.g. your labels)")
+    p.add_argument("kind", choices=["table", "image", "text"], help="data kind")
+    p.add_argument("data", type=Path, help="table: .csv or .npy of numbers; image: .npy of (N, H, W) or "
+                   "(N, C, H, W) images; text: UTF-8 .txt, one document per line (blank lines skipped)")
+    p.add_argument("--label-column", help="table only: a column to leave out (e.g. your labels)")
     p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, default=Path("stat.json"), help="default: stat.json")

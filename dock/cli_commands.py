@@ -100,20 +100,56 @@ def cmd_spec(args):
 
     from .datafiles import load_table
 
-    X, _ = load_table(args.data, args.label_column)
-    out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {args.points} points…")
+    if args.kind == "table":
+        X, _ = load_table(args.data, args.label_column)
+        out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {args.points} points…")
+    elif args.label_column is not None:
+        raise DataFileError(f"--label-column is for tables; a {args.kind} file holds only the {args.kind}s")
+    elif args.kind == "image":
+        X = _load_images(args.data)
+        out.info(f"fitting an RKME of {X.shape[0]} images {X.shape[1:]} with {args.points} points…")
+    else:
+        X = _load_documents(args.data)
+        out.info(f"fitting an RKME of {len(X)} documents with {args.points} points…")
     spec = generate_stat_spec(type=args.kind, X=X, K=args.points, seed=args.seed)
     spec.save(args.output)
     if not args.json:
         out.info(f"wrote {args.output} (gamma {spec.gamma:.4g})")
-    return {
+    result = {
         "path": str(args.output),
         "type": spec.type,
-        "rows": int(X.shape[0]),
+        "rows": int(len(X)),
         "dim": int(spec.dim),
         "points": int(spec.z.shape[0]),
         "gamma": float(spec.gamma),
     }
+    if getattr(spec, "embedder", None):
+        result["embedder"] = spec.embedder
+    return result
+
+
+def _load_images(path: Path):
+    from .datafiles import _load_npy
+
+    if path.suffix.lower() != ".npy":
+        raise DataFileError(f"{path.name}: images are read from a .npy array of shape (N, H, W) or (N, C, H, W)")
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file")
+    return _load_npy(path)
+
+
+def _load_documents(path: Path) -> list[str]:
+    """One document per line of a UTF-8 text file; blank lines are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise DataFileError(f"{path}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataFileError(f"{path.name}: cannot read as UTF-8 text ({exc})") from exc
+    docs = [line for line in text.splitlines() if line.strip()]
+    if not docs:
+        raise DataFileError(f"{path.name}: no documents (expected one per line)")
+    return docs
 
 
 def cmd_search(args):

@@ -2,7 +2,8 @@
 
 Pure computation; imports nothing of the rest of the project. Exports are lazy (PEP 562) so
 that `import specs` costs almost nothing: numpy is imported on first use of a statistical
-name, and scipy, scikit-learn and torch are never imported by this package's table path.
+name, and scipy, scikit-learn and torch are never imported by this package's table path; torch
+only when an image or text spec is fitted (or raw inputs are embedded).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ _EXPORTS = {
     "validate_semantic_spec": "semantic",
     "SEMANTIC_FIELDS": "semantic",
     "RKMETableSpecification": "table",
+    "RKMEImageSpecification": "image",  # loading/comparing needs numpy only; fitting imports torch
+    "RKMETextSpecification": "text",  # fitting imports sentence-transformers (offline model)
     "solve_simplex_qp": "simplex_qp",
     "mmd2": "kernels",
     "spec_class": "registry",

@@ -11,27 +11,21 @@ from .registry import known_spec_types, spec_class
 from .wire import MAX_DECOMPRESSED_BYTES, unpack_spec
 
 # Short names people type, and the reference's (learnware.specification.generate_stat_spec) ones.
-_KIND_ALIASES = {"table": "RKMETableSpecification"}
-_NOT_YET = {
-    "image": "image",
-    "text": "text",
-    "rkmeimagespecification": "image",
-    "rkmetextspecification": "text",
-}
+_KIND_ALIASES = {"table": "RKMETableSpecification", "image": "RKMEImageSpecification",
+                 "text": "RKMETextSpecification"}
 
 
 def generate_stat_spec(type: str = "table", X=None, K: int = 100, seed: int = 0, **kw):  # noqa: A002
     """Fit a statistical spec of the given kind to X (the reference's signature).
 
-    type: "table" or a registered type name ("RKMETableSpecification"). Extra keyword
-    arguments go to the kind's fit (for tables: gamma, rounds, z_steps).
+    type: "table", "image", "text" or a registered type name ("RKMETableSpecification"). X: a
+    2-D table; images (N, H, W) or (N, C, H, W); a list of strings. Extra keyword arguments go to
+    the kind's fit (gamma, rounds, z_steps). Image and text specs import torch (feature maps).
     """
     if not isinstance(type, str):
         raise SpecError(
             f"type: {type!r} is not allowed; expected 'table' or one of {', '.join(known_spec_types())}"
         )
-    if type.casefold() in _NOT_YET:
-        raise SpecError(f"type: {type!r} specs are not supported yet (only 'table' is)")
     type_name = _KIND_ALIASES.get(type.casefold(), type)
     if X is None:
         raise SpecError("X: missing; pass the data to describe, e.g. generate_stat_spec('table', X=X)")

@@ -1,9 +1,9 @@
 """Statistical spec kinds, looked up by their type name (the "type" key of a spec's JSON).
 
-Built in: RKMETableSpecification. A third-party package adds kinds through the Python entry
-point group "lwdock.specs" (name = type name, value = "module:Class"); they are discovered
-lazily, once, and each class is imported only when its name is first asked for. A built-in
-name cannot be taken over by an entry point.
+Built in: RKMETableSpecification, RKMEImageSpecification, RKMETextSpecification. A third-party
+package adds kinds through the Python entry point group "lwdock.specs" (name = type name,
+value = "module:Class"); they are discovered lazily, once, and each class is imported only when
+its name is first asked for. A built-in name cannot be taken over by an entry point.
 
 What the dock needs from a spec class: a `type` class attribute, `from_json_dict(d)`,
 `to_json_dict()`, `to_bytes()`, `from_wire_dict(w)` (for the unpacked binary form, see
@@ -19,7 +19,11 @@ from .errors import SpecError
 
 ENTRY_POINT_GROUP = "lwdock.specs"
 # Built-ins as "module:attr" so looking one up does not import the others.
-_BUILTIN = {"RKMETableSpecification": ".table:RKMETableSpecification"}
+_BUILTIN = {
+    "RKMETableSpecification": ".table:RKMETableSpecification",
+    "RKMEImageSpecification": ".image:RKMEImageSpecification",
+    "RKMETextSpecification": ".text:RKMETextSpecification",
+}
 
 _lock = threading.Lock()
 _loaded: dict[str, type] = {}

@@ -34,7 +34,7 @@ def clean_registry(monkeypatch):
 
 def test_builtin_and_unknown(clean_registry):
     assert registry.spec_class("RKMETableSpecification") is specs.RKMETableSpecification
-    with pytest.raises(SpecError, match="'Nope' is not known; known kinds: RKMETableSpecification"):
+    with pytest.raises(SpecError, match="'Nope' is not known; known kinds: RKMEImageSpecification, RKMETableSpec"):
         registry.spec_class("Nope")
     with pytest.raises(SpecError, match="built in"):
         registry.register_spec_class("RKMETableSpecification", FakeSpec)
@@ -59,7 +59,8 @@ def test_entry_points_are_found_lazily_once(clean_registry, monkeypatch):
     assert registry.spec_class("RKMETableSpecification") is specs.RKMETableSpecification
     with pytest.raises(SpecError, match="'Broken': its plugin .* failed to load"):
         registry.spec_class("Broken")
-    assert registry.known_spec_types() == ["Broken", "FakeSpec", "RKMETableSpecification"]
+    assert registry.known_spec_types() == ["Broken", "FakeSpec", "RKMEImageSpecification", "RKMETableSpecification",
+                                           "RKMETextSpecification"]
     assert calls == ["lwdock.specs"]  # discovered once
 
 

@@ -89,7 +89,7 @@ def test_missing_keys_and_bad_files(tmp_path):
         load_spec(tmp_path / "bad.json")
     with pytest.raises(SpecError, match='"type" key'):
         load_spec({"z": [[1.0]], "beta": [1.0]})
-    with pytest.raises(SpecError, match="known kinds: RKMETableSpecification"):
+    with pytest.raises(SpecError, match="known kinds: .*RKMETableSpecification"):
         load_spec({"type": "RKMEVideoSpecification"})
     with pytest.raises(SpecError, match="a path or a dict"):
         load_spec(42)

@@ -1,0 +1,97 @@
+"""RKMEImageSpecification: an RKME of images in a fixed random-conv feature space.
+
+The reference (Beimingwu) optimises its image spec's points as images against 16 random conv
+nets and compares them with an NNGP kernel, which is slow on a CPU. lwdock maps every image
+through ONE fixed, seeded, versioned feature map (specs/embedders/image.py, 128 features) and
+fits the table RKME (median-grid4 gamma, same code) to those features. The spec records the
+feature map's identity; specs from different feature maps are never compared.
+
+Besides z and beta the spec keeps, under lwdock.input, the per-image shape it was fitted on and
+the pixel range (min, max), so the dock can probe an image model with image arrays of that shape
+(`probe_inputs`); `sample` stays in feature space, like the table spec's. Nothing else about
+the images is kept.
+
+A reference RKMEImageSpecification JSON (no lwdock.embedder; its z are images) is refused with
+a SpecError: its points live in another space and cannot be compared with ours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_gamma, check_int
+from .embedded import EmbeddedRKMESpecification
+from .errors import SpecError
+from .rkme_fit import fit_rkme
+from .table import table_gamma
+
+SPEC_VERSION = 1
+
+
+class RKMEImageSpecification(EmbeddedRKMESpecification):
+    type = "RKMEImageSpecification"
+    kind = "image"
+    reference_note = ("It looks like a reference (Beimingwu) image spec, whose points are images compared "
+                      "through an NNGP kernel; lwdock cannot compare those. Regenerate it with "
+                      "generate_stat_spec('image', X=images).")
+
+    @classmethod
+    def check_meta(cls, meta) -> dict:
+        meta = super().check_meta(meta)
+        shape, rng = meta.get("shape"), meta.get("range")
+        if not (isinstance(shape, list) and len(shape) in (2, 3)
+                and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 65536 for s in shape)):
+            raise SpecError(f"input.shape: {shape!r} is not allowed; expected [H, W] or [C, H, W] of positive ints")
+        if len(shape) == 3 and shape[0] not in (1, 3, 4):
+            raise SpecError(f"input.shape: {shape[0]} channels is not allowed; expected 1, 3 or 4")
+        if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, (int, float)) for v in rng)
+                and np.isfinite(rng).all() and rng[0] <= rng[1]):
+            raise SpecError(f"input.range: {rng!r} is not allowed; expected [min, max] finite, min <= max")
+        return {"shape": list(shape), "range": [float(rng[0]), float(rng[1])],
+                "integer": bool(meta.get("integer", False))}
+
+    @classmethod
+    def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5):
+        """Fit to images X: (N, H, W) or (N, C, H, W), C in {1, 3, 4}, channels first."""
+        from .embedders.image import as_images, embedder_id, image_features
+
+        A = np.asarray(X)
+        as_images(A)  # validates before the (slower) feature pass
+        K = check_int("K", K, 1)
+        seed = check_int("seed", seed, 0)
+        F = image_features(A)
+        g = table_gamma(F) if gamma is None else check_gamma(gamma)
+        z, beta, _ = fit_rkme(F, K, g, seed=seed, rounds=check_int("rounds", rounds, 0),
+                              z_steps=check_int("z_steps", z_steps, 0))
+        meta = {"shape": [int(s) for s in A.shape[1:]], "range": [float(A.min()), float(A.max())],
+                "integer": A.dtype.kind in "biu"}
+        return cls(z, beta, g, num_points=A.shape[0], version=SPEC_VERSION, embedder=embedder_id(), meta=meta)
+
+    @classmethod
+    def features(cls, X) -> np.ndarray:
+        from .embedders.image import image_features
+
+        return image_features(X)
+
+    @classmethod
+    def current_embedder(cls) -> str:
+        from .embedders.image import embedder_id
+
+        return embedder_id()
+
+    def probe_inputs(self, n: int, seed: int = 0) -> np.ndarray:
+        """n images of the recorded shape: smooth random blobs spanning the recorded pixel range
+        (what the dock feeds a model on submission to check that it runs and its output shape)."""
+        n = check_int("n", n, 0)
+        rng = np.random.default_rng(check_int("seed", seed, 0))
+        shape = tuple(self.meta["shape"])
+        lo, hi = self.meta["range"]
+        noise = rng.random((n, *shape))
+        # a 3-tap box blur along the last two axes: image-like rather than salt-and-pepper
+        for axis in (-1, -2):
+            noise = (noise + np.roll(noise, 1, axis) + np.roll(noise, -1, axis)) / 3.0
+        span = noise.max() - noise.min() if n else 1.0
+        imgs = lo + (noise - (noise.min() if n else 0.0)) / (span if span > 0 else 1.0) * (hi - lo)
+        if self.meta.get("integer"):
+            imgs = np.round(imgs)
+        return imgs
