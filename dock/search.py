@@ -228,13 +228,21 @@ def _group_for(index: SearchIndex, spec) -> StatGroup | None:
     if group is not None and group.n_live:
         return group
     kind = f"{spec.type}|"
-    others = sorted({g.dim for k, g in index.groups.items() if k.startswith(kind) and g.n_live and g.key != key})
-    if others:
+    others = [g for k, g in index.groups.items() if k.startswith(kind) and g.n_live and g.key != key]
+    if not others:
+        return None
+    embedder = getattr(spec, "embedder", None) or ""
+    same_dim = [g for g in others if g.dim == spec.dim]
+    if same_dim:  # same kind and dimension: only the embedder (feature space) differs
+        spaces = ", ".join(sorted({g.key.split("|", 2)[2] or "(none)" for g in same_dim}))
         raise SearchError(
-            f"no learnware here takes {spec.dim}-feature {spec.type} data (the query's spec has dimension "
-            f"{spec.dim}); dimensions available: {', '.join(map(str, others))}"
+            f"no learnware here shares the query's feature space: its spec was made with embedder "
+            f"{embedder or '(none)'!r}, the learnwares' with {spaces}; make the spec with the same embedder"
         )
-    return None
+    raise SearchError(
+        f"no learnware here takes {spec.dim}-feature {spec.type} data (the query's spec has dimension "
+        f"{spec.dim}); dimensions available: {', '.join(map(str, sorted({g.dim for g in others})))}"
+    )
 
 
 def _statistical(index, spec, mask, shown, limit) -> SearchResult:
