@@ -45,6 +45,8 @@ MAX_USER_ROWS_FOR_WEIGHTS = 2000
 
 
 def stat_spec_of(lw, spec_type: str = SPEC_TYPE):
+    """The learnware's table RKME, else its only spec of another kind (an image or text RKME,
+    whose points live in its embedder's feature space)."""
     getter = getattr(lw, "get_stat_spec", None)
     spec = None
     if callable(getter):
@@ -52,8 +54,11 @@ def stat_spec_of(lw, spec_type: str = SPEC_TYPE):
             spec = getter(spec_type)
         except TypeError:  # a getter without the type argument
             spec = getter()
+    specs = getattr(lw, "stat_specs", None) or {}
     if spec is None:
-        spec = (getattr(lw, "stat_specs", None) or {}).get(spec_type)
+        spec = specs.get(spec_type)
+    if spec is None and len(specs) == 1:
+        spec = next(iter(specs.values()))
     if spec is None:
         raise ReuseError(f"learnware {getattr(lw, 'id', lw)!s:.12} has no {spec_type}; "
                          "JobSelectorReuser routes rows by the learnwares' RKME specs")
@@ -141,6 +146,12 @@ class JobSelectorReuser:
         self.mode = mode or task_of(self.learnware_list)
         self.seed = seed
         self._specs = [stat_spec_of(lw) for lw in self.learnware_list]
+        spaces = {(s.type, getattr(s, "embedder", None)) for s in self._specs}
+        if len(spaces) != 1:
+            raise ReuseError(f"the learnwares' specs live in different feature spaces {sorted(map(str, spaces))}")
+        # Image/text specs sketch their embedder's features: rows are routed on the user's
+        # items embedded the same way, and each learnware still predicts on the raw items.
+        self._embedded = callable(getattr(self._specs[0], "embed", None))
         dims = {s.dim for s in self._specs}
         if len(dims) != 1:
             raise ReuseError(f"the learnwares' specs have different dimensions {sorted(dims)}")
@@ -157,9 +168,19 @@ class JobSelectorReuser:
             self._pseudo = (np.vstack(parts), labels)
         return self._pseudo
 
+    def _features(self, X) -> np.ndarray:
+        if self._embedded:
+            from specs import SpecError
+
+            try:
+                X = self._specs[0].embed(X)
+            except SpecError as exc:
+                raise ReuseError(f"cannot embed the user's items like the learnwares' specs: {exc}") from exc
+        return check_table(X, dim=self.dim)
+
     def job_selector(self, X) -> np.ndarray:
-        """The index (into learnware_list) of the learnware each row is sent to."""
-        X = check_table(X, dim=self.dim)
+        """The index (into learnware_list) of the learnware each row (item) is sent to."""
+        X = self._features(X)
         m = len(self.learnware_list)
         if m == 1:
             return np.zeros(len(X), dtype=np.int64)
@@ -174,8 +195,8 @@ class JobSelectorReuser:
     select = job_selector
 
     def predict(self, X) -> np.ndarray:
-        X = check_table(X, dim=self.dim)
         route = self.job_selector(X)
+        X = np.asarray(X) if self._embedded else check_table(X, dim=self.dim)
         used = [i for i in range(len(self.learnware_list)) if (route == i).any()]
 
         def run(i):

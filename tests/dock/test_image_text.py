@@ -186,3 +186,25 @@ def test_text_market_ranks_the_matching_topic_first(tmp_path):
             user = generate_stat_spec("text", X=docs[1::2], K=6)
             result = dock.search(UserInfo(stat_info={user.type: user}), limit=4)
             assert result.single[0].id == ids[topic], (topic, [(m.name, m.score) for m in result.single])
+
+
+def test_job_selector_routes_images_in_the_embedders_feature_space(tmp_path, digits):
+    from dock.reuse import JobSelectorReuser
+
+    X, y = digits
+    dev = np.arange(len(X)) % 2 == 0
+    with Dock.open(tmp_path / "home") as dock:
+        ids = []
+        for name, classes in {"digits-012": (0, 1, 2), "digits-678": (6, 7, 8)}.items():
+            spec = generate_stat_spec("image", X=X[dev & np.isin(y, classes)], K=20)
+            zip_path = _zip(tmp_path / f"{name}.zip", model_source(IMAGE_MODEL), spec,
+                            _sem("Image", name, f"digit images of classes {classes}"))
+            ids.append(dock.submit(zip_path))
+        learnwares = [dock.load(i) for i in ids]
+        user = ~dev & np.isin(y, (0, 1, 2, 6, 7, 8))
+        reuser = JobSelectorReuser(learnwares)
+        route = reuser.job_selector(X[user].astype(np.float64))
+        expected = np.isin(y[user], (6, 7, 8)).astype(int)  # 0: digits-012, 1: digits-678
+        assert np.mean(route == expected) > 0.9, np.mean(route == expected)
+        predictions = reuser.predict(X[user].astype(np.float64))  # raw images reach the image models
+        assert predictions.shape == (int(user.sum()),)
