@@ -65,6 +65,9 @@ class FramedStream:
         self._buf = bytearray()
 
     async def _fill(self, want: int = READ_CHUNK) -> None:
+        self._buf += await self._recv(want)
+
+    async def _recv(self, want: int) -> bytes:
         timeout = min(self.idle_timeout, max(0.0, self.deadline - trio.current_time()))
         with trio.move_on_after(timeout) as scope:
             try:
@@ -75,12 +78,15 @@ class FramedStream:
             raise RequestTimeout(f"peer sent nothing for {timeout:.1f} s")
         if not data:
             raise PeerClosed("stream ended (EOF)")
-        self._buf += data
+        return data
 
     async def read_some(self, max_bytes: int) -> bytes:
         """At least one byte, at most `max_bytes` (buffered bytes first)."""
         if not self._buf:
-            await self._fill(max(max_bytes, 1))
+            data = await self._recv(max(max_bytes, 1))
+            if len(data) <= max_bytes:
+                return data  # the common case of a bulk read: no copy through the buffer
+            self._buf += data
         out = bytes(self._buf[:max_bytes])
         del self._buf[:max_bytes]
         return out

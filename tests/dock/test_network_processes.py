@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -130,20 +131,44 @@ def test_fetch_survives_a_provider_dying_or_freezing_mid_transfer(how, daemons, 
         dock.close()
 
 
+def _writing_blob(tmp: Path) -> bool:
+    try:
+        return any(p.suffix == ".part" for p in tmp.iterdir())
+    except FileNotFoundError:
+        return False
+
+
 def test_daemon_killed_during_a_write_reopens_clean(daemons, tmp_path):
-    home = tmp_path / "home"
-    proc, _ = daemons.start(home)
-    zip_path = _zip(tmp_path, "big-model", extra=os.urandom(BIG))
-    submit = subprocess.Popen([sys.executable, "-m", "dock.cli", "submit", str(zip_path)],
-                              env=dict(os.environ, LWDOCK_HOME=str(home)), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
-    tmp = home / "blobs" / "tmp"
-    wait_until(lambda: any(p.suffix == ".part" for p in tmp.iterdir()) if tmp.is_dir() else False, 60,
-               "the daemon to be writing the blob")
-    proc.kill()  # SIGKILL while the blob is being written
-    proc.wait(10)
-    submit.wait(30)
-    assert submit.returncode != 0  # the client was told it failed
+    """SIGKILL the daemon while it writes a submitted zip's blob. The write lasts only tens of ms,
+    so the test polls every millisecond and retries (a fresh daemon, a new zip) if it missed."""
+    tmp = tmp_path / "home" / "blobs" / "tmp"
+    for attempt in range(3):
+        home = tmp_path / "home"
+        proc, _ = daemons.start(home)
+        zip_path = _zip(tmp_path, f"big-model-{attempt}", extra=os.urandom(BIG))
+        submit = subprocess.Popen([sys.executable, "-m", "dock.cli", "submit", str(zip_path)],
+                                  env=dict(os.environ, LWDOCK_HOME=str(home)), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        caught = False
+        deadline = time.monotonic() + 60
+        while submit.poll() is None and time.monotonic() < deadline:
+            if _writing_blob(tmp):
+                proc.kill()  # SIGKILL while the blob is being written
+                caught = True
+                break
+            time.sleep(0.001)  # 1 ms polling interval of a deadline-bounded wait
+        proc.wait(10)
+        submit.wait(30)
+        if caught:
+            assert submit.returncode != 0  # the client was told it failed
+            break
+        proc.kill()
+        proc.wait(10)
+    assert caught, "never caught the daemon in the middle of a blob write in 3 attempts"
     with Dock.open(home) as dock:
-        assert dock.list() == [] and dock.blobs.ids() == set() and list(tmp.iterdir()) == []
-        assert dock.submit(zip_path) == hashlib.sha256(zip_path.read_bytes()).hexdigest()
+        assert zip_path.stem not in [r.name for r in dock.list()]
+        assert list(tmp.iterdir()) == []
+        assert all(dock.catalogue.exists(i) for i in dock.blobs.ids())  # no orphan blob survives
+        learnware_id = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+        assert not dock.catalogue.exists(learnware_id)
+        assert dock.submit(zip_path) == learnware_id
