@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--model", type=Path, help="a fitted scikit-learn model saved with pickle/joblib")
     model.add_argument("--model-class-file", type=Path, help="a Python file defining the model class")
     p.add_argument("--class-name", help="the class in --model-class-file")
-    p.add_argument("--data", type=Path, required=True, help="training data, .csv or .npy (numbers only)")
+    p.add_argument("--data", type=Path, required=True,
+                   help="training data: a table (.csv/.npy, numbers only); with --data-type Image an .npy of "
+                   "images (N, H, W) or (N, C, H, W); with --data-type Text a .txt, one document per line")
     p.add_argument("--label-column", help="name or number of the label column in --data, left out of the spec")
     p.add_argument("--predict-method", default="predict", help="method that predicts (e.g. predict_proba)")
     _semantic_options(p, for_query=False)

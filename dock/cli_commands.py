@@ -185,8 +185,15 @@ def cmd_pack(args):
     from .datafiles import load_table
     from .pack import pack_learnware
 
-    X, y = load_table(args.data, args.label_column)
     semantic = _semantic_from_args(args, for_query=False)
+    data_type = (semantic["Data"]["Values"] or ["Table"])[0]
+    y = None
+    if data_type == "Table":
+        X, y = load_table(args.data, args.label_column)
+    elif args.label_column is not None:
+        raise DataFileError(f"--label-column is for tables; give --output-dim for {data_type} learnwares")
+    else:  # the same files `lwdock spec image|text` reads: .npy images, or one document per line
+        X = _load_images(args.data) if data_type == "Image" else _load_documents(args.data)
     output_dim = args.output_dim
     if output_dim is None and y is not None:
         output_dim = int(len(np.unique(y))) if semantic["Task"]["Values"] == ["Classification"] else 1
@@ -198,7 +205,7 @@ def cmd_pack(args):
         raise DataFileError("give --output-dim (number of classes) or --label-column so it can be inferred")
     if output_dim is not None:
         semantic["Output"] = {"Dimension": output_dim, "Description": {}}
-    out.info(f"packing {args.name!r}: fitting the spec on {X.shape[0]} rows × {X.shape[1]} columns…")
+    out.info(f"packing {args.name!r}: fitting the {data_type.lower()} spec on {len(X)} items…")
     path = pack_learnware(
         args.output,
         model_file=args.model,

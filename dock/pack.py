@@ -69,11 +69,39 @@ class PickleLoadedModel(BaseModel):
 '''
 
 
-def _semantic_for(semantic_spec: dict, dim: int) -> dict:
+def _data_kind(semantic_spec: dict) -> str:
+    """"table", "image" or "text", from the semantic spec's Data field (Table when absent)."""
+    values = (semantic_spec.get("Data") or {}).get("Values") or ["Table"]
+    kind = str(values[0]).lower()
+    if kind not in ("table", "image", "text"):
+        raise PackageError(f"semantic spec Data {values[0]!r}: pack makes Table, Image or Text learnwares")
+    return kind
+
+
+def _inputs(kind: str, X) -> tuple[object, np.ndarray, tuple | None]:
+    """(what the spec is fitted on, what the model is probed with, the model's input_shape)."""
+    if kind == "text":
+        docs = [X] if isinstance(X, str) else list(X)
+        if not docs or not all(isinstance(d, str) for d in docs):
+            raise PackageError("a Text learnware's X must be a non-empty list of strings")
+        return docs, np.asarray(docs, dtype=str), None
+    X = np.asarray(X, dtype=np.float64)
+    if kind == "image":
+        if X.ndim not in (3, 4) or len(X) == 0:
+            raise PackageError(f"an Image learnware's X must be images (N, H, W) or (N, C, H, W), got shape {X.shape}")
+        return X, X, tuple(int(n) for n in X.shape[1:])
+    if X.ndim != 2 or len(X) == 0:
+        raise PackageError(f"X must be a non-empty 2-D table, got shape {X.shape}")
+    return X, X, (int(X.shape[1]),)
+
+
+def _semantic_for(semantic_spec: dict, dim: int | None) -> dict:
     from specs import SpecError, validate_semantic_spec
 
     sem = copy.deepcopy(semantic_spec)
-    if sem.get("Input") is None:
+    if dim is None:  # image/text: no per-column Input description to fill in
+        pass
+    elif sem.get("Input") is None:
         sem["Input"] = {"Dimension": dim, "Description": {}}
     elif int(sem["Input"].get("Dimension", dim)) != dim:
         raise PackageError(f"semantic spec says Input.Dimension = {sem['Input']['Dimension']} "
@@ -124,13 +152,12 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
                          "a model_file is wrapped by PickleLoadedModel")
     if model_class_file is not None and not (model_class and model_class.isidentifier()):
         raise ValueError("model_class_file needs model_class, the name of the class in it")
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or len(X) == 0:
-        raise PackageError(f"X must be a non-empty 2-D table, got shape {X.shape}")
-    dim = X.shape[1]
+    kind = _data_kind(semantic_spec)
+    spec_input, X, input_shape = _inputs(kind, X)
+    dim = input_shape[0] if kind == "table" else None
     sem = _semantic_for(semantic_spec, dim)
     try:
-        spec = generate_stat_spec(type="table", X=X, K=K, seed=seed)
+        spec = generate_stat_spec(type=kind, X=spec_input, K=K, seed=seed)
     except SpecError as exc:
         raise PackageError(f"cannot build the statistical spec: {exc}") from exc
 
@@ -140,7 +167,7 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
         if model_file is not None:
             shutil.copyfile(model_file, folder / PICKLE_FILE)
             _write_text(folder / "__init__.py", PICKLE_WRAPPER)
-            kwargs = {"input_shape": (dim,), "output_shape": None, "predict_method": predict_method,
+            kwargs = {"input_shape": input_shape, "output_shape": None, "predict_method": predict_method,
                       "fit_method": "fit", "finetune_method": "finetune", "pickle_filename": PICKLE_FILE}
             config = {"class_name": "PickleLoadedModel", "kwargs": kwargs}
             _, out = _probe(folder, config, X, timeout, python)
@@ -149,9 +176,9 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
             shutil.copyfile(model_class_file, folder / "__init__.py")
             config = {"class_name": model_class, "kwargs": dict(model_kwargs or {})}
             worker, _ = _probe(folder, config, X, timeout, python)
-            if worker.input_shape is not None and worker.input_shape != (dim,):
+            if kind != "text" and worker.input_shape is not None and worker.input_shape != input_shape:
                 raise PackageError(f"{model_class}.input_shape is {worker.input_shape} "
-                                   f"but X has {dim} columns")
+                                   f"but X's items have shape {input_shape}")
         spec.save(folder / SPEC_FILE)
         _write_text(folder / SEMANTIC_FILE, json.dumps(sem, indent=2, ensure_ascii=False) + "\n")
         _write_text(folder / "requirements.txt", "".join(r.strip() + "\n" for r in requirements or []))
