@@ -10,19 +10,7 @@ Everything version-specific lives here, so a libp2p upgrade is reviewed in one f
   applies to our own publishes. `_Pubsub` enlarges every peer queue as it is created, delivers
   messages straight to our callback (no 32-slot channel), and the router's rate limit is a
   parameter (default 1000/s, not 10).
-* yamux over Noise is torn by cancellation: Noise bumps its nonce when it encrypts a frame, then
-  awaits the socket; a task cancelled at that await (any timeout around a stream write, or a
-  pending cancel landing on the socket lock) leaves a nonce gap, the peer's next decrypt fails
-  ("Failed authentication of message") and the whole connection dies, taking gossip with it
-  (seen in ~1 of 10 runs of the oversized-request test, where the client's upload is cancelled).
-  `_CancelSafeYamux` shields each frame write, bounded by FRAME_WRITE_LIMIT, after which the
-  connection is closed on purpose (its peer stopped reading; half a frame may be on the wire).
-* bulk throughput (benchmarks/p2p_transfer.py; wire format unchanged, Noise still mandatory):
-  yamux frames sized to one Noise message; the Noise transport reads the socket 256 KiB at a
-  time and decrypts in place (`_BufferedNoiseTransport`) instead of two awaited reads per
-  message; SecureSession reads without BytesIO copies; yamux WINDOW_UPDATEs at half the window
-  (go-yamux's rule) instead of after every read, and DATA frames written 4 per socket write
-  (`_FastYamuxStream`); PY_YAMUX_* environment knobs read once instead of per frame.
+* yamux over Noise (cancel-safe frame writes, bulk throughput): see p2p/transport_fixes.py.
 * listening: TCP listeners get SO_REUSEPORT, so two nodes can "listen" on one port and share its
   connections; `_install_exclusive_listen` keeps SO_REUSEADDR only, and a busy port fails start().
 * logging: two libp2p modules call `logging.debug()` on the *root* logger, which runs
@@ -38,34 +26,23 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import multiaddr
-import trio
-from cryptography.exceptions import InvalidTag
 from libp2p import new_host
 from libp2p.crypto.ed25519 import Ed25519PrivateKey as LibKey
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
-from libp2p.io.exceptions import ConnectionClosedError, IncompleteReadError
-from libp2p.io.utils import DEFAULT_RETRY_READ_COUNT, read_exactly
-from libp2p.network.connection.exceptions import RawConnError
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH, NoiseTransportReadWriter
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
-from libp2p.security.secure_session import SecureSession
-from libp2p.stream_muxer.exceptions import MuxedStreamError
-from libp2p.stream_muxer.yamux import yamux
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
-from libp2p.stream_muxer.yamux.yamux import Yamux, YamuxStream
-from noise.exceptions import NoiseInvalidMessage
 
 from .identity import Identity
+from .transport_fixes import _CancelSafeYamux
 
 # /meshsub/1.3+ and 2.0 are experimental in py-libp2p 0.8.1; js-libp2p and go-libp2p speak 1.2/1.1.
 GOSSIP_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
@@ -126,317 +103,6 @@ class GossipConfig:
             raise ValueError("max_message_size must leave room in a 1 MiB pubsub RPC")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("rate_limit must be > 0 or None")
-
-
-FRAME_WRITE_LIMIT = 10.0  # seconds one yamux frame may take to reach the socket
-FRAMES_PER_WRITE = 4  # DATA frames (~256 KiB) encrypted and handed to the socket in one write
-
-
-class _CancelSafeYamux(Yamux):
-    async def _write_frame(self, data: bytes) -> None:
-        await self._write_frames([data])
-
-    async def _write_frames(self, frames: list[bytes]) -> None:
-        """Write whole yamux frames in order, as one socket write when the transport allows it
-        (_BufferedNoiseTransport); the whole batch is shielded like a single frame."""
-        write_msgs = getattr(getattr(self.secured_conn, "conn", None), "write_msgs", None)
-        async with self._write_lock:
-            with trio.CancelScope(shield=True):
-                with trio.move_on_after(FRAME_WRITE_LIMIT * len(frames)) as stalled:  # per frame, as before
-                    if write_msgs is not None:
-                        await write_msgs(frames)
-                    else:
-                        for frame in frames:
-                            await self.secured_conn.write(frame)
-        if stalled.cancelled_caught:
-            # Half a frame may be on the wire: the session is unusable. Close the socket first
-            # (so the GO_AWAY that close() tries to send fails at once instead of stalling again),
-            # then close() proper, which tells the swarm to forget this connection.
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                await self.secured_conn.close()
-                await self.close()
-            # RawConnError: what yamux and the swarm already treat as "this connection is gone".
-            raise RawConnError(
-                f"peer {self.peer_id} took no bytes for {FRAME_WRITE_LIMIT:.0f} s per frame; connection closed"
-            )
-        await trio.lowlevel.checkpoint()  # a cancellation that waited for the frame is delivered here
-
-
-def _install_cancel_safe_yamux() -> None:
-    # py-libp2p 0.8.1 ignores the class given in muxer_opt for /yamux/1.0.0 and builds `Yamux(...)`
-    # by name in muxer_multistream, so the subclass has to replace that name. p2p/ is the only
-    # user of libp2p in the process, so the process-wide swap changes nothing for anyone else.
-    from libp2p.stream_muxer import muxer_multistream
-
-    muxer_multistream.Yamux = _CancelSafeYamux
-
-
-_install_cancel_safe_yamux()
-
-
-def _install_noise_sized_frames() -> None:
-    # A yamux DATA frame is 12 + up to 65524 bytes, one byte-for-byte write to Noise, whose
-    # messages carry at most 65519 plaintext bytes: every full frame went out as two Noise
-    # messages (65519 + 17), doubling the per-message cost (encrypt, syscalls, decrypt) of bulk
-    # transfers. Frames sized to one Noise message are always legal yamux.
-    from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH
-    from libp2p.stream_muxer.yamux import yamux
-
-    yamux.MAX_MESSAGE_SIZE = min(yamux.MAX_MESSAGE_SIZE, MAX_PLAINTEXT_LENGTH)
-
-
-_install_noise_sized_frames()
-
-NOISE_RECV_SIZE = 256 * 1024  # bytes asked of the socket per recv() by the Noise transport reader
-_BARE_FRAME_MESSAGE = 2 + 12 + 16  # a Noise message carrying a yamux header alone: length, header, MAC
-
-
-class _BufferedNoiseTransport(NoiseTransportReadWriter):
-    """The Noise transport reader/writer, reading the socket in large chunks.
-
-    py-libp2p reads each message with two awaited socket reads of its own (the 2-byte length,
-    then the body, itself possibly in pieces): two recv() syscalls, two trio locks and
-    checkpoints per 64 KiB. Here one recv() of up to NOISE_RECV_SIZE bytes usually brings several
-    whole messages, decoded from the buffer. Only the transport phase is buffered: the handshake
-    reader must not read past its last message. A cancelled read leaves the buffer consistent
-    (bytes are consumed only once a whole message is there), and the wire format is unchanged.
-    """
-
-    def __init__(self, conn, noise_state) -> None:
-        super().__init__(conn, noise_state)
-        self._raw = conn
-        self._rbuf = bytearray()
-
-    async def read_msg(self, prefix_encoded: bool = False) -> bytes:
-        buf = self._rbuf
-        awaited = False
-        while True:
-            if len(buf) >= 2:
-                end = 2 + int.from_bytes(buf[:2], "big")
-                if len(buf) >= end:
-                    break
-                want = end
-            else:
-                want = 2
-            data = await self._raw.read(NOISE_RECV_SIZE)
-            awaited = True
-            if not data:
-                raise IncompleteReadError(
-                    f"Connection closed during read operation: expected {want} bytes but received {len(buf)} bytes",
-                    expected_bytes=want,
-                    received_bytes=len(buf),
-                )
-            buf += data
-        if end <= _BARE_FRAME_MESSAGE and not awaited:
-            # A yamux frame without payload (RST, FIN, window update, ping) served from the buffer:
-            # first let the tasks woken by the frames before it run, as they did while py-libp2p
-            # awaited the socket for every message. Otherwise a reader woken by an answer may only
-            # run after the RST that follows it in the same recv(), and see nothing but the reset
-            # (py-libp2p drops a reset stream's unread data).
-            for _ in range(2):
-                await trio.lowlevel.checkpoint()
-        whole = memoryview(buf)
-        body = whole[2 + (len(self.prefix) if prefix_encoded else 0) : end]
-        try:
-            # Straight from the buffer, no copy: NoiseConnection.decrypt insists on `bytes`, so
-            # its cipher state is called directly (a 2-byte length cannot exceed its size limit).
-            plaintext = self.noise_state.noise_protocol.cipher_state_decrypt.decrypt_with_ad(None, body)
-        except InvalidTag:
-            raise NoiseInvalidMessage("Failed authentication of message") from None
-        finally:
-            body.release()
-            whole.release()
-        del buf[:end]
-        return plaintext
-
-    async def write_msgs(self, msgs: list[bytes]) -> None:
-        """Encrypt each of `msgs` as one Noise message (at most MAX_PLAINTEXT_LENGTH bytes each),
-        and hand them all to the socket in one write (longer ones are split, like write_msg)."""
-        parts = []
-        for msg in msgs:
-            for start in range(0, max(len(msg), 1), MAX_PLAINTEXT_LENGTH):  # split like write_msg
-                encrypted = self.encrypt(msg[start : start + MAX_PLAINTEXT_LENGTH])
-                parts.append(len(encrypted).to_bytes(2, "big"))
-                parts.append(encrypted)
-        await self._raw.write(b"".join(parts))
-
-
-class _FastSecureSession(SecureSession):
-    """SecureSession whose read(n) hands out slices of the last decrypted message.
-
-    py-libp2p's copies every message into an io.BytesIO and each read out of it again (a yamux
-    frame = one message, read as a 12-byte header then the body: 3-4 copies of 64 KiB). Same
-    semantics: read(n) returns n bytes unless the connection ends first; read() one message.
-    """
-
-    def _reset_internal_buffer(self) -> None:
-        self._msg = b""
-        self._pos = 0
-
-    def _take(self, n: int | None) -> bytes:
-        msg, pos = self._msg, self._pos
-        if n is None or pos + n >= len(msg):
-            self._msg, self._pos = b"", 0
-            return msg if pos == 0 else msg[pos:]
-        self._pos = pos + n
-        return msg[pos : pos + n]
-
-    async def read(self, n: int | None = None) -> bytes:
-        if n == 0:
-            return b""
-        parts: list[bytes] = []
-        have = 0
-        if self._pos < len(self._msg):
-            first = self._take(n)
-            if n is None or len(first) == n:
-                return first
-            parts.append(first)
-            have = len(first)
-        try:
-            while True:
-                msg = await self.conn.read_msg()
-                if msg == b"":
-                    if parts:
-                        return b"".join(parts)
-                    raise ConnectionClosedError("Connection closed")
-                if n is None:
-                    return msg
-                self._msg, self._pos = msg, 0
-                part = self._take(n - have)
-                if not parts and len(part) == n:
-                    return part
-                parts.append(part)
-                have += len(part)
-                if have == n:
-                    return b"".join(parts)
-        except BaseException:
-            if parts:  # cancelled (or failed) mid-way: keep the bytes for the next read
-                self._msg, self._pos = b"".join(parts) + self._msg[self._pos :], 0
-            raise
-
-
-async def _read_exactly(reader, n: int, retry_count: int = DEFAULT_RETRY_READ_COUNT) -> bytes:
-    """libp2p.io.utils.read_exactly without its two copies when the first read brings all n."""
-    data = await reader.read(n)
-    if len(data) == n:
-        return data
-    try:
-        rest = await read_exactly(reader, n - len(data), retry_count)
-    except IncompleteReadError as exc:
-        got = exc.received_bytes + len(data)
-        raise IncompleteReadError(
-            f"Connection closed during read operation: expected {n} bytes but received {got} bytes",
-            expected_bytes=n,
-            received_bytes=got,
-        ) from exc
-    return bytes(data) + rest
-
-
-def _install_buffered_noise() -> None:
-    # patterns.py builds `NoiseTransportReadWriter(conn, noise_state)` and `SecureSession(...)` by
-    # name once the handshake is done, and yamux calls `read_exactly` by name: the replacements
-    # take those names (same reasoning as _install_cancel_safe_yamux).
-    from libp2p.security.noise import patterns
-    from libp2p.stream_muxer.yamux import yamux
-
-    patterns.NoiseTransportReadWriter = _BufferedNoiseTransport
-    patterns.SecureSession = _FastSecureSession
-    yamux.read_exactly = _read_exactly
-
-
-_install_buffered_noise()
-
-
-class _FastYamuxStream(YamuxStream):
-    """YamuxStream with go-yamux's window-update hysteresis and batched frame writes.
-
-    * py-libp2p 0.8.1 sends a WINDOW_UPDATE after *every* read (its "release on read" and
-      "partial slack" branches), one Noise message and syscall each way per read. Here an update
-      is sent only once the consumed-but-unannounced bytes reach half the target window (go-yamux's
-      rule; auto-tuning of the target up to 16 MiB is kept). Deadlock-free: a sender stalled on a
-      zero window means the reader has a whole window to consume, which crosses the half mark.
-    * py-libp2p's write() costs a lock round-trip, a Noise write and a send() per frame; here up
-      to FRAMES_PER_WRITE frames (as far as the send window allows) go out in one socket write,
-      the stall limit scaled with them (FRAME_WRITE_LIMIT per frame, as before). A sender
-      waiting for window wakes on the update instead of polling every 10 ms.
-    """
-
-    @property
-    def send_window(self) -> int:
-        return self._send_window
-
-    @send_window.setter
-    def send_window(self, value: int) -> None:
-        self._send_window = value
-        event = getattr(self, "_window_opened", None)
-        if value > 0 and event is not None:
-            event.set()
-
-    async def write(self, data: bytes) -> None:
-        if self.send_closed:
-            raise MuxedStreamError("Stream is closed for sending")
-        view = memoryview(data)
-        total = len(view)
-        sent = 0
-        while sent < total:
-            frames: list[bytes] = []
-            async with self.rw_lock.write_lock():
-                if self.send_closed:
-                    raise MuxedStreamError("Stream is closed for sending")
-                if self.closed:
-                    raise MuxedStreamError("Stream is closed")
-                # No await from here to the window update: window_lock is not needed.
-                payload = yamux.MAX_MESSAGE_SIZE - yamux.HEADER_SIZE
-                budget = min(self._send_window, total - sent, FRAMES_PER_WRITE * payload)
-                if budget > 0:
-                    pos, end = sent, sent + budget
-                    while pos < end:
-                        n = min(payload, end - pos)
-                        header = struct.pack(yamux.YAMUX_HEADER_FORMAT, 0, yamux.TYPE_DATA, 0, self.stream_id, n)
-                        frames.append(header + view[pos : pos + n])
-                        pos += n
-                    self.send_window = self._send_window - budget
-            if frames:
-                await self.conn._write_frames(frames)
-                sent += budget
-                continue
-            self._zero_window_waits += 1
-            with trio.move_on_after(5.0) as waited:
-                while self._send_window <= 0 and not self.closed:
-                    self._window_opened = trio.Event()
-                    with trio.move_on_after(0.01):  # `closed` has no event: look again every 10 ms
-                        await self._window_opened.wait()
-            self._window_opened = None
-            if waited.cancelled_caught:
-                raise MuxedStreamError("Timed out waiting for window update after 5 seconds.")
-
-    def _grow_threshold(self) -> int:
-        return 0 if _YAMUX_NO_HYSTERESIS else self.target_recv_window // _YAMUX_THRESHOLD_DIV
-
-    async def _auto_tune_and_send_window_update(self, *, bytes_read: int = 0) -> None:
-        buffered = len(self.conn.stream_buffers.get(self.stream_id, b""))
-        consumed = self.target_recv_window - (self.recv_window + buffered)
-        if consumed <= 0 or consumed < self._grow_threshold():
-            return
-        increment = self._grow_to_delta(buffered) + self._apply_autotune_epoch(buffered)
-        self._pending_recv_release = 0
-        await self.send_window_update(increment)
-
-
-# py-libp2p reads these PY_YAMUX_* environment variables (os.getenv) on every frame and every read;
-# read once here: they are debugging knobs, not something that changes while a node runs.
-_YAMUX_NO_HYSTERESIS = yamux._yamux_disable_hysteresis()
-_YAMUX_THRESHOLD_DIV = yamux._yamux_batch_threshold_divisor()
-
-
-def _install_fast_yamux_stream() -> None:
-    # Yamux.open_stream and handle_incoming build `YamuxStream(...)` by name.
-    yamux.YamuxStream = _FastYamuxStream
-    data_read_timeout = yamux._yamux_data_read_timeout()
-    yamux._yamux_data_read_timeout = lambda: data_read_timeout
-
-
-_install_fast_yamux_stream()
 
 
 def _reuse_address_only(sock) -> None:
