@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -12,19 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import run_cli
+
 SUBCOMMANDS = [
     "demo", "pack", "submit", "list", "show", "rm", "export", "spec", "search", "node", "status", "peers", "fetch",
 ]
 
 
 def lwdock(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, LWDOCK_HOME=str(home))
-    proc = subprocess.run(
-        [sys.executable, "-m", "dock.cli", *args], capture_output=True, text=True, env=env, timeout=300
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"lwdock {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
-    return proc
+    return run_cli(home, *args, check=check, timeout=300)
 
 
 def test_console_script_help():
