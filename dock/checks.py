@@ -82,19 +82,44 @@ def check_stat_specs(stat_specs: dict, sem: dict) -> None:
                              f"but the semantic spec says Input.Dimension = {want}")
 
 
-def check_model_load(worker: ModelWorker, sem: dict) -> None:
-    """'model_load': the model instantiates in a worker; a reported input_shape matches."""
+def as_chw(shape: tuple) -> tuple:
+    """An image item shape with the channel axis made explicit: (H, W) is one channel, (1, H, W)."""
+    return (1, *shape) if len(shape) == 2 else tuple(shape)
+
+
+def check_image_input_shape(input_shape: tuple | None, image_spec) -> None:
+    """'model_load' (image half): a declared input_shape must be the shape of the images the
+    RKMEImageSpecification was fitted on, which is what the probe (and a user) will feed it.
+    (H, W) and (1, H, W) are the same single-channel image; None declares nothing."""
+    if input_shape is None or image_spec is None:
+        return
+    fitted = tuple(int(s) for s in image_spec.meta["shape"])
+    model = tuple(input_shape)
+    if as_chw(model) == as_chw(fitted):
+        return
+    raise CheckError("model_load", f"model input_shape is {model} but the RKMEImageSpecification was "
+                     f"fitted on images of shape {fitted}; fix the model's input_shape (learnware.yaml "
+                     f"model kwargs or the model class) to {fitted}, or, if the model really takes "
+                     f"{model} images, regenerate the image spec from images of that shape")
+
+
+def check_model_load(worker: ModelWorker, sem: dict, stat_specs: dict | None = None) -> None:
+    """'model_load': the model instantiates in a worker; a reported input_shape matches the
+    semantic Input.Dimension (Table) or the image spec's recorded item shape (Image)."""
     try:
         worker.start()
     except RunnerError as exc:
         raise CheckError("model_load", str(exc)) from exc
     if worker.load_notes:
         raise CheckError("model_load", "; ".join(worker.load_notes))
-    if "Table" in _values(sem, "Data") and worker.input_shape is not None:
+    data = _values(sem, "Data")
+    if "Table" in data and worker.input_shape is not None:
         want = (_dimension(sem, "Input"),)
         if worker.input_shape != want:
             raise CheckError("model_load", f"model input_shape is {worker.input_shape} but the "
                              f"semantic spec says {want}")
+    elif "Image" in data:
+        check_image_input_shape(worker.input_shape, (stat_specs or {}).get("RKMEImageSpecification"))
 
 
 def probe_inputs(stat_specs: dict, n: int = PROBE_ROWS) -> np.ndarray:
@@ -157,7 +182,7 @@ def check_package(pkg: LearnwarePackage, folder: Path, *, timeout: float = 60.0,
     worker = ModelWorker(folder, pkg.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb,
                          python=python)
     try:
-        check_model_load(worker, sem)
+        check_model_load(worker, sem, pkg.stat_specs)
         X = probe_inputs(pkg.stat_specs)
         try:
             out = worker.predict(X)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from dock.checks import as_chw
 from dock.errors import PackageError, RunnerError
 from dock.package import SEMANTIC_FILE, YAML_FILE, read_package, write_package_zip
 from dock.runner import ModelWorker
@@ -176,7 +177,10 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
             shutil.copyfile(model_class_file, folder / "__init__.py")
             config = {"class_name": model_class, "kwargs": dict(model_kwargs or {})}
             worker, _ = _probe(folder, config, X, timeout, python)
-            if kind != "text" and worker.input_shape is not None and worker.input_shape != input_shape:
+            declared = worker.input_shape
+            if kind == "image" and declared is not None and as_chw(tuple(declared)) == as_chw(input_shape):
+                declared = input_shape  # (H, W) and (1, H, W): the same image, as the dock's checks agree
+            if kind != "text" and declared is not None and declared != input_shape:
                 raise PackageError(f"{model_class}.input_shape is {worker.input_shape} "
                                    f"but X's items have shape {input_shape}")
         spec.save(folder / SPEC_FILE)

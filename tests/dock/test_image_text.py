@@ -104,7 +104,8 @@ def _sem(data: str, name: str, description: str) -> dict:
 
 
 def _zip(path, source: str, spec, sem: dict):
-    config = {"model": {"class_name": "M", "kwargs": {"output_shape": (1,)}},
+    # input_shape None: model_source's class defaults to (4,), a table shape the image check refuses.
+    config = {"model": {"class_name": "M", "kwargs": {"input_shape": None, "output_shape": (1,)}},
               "stat_specifications": [{"module_path": "learnware.specification", "class_name": spec.type,
                                        "file_name": "stat_spec.json", "kwargs": {}}]}
     files = {"__init__.py": source.encode(), "learnware.yaml": yaml.dump(config).encode(),

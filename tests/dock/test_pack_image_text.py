@@ -104,3 +104,20 @@ def test_cli_packs_a_text_learnware_from_a_document_file(tmp_path):
                   "Parity", "--data", str(tmp_path / "docs.txt"), "--data-type", "Text", "--label-column", "x",
                   "--name", "p", "-o", str(tmp_path / "u.zip"), check=False)
     assert bad.returncode != 0 and "--label-column is for tables" in bad.stderr
+
+
+def test_pack_treats_h_w_and_1_h_w_as_the_same_image_shape(tmp_path):
+    """The dock's checks accept a model declaring (1, 8, 8) for 8x8 images; pack must agree,
+    and still refuse a shape that is really different."""
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images[:200]
+    (tmp_path / "bright.py").write_text(IMAGE_MODEL)
+    sem = _semantic("Image", "one channel")
+    zip_path = pack_learnware(tmp_path / "c.zip", model_class_file=tmp_path / "bright.py", model_class="Bright",
+                              model_kwargs={"input_shape": (1, 8, 8)}, X=images, semantic_spec=sem, K=10)
+    with Dock.open(tmp_path / "home") as dock:
+        assert len(dock.submit(zip_path)) == 64
+    with pytest.raises(PackageError, match=r"input_shape is \(3, 8, 8\) but X's items have shape \(8, 8\)"):
+        pack_learnware(tmp_path / "d.zip", model_class_file=tmp_path / "bright.py", model_class="Bright",
+                       model_kwargs={"input_shape": (3, 8, 8)}, X=images, semantic_spec=sem, K=10)
