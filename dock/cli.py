@@ -145,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a peer to connect to at start (repeatable), with its /p2p/<peer id>",
     )
     p.add_argument("--offline", action="store_true", help="serve the dock locally without joining the network")
+    p.add_argument(
+        "--mdns",
+        action="store_true",
+        help="also find peers on the local network by mDNS (multicast DNS) and connect to them; "
+        "or set `mdns = true` in <home>/config.toml",
+    )
 
     command("peers", "list the peers the running node is connected to")
 

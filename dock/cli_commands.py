@@ -98,7 +98,7 @@ def cmd_export(args):
 def cmd_spec(args):
     from specs import generate_stat_spec
 
-    from .datafiles import load_table
+    from .datafiles import load_documents, load_images, load_table
 
     if args.kind == "table":
         X, _ = load_table(args.data, args.label_column)
@@ -106,10 +106,10 @@ def cmd_spec(args):
     elif args.label_column is not None:
         raise DataFileError(f"--label-column is for tables; a {args.kind} file holds only the {args.kind}s")
     elif args.kind == "image":
-        X = _load_images(args.data)
+        X = load_images(args.data)
         out.info(f"fitting an RKME of {X.shape[0]} images {X.shape[1:]} with {args.points} points…")
     else:
-        X = _load_documents(args.data)
+        X = load_documents(args.data)
         out.info(f"fitting an RKME of {len(X)} documents with {args.points} points…")
     spec = generate_stat_spec(type=args.kind, X=X, K=args.points, seed=args.seed)
     spec.save(args.output)
@@ -126,30 +126,6 @@ def cmd_spec(args):
     if getattr(spec, "embedder", None):
         result["embedder"] = spec.embedder
     return result
-
-
-def _load_images(path: Path):
-    from .datafiles import _load_npy
-
-    if path.suffix.lower() != ".npy":
-        raise DataFileError(f"{path.name}: images are read from a .npy array of shape (N, H, W) or (N, C, H, W)")
-    if not path.is_file():
-        raise DataFileError(f"{path}: no such file")
-    return _load_npy(path)
-
-
-def _load_documents(path: Path) -> list[str]:
-    """One document per line of a UTF-8 text file; blank lines are skipped."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise DataFileError(f"{path}: no such file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataFileError(f"{path.name}: cannot read as UTF-8 text ({exc})") from exc
-    docs = [line for line in text.splitlines() if line.strip()]
-    if not docs:
-        raise DataFileError(f"{path.name}: no documents (expected one per line)")
-    return docs
 
 
 def cmd_search(args):
@@ -182,7 +158,7 @@ def cmd_search(args):
 def cmd_pack(args):
     import numpy as np
 
-    from .datafiles import load_table
+    from .datafiles import load_documents, load_images, load_table
     from .pack import pack_learnware
 
     semantic = _semantic_from_args(args, for_query=False)
@@ -193,7 +169,7 @@ def cmd_pack(args):
     elif args.label_column is not None:
         raise DataFileError(f"--label-column is for tables; give --output-dim for {data_type} learnwares")
     else:  # the same files `lwdock spec image|text` reads: .npy images, or one document per line
-        X = _load_images(args.data) if data_type == "Image" else _load_documents(args.data)
+        X = load_images(args.data) if data_type == "Image" else load_documents(args.data)
     output_dim = args.output_dim
     if output_dim is None and y is not None:
         output_dim = int(len(np.unique(y))) if semantic["Task"]["Values"] == ["Classification"] else 1
@@ -244,6 +220,7 @@ def cmd_node(args):
         listen=args.listen or None,
         bootstrap=args.bootstrap or None,
         offline=args.offline,
+        mdns=args.mdns or None,
         verbose=args.verbose,
     )
     return None

@@ -9,6 +9,7 @@ Listen and bootstrap addresses come from the command line, else from `<home>/con
 
     listen = ["/ip4/0.0.0.0/tcp/4001"]
     bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."]
+    mdns = true        # also discover peers on the LAN (multicast DNS); off unless asked
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def read_config(home: DockHome) -> dict:
         value = config.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise DockError(f"{path}: '{key}' must be a list of multiaddr strings")
+    if not isinstance(config.get("mdns", False), bool):
+        raise DockError(f"{path}: 'mdns' must be true or false")
     return config
 
 
@@ -85,9 +88,11 @@ class NodeDaemon:
         listen: list[str] | None = None,
         bootstrap: list[str] | None = None,
         offline: bool = False,
+        mdns: bool | None = None,
     ):
         self.home = DockHome.resolve(home)
         self.listen, self.bootstrap, self.offline = listen, bootstrap, offline
+        self.mdns = mdns  # None: as config.toml says (default off)
         self.dock: Dock | None = None
         self.network = None
         self.control: ControlServer | None = None
@@ -97,9 +102,13 @@ class NodeDaemon:
         try:
             config = read_config(self.home)
             if not self.offline:
+                from p2p import NodeConfig, P2PNode
+
                 from .network import NetworkService
 
-                self.network = NetworkService(self.dock)
+                mdns = config.get("mdns", False) if self.mdns is None else self.mdns
+                node = P2PNode(identity=self.dock.identity, config=NodeConfig(enable_mdns=mdns))
+                self.network = NetworkService(self.dock, node)
                 self.network.start(
                     listen=self.listen or config.get("listen") or DEFAULT_LISTEN,
                     bootstrap=self.bootstrap if self.bootstrap else config.get("bootstrap", []),
@@ -128,9 +137,10 @@ def run_node(
     listen: list[str] | None = None,
     bootstrap: list[str] | None = None,
     offline: bool = False,
+    mdns: bool | None = None,
     verbose: bool = False,
 ) -> int:
-    daemon = NodeDaemon(home, listen=listen, bootstrap=bootstrap, offline=offline)
+    daemon = NodeDaemon(home, listen=listen, bootstrap=bootstrap, offline=offline, mdns=mdns)
     daemon.start()  # raises DockBusyError naming the running owner: nothing else is touched
     log_path = configure_node_logging(daemon.home, verbose)
     shutdown = threading.Event()
