@@ -81,6 +81,15 @@ class NetStats:
             self.rejected_by_peer[peer] = self.rejected_by_peer.get(peer, 0) + 1
 
 
+BUSY_BACKOFF = (0.5, 1.0, 2.0, 4.0, None)  # waits between rounds when every provider says BUSY
+
+
+def _is_busy(exc: BaseException) -> bool:
+    from p2p import ErrorCode, RemoteError
+
+    return isinstance(exc, RemoteError) and exc.code == ErrorCode.BUSY
+
+
 class NetworkService:
     def __init__(self, dock, node=None, *, fetch_idle_timeout: float = 10.0):
         from p2p import P2PNode
@@ -293,35 +302,46 @@ class NetworkService:
             self.dock.home.blob_tmp.mkdir(parents=True, exist_ok=True)
             partial = self.dock.home.blob_tmp / f"{learnware_id}.fetch"
             transfer = self.transfers[learnware_id] = Transfer(learnware_id, record.size)
-            errors = []
-            for peer in providers:
-                transfer.peer = peer
-                try:
-                    self._dial_if_needed(peer)
-                    result = self.node.fetch_blob(
-                        peer,
-                        learnware_id,
-                        partial,
-                        expected_sha256=bytes.fromhex(learnware_id),
-                        expected_size=record.size,
-                        idle_timeout=self.fetch_idle_timeout,
-                        progress=lambda done, total: self._progress(transfer, done, progress),
-                    )
-                except Exception as exc:  # try the next provider; the partial is resumed from
-                    errors.append(f"{peer[:16]}…: {exc}")
-                    log.info("fetch of %s from %s failed: %s", learnware_id[:12], peer[:16], exc)
-                    continue
-                transfer.resumed_from = result.resumed_from
-                adopt_fetched_blob(self.dock, learnware_id, partial)
-                transfer.state, transfer.done = "done", record.size
-                self._notify(transfer, progress)
-                self.announce_have([learnware_id])
-                return self.dock.blobs.path(learnware_id)
+            for wait in BUSY_BACKOFF:
+                errors, all_busy = [], True
+                for peer in providers:
+                    transfer.peer = peer
+                    try:
+                        return self._fetch_from(peer, learnware_id, record, partial, transfer, progress)
+                    except Exception as exc:  # try the next provider; the partial is resumed from
+                        errors.append(f"{peer[:16]}…: {exc}")
+                        all_busy = all_busy and _is_busy(exc)
+                        log.info("fetch of %s from %s failed: %s", learnware_id[:12], peer[:16], exc)
+                if not all_busy or wait is None:
+                    break
+                # Every provider refused at once because we already hold our share of its transfer
+                # slots (several fetches in parallel): one of ours ends soon, so ask again.
+                log.info("every provider of %s is busy; asking again in %.1f s", learnware_id[:12], wait)
+                time.sleep(wait)
             transfer.state = "failed"
             self._notify(transfer, progress)
             raise NetworkError(
                 f"could not fetch {learnware_id[:12]}… from {len(providers)} provider(s): " + "; ".join(errors)
             )
+
+    def _fetch_from(self, peer: str, learnware_id: str, record, partial: Path, transfer, progress) -> Path:
+        """One attempt from one provider; raises what went wrong (the partial stays for a resume)."""
+        self._dial_if_needed(peer)
+        result = self.node.fetch_blob(
+            peer,
+            learnware_id,
+            partial,
+            expected_sha256=bytes.fromhex(learnware_id),
+            expected_size=record.size,
+            idle_timeout=self.fetch_idle_timeout,
+            progress=lambda done, total: self._progress(transfer, done, progress),
+        )
+        transfer.resumed_from = result.resumed_from
+        adopt_fetched_blob(self.dock, learnware_id, partial)
+        transfer.state, transfer.done = "done", record.size
+        self._notify(transfer, progress)
+        self.announce_have([learnware_id])
+        return self.dock.blobs.path(learnware_id)
 
     def _providers(self, learnware_id: str, publisher: str | None) -> list[str]:
         known = self.store.providers(learnware_id)

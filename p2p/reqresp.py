@@ -39,6 +39,7 @@ class ProtocolLimits:
 
     max_request: int = 64 * 1024  # bytes in the request frame; larger -> TOO_LARGE and a reset
     max_concurrent: int = 8  # requests handled at once for this protocol
+    max_per_peer: int = 0  # of those, at most this many from one peer (0: half of max_concurrent, >= 1)
     queue_timeout: float = 2.0  # how long a request may wait for a slot before BUSY
     read_timeout: float = 10.0  # idle timeout per read of the request
     request_deadline: float = 30.0  # the whole request frame must arrive within this
@@ -46,8 +47,8 @@ class ProtocolLimits:
     write_timeout: float = 30.0  # a client that stops reading the answer for this long is dropped
 
     def __post_init__(self) -> None:
-        if self.max_request < 0 or self.max_concurrent < 1:
-            raise ValueError("max_request must be >= 0 and max_concurrent >= 1")
+        if self.max_request < 0 or self.max_concurrent < 1 or self.max_per_peer < 0:
+            raise ValueError("max_request and max_per_peer must be >= 0 and max_concurrent >= 1")
         for name in ("queue_timeout", "read_timeout", "request_deadline", "handler_timeout", "write_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0")
@@ -84,6 +85,29 @@ class _HandlerTimeout(Exception):
     pass
 
 
+class PeerShares:
+    """Counts each peer's requests in flight so that one peer cannot hold every slot: past its
+    share it is told BUSY at once (it is the one asking too much) while other peers still get in."""
+
+    def __init__(self, max_concurrent: int, max_per_peer: int = 0):
+        self.limit = max_per_peer or max(1, max_concurrent // 2)
+        self._held: dict[str, int] = {}
+
+    def take(self, peer: str) -> bool:
+        held = self._held.get(peer, 0)
+        if held >= self.limit:
+            return False
+        self._held[peer] = held + 1
+        return True
+
+    def give_back(self, peer: str) -> None:
+        left = self._held.get(peer, 0) - 1
+        if left > 0:
+            self._held[peer] = left
+        else:
+            self._held.pop(peer, None)
+
+
 class RequestServer:
     """Serves one protocol id: bounded slots, bounded reads, handler in a worker thread."""
 
@@ -93,6 +117,7 @@ class RequestServer:
         self.limits = limits
         self.stats = stats
         self._slots = trio.Semaphore(limits.max_concurrent)
+        self._shares = PeerShares(limits.max_concurrent, limits.max_per_peer)
         # Threads are bounded per protocol too: a handler stuck forever keeps its thread (threads
         # cannot be killed), and this limiter stops such threads from piling up without bound.
         self._threads = trio.CapacityLimiter(limits.max_concurrent)
@@ -110,6 +135,19 @@ class RequestServer:
     async def _handle(self, stream, peer: str) -> None:
         limits = self.limits
         io = FramedStream(stream, limits.read_timeout)
+        if not self._shares.take(peer):
+            self.stats["busy"] += 1
+            message = f"too many concurrent requests from you (at most {self._shares.limit})"
+            await io.write(error_frame(ErrorCode.BUSY, message), limits.write_timeout)
+            await close_quietly(stream)
+            return
+        try:
+            await self._handle_in_share(stream, io, peer)
+        finally:
+            self._shares.give_back(peer)
+
+    async def _handle_in_share(self, stream, io: FramedStream, peer: str) -> None:
+        limits = self.limits
         acquired = False
         with trio.move_on_after(limits.queue_timeout):
             await self._slots.acquire()

@@ -31,7 +31,7 @@ import trio
 
 from .errors import ErrorCode, HashMismatch, PeerError, ProtocolViolation, RemoteError, TransferError, TruncatedTransfer
 from .framing import FramedStream, PeerClosed, encode_frame
-from .reqresp import TAG_ERROR, close_quietly, error_frame, parse_error, reset_quietly
+from .reqresp import TAG_ERROR, PeerShares, close_quietly, error_frame, parse_error, reset_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -79,20 +79,33 @@ class BlobServer:
 
     is_stream_handler = True
 
-    def __init__(self, open_blob: Callable, max_concurrent: int = 4, idle_timeout: float = 30.0):
+    def __init__(self, open_blob: Callable, max_concurrent: int = 4, idle_timeout: float = 30.0,
+                 max_per_peer: int = 0):
         self.open_blob = open_blob
         self.max_concurrent = max_concurrent
         self.idle_timeout = idle_timeout
+        self.max_per_peer = max_per_peer  # 0: half of max_concurrent (see PeerShares)
 
     def bind(self, stats: dict):
         self.stats = stats
         self._slots = trio.Semaphore(self.max_concurrent)
+        self._shares = PeerShares(self.max_concurrent, self.max_per_peer)
         self._threads = trio.CapacityLimiter(self.max_concurrent)
         return self.handle
 
     async def handle(self, stream) -> None:
+        peer = str(stream.muxed_conn.peer_id)
         try:
-            await self._serve(stream)
+            if not self._shares.take(peer):
+                self.stats["busy"] += 1
+                io = FramedStream(stream, self.idle_timeout)
+                await io.write(error_frame(ErrorCode.BUSY, f"too many transfers to you at once (at most "
+                                                           f"{self._shares.limit}); ask again when one ends"))
+                return await close_quietly(stream)
+            try:
+                await self._serve(stream)
+            finally:
+                self._shares.give_back(peer)
         except Exception as exc:  # a bad or vanished peer costs a stream, never the node
             self.stats["errors"] += 1
             logger.debug("blob serve failed: %s: %s", type(exc).__name__, exc)

@@ -124,3 +124,64 @@ def test_garbage_and_forged_records_are_rejected_and_counted(net, iris_zip):
     wait_until(lambda: b.stats.rejected >= 3, 20, "three rejections at b")
     assert b.stats.rejected_by_peer.get(a.node.peer_id, 0) >= 3
     assert [r.name for r in b.dock.list()] == ["iris-lr"] and b.node.running
+
+
+def test_fetch_asks_again_when_its_provider_is_busy_with_our_other_transfers(net, iris_zip, tmp_path):
+    """A provider serves one peer at most 2 transfers at once. b already holds two (stalled), so
+    b's dock.fetch is told BUSY; it waits, asks again, and completes once one of the two ends."""
+    import threading
+
+    from p2p.transfer import FETCH_PROTOCOL_ID
+
+    zip_path, _, _ = iris_zip
+    release = threading.Event()
+    held = []
+
+    class HeldFile:  # the provider's zip, whose first read waits for the test
+        def __init__(self, path):
+            self.f = open(path, "rb")
+
+        def seek(self, *a):
+            return self.f.seek(*a)
+
+        def read(self, n):
+            release.wait(30)
+            return self.f.read(n)
+
+        def close(self):
+            self.f.close()
+
+    dock = Dock.open(tmp_path / "a")
+    a = NetworkService(dock)
+    plain_open = a._open_blob
+
+    def open_blob(blob_id):  # the first two transfers stall; later ones are served normally
+        f = plain_open(blob_id)
+        if f is None or len(held) >= 2:
+            return f
+        held.append(f.name)
+        f.close()
+        return HeldFile(held[-1])
+
+    a._open_blob = open_blob
+    a.start(listen=["/ip4/127.0.0.1/tcp/0"])
+    net.nodes.append(a)
+    b = net.add("b", bootstrap=[a.node.addrs[0]])
+    wait_until(lambda: a.node.topic_peers(RECORDS_TOPIC) and b.node.topic_peers(RECORDS_TOPIC), 20, "mesh")
+    learnware_id = a.dock.submit(zip_path)
+    wait_until(lambda: b.dock.catalogue.exists(learnware_id), 20, "the record at b")
+
+    stalled = [threading.Thread(target=lambda i=i: b.node.fetch_blob(a.node.peer_id, learnware_id,
+                                                                     tmp_path / f"held{i}"), daemon=True)
+               for i in range(2)]
+    for thread in stalled:
+        thread.start()
+    wait_until(lambda: len(held) == 2, 20, "two transfers holding b's share at a")
+    fetched = []
+    fetcher = threading.Thread(target=lambda: fetched.append(b.fetch(learnware_id)), daemon=True)
+    fetcher.start()
+    wait_until(lambda: a.node.stats()[FETCH_PROTOCOL_ID]["busy"] >= 1, 20, "b told BUSY")
+    release.set()
+    fetcher.join(30)
+    assert fetched and fetched[0].read_bytes() == zip_path.read_bytes()
+    assert b.transfers[learnware_id].state == "done"

@@ -147,7 +147,7 @@ def test_frozen_handler_times_out_within_the_deadline(pair):
 def test_inbound_concurrency_is_bounded(make_node):
     server, client = make_node(), make_node()
     release = threading.Event()
-    limits = ProtocolLimits(max_concurrent=2, queue_timeout=0.3)
+    limits = ProtocolLimits(max_concurrent=2, max_per_peer=2, queue_timeout=0.3)
     server.set_handler("/t/slow", lambda peer, data: release.wait(30) and b"done", limits)
     client.connect(server.addrs[0])
     try:
@@ -159,5 +159,32 @@ def test_inbound_concurrency_is_bounded(make_node):
             assert err.value.code == ErrorCode.BUSY
             release.set()
             assert sorted(f.result() for f in futures if f is not busy[0]) == [b"done", b"done"]
+    finally:
+        release.set()
+
+
+def test_one_peer_cannot_take_every_slot(make_node):
+    """max_concurrent=4, so one peer gets at most 2 at once (the default share): its third request
+    is refused at once, naming the share, while another peer is still served."""
+    server, greedy, other = make_node(), make_node(), make_node()
+    release = threading.Event()
+    server.set_handler("/t/slow", lambda peer, data: release.wait(30) and b"done",
+                       ProtocolLimits(max_concurrent=4, queue_timeout=5))
+    server.set_handler(ECHO, echo)
+    for client in (greedy, other):
+        client.connect(server.addrs[0])
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(greedy.request, server.peer_id, "/t/slow", b"", timeout=20) for _ in range(3)]
+            refused = wait_until(lambda: [f for f in futures if f.done()], message="the third request refused")
+            with pytest.raises(RemoteError) as err:
+                refused[0].result()
+            assert err.value.code == ErrorCode.BUSY and "from you (at most 2)" in str(err.value)
+            # the greedy peer holds 2 of 4 slots: another peer still gets one, at once
+            extra = pool.submit(other.request, server.peer_id, "/t/slow", b"", timeout=20)
+            wait_until(lambda: server.stats()["/t/slow"]["requests"] == 3, message="the other peer's request taken")
+            release.set()
+            assert extra.result() == b"done"
+            assert sorted(f.result() for f in futures if f is not refused[0]) == [b"done", b"done"]
     finally:
         release.set()

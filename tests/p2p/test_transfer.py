@@ -257,3 +257,46 @@ def test_receiver_that_stops_reading_does_not_hold_the_sender(make_node, tmp_pat
         with pytest.raises((TruncatedTransfer, RequestTimeout)):
             future.result(timeout=20)
     assert fetcher.fetch_blob(provider.peer_id, blob_id, tmp_path / "p").size == len(data)  # resumes, fresh stream
+
+
+def test_one_peer_gets_at_most_its_share_of_transfer_slots(make_node, blob, tmp_path):
+    """4 transfer slots, so one fetcher gets 2 at once: its third fetch is refused BUSY at once
+    while a second fetcher is still served; once released, the first two complete."""
+    path, data, blob_id = blob
+    release = threading.Event()
+
+    class HeldFile:  # serves 1 MB, then waits for the test (not a real file: the threaded reader)
+        def __init__(self):
+            self.f = open(path, "rb")
+
+        def seek(self, *a):
+            return self.f.seek(*a)
+
+        def read(self, n):
+            if self.f.tell() >= 1_000_000:
+                release.wait(30)
+            return self.f.read(n)
+
+        def close(self):
+            self.f.close()
+
+    provider, greedy, other = make_node(), make_node(), make_node()
+    provider.serve_blobs(lambda requested: (HeldFile(), bytes.fromhex(blob_id)))
+    for node in (greedy, other):
+        node.connect(provider.addrs[0])
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            held = [pool.submit(greedy.fetch_blob, provider.peer_id, blob_id, tmp_path / f"g{i}") for i in range(2)]
+            wait_until(lambda: all((tmp_path / f"g{i}").exists() and (tmp_path / f"g{i}").stat().st_size > 0
+                                   for i in range(2)), message="two transfers under way")
+            with pytest.raises(RemoteError) as err:
+                greedy.fetch_blob(provider.peer_id, blob_id, tmp_path / "g2")
+            assert err.value.code == ErrorCode.BUSY and "at most 2" in str(err.value)
+            served = pool.submit(other.fetch_blob, provider.peer_id, blob_id, tmp_path / "o")
+            wait_until(lambda: (tmp_path / "o").exists() and (tmp_path / "o").stat().st_size > 0,
+                       message="the other peer served while the greedy one holds its two")
+            release.set()
+            assert served.result(timeout=30).size == len(data)
+            assert [f.result(timeout=30).size for f in held] == [len(data)] * 2
+    finally:
+        release.set()
