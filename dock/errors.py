@@ -59,6 +59,6 @@ class SearchError(DockError):
 
 
 class DataFileError(DockError):
-    """A user's data file (CSV / .npy) could not be read as a numeric table."""
+    """A user's data file (table, images or documents; see dock.datafiles) could not be read."""
 
     exit_code = 8

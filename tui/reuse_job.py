@@ -5,6 +5,11 @@ Reusers come from `dock.reuse` by name (`AveragingReuser`, `JobSelectorReuser`,
 `fit(X, y)` for the two that need labels); the ones not importable yet are simply not offered.
 Reusers that learn from the labels are fitted on a seeded half of the rows and scored on the
 other half, so the figure shown is not an in-sample one.
+
+Image and text learnwares take images / documents (files as in dock.datafiles: a .npy or a .npz
+with X and y; a .txt, or a .csv with a `text` column and a label column). Only the reusers that
+work on raw items are offered for them: the learnware itself, and the job selector (it routes
+each item by its embedding); the averaging and label-fitting reusers need table rows.
 """
 
 from __future__ import annotations
@@ -32,11 +37,12 @@ class ReuserChoice:
     kwargs: tuple[tuple[str, str], ...] = ()
     needs_labels: bool = False
     multi_only: bool = True  # offered only for several learnwares
+    tables_only: bool = True  # X must be a numeric table (not offered for image / text learnwares)
 
 
 CHOICES = (
-    ReuserChoice(DIRECT, "Single learnware (its own predictions)", None, multi_only=False),
-    ReuserChoice("job_selector", "Job selector (routes each row)", "JobSelectorReuser"),
+    ReuserChoice(DIRECT, "Single learnware (its own predictions)", None, multi_only=False, tables_only=False),
+    ReuserChoice("job_selector", "Job selector (routes each row)", "JobSelectorReuser", tables_only=False),
     ReuserChoice("vote_by_prob", "Averaging: vote by probability", "AveragingReuser", (("mode", "vote_by_prob"),)),
     ReuserChoice("vote_by_label", "Averaging: vote by label", "AveragingReuser", (("mode", "vote_by_label"),)),
     ReuserChoice("mean", "Averaging: mean (regression)", "AveragingReuser", (("mode", "mean"),)),
@@ -52,11 +58,30 @@ def reuser_class(name: str):
         return None
 
 
+KINDS = {"Image": "image", "Text": "text"}  # the semantic spec's Data -> a data file's kind
+HOLDS = {"table": "a table", "image": "images", "text": "documents"}
+UNITS = {"table": "rows", "image": "images", "text": "documents"}
+KIND_FILES = {
+    "table": "a table: a .csv (the label column named below) or a 2-D .npy",
+    "image": "images: a .npy of shape (N, H, W) or (N, C, H, W), or a .npz with X (and labels y)",
+    "text": "documents: a .txt (one per line), or a .csv with a 'text' column (and a label column)",
+}
+
+
+def data_kind(target: ReuseTarget) -> str | None:
+    """The kind of data file the target's learnwares take; None when its Data type is unknown."""
+    if not target.data_type:
+        return None
+    return KINDS.get(target.data_type, "table")
+
+
 def offered_reusers(target: ReuseTarget) -> tuple[list[ReuserChoice], list[str]]:
     """(choices for this target, names of reusers dock.reuse does not provide yet)."""
     offered, missing = [], []
     for choice in CHOICES:
         if choice.multi_only and not target.is_mixture:
+            continue
+        if choice.tables_only and data_kind(target) not in (None, "table"):
             continue
         if choice.class_name is not None and reuser_class(choice.class_name) is None:
             if choice.class_name not in missing:
@@ -77,6 +102,12 @@ class ReuseOutcome:
     metrics: dict[str, float]  # accuracy | rmse, mae, r2 ; on `scored_rows`
     scored_on: str  # "all rows" | "held-out half (n rows)"
     seconds: float
+    kind: str = "table"  # what the rows were: "table" rows, "image"s, "text" documents
+
+    @property
+    def unit(self) -> str:
+        """What one row is, plural: rows, images, documents."""
+        return UNITS.get(self.kind, "rows")
 
 
 def _as_predictions(out: np.ndarray, task: str) -> np.ndarray:
@@ -103,14 +134,22 @@ def _metrics(pred: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
 
 def run_reuse(backend, target: ReuseTarget, choice: ReuserChoice, data_path: Path, label_column: str | None,
               progress: Progress, is_cancelled: Callable[[], bool] = lambda: False) -> ReuseOutcome | None:
-    from dock.datafiles import load_table
+    from dock.datafiles import read_user_data, user_data_kind
     from dock.errors import DataFileError
 
     start = time.perf_counter()
     ids = target.ids if choice.class_name else target.ids[:1]
     steps = 2 + len(ids) + (1 if choice.needs_labels else 0)
     progress(0, steps, f"reading {data_path.name}")
-    X, y = load_table(data_path, label_column or None)
+    kind, expected = user_data_kind(data_path), data_kind(target)
+    if expected is not None and kind != expected:
+        takes = "these learnwares take" if target.is_mixture else "this learnware takes"
+        raise DataFileError(f"{data_path.name} holds {HOLDS[kind]}, but {takes} {target.data_type} data: "
+                            f"give {KIND_FILES[expected]}")
+    data = read_user_data(data_path, label_column or None, kind)
+    X = np.asarray(data.X) if kind == "text" else data.X  # documents as a 1-D str array, like the probes
+    y = data.y
+    unit = UNITS[kind]
     if choice.needs_labels and y is None:
         raise DataFileError(f"{choice.label.split(' (')[0]} learns from your labels: give the label column "
                             f"of {data_path.name}")
@@ -125,7 +164,7 @@ def run_reuse(backend, target: ReuseTarget, choice: ReuserChoice, data_path: Pat
         done = 1 + len(ids)
         scored = np.arange(len(X))
         if choice.class_name is None:
-            progress(done, steps, f"predicting {len(X)} rows")
+            progress(done, steps, f"predicting {len(X)} {unit}")
             raw = loaded[0].predict(X)
         else:
             reuser = reuser_class(choice.class_name)(loaded, **dict(choice.kwargs))
@@ -135,18 +174,19 @@ def run_reuse(backend, target: ReuseTarget, choice: ReuserChoice, data_path: Pat
                 progress(done, steps, f"fitting on {len(fit_rows)} labelled rows")
                 reuser.fit(X[fit_rows], y[fit_rows])
                 done += 1
-            progress(done, steps, f"predicting {len(X)} rows")
+            progress(done, steps, f"predicting {len(X)} {unit}")
             raw = reuser.predict(X)
     finally:
         for learnware in loaded:
             learnware.close()
     pred = _as_predictions(raw, task)
     if len(pred) != len(X):
-        raise ValueError(f"the model returned {len(pred)} predictions for {len(X)} rows")
+        raise ValueError(f"the model returned {len(pred)} predictions for {len(X)} {unit}")
     metrics = _metrics(pred[scored], y[scored], task) if y is not None else {}
-    scored_on = "all rows" if len(scored) == len(X) else f"the held-out half ({len(scored)} rows)"
+    scored_on = f"all {unit}" if len(scored) == len(X) else f"the held-out half ({len(scored)} {unit})"
     progress(steps, steps, "done")
-    return ReuseOutcome(target, choice.label, len(X), pred, y, task, metrics, scored_on, time.perf_counter() - start)
+    return ReuseOutcome(target, choice.label, len(X), pred, y, task, metrics, scored_on, time.perf_counter() - start,
+                        kind)
 
 
 def save_predictions(outcome: ReuseOutcome, dest: Path) -> Path:

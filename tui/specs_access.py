@@ -1,4 +1,4 @@
-"""The three things the TUI needs from specs, through `dock`'s re-exports (tui imports only dock).
+"""The things the TUI needs from specs, through `dock`'s re-exports (tui imports only dock).
 
 Imported lazily, inside the functions: the specs modules load numpy on first use.
 """
@@ -23,6 +23,15 @@ def stat_spec_from_table(X, *, K: int = 100, seed: int = 0) -> Any:
     from dock import generate_stat_spec
 
     return generate_stat_spec(type="table", X=X, K=K, seed=seed)
+
+
+def stat_spec_from_data(kind: str, X, *, K: int = 100, seed: int = 0) -> Any:
+    """An RKME spec of the user's data of that kind: "table" (rows), "image" (N, H, W) or
+    (N, C, H, W) images, "text" (a list of documents). Slow (image and text ones import torch and
+    their embedder on first use): run it in a worker."""
+    from dock import generate_stat_spec
+
+    return generate_stat_spec(type=kind, X=X, K=K, seed=seed)
 
 
 def load_stat_spec(path_or_dict) -> Any:

@@ -19,9 +19,10 @@ class StatSpecChoice:
 
     spec: Any
     source: str  # file name the user picked
-    summary: str  # e.g. "150 rows x 4 columns, 100 points"
+    summary: str  # e.g. "table, 150 rows × 4 columns → 100 points"
     data_path: Path | None = None  # the user's data file (None for a stat.json): reuse runs on it
     label_column: str | None = None
+    kind: str = "table"  # "table" | "image" | "text": what the spec describes
 
     @property
     def dim(self) -> int:
@@ -111,6 +112,7 @@ class ReuseTarget:
     names: tuple[str, ...]
     weights: tuple[float, ...] | None = None
     task: str | None = None
+    data_type: str | None = None  # the semantic spec's Data: "Table" | "Image" | "Text" | … (None: unknown)
 
     @property
     def is_mixture(self) -> bool:
@@ -122,5 +124,5 @@ class ReuseTarget:
             weights = row.weights or (1 / len(row.ids),) * len(row.ids)
             order = sorted(range(len(row.ids)), key=lambda i: -weights[i])  # heaviest first
             return cls(tuple(row.ids[i] for i in order), tuple(row.names[i] for i in order),
-                       tuple(weights[i] for i in order), row.task or None)
-        return cls((row.key,), (row.name,), None, row.task or None)
+                       tuple(weights[i] for i in order), row.task or None, row.data_type or None)
+        return cls((row.key,), (row.name,), None, row.task or None, row.data_type or None)

@@ -148,7 +148,8 @@ class DetailScreen(LearnwareActionsMixin, LwdockScreen):
         from .reuse import ReuseScreen
 
         task = self.details.task if self.details else None
-        self.app.push_screen(ReuseScreen(ReuseTarget((self.row.key,), (self.row.name,), None, task)))
+        self.app.push_screen(ReuseScreen(ReuseTarget((self.row.key,), (self.row.name,), None, task,
+                                                     self.row.data_type or None)))
 
     def action_export(self) -> None:
         if self.details is not None:

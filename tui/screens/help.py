@@ -1,4 +1,4 @@
-"""The key bindings of every screen, in one modal (F1)."""
+"""The key bindings of every screen, and the data files the screens read, in one modal (F1)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,20 @@ def bindings_table(sections) -> Table:
     return table
 
 
+# The data files the search (ctrl+o) and reuse screens read (dock.datafiles; the CLI reads the same).
+DATA_FILES = (
+    ("stat.json", "a statistical spec of any kind (lwdock spec …, or the learnware package's)"),
+    (".csv", "a table of numbers, header row optional; the label column (e.g. label) is left out "
+             "of the spec and scores the reuse"),
+    (".npy 2-D", "a table (rows × columns)"),
+    (".npy 3-D / 4-D", "images (N, H, W) or (N, C, H, W), channels first; no labels"),
+    (".npz", "images as X (or images), their labels as y (or labels): "
+             "numpy.savez('data.npz', X=images, y=labels)"),
+    (".txt", "documents, one per line (UTF-8; blank lines skipped); no labels"),
+    (".csv with text", "documents in the header's column named text, labels in the label column"),
+)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,q", "dismiss_help", "Close")]
     DEFAULT_CSS = """
@@ -58,6 +72,7 @@ class HelpScreen(ModalScreen[None]):
             ("Reuse", key_help(ReuseScreen.BINDINGS)),
             ("Publish", key_help(PublishScreen.BINDINGS)),
             ("Network", key_help(NetworkScreen.BINDINGS)),
+            ("Data files", list(DATA_FILES)),
         ]
         with Vertical():
             yield Static("[b]lwdock — keys[/b]   (escape closes)", id="help-title")

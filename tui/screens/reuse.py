@@ -1,5 +1,9 @@
 """Run one learnware or a mixture on the user's data file: predictions, a score when labels are
-given, and a CSV of the predictions."""
+given, and a CSV of the predictions.
+
+The data file is a table (.csv / 2-D .npy) for table learnwares, images (.npy, or .npz with X and
+labels y) for image learnwares, documents (.txt one per line, or .csv with a `text` column) for
+text learnwares: see dock.datafiles."""
 
 from __future__ import annotations
 
@@ -15,13 +19,13 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sel
 
 from .. import messages as m
 from ..dialogs.file_picker import FilePicker
-from ..reuse_job import ReuseOutcome, offered_reusers, run_reuse, save_predictions
+from ..reuse_job import ReuseOutcome, data_kind, offered_reusers, run_reuse, save_predictions
 from ..viewmodels import ReuseTarget
 from ..widgets.path_input import PathInput
 from ..widgets.progress_line import ProgressLine
 from .base import LwdockScreen
 
-DATA_SUFFIXES = (".csv", ".npy")
+DATA_SUFFIXES = (".csv", ".npy", ".npz", ".txt")
 PREVIEW_ROWS = 12
 
 
@@ -44,7 +48,7 @@ def metric_text(outcome: ReuseOutcome, timings: bool = True) -> Text:
         mt = outcome.metrics
         text = Text.assemble(("RMSE ", "bold"), f"{mt['rmse']:.4g}", ("  MAE ", "bold"), f"{mt['mae']:.4g}",
                              ("  R² ", "bold"), f"{mt['r2']:.3f}")
-    text.append(f"  on {outcome.scored_on} · {outcome.reuser} · {outcome.rows} rows{took}", style="dim")
+    text.append(f"  on {outcome.scored_on} · {outcome.reuser} · {outcome.rows} {outcome.unit}{took}", style="dim")
     return text
 
 
@@ -56,7 +60,8 @@ class ReuseScreen(LwdockScreen):
         Binding("ctrl+s", "save", "Save predictions"),
     ]
     PALETTE = (
-        ("Reuse: pick my data file", "the rows to predict (.csv / .npy)", "pick_data"),
+        ("Reuse: pick my data file", "what to predict (.csv / .npy table, .npy / .npz images, .txt documents)",
+         "pick_data"),
         ("Reuse: run", "run the learnware(s) on the data file", "run"),
         ("Reuse: save predictions", "write the predictions to a CSV file", "save"),
         ("Back", "close the reuse view", "app.pop_screen"),
@@ -76,6 +81,17 @@ class ReuseScreen(LwdockScreen):
                 return choice.key
         return self.choices[0].key
 
+    def data_placeholder(self) -> str:
+        kind = data_kind(self.target)
+        files = {"image": ".npy images, or .npz with X and labels y", "text": ".txt (one per line), or .csv with "
+                 "text + label columns"}.get(kind or "", ".csv or .npy")
+        return f"{files} · ctrl+o to browse"
+
+    def label_placeholder(self) -> str:
+        if data_kind(self.target) == "image":
+            return "optional: a .npz's labels array (default y); gives accuracy / error"
+        return "optional: name or number; gives accuracy / error"
+
     def choice_label(self, choice) -> str:
         if choice.class_name is None and self.target.is_mixture:
             return f"Only the heaviest member: {self.target.names[0]}"
@@ -94,11 +110,11 @@ class ReuseScreen(LwdockScreen):
                              classes="form-note")
             with Horizontal(classes="form-row"):
                 yield Label("Your data", classes="form-label")
-                yield PathInput(DATA_SUFFIXES, placeholder=".csv or .npy · ctrl+o to browse", id="data-path",
+                yield PathInput(DATA_SUFFIXES, placeholder=self.data_placeholder(), id="data-path",
                                 compact=True, value=str(self.data_path) if self.data_path else "")
             with Horizontal(classes="form-row"):
                 yield Label("Label column", classes="form-label")
-                yield Input(placeholder="optional: name or number; gives accuracy / error", id="label-column",
+                yield Input(placeholder=self.label_placeholder(), id="label-column",
                             compact=True, value=self.label_column or "")
                 yield Button("Run (ctrl+r)", id="run", variant="primary", compact=True)
             yield ProgressLine(id=f"progress-{m.REUSE}")

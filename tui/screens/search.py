@@ -24,9 +24,10 @@ from ..widgets.results import ResultsTable
 from .base import LwdockScreen
 from .learnware_actions import LearnwareActionsMixin
 
-SPEC_SUFFIXES = (".csv", ".npy", ".json")
-NO_SPEC = ("[dim]No statistical spec: ranking by text and filters. Give your data (.csv/.npy) or a "
-           "stat.json to rank by how well each learnware fits it.[/]")
+SPEC_SUFFIXES = (".csv", ".npy", ".npz", ".txt", ".json")
+NO_SPEC = ("[dim]No statistical spec: ranking by text and filters. Give your data (.csv/.npy table, .npy/.npz "
+           "images, .txt documents) or a stat.json to rank learnwares by fit.[/]")
+TEXT_EMBEDDER_NOTE = "loading the text embedder (a few seconds the first time)"
 TYPING_DELAY = 0.3  # seconds of quiet typing before the search runs by itself
 
 
@@ -66,7 +67,7 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
                 yield Input(placeholder="Search names and descriptions…   (/ to come back here)", id="query")
                 with Horizontal(id="spec-row"):
                     yield PathInput(SPEC_SUFFIXES, id="spec-path",
-                                    placeholder="Your data (.csv/.npy) or stat spec (.json) · ctrl+o")
+                                    placeholder="Data (.csv .npy .npz .txt) or stat spec (.json) · ctrl+o")
                     yield Input(placeholder="label column", id="spec-label")
                     yield Button("Use", id="spec-use", compact=True)
                 yield Static(NO_SPEC, id="spec-info")
@@ -103,8 +104,11 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
         singles = sum(1 for r in outcome.rows if not r.is_mixture)
         if not outcome.rows and outcome.total:
             text = f"No learnware matches (the dock holds {outcome.total})."
-            if self.stat is not None:
+            if self.stat is not None and self.stat.kind == "table":
                 text += f" None has a spec of {self.stat.dim} columns that passes the filters."
+            elif self.stat is not None:
+                article = "an" if self.stat.kind == "image" else "a"
+                text += f" None has {article} {self.stat.kind} spec made the same way that passes the filters."
         elif outcome.ranked_by == "name" and not outcome.total:
             text = "The dock is empty: publish a learnware (F3), or try `lwdock demo --home DIR` for a demo dock."
         elif outcome.ranked_by == "name":
@@ -138,7 +142,8 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
     def use_spec(self) -> None:
         path = self.query_one("#spec-path", PathInput).path
         if path is None:
-            self.app.notify("Give a data file (.csv / .npy) or a stat spec (.json) first.", severity="warning")
+            self.app.notify("Give a data file (.csv / .npy / .npz / .txt) or a stat spec (.json) first.",
+                            severity="warning")
             return
         label_input = self.query_one("#spec-label", Input)
         if not label_input.value.strip():
@@ -149,7 +154,9 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=m.SPEC)
     def make_spec(self, path: Path, label_column: str | None) -> None:
-        from dock.datafiles import load_table
+        """The spec of a stat spec .json, or of a data file: a table (.csv, 2-D .npy), images
+        (3-D/4-D .npy, .npz) or documents (.txt, .csv with a `text` column); see dock.datafiles."""
+        from dock.datafiles import read_user_data, user_data_kind
         from dock.errors import DataFileError
 
         report = self.progress_reporter(m.SPEC)
@@ -159,23 +166,34 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
             except (OSError, ValueError) as exc:
                 raise DataFileError(f"{path.name}: not a readable stat spec JSON file ({exc})") from exc
             spec = specs_access.load_stat_spec(raw)
-            summary = f"{int(spec.z.shape[0])} points, {int(spec.dim)} columns"
+            kind = getattr(spec, "kind", "table")
+            points = int(spec.z.shape[0])
+            summary = (f"table spec, {points} points, {int(spec.dim)} columns" if kind == "table"
+                       else f"{kind} spec, {points} points")
             data_path = None
         else:
+            kind = user_data_kind(path)
             report(0, 2, f"reading {path.name}")
-            X, _ = load_table(path, label_column)
-            report(1, None, f"fitting the statistical spec on {X.shape[0]} rows × {X.shape[1]} columns")
-            spec = specs_access.stat_spec_from_table(X)
-            summary = f"{X.shape[0]} rows × {X.shape[1]} columns → {int(spec.z.shape[0])} points"
+            # labels play no part in a spec: only a table's label column must be left out of it
+            data = read_user_data(path, label_column if kind == "table" else None, kind)
+            if kind == "text":
+                report(1, None, f"{TEXT_EMBEDDER_NOTE}, then embedding {len(data)} documents "
+                                "and fitting the statistical spec")
+            elif kind == "image":
+                report(1, None, f"computing the features of {len(data)} images and fitting the statistical spec")
+            else:
+                report(1, None, f"fitting the statistical spec on {data.describe()}")
+            spec = specs_access.stat_spec_from_data(kind, data.X)
+            summary = f"{kind}, {data.describe()} → {int(spec.z.shape[0])} points"
             data_path = path
         if not self.cancelled():
             label = label_column if data_path is not None else None
-            self.post_message(m.SpecReady(StatSpecChoice(spec, path.name, summary, data_path, label)))
+            self.post_message(m.SpecReady(StatSpecChoice(spec, path.name, summary, data_path, label, kind)))
 
     def on_spec_ready(self, message: m.SpecReady) -> None:
         self.stat = message.choice
         self.query_one("#spec-info", Static).update(Text.assemble(
-            ("Statistical spec: ", "bold"), f"{message.choice.source} ({message.choice.summary}) · ctrl+n clears"))
+            ("Stat spec: ", "bold"), f"{message.choice.source} ({message.choice.summary}) · ctrl+n clears"))
         self.refresh_search()
         self.query_one(ResultsTable).focus()
 
