@@ -242,7 +242,8 @@ def cmd_fetch(args):
         if dock.mode != "daemon":
             raise DockError("fetching needs the network: start `lwdock node` for this home first")
         out.info(f"fetching {args.id}…")
-        path = dock.fetch(args.id)
+        with out.TransferProgress(f"fetching {args.id[:12]}") as bar:
+            path = dock.fetch(args.id, progress=bar.update)
     if not args.json:
         print(path)
     return {"path": str(path)}

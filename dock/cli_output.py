@@ -102,3 +102,33 @@ def _size(n: int) -> str:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+class TransferProgress:
+    """A byte progress bar on stderr for a fetch (only when stderr is a terminal: logs and pipes
+    get the start and end lines alone)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> "TransferProgress":
+        if stderr.is_terminal:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                      TransferSpeedColumn(), console=stderr, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(self.label, total=None)
+        return self
+
+    def update(self, transfer) -> None:
+        if self._progress is not None:
+            peer = str(getattr(transfer, "peer", "") or "")
+            self._progress.update(self._task, completed=transfer.done, total=transfer.total or None,
+                                  description=f"{self.label} from {peer[:16]}…" if peer else self.label)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -48,7 +48,7 @@ def dock_methods(dock) -> dict[str, Callable[..., Any]]:
         "zip_path": lambda learnware_id: str(dock.zip_path(learnware_id)),
         "search": lambda user_info, limit=10: result_to_wire(dock.search(user_info_from_wire(user_info), limit=limit)),
         "prepare_load": prepare_load,
-        "fetch": lambda learnware_id: str(dock.fetch(learnware_id)),
+        "fetch": lambda learnware_id, progress=None: str(dock.fetch(learnware_id, progress=progress)),
         "search_peers": lambda user_info, limit=10: result_to_wire(
             dock.search_peers(user_info_from_wire(user_info), limit=limit)
         ),
@@ -70,12 +70,68 @@ class _Handler(socketserver.BaseRequestHandler):
                 return
             if request is None:
                 return
-            reply = self.server.control.dispatch(request)
+            with ProgressRelay(sock, request) as relay:
+                reply = self.server.control.dispatch(request, relay.report if relay.wanted else None)
             try:
                 send_frame(sock, reply)
             except (ControlProtocolError, OSError) as exc:
                 log.warning("could not reply on the control socket: %s", exc)
                 return
+
+
+PROGRESS_METHODS = {"fetch"}  # methods that take `progress` and report while they run
+
+
+class ProgressRelay:
+    """Sends {"id", "progress": {...}} frames ahead of the reply while a long call runs, for
+    clients that asked ({"progress": true} in the request).
+
+    The call reports from wherever it runs (a fetch: the p2p node's thread), which must never
+    block on a slow client; so report() only keeps the latest figures, and a thread of the relay
+    sends them, at most every PROGRESS_INTERVAL, and once more at the end, before the reply.
+    """
+
+    PROGRESS_INTERVAL = 0.1
+
+    def __init__(self, sock: socket.socket, request: dict):
+        self.wanted = bool(request.get("progress")) and request.get("method") in PROGRESS_METHODS
+        self._sock, self._id = sock, request.get("id")
+        self._latest: dict | None = None
+        self._sent: dict | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def report(self, transfer) -> None:
+        self._latest = {"done": int(transfer.done), "total": int(transfer.total or 0),
+                        "peer": str(getattr(transfer, "peer", "") or ""), "state": str(transfer.state)}
+
+    def _send_latest(self) -> bool:
+        latest = self._latest
+        if latest is None or latest == self._sent:
+            return True
+        try:
+            send_frame(self._sock, {"id": self._id, "progress": latest})
+        except (ControlProtocolError, OSError):
+            return False  # the client went away: the reply will fail the same way
+        self._sent = latest
+        return True
+
+    def _run(self) -> None:
+        while not self._done.wait(self.PROGRESS_INTERVAL):
+            if not self._send_latest():
+                return
+        self._send_latest()
+
+    def __enter__(self) -> "ProgressRelay":
+        if self.wanted:
+            self._thread = threading.Thread(target=self._run, name="lwdock-control-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._thread is not None:
+            self._done.set()
+            self._thread.join()  # the last progress frame goes out before the reply
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -105,13 +161,17 @@ class ControlServer:
         self._thread.start()
         log.info("control API listening on %s", self.socket_path)
 
-    def dispatch(self, request: dict) -> dict:
+    def dispatch(self, request: dict, progress: Callable | None = None) -> dict:
         request_id = request.get("id")
         method = self.methods.get(request.get("method"))  # type: ignore[arg-type]
         params = request.get("params") or {}
         if method is None or not isinstance(params, dict):
             error = {"type": "DockError", "message": f"unknown control method {request.get('method')!r}"}
             return {"id": request_id, "ok": False, "error": error}
+        if "progress" in params:  # a callback, ours to give: never a client's value
+            return {"id": request_id, "ok": False, "error": {"type": "DockError", "message": "bad parameters: progress"}}
+        if progress is not None:
+            params = dict(params, progress=progress)
         try:
             return {"id": request_id, "ok": True, "result": method(**params)}
         except DockError as exc:

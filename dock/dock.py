@@ -225,8 +225,9 @@ class Dock:
             self.network.fetch(record.id)
         return record, self._unpacked(record.id)
 
-    def fetch(self, learnware_id: str) -> Path:
-        """Make the learnware's zip local (from a peer); its path. Needs the network."""
+    def fetch(self, learnware_id: str, progress=None) -> Path:
+        """Make the learnware's zip local (from a peer); its path. Needs the network.
+        `progress(transfer)` is called as bytes arrive (transfer.done, .total, .peer, .state)."""
         learnware_id = self.resolve_id(learnware_id)
         if self.catalogue.has_blob(learnware_id):
             return self.blobs.path(learnware_id)
@@ -235,7 +236,7 @@ class Dock:
                 f"the zip of {learnware_id[:12]}… is not in this dock and the dock is offline: "
                 "start `lwdock node` (with --bootstrap) to fetch it from peers"
             )
-        return self.network.fetch(learnware_id)
+        return self.network.fetch(learnware_id, progress=progress)
 
     def search_peers(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         """Search this dock and every connected peer's; offline, just this dock."""

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import errors
 from .control_codec import result_from_wire, user_info_to_wire
@@ -46,12 +46,20 @@ class RemoteDock:
         self.daemon_pid = self._call("ping")["pid"]
 
     # -- plumbing --------------------------------------------------------------------------
-    def _call(self, method: str, **params: Any) -> Any:
+    def _call(self, method: str, _progress: Callable[[dict], None] | None = None, **params: Any) -> Any:
+        """One request; `_progress(figures)` gets the progress frames a long call sends first."""
         with self._lock:
             request_id = next(self._ids)
+            request = {"id": request_id, "method": method, "params": params}
+            if _progress is not None:
+                request["progress"] = True
             try:
-                send_frame(self._sock, {"id": request_id, "method": method, "params": params})
+                send_frame(self._sock, request)
                 reply = recv_frame(self._sock)
+                while reply is not None and "progress" in reply and reply.get("id") == request_id:
+                    if _progress is not None:
+                        _progress(reply["progress"])
+                    reply = recv_frame(self._sock)
             except (OSError, ControlProtocolError) as exc:
                 raise DaemonUnavailable(f"lost the daemon's control socket: {exc}") from None
         if reply is None or reply.get("id") != request_id:
@@ -119,8 +127,16 @@ class RemoteDock:
     def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         return result_from_wire(self._call("search", user_info=user_info_to_wire(user_info), limit=limit))
 
-    def fetch(self, learnware_id: str) -> Path:
-        return Path(self._call("fetch", learnware_id=learnware_id))
+    def fetch(self, learnware_id: str, progress: Callable | None = None) -> Path:
+        """As Dock.fetch; `progress(transfer)` as the daemon reports bytes arriving."""
+        if progress is None:
+            return Path(self._call("fetch", learnware_id=learnware_id))
+        from .network import Transfer
+
+        def relay(figures: dict) -> None:
+            progress(Transfer(learnware_id, figures["total"], figures["done"], figures["peer"], figures["state"]))
+
+        return Path(self._call("fetch", _progress=relay, learnware_id=learnware_id))
 
     def search_peers(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         return result_from_wire(self._call("search_peers", user_info=user_info_to_wire(user_info), limit=limit))

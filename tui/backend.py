@@ -172,11 +172,9 @@ class DockBackend:
             peer = short_peer(str(getattr(transfer, "peer", "") or "?"))
             progress(transfer.done, transfer.total or None, f"from {peer}")
 
-        network = getattr(self.dock, "network", None)
-        if network is not None:  # an embedded dock with its own network service: live progress
-            return Path(network.fetch(learnware_id, progress=report))
-        progress(0, None, "through the running node")  # the daemon fetches; no byte counts cross the socket
-        return Path(self.dock.fetch(learnware_id))
+        # An embedded dock reports from its network service, a daemon's over the control socket.
+        progress(0, None, "asking the peers")
+        return Path(self.dock.fetch(learnware_id, progress=report))
 
     # -- actions ---------------------------------------------------------------------------
     def export(self, learnware_id: str, dest: str | Path) -> Path:

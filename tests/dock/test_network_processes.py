@@ -172,3 +172,23 @@ def test_daemon_killed_during_a_write_reopens_clean(daemons, tmp_path):
         learnware_id = hashlib.sha256(zip_path.read_bytes()).hexdigest()
         assert not dock.catalogue.exists(learnware_id)
         assert dock.submit(zip_path) == learnware_id
+
+
+def test_a_fetch_through_the_daemon_reports_byte_progress(daemons, tmp_path):
+    """A client of the daemon (RemoteDock, as the TUI and scripts use it) sees the bytes arrive:
+    progress frames cross the control socket ahead of the reply."""
+    a_home, b_home = tmp_path / "a", tmp_path / "b"
+    zip_path = _zip(tmp_path, "progress-model", extra=os.urandom(8 << 20))
+    learnware_id = cli(a_home, "submit", str(zip_path)).stdout.strip()
+    _, a = daemons.start(a_home)
+    daemons.start(b_home, a["addrs"][0])
+    seen = []
+    with Dock.connect(b_home) as remote:
+        assert remote.mode == "daemon"
+        wait_until(lambda: any(r.id == learnware_id for r in remote.list()), 30, "the record at b")
+        path = remote.fetch(learnware_id, progress=seen.append)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == learnware_id
+    size = zip_path.stat().st_size
+    assert seen and seen[-1].done == seen[-1].total == size and seen[-1].state == "done"
+    assert seen[-1].peer == a["peer_id"]
+    assert [t.done for t in seen] == sorted(t.done for t in seen)
