@@ -407,6 +407,31 @@ class _FastYamuxStream(YamuxStream):
             if waited.cancelled_caught:
                 raise MuxedStreamError("Timed out waiting for window update after 5 seconds.")
 
+    async def read(self, n: int | None = -1) -> bytes:
+        """Bytes already buffered for an open stream are taken directly; anything else (read
+        to EOF, an empty buffer, a closing or reset stream) goes through py-libp2p's read, whose
+        stream lock and debug f-strings cost more than the copy on a bulk transfer."""
+        if n is None or n <= 0 or not self._fast_readable():
+            return await super().read(n)
+        await trio.lowlevel.checkpoint()  # as any trio read: cancellable, and lets the muxer run
+        if not self._fast_readable():
+            return await super().read(n)
+        buffer = self.conn.stream_buffers[self.stream_id]
+        data = bytes(buffer[:n])
+        del buffer[:n]
+        await self._auto_tune_and_send_window_update(bytes_read=len(data))
+        return data
+
+    def _fast_readable(self) -> bool:
+        conn = self.conn
+        return bool(
+            conn.stream_buffers.get(self.stream_id)
+            and self.stream_id in conn.streams
+            and not (self.closed or self.recv_closed or self.reset_received)
+            and not conn.event_shutting_down.is_set()
+            and not conn.streams_lock.locked()
+        )
+
     def _grow_threshold(self) -> int:
         return 0 if _YAMUX_NO_HYSTERESIS else self.target_recv_window // _YAMUX_THRESHOLD_DIV
 
