@@ -84,6 +84,12 @@ class NetStats:
 BUSY_BACKOFF = (0.5, 1.0, 2.0, 4.0, None)  # waits between rounds when every provider says BUSY
 
 
+def _is_peer_error(exc: BaseException) -> bool:
+    from p2p import PeerError
+
+    return isinstance(exc, PeerError)
+
+
 def _is_busy(exc: BaseException) -> bool:
     from p2p import ErrorCode, RemoteError
 
@@ -226,8 +232,11 @@ class NetworkService:
                     for learnware_id in ids:
                         if self.dock.catalogue.exists(learnware_id):
                             self.store.add_provider(learnware_id, payload.source)
-            except Exception:  # one bad item must not stop ingestion
-                log.exception("ingesting %s failed", kind)
+            except Exception as exc:  # one bad item must not stop ingestion
+                if _is_peer_error(exc):  # e.g. a client-only peer that serves no sync: expected
+                    log.info("%s with %s: %s", kind, str(getattr(payload, "source", payload))[:16], exc)
+                else:
+                    log.exception("ingesting %s failed", kind)
 
     def _ingest_bytes(self, data: bytes, peer: str | None) -> str:
         self.stats.received += 1
@@ -248,7 +257,8 @@ class NetworkService:
 
         try:
             query = msgpack.unpackb(request, **_UNPACK)
-            after, limit = int(query["after"]), min(int(query.get("limit", SYNC_PAGE)), SYNC_PAGE)
+            # a limit below 1 would page nothing forever ("more" stays true): clamp, as above
+            after, limit = int(query["after"]), max(1, min(int(query.get("limit", SYNC_PAGE)), SYNC_PAGE))
         except Exception:
             raise RequestRefused("sync request must be {after: int, limit: int}") from None
         rows = self.store.changes_after(after, limit + 1)

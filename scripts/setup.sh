@@ -18,4 +18,15 @@ PY=${PYTHON:-python3.11}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q torch==2.13.0
 .venv/bin/python -m pip install -q -e '.[dev]'
+
+# The js-libp2p interop client (tests/test_interop_js.py): its pinned dependencies, from the lockfile.
+# Skipped when node_modules already matches the lockfile; a failure only warns (the demo needs none of it).
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -f interop/js/node_modules/.package-lock.json ] || [ interop/js/package-lock.json -nt interop/js/node_modules/.package-lock.json ]; then
+    npm ci --prefix interop/js --no-audit --no-fund --loglevel=error \
+      || echo "setup: WARNING: npm ci in interop/js failed; tests/test_interop_js.py will fail until it works" >&2
+  fi
+else
+  echo "setup: WARNING: npm not found; skipping interop/js (tests/test_interop_js.py will skip)" >&2
+fi
 echo "setup: done (.venv ready)" >&2
