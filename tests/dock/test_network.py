@@ -185,3 +185,16 @@ def test_fetch_asks_again_when_its_provider_is_busy_with_our_other_transfers(net
     fetcher.join(30)
     assert fetched and fetched[0].read_bytes() == zip_path.read_bytes()
     assert b.transfers[learnware_id].state == "done"
+
+
+def test_a_sync_limit_below_one_is_served_as_one(net, iris_zip):
+    """limit 0 used to answer an empty page with more=true forever; a client following "ask again
+    while more" never finished."""
+    import msgpack
+
+    zip_path, _, _ = iris_zip
+    a = net.add("a")
+    a.dock.submit(zip_path)
+    for limit in (0, -5):
+        reply = msgpack.unpackb(a._serve_sync("peer", msgpack.packb({"after": 0, "limit": limit})), raw=False)
+        assert len(reply["items"]) == 1 and reply["next"] > 0
