@@ -87,14 +87,18 @@ class LearnwareClient:
         learnware_path: zip file(s): stored in the dock first (checked, same bytes stored once)
             and then loaded, so they are searchable afterwards too.
         learnware_id: id(s) or unambiguous id prefixes of learnwares in the dock.
-        runnable_option: accepted and IGNORED for now ("conda"/"docker" in the reference): every
-            model runs in the dock's own Python, in a separate worker process. Per-learnware
-            environments are future work.
+        runnable_option: None: each model runs in the dock's own Python, in a worker process.
+            "conda" (the reference builds a conda env from the learnware's requirements): the
+            worker runs in a venv built from them instead (`Dock.load(isolation="venv")`, cached
+            per requirements set, offline: a requirement the dock cannot satisfy from its own
+            packages or local wheels raises VenvError naming it). "docker" is accepted and
+            ignored (warned): no container runtime; the worker process is sandboxed as usual.
         """
         if runnable_option not in _RUNNABLE_OPTIONS:
             raise ValueError(f"runnable_option must be one of ['conda', 'docker'], but got {runnable_option!r}")
-        if runnable_option is not None:
-            log.warning("runnable_option=%r is ignored: models run in the dock's environment", runnable_option)
+        if runnable_option == "docker":
+            log.warning("runnable_option='docker' is ignored: no container runtime; models run in sandboxed workers")
+        isolation = "venv" if runnable_option == "conda" else "process"
         if learnware_path is None and learnware_id is None:
             raise ValueError("Requires one of learnware_path or learnware_id")
         if learnware_path is not None:
@@ -104,7 +108,7 @@ class LearnwareClient:
         else:
             single = isinstance(learnware_id, str)
             ids = [learnware_id] if single else list(learnware_id)
-        loaded = [self.dock.load(i) for i in ids]
+        loaded = [self.dock.load(i, isolation=isolation) for i in ids]
         return loaded[0] if single else loaded
 
     def get_semantic_specification(self, learnware_id: str) -> dict:

@@ -34,8 +34,9 @@ def test_client_runs_a_reference_style_script(tmp_path):
     assert result["multiple"] == {"learnware_ids": [], "semantic_specifications": [], "matching": 0.0}
     assert client.search_learnware(user, page_size=1, page_index=1)["single"]["learnware_ids"] == []
 
-    learnware = client.load_learnware(learnware_id=learnware_id[:12], runnable_option="conda")  # ignored
+    learnware = client.load_learnware(learnware_id=learnware_id[:12], runnable_option="conda")  # -> a venv
     assert learnware.id == learnware_id and np.mean(learnware.predict(X) == y) > 0.9
+    assert list((client.dock.home.root / "venvs").iterdir()), "conda should run the model in a built venv"
     (same,) = client.load_learnware(learnware_path=[zip_path])  # a list in, a list out; stored once
     assert same.id == learnware_id
     assert client.get_semantic_specification(learnware_id)["Task"]["Values"] == ["Classification"]
