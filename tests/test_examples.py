@@ -27,10 +27,10 @@ def seeded_home(tmp_path_factory):
     return home
 
 
-def _run(script: str, home: Path) -> str:
+def _run(script: str, home: Path, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env["LWDOCK_HOME"] = str(home)
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
@@ -66,3 +66,14 @@ def test_digits_demo_mixture_vote_beats_the_best_single(seeded_home):
             top1_accuracy = float(np.mean(lw.predict(X) == y))
     assert top1_accuracy < 0.61  # a six-digit recogniser on all ten digits
     assert mixture_accuracy > 0.9 and mixture_accuracy > top1_accuracy + 0.25
+
+
+def test_image_text_demo_mixture_routing_beats_the_top1(tmp_path):
+    """Images and text: the user's items mix two learnwares' classes; search proposes both and
+    JobSelectorReuser, routing in the embedder's feature space, beats the best single by far."""
+    out = _run("image_text_demo.py", tmp_path / "unused", "--home", str(tmp_path / "home"))
+    for kind in ("image", "text"):
+        top1 = float(re.search(rf"^{kind}: top-1 .*, accuracy ([0-9.]+)$", out, re.M).group(1))
+        routed = float(re.search(rf"^{kind}: mixture \+ JobSelectorReuser accuracy ([0-9.]+)$", out, re.M).group(1))
+        assert len(re.search(rf"^{kind}: mixture (.*)$", out, re.M).group(1).split(",")) == 2, out
+        assert top1 < 0.6 and routed > top1 + 0.25, out
