@@ -21,7 +21,7 @@ import numpy as np
 from .base import (
     ReuseError,
     check_learnwares,
-    check_table,
+    check_items,
     infer_n_classes,
     output_to_labels,
     output_to_probs,
@@ -66,7 +66,7 @@ class AveragingReuser:
         self.weights = _weights(weights, len(self.learnware_list))
 
     def predict(self, X) -> np.ndarray:
-        X = check_table(X)
+        X = check_items(X, self.learnware_list)
         outputs = predict_all(self.learnware_list, X)
         if self.mode == "mean":
             cols = [regression_columns(o) for o in outputs]
@@ -86,7 +86,7 @@ class AveragingReuser:
         """(n, C) class probabilities: the weighted mean of the learnwares' (vote_by_prob)."""
         if self.mode == "mean":
             raise ReuseError("predict_proba needs a classification mode ('vote_by_label' or 'vote_by_prob')")
-        X = check_table(X)
+        X = check_items(X, self.learnware_list)
         outputs = predict_all(self.learnware_list, X)
         return self._mean_probs(outputs, infer_n_classes(self.learnware_list, outputs))
 

@@ -61,6 +61,40 @@ def check_table(X: Any, name: str = "X", dim: int | None = None) -> np.ndarray:
     return A
 
 
+def data_kind_of(learnwares: Sequence) -> str:
+    """'Image' or 'Text' when every learnware's semantic Data says so, else 'Table'."""
+    kinds = set()
+    for lw in learnwares:
+        values = (semantic_of(lw).get("Data") or {}).get("Values") or ["Table"]
+        kinds.add(str(values[0]) if isinstance(values, list) else str(values))
+    return kinds.pop() if len(kinds) == 1 and kinds <= {"Image", "Text"} else "Table"
+
+
+def check_items(X: Any, learnwares: Sequence, name: str = "X", item_shape: tuple | None = None) -> np.ndarray:
+    """The user's items as the learnwares take them: a table (check_table), images (N, H, W) or
+    (N, C, H, W), or documents (a 1-D array of strings). Reusers that only pass X on to the
+    learnwares use this; `item_shape` is the shape of one item seen at fit time."""
+    kind = data_kind_of(learnwares)
+    if kind == "Table":
+        return check_table(X, name, dim=item_shape[0] if item_shape else None)
+    if kind == "Text":
+        A = np.asarray(X, dtype=object)
+        if A.ndim != 1 or A.shape[0] == 0 or not all(isinstance(x, str) for x in A):
+            raise ReuseError(f"{name} must be a non-empty list of strings for Text learnwares")
+        return A.astype(str)
+    try:
+        A = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ReuseError(f"{name} must be numeric images for Image learnwares: {exc}") from exc
+    if A.ndim not in (3, 4) or A.shape[0] == 0:
+        raise ReuseError(f"{name} must be non-empty images (N, H, W) or (N, C, H, W), got shape {A.shape}")
+    if item_shape is not None and A.shape[1:] != tuple(item_shape):
+        raise ReuseError(f"{name} holds images of shape {A.shape[1:]}, but the reuser was fitted on {tuple(item_shape)}")
+    if not np.isfinite(A).all():
+        raise ReuseError(f"{name} contains NaN or inf pixels")
+    return A
+
+
 def check_labels(y: Any, n: int) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:

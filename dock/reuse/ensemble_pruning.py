@@ -27,7 +27,7 @@ from .base import (
     ReuseError,
     check_labels,
     check_learnwares,
-    check_table,
+    check_items,
     infer_n_classes,
     labels_for_task,
     output_to_labels,
@@ -55,7 +55,7 @@ class EnsemblePruningReuser:
         self.seed = seed
         self.selected: list[int] | None = None
         self.n_classes: int | None = None
-        self.dim: int | None = None
+        self.item_shape: tuple | None = None  # one item's shape at fit: a row (d,), an image (H, W)...
 
     # ---------------------------------------------------------------- scoring
 
@@ -109,7 +109,7 @@ class EnsemblePruningReuser:
     # ---------------------------------------------------------------- API
 
     def fit(self, X, y) -> EnsemblePruningReuser:
-        X = check_table(X)
+        X = check_items(X, self.learnware_list)
         y = check_labels(y, len(X))
         outputs = predict_all(self.learnware_list, X)
         self.mode, y = labels_for_task(self.mode, y)
@@ -120,13 +120,13 @@ class EnsemblePruningReuser:
         cols = self._columns(outputs)
         size = self._cv_size(cols, y)
         self.selected = self._greedy_path(cols, y)[:size]
-        self.dim = X.shape[1]
+        self.item_shape = X.shape[1:]
         return self
 
     def predict(self, X) -> np.ndarray:
         if self.selected is None:
             raise ReuseError("EnsemblePruningReuser.predict called before fit(X, y)")
-        X = check_table(X, dim=self.dim)
+        X = check_items(X, self.learnware_list, item_shape=self.item_shape)
         chosen = [self.learnware_list[i] for i in self.selected]
         outputs = predict_all(chosen, X)
         if self.mode == CLASSIFICATION:

@@ -184,3 +184,37 @@ def test_reusers_are_found_by_name():
         known_reusers())
     with pytest.raises(ReuseError, match="no reuser named 'Nope'"):
         reuser_class("Nope")
+
+
+class _ItemModel:
+    """A learnware-shaped object (semantic_spec + predict) for the raw-item checks below."""
+
+    def __init__(self, data: str, label: int):
+        self.semantic_spec = {"Data": {"Values": [data]}, "Task": {"Values": ["Classification"]},
+                              "Output": {"Dimension": 3}}
+        self.label = label
+
+    def predict(self, X):
+        return np.full(len(X), self.label, dtype=np.int64)
+
+
+def test_averaging_and_pruning_take_raw_images_and_documents():
+    """They only pass X on to the learnwares: images and strings must get through (they used to be
+    refused as 'not a 2-D table'), and still be checked for what such learnwares take."""
+    from dock.reuse import AveragingReuser, EnsemblePruningReuser, ReuseError
+
+    images = np.random.default_rng(0).random((6, 8, 8))
+    imagers = [_ItemModel("Image", 1), _ItemModel("Image", 1), _ItemModel("Image", 2)]
+    assert AveragingReuser(imagers, mode="vote_by_label").predict(images).tolist() == [1] * 6
+    pruned = EnsemblePruningReuser(imagers, mode="classification").fit(images, np.ones(6, dtype=int))
+    assert pruned.predict(images).tolist() == [1] * 6
+    with pytest.raises(ReuseError, match=r"images of shape \(4, 4\), but the reuser was fitted on \(8, 8\)"):
+        pruned.predict(np.zeros((2, 4, 4)))
+    with pytest.raises(ReuseError, match="non-empty images"):
+        AveragingReuser(imagers, mode="vote_by_label").predict(np.zeros((3, 64)))
+
+    docs = np.array(["a goal in extra time", "rates rose again", "bake until golden"])
+    readers = [_ItemModel("Text", 0), _ItemModel("Text", 2)]
+    assert AveragingReuser(readers, mode="vote_by_label", weights=[0.8, 0.2]).predict(docs).tolist() == [0] * 3
+    with pytest.raises(ReuseError, match="list of strings"):
+        AveragingReuser(readers, mode="vote_by_label").predict(np.zeros((3, 2)))
