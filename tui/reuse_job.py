@@ -43,10 +43,13 @@ class ReuserChoice:
 CHOICES = (
     ReuserChoice(DIRECT, "Single learnware (its own predictions)", None, multi_only=False, tables_only=False),
     ReuserChoice("job_selector", "Job selector (routes each row)", "JobSelectorReuser", tables_only=False),
-    ReuserChoice("vote_by_prob", "Averaging: vote by probability", "AveragingReuser", (("mode", "vote_by_prob"),)),
-    ReuserChoice("vote_by_label", "Averaging: vote by label", "AveragingReuser", (("mode", "vote_by_label"),)),
-    ReuserChoice("mean", "Averaging: mean (regression)", "AveragingReuser", (("mode", "mean"),)),
-    ReuserChoice("ensemble_pruning", "Ensemble pruning (needs labels)", "EnsemblePruningReuser", needs_labels=True),
+    ReuserChoice("vote_by_prob", "Averaging: vote by probability", "AveragingReuser", (("mode", "vote_by_prob"),),
+                 tables_only=False),
+    ReuserChoice("vote_by_label", "Averaging: vote by label", "AveragingReuser", (("mode", "vote_by_label"),),
+                 tables_only=False),
+    ReuserChoice("mean", "Averaging: mean (regression)", "AveragingReuser", (("mode", "mean"),), tables_only=False),
+    ReuserChoice("ensemble_pruning", "Ensemble pruning (needs labels)", "EnsemblePruningReuser", needs_labels=True,
+                 tables_only=False),
     ReuserChoice("feature_augment", "Feature augment (needs labels)", "FeatureAugmentReuser", needs_labels=True),
 )
 

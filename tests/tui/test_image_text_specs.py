@@ -309,11 +309,12 @@ def test_reusing_an_image_learnware_on_documents_says_what_it_takes(market, tmp_
     assert ".npz with X (and labels y)" in message
 
 
-def test_an_image_or_text_mixture_is_offered_only_the_reusers_that_take_raw_items():
+def test_an_image_or_text_mixture_is_offered_the_reusers_that_take_raw_items():
     for data_type in ("Image", "Text"):
         choices, _ = offered_reusers(ReuseTarget(("a", "b"), ("A", "B"), (0.5, 0.5), "Classification", data_type))
         keys = [c.key for c in choices]
-        assert keys == ["direct"] + (["job_selector"] if reuser_class("JobSelectorReuser") else [])
+        # every reuser that only hands the items to the learnwares; feature augment needs numbers
+        assert keys == ["direct", "job_selector", "vote_by_prob", "vote_by_label", "mean", "ensemble_pruning"]
     table, _ = offered_reusers(ReuseTarget(("a", "b"), ("A", "B"), (0.5, 0.5), "Classification", "Table"))
     assert len(table) > 2 or reuser_class("AveragingReuser") is None
 
