@@ -37,9 +37,10 @@ logger = logging.getLogger(__name__)
 
 FETCH_PROTOCOL_ID = "/lwdock/fetch/1.0.0"
 TAG_OK = 0x00
-CHUNK = 256 * 1024  # bytes per file read / stream write on the sending side
+CHUNK = 1024 * 1024  # bytes per file read / stream write on the sending side
 RECV_CHUNK = 1024 * 1024  # most bytes taken from the stream (and written to the file) at once
 PROGRESS_EVERY = 1024 * 1024  # bytes between two progress callbacks
+FETCH_WINDOW = 16 * 1024 * 1024  # yamux receive window granted at once for a fetch (its maximum)
 _ID_RE = re.compile(rb"[0-9a-f]{1,128}")
 _HEADER = struct.Struct(">BQ32s")
 
@@ -341,6 +342,9 @@ async def fetch_blob(
         raise PeerError(f"opening a fetch stream to {peer_id} took over {connect_timeout:.0f} s") from None
     clean = False
     try:
+        open_window = getattr(getattr(stream, "muxed_stream", None), "open_window", None)
+        if open_window is not None and FETCH_WINDOW:
+            await open_window(FETCH_WINDOW)  # a download: no window ramp-up (transport_fixes)
         io = FramedStream(stream, idle_timeout)
         await io.write(encode_frame(request))
         header = await io.read_frame(2 + 1024)

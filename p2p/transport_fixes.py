@@ -15,11 +15,13 @@ messages and legal yamux frames.
   yamux frames sized to one Noise message; the Noise transport reads the socket 256 KiB at a
   time and decrypts in place (`_BufferedNoiseTransport`) instead of two awaited reads per
   message; SecureSession reads without BytesIO copies; yamux WINDOW_UPDATEs at half the window
-  (go-yamux's rule) instead of after every read, and DATA frames written 4 per socket write
+  (go-yamux's rule) instead of after every read, and DATA frames written 16 (1 MiB) per socket write
   (`_FastYamuxStream`); PY_YAMUX_* environment knobs read once instead of per frame; plain DATA
   frames for open streams are delivered by `_CancelSafeYamux._next_header_for_loop` before
   py-libp2p's handle_incoming sees them (its per-frame debug f-strings, body timer and lock
-  checkpoint cost the receiver ~30% of its CPU); every other frame still goes through it.
+  checkpoint cost the receiver ~30% of its CPU); every other frame still goes through it; a
+  stream read takes what is buffered directly; a fetch stream is granted its whole 16 MiB receive
+  window at once (`_FastYamuxStream.open_window`) instead of auto-tuning up from 256 KiB.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ _YAMUX_HEADER = struct.Struct(yamux.YAMUX_HEADER_FORMAT)
 # py-libp2p reads PY_YAMUX_DATA_READ_TIMEOUT from the environment per frame; once is enough.
 _DATA_READ_TIMEOUT = yamux._yamux_data_read_timeout()
 
-FRAME_WRITE_LIMIT = 10.0  # seconds one yamux frame may take to reach the socket
-FRAMES_PER_WRITE = 4  # DATA frames (~256 KiB) encrypted and handed to the socket in one write
+FRAME_WRITE_LIMIT = 10.0  # seconds a write of yamux frames may take to reach the socket, plus:
+MIN_SEND_RATE = 1 << 20  # bytes/s: a write of N bytes gets N / MIN_SEND_RATE more seconds
+FRAMES_PER_WRITE = 16  # DATA frames (~1 MiB) encrypted and handed to the socket in one write
 
 
 class _CancelSafeYamux(Yamux):
@@ -113,7 +116,9 @@ class _CancelSafeYamux(Yamux):
         write_msgs = getattr(getattr(self.secured_conn, "conn", None), "write_msgs", None)
         async with self._write_lock:
             with trio.CancelScope(shield=True):
-                with trio.move_on_after(FRAME_WRITE_LIMIT * len(frames)) as stalled:  # per frame, as before
+                size = sum(map(len, frames))
+                limit = FRAME_WRITE_LIMIT + size / MIN_SEND_RATE
+                with trio.move_on_after(limit) as stalled:
                     if write_msgs is not None:
                         await write_msgs(frames)
                     else:
@@ -128,7 +133,7 @@ class _CancelSafeYamux(Yamux):
                 await self.close()
             # RawConnError: what yamux and the swarm already treat as "this connection is gone".
             raise RawConnError(
-                f"peer {self.peer_id} took no bytes for {FRAME_WRITE_LIMIT:.0f} s per frame; connection closed"
+                f"peer {self.peer_id} did not take {size} bytes within {limit:.0f} s; connection closed"
             )
         await trio.lowlevel.checkpoint()  # a cancellation that waited for the frame is delivered here
 
@@ -354,7 +359,7 @@ class _FastYamuxStream(YamuxStream):
       zero window means the reader has a whole window to consume, which crosses the half mark.
     * py-libp2p's write() costs a lock round-trip, a Noise write and a send() per frame; here up
       to FRAMES_PER_WRITE frames (as far as the send window allows) go out in one socket write,
-      the stall limit scaled with them (FRAME_WRITE_LIMIT per frame, as before). A sender
+      the stall limit FRAME_WRITE_LIMIT plus 1 s per MiB written (a peer must take 1 MiB/s). A sender
       waiting for window wakes on the update instead of polling every 10 ms.
     """
 
@@ -417,8 +422,12 @@ class _FastYamuxStream(YamuxStream):
         if not self._fast_readable():
             return await super().read(n)
         buffer = self.conn.stream_buffers[self.stream_id]
-        data = bytes(buffer[:n])
-        del buffer[:n]
+        if n >= len(buffer):  # the usual case in bulk: everything, one copy
+            data = bytes(buffer)
+            buffer.clear()
+        else:
+            data = bytes(memoryview(buffer)[:n])  # one copy (buffer[:n] would make two); view gone
+            del buffer[:n]
         await self._auto_tune_and_send_window_update(bytes_read=len(data))
         return data
 
@@ -431,6 +440,20 @@ class _FastYamuxStream(YamuxStream):
             and not conn.event_shutting_down.is_set()
             and not conn.streams_lock.locked()
         )
+
+    async def open_window(self, size: int) -> None:
+        """Grant the sender a receive window of `size` bytes (at most yamux's 16 MiB) now, for a
+        stream that will carry a bulk download. Auto-tuning starts every stream at 256 KiB and
+        doubles per window update: ~16 MiB went by before the window stopped stalling the sender.
+        A WINDOW_UPDATE may be sent at any time, so this is plain yamux."""
+        size = min(size, yamux.MAX_WINDOW_SIZE)
+        async with self.window_lock:
+            extra = size - self.target_recv_window
+            if extra <= 0:
+                return
+            self.target_recv_window = size
+            self.recv_window += extra
+        await self.send_window_update(extra)
 
     def _grow_threshold(self) -> int:
         return 0 if _YAMUX_NO_HYSTERESIS else self.target_recv_window // _YAMUX_THRESHOLD_DIV
