@@ -96,4 +96,8 @@ def test_best_mixture_on_explicit_vectors_matches_brute_force():
 def test_margin_rule():
     assert mixture_is_worth_it(0.05, 0.2, 1.0)
     assert not mixture_is_worth_it(0.19, 0.2, 1.0)  # < 10% better: a near tie
-    assert not mixture_is_worth_it(0.001, 0.01, 1.0)  # 90% better but 0.009 of score: unnoticeable
+    # the best single leaves 0.06 unexplained: a mixture must gain a quarter of it (0.015)
+    assert not mixture_is_worth_it(0.05, 0.06, 1.0) and mixture_is_worth_it(0.04, 0.06, 1.0)
+    # it leaves 0.01 (score 0.99): 90% of that is worth reporting, 15% (0.0015) is under the floor
+    assert mixture_is_worth_it(0.001, 0.01, 1.0)
+    assert not mixture_is_worth_it(0.0085, 0.01, 1.0)
