@@ -169,7 +169,8 @@ class ControlServer:
             error = {"type": "DockError", "message": f"unknown control method {request.get('method')!r}"}
             return {"id": request_id, "ok": False, "error": error}
         if "progress" in params:  # a callback, ours to give: never a client's value
-            return {"id": request_id, "ok": False, "error": {"type": "DockError", "message": "bad parameters: progress"}}
+            error = {"type": "DockError", "message": "bad parameters: progress"}
+            return {"id": request_id, "ok": False, "error": error}
         if progress is not None:
             params = dict(params, progress=progress)
         try:

@@ -76,7 +76,8 @@ def _load_npy(path: Path) -> np.ndarray:
     return np.asarray(data, dtype=np.float64)
 
 
-def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
+def _csv_rows(path: Path) -> list[list[str]]:
+    """The non-blank rows of a CSV file (at least one)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
@@ -84,6 +85,11 @@ def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
         raise DataFileError(f"{path.name}: not a readable CSV text file ({exc})") from exc
     if not rows:
         raise DataFileError(f"{path.name}: the file is empty")
+    return rows
+
+
+def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
+    rows = _csv_rows(path)
     header = None
     if not all(_is_number(cell) for cell in rows[0]):
         header, rows = [cell.strip() for cell in rows[0]], rows[1:]
@@ -202,13 +208,7 @@ def load_labelled_documents(path: str | Path, label_column: str | int | None = N
         return load_documents(path), None
     if not path.is_file():
         raise DataFileError(f"no such data file: {path}")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataFileError(f"{path.name}: not a readable CSV text file ({exc})") from exc
-    if not rows:
-        raise DataFileError(f"{path.name}: the file is empty")
+    rows = _csv_rows(path)
     header, rows = [cell.strip() for cell in rows[0]], rows[1:]
     text_index = _text_column(header)
     if text_index is None:

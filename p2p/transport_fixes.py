@@ -101,7 +101,8 @@ class _CancelSafeYamux(Yamux):
         self.stream_buffers[stream_id].extend(body)
         stream.recv_window -= len(body)
         if stream.recv_window < 0:
-            logger.warning("yamux stream %d: peer exceeded the receive window by %d bytes", stream_id, -stream.recv_window)
+            logger.warning("yamux stream %d: peer exceeded the receive window by %d bytes",
+                           stream_id, -stream.recv_window)
             stream.recv_window = 0
         self.stream_events[stream_id].set()
         if stream.closed:

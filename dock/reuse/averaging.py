@@ -20,8 +20,8 @@ import numpy as np
 
 from .base import (
     ReuseError,
-    check_learnwares,
     check_items,
+    check_learnwares,
     infer_n_classes,
     output_to_labels,
     output_to_probs,

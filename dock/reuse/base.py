@@ -89,7 +89,8 @@ def check_items(X: Any, learnwares: Sequence, name: str = "X", item_shape: tuple
     if A.ndim not in (3, 4) or A.shape[0] == 0:
         raise ReuseError(f"{name} must be non-empty images (N, H, W) or (N, C, H, W), got shape {A.shape}")
     if item_shape is not None and A.shape[1:] != tuple(item_shape):
-        raise ReuseError(f"{name} holds images of shape {A.shape[1:]}, but the reuser was fitted on {tuple(item_shape)}")
+        raise ReuseError(f"{name} holds images of shape {A.shape[1:]}, "
+                         f"but the reuser was fitted on {tuple(item_shape)}")
     if not np.isfinite(A).all():
         raise ReuseError(f"{name} contains NaN or inf pixels")
     return A

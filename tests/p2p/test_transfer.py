@@ -21,6 +21,25 @@ from tests.p2p.conftest import wait_until
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class StallingFile:
+    """A blob file that serves its first 1 MB, then waits for `release` (not a real file, so the
+    sender reads it on its reader thread, as any file-like object)."""
+
+    def __init__(self, path, release: threading.Event):
+        self.f, self.release = open(path, "rb"), release
+
+    def seek(self, *a):
+        return self.f.seek(*a)
+
+    def read(self, n):
+        if self.f.tell() >= 1_000_000:
+            self.release.wait(30)
+        return self.f.read(n)
+
+    def close(self):
+        self.f.close()
+
+
 @pytest.fixture
 def blob(tmp_path):
     data = os.urandom(3 * 1024 * 1024 + 12345)
@@ -131,23 +150,8 @@ def test_frozen_sender_times_out_and_keeps_the_partial(make_node, blob, tmp_path
     path, data, blob_id = blob
     release = threading.Event()
 
-    class StallingFile:
-        def __init__(self):
-            self.f = open(path, "rb")
-
-        def seek(self, *a):
-            return self.f.seek(*a)
-
-        def read(self, n):
-            if self.f.tell() >= 1_000_000:
-                release.wait(30)
-            return self.f.read(n)
-
-        def close(self):
-            self.f.close()
-
     provider, fetcher = make_node(), make_node()
-    provider.serve_blobs(lambda requested: (StallingFile(), bytes.fromhex(blob_id)))
+    provider.serve_blobs(lambda requested: (StallingFile(path, release), bytes.fromhex(blob_id)))
     fetcher.connect(provider.addrs[0])
     partial = tmp_path / "partial"
     started = time.monotonic()
@@ -265,23 +269,8 @@ def test_one_peer_gets_at_most_its_share_of_transfer_slots(make_node, blob, tmp_
     path, data, blob_id = blob
     release = threading.Event()
 
-    class HeldFile:  # serves 1 MB, then waits for the test (not a real file: the threaded reader)
-        def __init__(self):
-            self.f = open(path, "rb")
-
-        def seek(self, *a):
-            return self.f.seek(*a)
-
-        def read(self, n):
-            if self.f.tell() >= 1_000_000:
-                release.wait(30)
-            return self.f.read(n)
-
-        def close(self):
-            self.f.close()
-
     provider, greedy, other = make_node(), make_node(), make_node()
-    provider.serve_blobs(lambda requested: (HeldFile(), bytes.fromhex(blob_id)))
+    provider.serve_blobs(lambda requested: (StallingFile(path, release), bytes.fromhex(blob_id)))
     for node in (greedy, other):
         node.connect(provider.addrs[0])
     try:
