@@ -189,12 +189,15 @@ class _CachedFileSource:
 
     def __init__(self, f, start: int, end: int):
         self._f, self._fd, self._pos, self._end = f, f.fileno(), start, end
+        self._buf = bytearray(min(CHUNK, max(end - start, 0)))  # reused: see next()
 
-    async def next(self) -> bytes | None:
+    async def next(self) -> memoryview | None:
+        """The next chunk, a view of a buffer that the following call overwrites (the caller has
+        written it to the stream by then); a fresh 1 MiB per chunk faulted its pages in each time."""
         n = min(CHUNK, self._end - self._pos)
         if n <= 0:
             return None
-        buf = bytearray(n)
+        buf = memoryview(self._buf)[:n]
         try:
             got = os.preadv(self._fd, [buf], self._pos, os.RWF_NOWAIT)
         except BlockingIOError:  # not in the page cache: wait for the disk off the event loop
