@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .query import UserInfo
+from .venvs import VenvError
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,12 @@ class LearnwareClient:
         else:
             single = isinstance(learnware_id, str)
             ids = [learnware_id] if single else list(learnware_id)
-        loaded = [self.dock.load(i, isolation=isolation) for i in ids]
+        try:
+            loaded = [self.dock.load(i, isolation=isolation) for i in ids]
+        except VenvError as exc:
+            raise VenvError(f"{exc}\nrunnable_option='conda' builds each learnware's environment offline: put "
+                            "the wheels it needs in a folder named by $LWDOCK_WHEELS, or load with "
+                            "runnable_option=None to run it in the dock's own environment") from exc
         return loaded[0] if single else loaded
 
     def get_semantic_specification(self, learnware_id: str) -> dict:

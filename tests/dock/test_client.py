@@ -8,9 +8,10 @@ import pytest
 from dock import Dock
 from dock.client import LearnwareClient
 from dock.query import BaseUserInfo
+from dock.venvs import VenvError
 from specs import generate_semantic_spec, generate_stat_spec
 
-from .fixtures import iris, semantic, write_reference_zip
+from .fixtures import iris, reference_files, semantic, write_reference_zip, write_zip
 
 SHAPE = {"single": {"learnware_ids", "semantic_specifications", "matching"},
          "multiple": {"learnware_ids", "semantic_specifications", "matching"}}
@@ -65,3 +66,14 @@ def test_client_argument_errors_and_context_manager(tmp_path):
         empty = client.search_learnware(BaseUserInfo())
         assert empty["single"]["learnware_ids"] == [] and empty["multiple"]["matching"] == 0.0
     Dock.open(tmp_path / "home").close()
+
+
+def test_conda_option_that_cannot_build_offline_says_how_to_go_on(tmp_path):
+    files = reference_files()
+    files["requirements.txt"] = b"surely-not-a-real-package-lwdock==9.9\n"
+    zip_path = write_zip(tmp_path / "needs.zip", files)
+    with LearnwareClient(home=tmp_path / "home") as client:
+        learnware_id = client.upload_learnware(zip_path)
+        with pytest.raises(VenvError, match=r"(?s)surely-not-a-real-package-lwdock.*runnable_option=None"):
+            client.load_learnware(learnware_id=learnware_id, runnable_option="conda")
+        assert client.load_learnware(learnware_id=learnware_id).id == learnware_id  # the dock's own env
