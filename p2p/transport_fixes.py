@@ -96,15 +96,18 @@ class _CancelSafeYamux(Yamux):
 
     def _deliver(self, stream_id: int, body) -> None:
         stream = self.streams.get(stream_id)
-        if stream is None:  # gone while the body arrived: dropped, like handle_incoming does
-            return
-        self.stream_buffers[stream_id].extend(body)
+        buffer = self.stream_buffers.get(stream_id)
+        if stream is None or buffer is None:  # gone while the body arrived: dropped, as handle_incoming does
+            return  # (and never an exception here: out of the header read it would end the connection)
+        buffer.extend(body)
         stream.recv_window -= len(body)
         if stream.recv_window < 0:
             logger.warning("yamux stream %d: peer exceeded the receive window by %d bytes",
                            stream_id, -stream.recv_window)
             stream.recv_window = 0
-        self.stream_events[stream_id].set()
+        event = self.stream_events.get(stream_id)
+        if event is not None:
+            event.set()
         if stream.closed:
             self._finalize_stream_locked(stream, fully_closed=True)
 
