@@ -157,8 +157,17 @@ class NetworkService:
             "records_stored": self.stats.stored,
             "records_rejected": self.stats.rejected,
             "rejected_by_peer": dict(self.stats.rejected_by_peer),
+            # every gossip message dropped at the p2p layer, on any topic: the rejections above plus
+            # those refused before a record is even decoded (over the 512 KiB size limit)
+            "gossip_rejected": int(self._p2p_stats().get("gossip_rejected", 0)),
             "transfers": [vars(t).copy() for t in self.transfers.values()],
         }
+
+    def _p2p_stats(self) -> dict:
+        try:
+            return self.node.stats()
+        except Exception:  # stopped or stopping: nothing to add
+            return {}
 
     # -- publishing ------------------------------------------------------------------------
     def announce(self, signed: SignedRecord) -> None:

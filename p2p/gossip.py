@@ -49,6 +49,8 @@ class TopicGate:
         if forwarder == self.self_id:
             return True  # our own publish: the caller checked it before publishing
         if len(msg.data) > self.max_size:
+            logger.info("dropped a %d-byte message on %s from %s (limit %d bytes)",
+                        len(msg.data), self.topic, str(forwarder)[:16], self.max_size)
             self._count_reject(forwarder)
             return False
         if self.validator is None:
