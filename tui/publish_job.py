@@ -1,6 +1,9 @@
 """Publishing a model from the TUI, without any UI: read + sketch the training data, build the
 semantic spec from the form, pack (dock.pack.pack_learnware) and submit (checks, store).
 
+The training data is a table, images or documents (dock.datafiles decides from the file); it
+makes a Table, Image or Text learnware, and the form's Data field must say the same.
+
 The RKME is fitted twice: once for the sketch the user sees before filling in the form, and
 again inside `pack_learnware` (same data, same seed, same result), because pack has no way to
 take a spec that is already fitted.
@@ -20,18 +23,28 @@ from . import specs_access
 
 Progress = Callable[[float, float, str], None]
 MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib", ".py")
+DATA_TYPES = {"table": "Table", "image": "Image", "text": "Text"}  # file kind -> semantic Data value
+TEXT_EMBEDDER_NOTE = "loading the text embedder (a few seconds the first time)"
 
 
 @dataclass(frozen=True)
 class DataSketch:
     path: Path
-    rows: int
-    columns: int
-    label_column: str | None
+    rows: int  # rows, images or documents
+    columns: int | None  # a table's feature columns; None for images and documents
+    label_column: str | None  # the label column (a .npz: the name of its labels array, if given)
     classes: int | None  # distinct integer labels, when the labels look like classes
     points: int
     gamma: float
     seconds: float
+    kind: str = "table"  # "table" | "image" | "text" (dock.datafiles.user_data_kind)
+    described: str = ""  # e.g. "150 rows × 4 columns", "900 images 8×8", "120 documents"
+    has_labels: bool = False  # a label column, or a .npz's labels array (given, or found as y / labels)
+
+    @property
+    def data_type(self) -> str:
+        """The semantic spec's Data value for this file: Table, Image or Text."""
+        return DATA_TYPES[self.kind]
 
     @property
     def suggested_task(self) -> str:
@@ -76,23 +89,37 @@ def _classes(y: np.ndarray | None) -> int | None:
     return n if 2 <= n <= max(50, len(y) // 20) else None
 
 
-def sketch_training_data(path: Path, label_column: str | None, progress: Progress) -> DataSketch:
-    from dock.datafiles import load_table
+def _read(path: Path, label_column: str | None):
+    """The training file read as what it holds (dock.datafiles): a UserData."""
+    from dock.datafiles import read_user_data, user_data_kind
 
+    return read_user_data(path, label_column or None, user_data_kind(path))
+
+
+def _spec_step(data) -> str:
+    if data.kind == "text":
+        return f"{TEXT_EMBEDDER_NOTE}, then embedding {len(data)} documents and fitting the statistical spec"
+    if data.kind == "image":
+        return f"computing the features of {data.describe()} and fitting the statistical spec"
+    return f"fitting the statistical spec on {data.X.shape[0]} rows x {data.X.shape[1]} columns"
+
+
+def sketch_training_data(path: Path, label_column: str | None, progress: Progress) -> DataSketch:
     start = time.perf_counter()
     progress(0, 2, f"reading {path.name}")
-    X, y = load_table(path, label_column or None)
-    progress(1, 2, f"fitting the statistical spec on {X.shape[0]} rows x {X.shape[1]} columns")
-    spec = specs_access.stat_spec_from_table(X)
+    data = _read(path, label_column)
+    progress(1, 2, _spec_step(data))
+    spec = specs_access.stat_spec_from_data(data.kind, data.X)
     progress(2, 2, "done")
-    return DataSketch(path, int(X.shape[0]), int(X.shape[1]), label_column or None, _classes(y),
-                      int(spec.z.shape[0]), float(spec.gamma), time.perf_counter() - start)
+    return DataSketch(path, len(data), int(data.X.shape[1]) if data.kind == "table" else None,
+                      label_column or None, _classes(data.y), int(spec.z.shape[0]), float(spec.gamma),
+                      time.perf_counter() - start, kind=data.kind, described=data.describe(),
+                      has_labels=data.y is not None)
 
 
 def pack_and_submit(backend, *, model_path: Path, class_name: str | None, data_path: Path,
                     label_column: str | None, form: PublishForm, progress: Progress) -> str:
     """Pack the learnware into a temporary zip, run the dock's checks, store it; returns its id."""
-    from dock.datafiles import load_table
     from dock.errors import PackageError
     from dock.pack import pack_learnware
 
@@ -106,15 +133,22 @@ def pack_and_submit(backend, *, model_path: Path, class_name: str | None, data_p
     if is_class_file and not (class_name or "").strip():
         raise PackageError(f"{model_path.name} is a Python file: give the name of the model class in it")
     progress(0, 3, f"reading {data_path.name}")
-    X, _ = load_table(data_path, label_column or None)
+    data = _read(data_path, label_column)
+    wanted = DATA_TYPES[data.kind]
+    if form.data_type in DATA_TYPES.values() and form.data_type != wanted:
+        article = "an" if wanted[0] in "AEIOU" else "a"
+        raise PackageError(f"{data_path.name} holds {data.describe()}, which makes {article} {wanted} learnware, "
+                           f"but Data is {form.data_type}: set Data to {wanted} (ctrl+r reads the file and sets it)")
     with tempfile.TemporaryDirectory(prefix="lwdock-publish-") as tmp:
-        progress(1, 3, "packing: fitting the statistical spec and probing the model")
+        embedding = {"text": f"{TEXT_EMBEDDER_NOTE}, embedding {len(data)} documents, ",
+                     "image": f"computing the features of {len(data)} images, "}.get(data.kind, "")
+        progress(1, 3, f"packing: {embedding}fitting the statistical spec and probing the model")
         zip_path = pack_learnware(
             Path(tmp) / "learnware.zip",
             model_file=None if is_class_file else model_path,
             model_class_file=model_path if is_class_file else None,
             model_class=class_name.strip() if is_class_file and class_name else None,
-            X=X, semantic_spec=form.semantic_spec(),
+            X=data.X, semantic_spec=form.semantic_spec(),
         )
         progress(2, 3, "running the dock's checks (the model runs in a worker process)")
         learnware_id = backend.submit(zip_path)

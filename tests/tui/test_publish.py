@@ -1,9 +1,12 @@
-"""Publish screen: model + data → spec → form → checks → stored; the next search finds it."""
+"""Publish screen: model + data → spec → form → checks → stored; the next search finds it.
+Tables, images (.npz of digits) and documents (.csv with a `text` column) alike."""
 
 from __future__ import annotations
 
 import pickle
+import textwrap
 
+import numpy as np
 from textual.widgets import Select, SelectionList
 
 from tui.app import make_app
@@ -73,3 +76,159 @@ def test_publish_without_a_name_says_so(dock, tmp_path, iris_csv):
         return pilot.app.screen.message
 
     assert "name" in run(make_app(dock=dock), scenario)
+
+
+# Model class files (the worker imports them; nothing is unpickled): 8x8 images in, a class out;
+# strings in, a class out. Each refuses the other kind of input, so the probe catches a mix-up.
+IMAGE_MODEL = textwrap.dedent('''
+    import numpy as np
+
+    from learnware.model.base import BaseModel
+
+
+    class Bright(BaseModel):
+        def __init__(self, input_shape=(8, 8), output_shape=(1,)):
+            super().__init__(input_shape=tuple(input_shape), output_shape=output_shape)
+
+        def predict(self, X):
+            X = np.asarray(X, dtype=float)
+            if X.ndim != 3:
+                raise ValueError(f"expected (n, 8, 8) images, got {X.shape}")
+            return (X.reshape(len(X), -1).mean(axis=1) > 4).astype(np.int64)
+''')
+
+TEXT_MODEL = textwrap.dedent('''
+    import numpy as np
+
+    from learnware.model.base import BaseModel
+
+
+    class Parity(BaseModel):
+        def __init__(self, input_shape=None, output_shape=(1,)):
+            super().__init__(input_shape=input_shape, output_shape=output_shape)
+
+        def predict(self, X):
+            X = np.asarray(X)
+            if X.dtype.kind != "U":
+                raise ValueError(f"expected strings, got {X.dtype}")
+            return np.array([len(s) % 2 for s in X], dtype=np.int64)
+''')
+
+
+def _digits_npz(tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    keep = digits.target < 5
+    path = tmp_path / "digits.npz"
+    np.savez(path, X=digits.images[keep][:300], y=digits.target[keep][:300])
+    return path
+
+
+def _topics_csv(tmp_path):
+    import csv
+
+    from tests.dock.test_image_text import CORPUS
+
+    path = tmp_path / "news.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "topic"])
+        for label, sentences in enumerate(CORPUS.values()):
+            writer.writerows([sentence, label] for sentence in sentences)
+    return path
+
+
+async def _fill_in(pilot, model_path, class_name, data_path, label=""):
+    await pilot.press("f3")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, PublishScreen), what="the publish screen")
+    await type_into(pilot, "#model-path", str(model_path))
+    await type_into(pilot, "#class-name", class_name)
+    await type_into(pilot, "#data-path", str(data_path))
+    if label:
+        await type_into(pilot, "#label-column", label)
+
+
+async def _read_and_publish(pilot, name, scenario):
+    screen = pilot.app.screen
+    await pilot.press("ctrl+r")
+    await wait_until(pilot, lambda: screen.sketch is not None, timeout=60, what="the data sketch")
+    await pilot.pause()
+    form = {key: str(screen.query_one(f"#sem-{key}", Select).value) for key in ("data", "task")}
+    form["output"] = screen.query_one("#output-dim").value
+    form["sketch"] = plain(screen, "#sketch-info")
+    await type_into(pilot, "#name", name)
+    screen.query_one("#sem-library", Select).value = "Others"
+    screen.query_one("#sem-scenario", SelectionList).select(scenario)
+    await pilot.press("ctrl+s")
+    await wait_until(pilot, lambda: "Published" in plain(screen, "#publish-result")
+                     or pilot.app.screen.__class__.__name__ == "ErrorDialog", timeout=90, what="publishing")
+    assert pilot.app.screen is screen, getattr(pilot.app.screen, "message", "")
+    return form
+
+
+def test_publish_an_image_learnware_from_a_model_class_and_an_npz(dock, tmp_path):
+    (tmp_path / "bright.py").write_text(IMAGE_MODEL)
+    data_path = _digits_npz(tmp_path)
+    before = len(dock.list())
+
+    async def scenario(pilot):
+        await _fill_in(pilot, tmp_path / "bright.py", "Bright", data_path)
+        return await _read_and_publish(pilot, "Bright digits", "Education")
+
+    form = run(make_app(dock=dock), scenario)
+    assert (form["data"], form["task"], form["output"]) == ("Image", "Classification", "5")
+    assert "300 images 8×8" in form["sketch"] and "5 classes" in form["sketch"]
+    assert len(dock.list()) == before + 1
+    record = next(r for r in dock.list() if r.name == "Bright digits")
+    assert record.data_type == "Image" and record.output_dim == 5 and record.input_dim is None
+    assert set(dock.get_stat_specs(record.id)) == {"RKMEImageSpecification"}
+
+
+def test_publish_a_text_learnware_from_a_model_class_and_a_text_csv(dock, tmp_path):
+    (tmp_path / "parity.py").write_text(TEXT_MODEL)
+    data_path = _topics_csv(tmp_path)
+
+    async def scenario(pilot):
+        await _fill_in(pilot, tmp_path / "parity.py", "Parity", data_path, label="topic")
+        return await _read_and_publish(pilot, "Parity of news", "Education")
+
+    form = run(make_app(dock=dock), scenario)
+    assert (form["data"], form["task"], form["output"]) == ("Text", "Classification", "4")
+    assert "documents" in form["sketch"]
+    record = next(r for r in dock.list() if r.name == "Parity of news")
+    assert record.data_type == "Text" and record.output_dim == 4 and record.input_dim is None
+    assert set(dock.get_stat_specs(record.id)) == {"RKMETextSpecification"}
+
+
+def test_publish_images_with_the_wrong_data_type_or_a_text_model_says_why(dock, tmp_path):
+    """Data left at Table for an image file: refused before packing. A text model given images:
+    the probe fails. Either way an error dialog says why and nothing is stored."""
+    (tmp_path / "parity.py").write_text(TEXT_MODEL)
+    data_path = _digits_npz(tmp_path)
+    before = [r.id for r in dock.list()]
+
+    async def scenario(pilot):
+        await _fill_in(pilot, tmp_path / "parity.py", "Parity", data_path)
+        screen = pilot.app.screen
+        await type_into(pilot, "#name", "Mixed up")
+        screen.query_one("#sem-scenario", SelectionList).select("Education")
+        await pilot.press("ctrl+s")  # the data not read: Data is still Table
+        await wait_until(pilot, lambda: pilot.app.screen.__class__.__name__ == "ErrorDialog", what="the error")
+        messages = [pilot.app.screen.message]
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: pilot.app.screen is screen, what="the dialog to close")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.sketch is not None, timeout=60, what="the data sketch")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: pilot.app.screen.__class__.__name__ == "ErrorDialog", timeout=60,
+                         what="the error")
+        messages.append(pilot.app.screen.message)
+        return messages, plain(screen, "#publish-result")
+
+    (data_error, probe_error), result = run(make_app(dock=dock), scenario)
+    assert "digits.npz holds 300 images 8×8" in data_error and "set Data to Image" in data_error
+    assert "did not run" in probe_error and "expected strings" in probe_error
+    assert "Published" not in result
+    assert [r.id for r in dock.list()] == before

@@ -30,7 +30,7 @@ def bindings_table(sections) -> Table:
     return table
 
 
-# The data files the search (ctrl+o) and reuse screens read (dock.datafiles; the CLI reads the same).
+# The data files the search (ctrl+o), reuse and publish screens read (dock.datafiles; the CLI reads the same).
 DATA_FILES = (
     ("stat.json", "a statistical spec of any kind (lwdock spec …, or the learnware package's)"),
     (".csv", "a table of numbers, header row optional; the label column (e.g. label) is left out "
@@ -70,7 +70,8 @@ class HelpScreen(ModalScreen[None]):
                                                           ("tab", "Next field")]),
             ("Learnware details", key_help(DetailScreen.BINDINGS)),
             ("Reuse", key_help(ReuseScreen.BINDINGS)),
-            ("Publish", key_help(PublishScreen.BINDINGS)),
+            ("Publish", key_help(PublishScreen.BINDINGS) + [
+                ("training data", "a table, images or documents (Data files below); reading it sets Data")]),
             ("Network", key_help(NetworkScreen.BINDINGS)),
             ("Data files", list(DATA_FILES)),
         ]

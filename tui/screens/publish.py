@@ -1,5 +1,5 @@
-"""Publish a model: model file + training data → statistical spec (progress) → semantic form
-(allowed values offered) → pack, checks, store."""
+"""Publish a model: model file + training data (a table, images or documents) → statistical spec
+(progress) → semantic form (allowed values offered; Data set from the file) → pack, checks, store."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ..widgets.path_input import PathInput
 from ..widgets.progress_line import ProgressLine
 from .base import LwdockScreen
 
-DATA_SUFFIXES = (".csv", ".npy")
+DATA_SUFFIXES = (".csv", ".npy", ".npz", ".txt")
 SELECTS = (("Data", "Table"), ("Task", "Classification"), ("Library", "Scikit-learn"), ("License", "MIT"))
 
 
@@ -53,7 +53,8 @@ class PublishScreen(LwdockScreen):
                                                ".py file with a model class · ctrl+o", id="model-path", compact=True))
             yield _row("Model class", Input(placeholder="only for a .py file: the class name", id="class-name",
                                             compact=True))
-            yield _row("Training data", PathInput(DATA_SUFFIXES, placeholder=".csv or .npy · ctrl+o",
+            yield _row("Training data", PathInput(DATA_SUFFIXES, placeholder="table .csv/.npy, images .npy/.npz, "
+                                                  "documents .txt/.csv · ctrl+o",
                                                   id="data-path", compact=True))
             yield _row("Label column", Input(placeholder="name or number; left out of the spec", id="label-column",
                                              compact=True),
@@ -115,15 +116,17 @@ class PublishScreen(LwdockScreen):
 
     def on_sketch_done(self, message: m.SketchDone) -> None:
         s = self.sketch = message.sketch
-        if not s.label_column:
-            labels = "no label column"
+        if not s.has_labels:
+            labels = "no label column" if s.kind == "table" else "no labels"
         else:
             labels = f"labels: {s.classes} classes" if s.classes else "labels look continuous"
         took = f" in {s.seconds:.1f} s" if self.app.show_timings else ""
-        summary = (f"{s.path.name}: {s.rows} rows × {s.columns} feature columns; {labels} → spec of {s.points} "
-                   f"points (γ = {s.gamma:.3g}){took}")
+        what = f"{s.rows} rows × {s.columns} feature columns" if s.kind == "table" else s.described
+        summary = (f"{s.path.name}: {what}; {labels} → {s.kind} spec of {s.points} points (γ = {s.gamma:.3g})"
+                   f"{took}; Data: {s.data_type}")
         self.query_one("#sketch-info", Static).update(Text.assemble(("✓ ", "green"), summary))
-        if s.label_column:
+        self.query_one("#sem-data", Select).value = s.data_type
+        if s.has_labels:
             self.query_one("#sem-task", Select).value = s.suggested_task
             self.query_one("#output-dim", Input).value = str(s.suggested_output_dim)
         if not self.query_one("#name", Input).value:
