@@ -29,3 +29,37 @@ def run_cli(home: Path, *args: str, check: bool = True, timeout: float = 180) ->
     if check and proc.returncode != 0:
         raise AssertionError(f"lwdock {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc
+
+
+def start_node(home: Path, *args: str, log_path: Path | None = None, timeout: float = 60
+               ) -> tuple[subprocess.Popen, dict]:
+    """A real `lwdock node --listen /ip4/127.0.0.1/tcp/0 ARGS` process for `home`, logging to
+    `log_path` (default: next to the home); returns it with its `lwdock status --json` once it
+    answers as a daemon with a listen address. The caller kills it (see stop_node)."""
+    import json
+
+    log_path = log_path or home.parent / f"{home.name}.log"
+    with open(log_path, "w") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "dock.cli", "node", "--listen", "/ip4/127.0.0.1/tcp/0", *args],
+                                env=dict(os.environ, LWDOCK_HOME=str(home)), stdout=log, stderr=log)
+
+    def ready():
+        if proc.poll() is not None:
+            raise AssertionError(f"lwdock node exited: {log_path.read_text()}")
+        result = run_cli(home, "status", "--json", check=False)
+        if result.returncode == 0:
+            status = json.loads(result.stdout)
+            return status if status["mode"] == "daemon" and status["addrs"] else None
+        return None
+
+    try:
+        return proc, wait_until(ready, timeout, f"the lwdock node of {home.name}")
+    except BaseException:
+        stop_node(proc)
+        raise
+
+
+def stop_node(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import run_cli as cli
-from tests.helpers import wait_until
+from tests.helpers import start_node, stop_node
 
 from .dock.fixtures import fitted_iris_model, reference_files, write_zip
 
@@ -44,26 +42,11 @@ def lwdock_node(tmp_path):
     zip_path = write_zip(tmp_path / "iris.zip", reference_files(model=model, X=X))
     learnware_id = cli(home, "submit", str(zip_path)).stdout.strip()  # submitted before going online
     log_path = tmp_path / "node.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "dock.cli", "node", "--listen", "/ip4/127.0.0.1/tcp/0"],
-                            env=dict(os.environ, LWDOCK_HOME=str(home)), stdout=log, stderr=log)
-
-    def ready():
-        if proc.poll() is not None:
-            raise AssertionError(f"lwdock node exited: {log_path.read_text()}")
-        result = cli(home, "status", "--json", check=False)
-        if result.returncode == 0:
-            status = json.loads(result.stdout)
-            return status if status["mode"] == "daemon" and status["addrs"] else None
-        return None
-
+    proc, status = start_node(home, log_path=log_path)
     try:
-        yield wait_until(ready, 20, "the lwdock node"), learnware_id, zip_path.read_bytes(), log_path
+        yield status, learnware_id, zip_path.read_bytes(), log_path
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        log.close()
+        stop_node(proc)
 
 
 def test_js_libp2p_client_syncs_fetches_and_searches(js_client, lwdock_node):

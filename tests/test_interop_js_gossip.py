@@ -17,17 +17,15 @@ present but node_modules missing, it fails."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import run_cli as cli
-from tests.helpers import wait_until
+from tests.helpers import start_node, stop_node, wait_until
 
 from .dock.fixtures import fitted_iris_model, reference_files, write_zip
 
@@ -50,30 +48,11 @@ def empty_lwdock_node(tmp_path):
     """A `lwdock node` on 127.0.0.1 with an empty dock; yields (status, home, process, log path)."""
     home = tmp_path / "home"
     log_path = tmp_path / "node.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dock.cli", "node", "--listen", "/ip4/127.0.0.1/tcp/0"],
-        env=dict(os.environ, LWDOCK_HOME=str(home)),
-        stdout=log,
-        stderr=log,
-    )
-
-    def ready():
-        if proc.poll() is not None:
-            raise AssertionError(f"lwdock node exited: {log_path.read_text()}")
-        result = cli(home, "status", "--json", check=False)
-        if result.returncode == 0:
-            status = json.loads(result.stdout)
-            return status if status["mode"] == "daemon" and status["addrs"] else None
-        return None
-
+    proc, status = start_node(home, log_path=log_path)
     try:
-        yield wait_until(ready, 20, "the lwdock node"), home, proc, log_path
+        yield status, home, proc, log_path
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        log.close()
+        stop_node(proc)
 
 
 class JsProcess:

@@ -19,7 +19,7 @@ import pytest
 from dock import Dock
 from dock.network import NetworkService
 from tests.helpers import run_cli as cli
-from tests.helpers import wait_until
+from tests.helpers import start_node, wait_until
 
 from .fixtures import model_source, package_files, semantic, write_zip
 
@@ -33,23 +33,10 @@ class Daemons:
         self.procs: list[subprocess.Popen] = []
 
     def start(self, home: Path, *bootstrap: str) -> tuple[subprocess.Popen, dict]:
-        args = [sys.executable, "-m", "dock.cli", "node", "--listen", "/ip4/127.0.0.1/tcp/0"]
-        for addr in bootstrap:
-            args += ["--bootstrap", addr]
-        log = open(home.parent / f"{home.name}.log", "w")
-        proc = subprocess.Popen(args, env=dict(os.environ, LWDOCK_HOME=str(home)), stderr=log, stdout=log)
+        args = [arg for addr in bootstrap for arg in ("--bootstrap", addr)]
+        proc, status = start_node(home, *args)
         self.procs.append(proc)
-
-        def ready():
-            if proc.poll() is not None:
-                raise AssertionError(f"node exited: {(home.parent / f'{home.name}.log').read_text()}")
-            result = cli(home, "status", "--json", check=False)
-            if result.returncode == 0:
-                status = json.loads(result.stdout)
-                return status if status["mode"] == "daemon" and status["addrs"] else None
-            return None
-
-        return proc, wait_until(ready, 60, f"node {home.name}")
+        return proc, status
 
     def stop_all(self):
         for proc in self.procs:

@@ -4,11 +4,13 @@ Tables, images (.npz of digits) and documents (.csv with a `text` column) alike.
 from __future__ import annotations
 
 import pickle
-import textwrap
 
 import numpy as np
 from textual.widgets import Select, SelectionList
 
+# Model class files (the worker imports them; nothing is unpickled): 8x8 images in, a class out;
+# strings in, a class out. Each refuses the other kind of input, so the probe catches a mix-up.
+from tests.dock.test_pack_image_text import IMAGE_MODEL, TEXT_MODEL
 from tui.app import make_app
 from tui.screens.publish import PublishScreen
 
@@ -76,43 +78,6 @@ def test_publish_without_a_name_says_so(dock, tmp_path, iris_csv):
         return pilot.app.screen.message
 
     assert "name" in run(make_app(dock=dock), scenario)
-
-
-# Model class files (the worker imports them; nothing is unpickled): 8x8 images in, a class out;
-# strings in, a class out. Each refuses the other kind of input, so the probe catches a mix-up.
-IMAGE_MODEL = textwrap.dedent('''
-    import numpy as np
-
-    from learnware.model.base import BaseModel
-
-
-    class Bright(BaseModel):
-        def __init__(self, input_shape=(8, 8), output_shape=(1,)):
-            super().__init__(input_shape=tuple(input_shape), output_shape=output_shape)
-
-        def predict(self, X):
-            X = np.asarray(X, dtype=float)
-            if X.ndim != 3:
-                raise ValueError(f"expected (n, 8, 8) images, got {X.shape}")
-            return (X.reshape(len(X), -1).mean(axis=1) > 4).astype(np.int64)
-''')
-
-TEXT_MODEL = textwrap.dedent('''
-    import numpy as np
-
-    from learnware.model.base import BaseModel
-
-
-    class Parity(BaseModel):
-        def __init__(self, input_shape=None, output_shape=(1,)):
-            super().__init__(input_shape=input_shape, output_shape=output_shape)
-
-        def predict(self, X):
-            X = np.asarray(X)
-            if X.dtype.kind != "U":
-                raise ValueError(f"expected strings, got {X.dtype}")
-            return np.array([len(s) % 2 for s in X], dtype=np.int64)
-''')
 
 
 def _digits_npz(tmp_path):
