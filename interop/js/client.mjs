@@ -391,17 +391,26 @@ async function main () {
     }
     summary.ok = summary.sync.records > 0 && summary.fetch?.verified === true && (summary.probes ?? []).every((p) => p.ok)
   } catch (err) {
-    summary.error = `${err.name}: ${err.message}`
-    if (process.env.LWDOCK_INTEROP_DEBUG) process.stderr.write(`${err.stack}\n`)
-  } finally {
-    summary.ms = Math.round(performance.now() - t0)
-    out(summary)
-    await node.stop().catch(() => {})
+    noteError(summary, err)
   }
+  await finish(summary, node, t0, out)
+}
+
+/** Record a failure in the summary (and its stack on stderr when LWDOCK_INTEROP_DEBUG is set). */
+function noteError (summary, err) {
+  summary.error = `${err.name}: ${err.message}`
+  if (process.env.LWDOCK_INTEROP_DEBUG) process.stderr.write(`${err.stack}\n`)
+}
+
+/** Print the summary line, stop the node, exit 0 when summary.ok. */
+async function finish (summary, node, t0, print) {
+  summary.ms = Math.round(performance.now() - t0)
+  print(summary)
+  await node.stop().catch(() => {})
   process.exit(summary.ok ? 0 : 1)
 }
 
-export { checkEnvelope, fetchBlob, frame, request, syncAll, uvarint, verifySigned, Reader }
+export { checkEnvelope, fetchBlob, finish, frame, noteError, request, syncAll, uvarint, verifySigned, Reader }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err) => {

@@ -33,7 +33,7 @@ import { tcp } from '@libp2p/tcp'
 import { decode as msgpackDecode, encode as msgpackEncode } from '@msgpack/msgpack'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { checkEnvelope, syncAll, uvarint, verifySigned } from './client.mjs'
+import { checkEnvelope, finish, noteError, syncAll, uvarint, verifySigned } from './client.mjs'
 
 const RECORDS = '/lwdock/records/1.0.0'
 const HAVE = '/lwdock/have/1.0.0'
@@ -317,14 +317,9 @@ async function main () {
     summary.ok = (!waitRecord || (summary.received?.msgIdRule === true && summary.received?.from === remote)) &&
       summary.storedBySync?.id === id && (!garbage || summary.storedAfter?.id === summary.after?.id) && stdinClosed
   } catch (err) {
-    summary.error = `${err.name}: ${err.message}`
-    if (process.env.LWDOCK_INTEROP_DEBUG) process.stderr.write(`${err.stack}\n`)
-  } finally {
-    summary.ms = Math.round(performance.now() - t0)
-    out(summary)
-    await node.stop().catch(() => {})
+    noteError(summary, err)
   }
-  process.exit(summary.ok ? 0 : 1)
+  await finish(summary, node, t0, out)
 }
 
 main().catch((err) => {

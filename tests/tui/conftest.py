@@ -191,3 +191,19 @@ def plain(app_or_screen, selector: str) -> str:
     console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
     console.print(content)
     return console.export_text()
+
+
+async def reuse_and_save(pilot, out: Path) -> str:
+    """On the reuse screen: run (ctrl+r), wait for the outcome, save the predictions to `out`
+    (ctrl+s) and wait for the file; returns the metric line as shown."""
+    from tui.screens.reuse import ReuseScreen
+
+    assert isinstance(pilot.app.screen, ReuseScreen)
+    await pilot.press("ctrl+r")
+    await wait_until(pilot, lambda: pilot.app.screen.outcome is not None, timeout=60, what="predictions")
+    await pilot.pause()
+    metric = plain(pilot.app.screen, "#reuse-metric")
+    await type_into(pilot, "#save-path", str(out))
+    await pilot.press("ctrl+s")
+    await wait_until(pilot, out.is_file, what="the predictions file")
+    return metric

@@ -27,7 +27,7 @@ from tui.screens.search import SearchScreen
 from tui.viewmodels import ReuseTarget
 from tui.widgets.results import ResultsTable
 
-from .conftest import plain, result_names, run, settle, type_into, wait_until
+from .conftest import plain, result_names, reuse_and_save, run, settle, type_into, wait_until
 
 IMAGE_SUBSETS = {"Digit images 0-2": (0, 1, 2), "Digit images 3-5": (3, 4, 5), "Digit images 6-9": (6, 7, 8, 9)}
 TOPICS = tuple(CORPUS)  # football, finance, cooking, weather: labels 0-3
@@ -200,13 +200,7 @@ def test_reuse_an_image_learnware_on_a_labelled_npz_shows_accuracy(market, tmp_p
         row = next(r for r in screen.query_one(ResultsTable).rows_shown if r.name == "Digit images 0-2")
         await pilot.app.push_screen(screen.reuse_screen(row))  # prefilled with the file searched with
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ReuseScreen), what="the reuse screen")
-        await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: pilot.app.screen.outcome is not None, timeout=60, what="predictions")
-        await pilot.pause()
-        metric = plain(pilot.app.screen, "#reuse-metric")
-        await type_into(pilot, "#save-path", str(out))
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, out.is_file, what="the predictions file")
+        metric = await reuse_and_save(pilot, out)
         return info, pilot.app.screen.outcome, metric
 
     info, outcome, metric = run(make_app(dock=market.dock), scenario)

@@ -10,7 +10,7 @@ from tui.reuse_job import offered_reusers
 from tui.screens.reuse import ReuseScreen
 from tui.viewmodels import ReuseTarget
 
-from .conftest import IRIS_NAME, plain, result_names, run, settle, type_into, wait_until
+from .conftest import IRIS_NAME, result_names, reuse_and_save, run, settle, type_into, wait_until
 
 
 def test_reuse_the_iris_learnware_on_iris_data_shows_accuracy_and_saves(dock, iris_csv, tmp_path):
@@ -25,13 +25,7 @@ def test_reuse_the_iris_learnware_on_iris_data_shows_accuracy_and_saves(dock, ir
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ReuseScreen), what="the reuse screen")
         await type_into(pilot, "#data-path", str(iris_csv))
         await type_into(pilot, "#label-column", "species")
-        await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: pilot.app.screen.outcome is not None, timeout=60, what="predictions")
-        await pilot.pause()
-        metric = plain(pilot.app.screen, "#reuse-metric")
-        await type_into(pilot, "#save-path", str(out))
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, out.is_file, what="the predictions file")
+        metric = await reuse_and_save(pilot, out)
         return pilot.app.screen.outcome, metric, pilot.app.screen.query_one("#preview").row_count
 
     outcome, metric, preview_rows = run(make_app(dock=dock), scenario)
