@@ -132,8 +132,11 @@ def test_prefilter_agrees_with_exact_search(tmp_path, monkeypatch):
         assert approx.info["prefilter_gamma"] == 0.125 and approx.info["candidates"] == 30
         # The near matches (the query's cluster) come back identical, scores and all; far ones
         # (MMD^2 ~ no overlap, near-ties) may differ in order, which is what a prefilter trades.
+        # The two paths sum the same float32 kernel values in different blocks: equal to float32's
+        # precision, not bit for bit (a 2.98e-8 difference was seen on another CPU).
         assert [m.id for m in approx.single[:5]] == [m.id for m in exact.single[:5]]
-        assert [m.mmd2 for m in approx.single[:5]] == pytest.approx([m.mmd2 for m in exact.single[:5]], abs=1e-9)
+        assert [m.mmd2 for m in approx.single[:5]] == pytest.approx([m.mmd2 for m in exact.single[:5]],
+                                                                    rel=1e-4, abs=1e-5)
         assert {int(m.id, 16) // 5 for m in exact.single[:5]} == {c}
     cat.close()
 
