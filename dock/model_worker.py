@@ -4,9 +4,10 @@ Started by dock/runner.py as `python -I model_worker.py [--memory-limit-mb N] [-
 [--file-limit-mb N] [--sandbox DIR [--protect PATH]... [--require-sandbox]]` with the learnware's
 folder as its working directory; `--sandbox` confines it (dock/worker_sandbox.py: Landlock reads
 and writes, seccomp: no sockets/fork/exec) before any model code runs; with `--require-sandbox`
-a worker missing a layer answers every load with "SandboxUnavailable" and runs no model code. `-I` keeps the dock's own packages and PYTHON*
-variables out, so this file imports only the standard library, numpy and msgpack; the same file
-holds the wire codec that runner.py imports, so both sides agree byte for byte.
+a worker missing a layer answers every load with "SandboxUnavailable" and runs no model code.
+`-I` keeps the dock's own packages and PYTHON* variables out, so this file imports only the
+standard library, numpy and msgpack; the same file holds the wire codec that runner.py imports,
+so both sides agree byte for byte.
 
 Wire: each frame is a 4-byte big-endian length and a msgpack map. Arrays travel as `.npy` bytes
 written without pickle and parsed header-first (the header's shape must match the bytes that

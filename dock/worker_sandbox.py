@@ -50,6 +50,13 @@ _READ = _EXECUTE | _READ_FILE | _READ_DIR
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
 _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
 
+SKIP_ENV = "LWDOCK_SANDBOX_SKIP"
+
+
+class _Skipped(Exception):
+    pass
+
+
 REQUIRED_LAYERS = ("landlock-fs", "seccomp")  # without both, untrusted code is refused by default
 LAYER_GUARANTEES = {
     "landlock-fs": "reads only Python, its packages, system libraries and the learnware's folder; "
@@ -163,14 +170,21 @@ def restrict(scratch: str, folder: str | None = None, protect: tuple[str, ...] =
     folder = folder or os.getcwd()
     layers: dict[str, str] = {}
     missing: dict[str, str] = {}
+    # Tests pretend a machine lacks a layer this way; a skipped required layer means refusal.
+    for name in filter(None, os.environ.get(SKIP_ENV, "").split(",")):
+        missing[name] = f"skipped ({SKIP_ENV})"
     seccomp = _load_sibling("sandbox_seccomp")  # before Landlock: its file must still be readable
     try:
+        if "landlock-fs" in missing:
+            raise _Skipped
         abi, got, skipped = _landlock(scratch, folder, list(protect))
         layers.update(got)
         if not abi:
             missing["landlock-fs"] = "Landlock unavailable (Linux >= 5.13 with landlock in the LSM list)"
         if skipped:
             layers["landlock-fs"] += f", left out {len(skipped)} path(s) containing the home"
+    except _Skipped:
+        pass
     except OSError as exc:
         missing["landlock-fs"] = f"Landlock failed: {exc}"
     try:
@@ -179,8 +193,9 @@ def restrict(scratch: str, folder: str | None = None, protect: tuple[str, ...] =
     except OSError:
         pass
     try:
-        seccomp.install()
-        layers["seccomp"] = "filter on"
+        if "seccomp" not in missing:
+            seccomp.install()
+            layers["seccomp"] = "filter on"
     except (OSError, KeyError, AttributeError) as exc:
         missing["seccomp"] = f"seccomp filter failed: {exc!r}"
     return {"layers": layers, "missing": missing, "summary": summary(layers, missing)}
@@ -222,8 +237,9 @@ def sandbox_report(python: str | None = None, *, refresh: bool = False) -> dict:
      "guarantees": {name: text}, "attacks": {attack: "stopped (...)" | "NOT STOPPED"}, "summary"}.
     """
     python = python or sys.executable
-    if python in _CACHE and not refresh:
-        return _CACHE[python]
+    key = (python, os.environ.get(SKIP_ENV, ""))
+    if key in _CACHE and not refresh:
+        return _CACHE[key]
     with tempfile.TemporaryDirectory(prefix="lwdock-probe-") as tmp:
         scratch, secret = os.path.join(tmp, "scratch"), os.path.join(tmp, "secret")
         os.mkdir(scratch)
@@ -235,7 +251,8 @@ def sandbox_report(python: str | None = None, *, refresh: bool = False) -> dict:
                 "print(json.dumps(r))\n")
         try:
             proc = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, timeout=60,
-                                  env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd=scratch)
+                                  env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                       SKIP_ENV: os.environ.get(SKIP_ENV, "")}, cwd=scratch)
             report = json.loads(proc.stdout.strip().splitlines()[-1])
         except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
             report = {"layers": {}, "missing": {"probe": f"the sandbox probe failed: {exc!r}"}, "attacks": {}}
@@ -245,5 +262,5 @@ def sandbox_report(python: str | None = None, *, refresh: bool = False) -> dict:
     report["guarantees"] = {name: LAYER_GUARANTEES[name] for name in layers if name in LAYER_GUARANTEES}
     report["guarantees"]["rlimits"] = LAYER_GUARANTEES["rlimits"]
     report["summary"] = summary(layers, missing)
-    _CACHE[python] = report
+    _CACHE[key] = report
     return report
