@@ -226,8 +226,11 @@ class ModelWorker:
 
     def _command(self) -> tuple[list, dict]:
         cmd = [self.python, "-I", "-B", str(WORKER_SCRIPT)]  # -B: leave the package folder unwritten
+        # One file may take half the scratch budget: past that the write fails (EFBIG) before the
+        # watcher's next look could find the folder over budget and kill the worker.
+        file_limit = max(1, int(self.disk_limit_mb) // 2) if self.disk_limit_mb else None
         for flag, value in (("--memory-limit-mb", self.memory_limit_mb), ("--cpu-limit-s", self.cpu_limit_s),
-                            ("--file-limit-mb", self.disk_limit_mb)):
+                            ("--file-limit-mb", file_limit)):
             if value:
                 cmd += [flag, str(int(value))]
         env = _worker_env()
