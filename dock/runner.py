@@ -367,7 +367,8 @@ class ModelWorker:
                 raise SandboxUnavailable(
                     f"refusing to run learnware code: this machine cannot sandbox it "
                     f"({str(error)[20:300].strip()}). Run it unconfined only if you trust its publisher: "
-                    f"--unsafe-no-sandbox (CLI) or sandbox='off' (Python).")
+                    f"--unsafe-no-sandbox (on submit/pack, or on `lwdock node` when a node runs the "
+                    f"checks) or sandbox='off' (Python). `lwdock status` shows what this machine offers.")
             msg = f"{self.model_config['class_name']} {what} failed: {str(error)[:4000]}"
             tail = self._tail(str(tb or ""), 15)
             raise RunnerError(msg + (f"\n{tail}" if tail else "") + self._stderr_note())
