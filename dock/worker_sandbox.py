@@ -48,6 +48,7 @@ _REFER, _TRUNCATE, _IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 _FILE_ONLY = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV  # rights a file rule may hold
 _READ = _EXECUTE | _READ_FILE | _READ_DIR
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
+_PINNED: list[int] = []  # O_PATH fds kept open for the worker's life (see _landlock)
 _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
 
 SKIP_ENV = "LWDOCK_SANDBOX_SKIP"
@@ -139,7 +140,12 @@ def _landlock(scratch: str, folder: str, protect: list[str]) -> tuple[int, dict,
                                 ctypes.c_uint32(0)) != 0:
                     raise OSError(ctypes.get_errno(), f"landlock_add_rule {path}: {os.strerror(ctypes.get_errno())}")
             finally:
-                os.close(fd)
+                if path.startswith(("/proc/", "/sys/")):
+                    # procfs makes a new inode when a dentry is dropped from the cache, and the
+                    # rule (tied to the inode) would silently stop matching: an open fd pins it.
+                    _PINNED.append(fd)
+                else:
+                    os.close(fd)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         if libc.syscall(restrict_self, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
