@@ -16,7 +16,8 @@ Budgets per worker (it cannot fork, so they are totals): address space (RLIMIT_A
 (RLIMIT_CPU, a backstop to the per-call timeout), one file's size (RLIMIT_FSIZE), the scratch
 folder's total (watched by the parent, which kills the worker over budget), stderr (read into a
 bounded tail; past `output_limit_mb` the worker is killed), and each reply (refused from its
-4-byte length, before any allocation, when larger than the call's output can be).
+4-byte length, before any allocation, when larger than the call's output can be), threads
+(past `max_threads` the worker is killed: fork is denied, threads are its only tasks).
 `python=` runs the worker under another interpreter, e.g. a per-requirements venv (dock/venvs.py).
 """
 
@@ -135,7 +136,8 @@ class ModelWorker:
                  memory_limit_mb: int | None = 4096, python: str | None = None,
                  load_timeout: float | None = None, max_frame: int = wire.MAX_FRAME,
                  sandbox: bool | str | None = None, cpu_limit_s: int | None = 3600,
-                 disk_limit_mb: int | None = 1024, output_limit_mb: int | None = 64, protect=()):
+                 disk_limit_mb: int | None = 1024, output_limit_mb: int | None = 64, max_threads: int | None = 256,
+                 protect=()):
         if os.name != "posix":
             raise RunnerError("the model runner needs a POSIX system (process groups, rlimits, poll)")
         self.folder = Path(folder).resolve()
@@ -156,6 +158,7 @@ class ModelWorker:
         self.use_sandbox = self.sandbox_mode == "on"
         self.sandbox = "sandbox: not started"  # what confines the running worker, as it reported
         self.cpu_limit_s, self.disk_limit_mb, self.output_limit_mb = cpu_limit_s, disk_limit_mb, output_limit_mb
+        self.max_threads = max_threads
         self.protect = protected_paths(protect)
         self._scratch: str | None = None
         self._lock = threading.RLock()
@@ -269,7 +272,7 @@ class ModelWorker:
             self._kill()
             raise
         self._watch = WorkerWatch(self._proc, self._scratch, self.disk_limit_mb, self.output_limit_mb,
-                             self.model_config["class_name"])
+                                  self.model_config["class_name"], self.max_threads)
         if self.memory_limit_mb and hasattr(resource, "prlimit"):
             limit = int(self.memory_limit_mb) * 1024 * 1024
             try:

@@ -22,11 +22,14 @@ _WATCH_EVERY = 0.25  # seconds between scratch-folder size checks
 
 
 class WorkerWatch:
-    """One thread per worker: drains its stderr into a bounded tail and enforces the output and
-    scratch-folder budgets, killing the worker's process group over either (`reason` says why)."""
+    """One thread per worker: drains its stderr into a bounded tail and enforces the output,
+    scratch-folder and thread-count budgets, killing the worker's process group over any of
+    them (`reason` says why). Threads: the sandbox denies fork, but threads are tasks too and a
+    thread bomb with tiny stacks would exhaust the machine's pids."""
 
-    def __init__(self, proc: subprocess.Popen, scratch: str | None, disk_limit_mb, output_limit_mb, name: str):
-        self.proc, self.scratch, self.name = proc, scratch, name
+    def __init__(self, proc: subprocess.Popen, scratch: str | None, disk_limit_mb, output_limit_mb, name: str,
+                 max_threads: int | None = None):
+        self.proc, self.scratch, self.name, self.max_threads = proc, scratch, name, max_threads
         self.disk_limit = int(disk_limit_mb) << 20 if disk_limit_mb else None
         self.output_limit = int(output_limit_mb) << 20 if output_limit_mb else None
         self.total = 0  # stderr bytes seen
@@ -79,11 +82,21 @@ class WorkerWatch:
                 if self.output_limit and self.total > self.output_limit:
                     self._kill(f"wrote more than {self.output_limit >> 20} MiB to stderr")
             now = time.monotonic()
-            if self.scratch and self.disk_limit and now >= next_check:
-                next_check = now + _WATCH_EVERY
-                used = _folder_bytes(self.scratch, self.disk_limit)
-                if used > self.disk_limit:
-                    self._kill(f"its scratch folder grew past {self.disk_limit >> 20} MiB")
+            if now < next_check:
+                continue
+            next_check = now + _WATCH_EVERY
+            if self.max_threads and _threads(self.proc.pid) > self.max_threads:
+                self._kill(f"started more than {self.max_threads} threads")
+            if self.scratch and self.disk_limit and _folder_bytes(self.scratch, self.disk_limit) > self.disk_limit:
+                self._kill(f"its scratch folder grew past {self.disk_limit >> 20} MiB")
+
+
+def _threads(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[17])  # field 20: num_threads
+    except (OSError, ValueError, IndexError):
+        return 0  # gone, or no /proc: nothing to count
 
 
 def _folder_bytes(folder: str, stop_after: int) -> int:

@@ -172,6 +172,14 @@ if mode == 5:  # one file larger than the per-file limit
 if mode == 6:  # CPU, past RLIMIT_CPU (the call timeout is longer)
     while True:
         pass
+if mode == 7:  # thread bomb with tiny stacks (fork is denied; threads are tasks too)
+    import threading
+    threading.stack_size(64 << 10)
+    try:
+        while True:
+            threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+    except RuntimeError:  # out of address space: keep what it has, as an attacker would
+        time.sleep(60)
 return X[:, 0]
 """
 
@@ -179,13 +187,14 @@ return X[:, 0]
 def test_memory_disk_output_reply_and_cpu_budgets(tmp_path):
     folder = model_folder(tmp_path / "hog", model_source(BUDGETS, extra="import tempfile"))
     worker = ModelWorker(folder, {"class_name": "M", "kwargs": {}}, timeout=30, memory_limit_mb=800,
-                         disk_limit_mb=32, output_limit_mb=8, cpu_limit_s=4)
+                         disk_limit_mb=32, output_limit_mb=8, cpu_limit_s=4, max_threads=64)
     cases = [(1, "MemoryError"),
              (2, "killed: its scratch folder grew past 32 MiB"),
              (3, "killed: wrote more than 8 MiB to stderr"),
              (4, r"byte reply, more than this call's output can be"),
              (5, "File too large"),
-             (6, "SIGXCPU|SIGKILL")]
+             (6, "SIGXCPU|SIGKILL"),
+             (7, "killed: started more than 64 threads")]
     with worker:
         for mode, message in cases:
             started = time.monotonic()
