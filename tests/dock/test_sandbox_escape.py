@@ -155,7 +155,7 @@ if mode == 1:  # memory past the cap
     hoard = [np.ones(1 << 27) for _ in range(40)]  # 40 x 1 GiB
 if mode == 2:  # fill the scratch folder: 1 MiB files, then wait to be noticed
     block = b"x" * (1 << 20)
-    for i in range(400):
+    for i in range(100):
         with open(os.path.join(tempfile.gettempdir(), f"fill-{i}"), "wb") as f:
             f.write(block)
     time.sleep(60)
@@ -187,7 +187,7 @@ return X[:, 0]
 def test_memory_disk_output_reply_and_cpu_budgets(tmp_path):
     folder = model_folder(tmp_path / "hog", model_source(BUDGETS, extra="import tempfile"))
     worker = ModelWorker(folder, {"class_name": "M", "kwargs": {}}, timeout=30, memory_limit_mb=800,
-                         disk_limit_mb=32, output_limit_mb=8, cpu_limit_s=4, max_threads=64)
+                         disk_limit_mb=32, output_limit_mb=8, cpu_limit_s=2, max_threads=64)
     cases = [(1, "MemoryError"),
              (2, "killed: its scratch folder grew past 32 MiB"),
              (3, "killed: wrote more than 8 MiB to stderr"),
