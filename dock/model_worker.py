@@ -326,7 +326,8 @@ def _sandbox(argv: list) -> dict:
     try:
         return module.restrict(_option(argv, "--sandbox"), os.getcwd(), protect)
     except Exception as exc:  # never run model code thinking it is confined when it is not
-        return {"layers": {}, "missing": {"sandbox": repr(exc)}, "summary": f"sandbox: none ({exc!r})"}
+        return {"layers": {}, "missing": {"sandbox": repr(exc)}, "refuse": {"sandbox": repr(exc)},
+                "summary": f"sandbox: none ({exc!r})"}
 
 
 def _exit_with_parent() -> None:
@@ -356,7 +357,7 @@ def main(argv: list) -> int:
     # Before any thread starts: Landlock confines the calling thread and what it spawns later.
     sandbox = _sandbox(argv)
     # What was promised but is not in force: the worker refuses to import any model code.
-    refused = sandbox["missing"] if "--require-sandbox" in argv else {}
+    refused = sandbox.get("refuse", sandbox["missing"]) if "--require-sandbox" in argv else {}
     _exit_with_parent()
     # Keep private copies of the protocol pipes, then point fds 0/1 elsewhere: a print() or a
     # C library writing to stdout lands in stderr and cannot corrupt a frame; input() gets EOF.

@@ -16,6 +16,10 @@ everything it later starts (nothing can lift them), every layer the kernel offer
       signals out, no io_uring/bpf/mount/namespaces.
   landlock-net (ABI 4+) and landlock-scope (ABI 6+): no TCP, no abstract sockets or signals
       outside the sandbox; redundant with seccomp, kept as a second wall.
+  netns (where unprivileged user namespaces are allowed): the worker gets its own empty network
+      namespace (a loopback that is down, and its own abstract-socket namespace), so even a
+      socket that slipped past seccomp would reach nothing. Optional: many distributions
+      restrict user namespaces, and seccomp already denies every socket.
   caps: every capability dropped (matters only when the dock runs as root).
 What it does not stop: CPU and memory use inside the worker's rlimits (the runner sets them),
 reading the files listed above (public software), covert channels through timing, and kernel
@@ -68,6 +72,7 @@ LAYER_GUARANTEES = {
     "landlock-net": "no TCP connect/bind (second wall behind seccomp)",
     "landlock-scope": "no abstract Unix sockets or signals outside the sandbox (second wall)",
     "caps": "no capabilities (only matters when the dock runs as root)",
+    "netns": "an empty network namespace of its own (third wall: nothing to reach even with a socket)",
     "rlimits": "address space (memory), CPU seconds, file size; no fork so the caps are totals",
 }
 # Beneath these (when present) the worker may read: shared libraries, locale data, CPU topology.
@@ -160,6 +165,23 @@ def _landlock(scratch: str, folder: str, protect: list[str]) -> tuple[int, dict,
     return abi, layers, skipped
 
 
+def _netns() -> str:
+    """unshare(CLONE_NEWUSER | CLONE_NEWNET) while still single-threaded; raises OSError."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(0x10000000 | 0x40000000) != 0:  # CLONE_NEWUSER | CLONE_NEWNET
+        raise OSError(ctypes.get_errno(), f"unshare: {os.strerror(ctypes.get_errno())}")
+    try:  # keep our own ids inside (else they read as 65534); access checks are unchanged either way
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    except OSError:
+        pass
+    with open("/proc/self/net/dev") as f:
+        interfaces = [line.split(":")[0].strip() for line in f.readlines()[2:]]
+    return "interfaces: " + (",".join(interfaces) or "none")
+
+
 def _load_sibling(name: str):
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
     spec = importlib.util.spec_from_file_location(f"lwdock_{name}", path)
@@ -169,7 +191,8 @@ def _load_sibling(name: str):
 
 
 def restrict(scratch: str, folder: str | None = None, protect: tuple[str, ...] = ()) -> dict:
-    """Confine this process; returns {"layers": {name: note}, "missing": {name: why}, "summary": str}.
+    """Confine this process; returns {"layers": {name: note}, "missing": {name: why}, "refuse":
+    {the missing REQUIRED_LAYERS}, "summary": str}.
 
     Must run before any thread starts (Landlock binds the calling thread and its future children).
     """
@@ -180,6 +203,11 @@ def restrict(scratch: str, folder: str | None = None, protect: tuple[str, ...] =
     for name in filter(None, os.environ.get(SKIP_ENV, "").split(",")):
         missing[name] = f"skipped ({SKIP_ENV})"
     seccomp = _load_sibling("sandbox_seccomp")  # before Landlock: its file must still be readable
+    if "netns" not in missing:
+        try:
+            layers["netns"] = _netns()
+        except OSError as exc:
+            missing["netns"] = f"no user+network namespace: {exc}"
     try:
         if "landlock-fs" in missing:
             raise _Skipped
@@ -204,13 +232,14 @@ def restrict(scratch: str, folder: str | None = None, protect: tuple[str, ...] =
             layers["seccomp"] = "filter on"
     except (OSError, KeyError, AttributeError) as exc:
         missing["seccomp"] = f"seccomp filter failed: {exc!r}"
-    return {"layers": layers, "missing": missing, "summary": summary(layers, missing)}
+    refuse = {k: v for k, v in missing.items() if k in REQUIRED_LAYERS}
+    return {"layers": layers, "missing": missing, "refuse": refuse, "summary": summary(layers, missing)}
 
 
 def summary(layers: dict, missing: dict) -> str:
     text = "sandbox: " + (" + ".join(f"{k} ({v})" for k, v in layers.items()) or "none")
     if missing:
-        text += "; MISSING " + ", ".join(missing)
+        text += "; not available: " + ", ".join(missing)
     return text
 
 
