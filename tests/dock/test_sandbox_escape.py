@@ -37,7 +37,7 @@ if mode == 1:  # case 9: the dock's control socket (a named unix socket)
 if mode == 2:  # case 10: the key leaves over UDP
     socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"identity.key", ("127.0.0.1", arg))
 if mode == 3:  # abstract unix socket
-    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect("\\0lwdock-test-abstract")
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(arg)
 if mode == 4:  # netlink (routing, audit...)
     socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
 if mode == 5:  # case 10: the identity key, by a relative path from the learnware's folder
@@ -103,19 +103,27 @@ def test_no_network_of_any_kind(home):
     control.bind(os.path.join(sockdir, "control.sock"))
     control.listen(1)
     control.setblocking(False)
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract.bind(f"\0lwdock-test-{os.getpid()}")
+    abstract.listen(1)
+    abstract.setblocking(False)
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     udp.setblocking(False)
     try:
-        with _attacker(home, {1: os.path.join(sockdir, "control.sock"), 2: udp.getsockname()[1]}) as worker:
+        args = {1: os.path.join(sockdir, "control.sock"), 2: udp.getsockname()[1], 3: abstract.getsockname()}
+        with _attacker(home, args) as worker:
             for mode in (1, 2, 3, 4):
                 _attack(worker, mode)
         with pytest.raises(BlockingIOError):
             control.accept()  # the control socket saw nobody
         with pytest.raises(BlockingIOError):
+            abstract.accept()
+        with pytest.raises(BlockingIOError):
             udp.recv(100)  # and nothing arrived over UDP
     finally:
         control.close()
+        abstract.close()
         udp.close()
         shutil.rmtree(sockdir, ignore_errors=True)
 
