@@ -171,16 +171,17 @@ def check_outputs(outputs: np.ndarray, n_rows: int, model_output_shape: tuple | 
 
 
 def check_package(pkg: LearnwarePackage, folder: Path, *, timeout: float = 60.0,
-                  memory_limit_mb: int | None = 4096, python: str | None = None) -> dict:
+                  memory_limit_mb: int | None = 4096, python: str | None = None,
+                  sandbox: bool | str | None = None) -> dict:
     """Run every check on an extracted package; return a small report or raise CheckError.
 
     `folder` is the package's extracted root (extract_package). The model's worker is closed
-    before returning, pass or fail.
+    before returning, pass or fail. `sandbox`: as ModelWorker (None: the process default).
     """
     sem = check_semantic(pkg.semantic_spec)
     check_stat_specs(pkg.stat_specs, sem)
     worker = ModelWorker(folder, pkg.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb,
-                         python=python)
+                         python=python, sandbox=sandbox)
     try:
         check_model_load(worker, sem, pkg.stat_specs)
         X = probe_inputs(pkg.stat_specs)

@@ -92,11 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requirement", action="append", default=[], help="a pip requirement (repeatable)")
     p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
     p.add_argument("-o", "--output", type=Path, required=True, help="where to write the zip")
+    _unsafe_option(p)
 
     p = command("submit", "check a learnware zip and store it in the dock (prints its id)")
     p.add_argument("zip", type=Path)
     p.add_argument("--semantic", type=Path, help="semantic spec JSON (when the zip has none, or to replace it)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds the model may take in the checks")
+    _unsafe_option(p)
 
     command("list", "list the learnwares in the dock")
 
@@ -151,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also find peers on the local network by mDNS (multicast DNS) and connect to them; "
         "or set `mdns = true` in <home>/config.toml",
     )
+    _unsafe_option(p)
 
     command("peers", "list the peers the running node is connected to")
 
@@ -173,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--peers", action="store_true", help="also ask every connected peer (needs a running node)")
     return parser
+
+
+def _unsafe_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run learnware code WITHOUT the sandbox where this machine cannot give it "
+                   "(it can then read your files, use the network and start processes); see `lwdock status`")
 
 
 def _semantic_options(p: argparse.ArgumentParser, *, for_query: bool) -> None:
@@ -208,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import cli_commands
 
+    if getattr(args, "unsafe_no_sandbox", False):
+        from .runner import set_default_sandbox
+
+        set_default_sandbox("off")
+        out.stderr.print("[bold red]warning: --unsafe-no-sandbox: learnware code runs UNCONFINED in this "
+                         "process: it can read your files and keys, use the network and start processes. "
+                         "Only for learnwares whose publisher you trust.[/]", markup=True, soft_wrap=True)
     try:
         result = getattr(cli_commands, f"cmd_{args.command}")(args)
     except DockError as exc:

@@ -245,13 +245,15 @@ class Dock:
         return self.network.search_peers(user_info, limit=limit)
 
     def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096,
-             isolation: str = "process", sandbox: bool = True, allow_index: bool = False) -> LoadedLearnware:
+             isolation: str = "process", sandbox: bool | str | None = None,
+             allow_index: bool = False) -> LoadedLearnware:
         """Start the learnware's model in its own worker process and return a handle to it.
 
         isolation "process": the worker runs the dock's Python and packages. "venv": the worker
         runs in a venv built from the learnware's requirements.txt / environment.yaml, cached per
         requirements set under `<home>/venvs/` (dock/venvs.py); offline unless allow_index.
-        sandbox: Landlock confinement of the worker where the kernel offers it (dock/runner.py).
+        sandbox: None = the process default (the full sandbox, or a refusal where the machine lacks
+        a layer, unless --unsafe-no-sandbox); "off" = unconfined (dock/runner.py).
         """
         from .loaded import start_learnware
 

@@ -5,6 +5,7 @@ The model never enters this process; `predict` ships arrays to the worker and ba
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,9 @@ class LoadedLearnware:
 
     @property
     def sandbox(self) -> str:
-        """What confines the worker, as it reported at load (see dock/worker_sandbox.py)."""
+        """What confines the worker, as it reported at load: "sandbox: off" when unconfined,
+        else the layers in force (see dock/worker_sandbox.py). A worker that cannot get every
+        required layer never loads (SandboxUnavailable), so this never overstates."""
         return getattr(self._worker, "sandbox", "sandbox: unknown")
 
     def predict(self, X) -> np.ndarray:
@@ -82,13 +85,14 @@ class LoadedLearnware:
 
 def start_learnware(record: LearnwareRecord, folder, stat_specs: dict[str, Any], venvs_root, *,
                     timeout: float = 60.0, memory_limit_mb: int | None = 4096, isolation: str = "process",
-                    sandbox: bool = True, allow_index: bool = False) -> LoadedLearnware:
+                    sandbox: bool | str | None = None, allow_index: bool = False) -> LoadedLearnware:
     """Start a worker for an unpacked learnware (shared by the embedded and the remote dock).
 
     isolation "process": the worker runs the dock's Python and packages. "venv": it runs in a venv
     built from the learnware's requirements, cached per requirements set under `venvs_root`
-    (dock/venvs.py); offline unless allow_index. sandbox: Landlock confinement where the kernel
-    offers it (dock/worker_sandbox.py)."""
+    (dock/venvs.py); offline unless allow_index. sandbox: None = the process default ("on" unless
+    the CLI's --unsafe-no-sandbox), "on"/True = the full sandbox or SandboxUnavailable, "off"/False
+    = unconfined (dock/worker_sandbox.py). The dock home (venvs_root's parent) is kept unreadable."""
     from .runner import ModelWorker
 
     if isolation not in ("process", "venv"):
@@ -99,6 +103,6 @@ def start_learnware(record: LearnwareRecord, folder, stat_specs: dict[str, Any],
 
         python = str(ensure_venv(venvs_root, requirements_of(folder), allow_index=allow_index))
     worker = ModelWorker(folder, record.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb,
-                         python=python, sandbox=sandbox)
+                         python=python, sandbox=sandbox, protect=(str(Path(venvs_root).parent),))
     worker.start()
     return LoadedLearnware(record, worker, stat_specs)

@@ -1,11 +1,13 @@
 """The learnware model worker: a separate process that imports and runs one learnware's model.
 
-Started by dock/runner.py as `python -I model_worker.py [--memory-limit-mb N] [--sandbox DIR]`
-with the learnware's folder as its working directory; `--sandbox` confines it with Landlock
-(dock/worker_sandbox.py: writes only beneath DIR, no TCP, no signals out) before any model
-code runs. `-I` keeps the dock's own packages and PYTHON*
-variables out, so this file imports only the standard library, numpy and msgpack; the same file
-holds the wire codec that runner.py imports, so both sides agree byte for byte.
+Started by dock/runner.py as `python -I model_worker.py [--memory-limit-mb N] [--cpu-limit-s N]
+[--file-limit-mb N] [--sandbox DIR [--protect PATH]... [--require-sandbox]]` with the learnware's
+folder as its working directory; `--sandbox` confines it (dock/worker_sandbox.py: Landlock reads
+and writes, seccomp: no sockets/fork/exec) before any model code runs; with `--require-sandbox`
+a worker missing a layer answers every load with "SandboxUnavailable" and runs no model code.
+`-I` keeps the dock's own packages and PYTHON* variables out, so this file imports only the
+standard library, numpy and msgpack; the same file holds the wire codec that runner.py imports,
+so both sides agree byte for byte.
 
 Wire: each frame is a 4-byte big-endian length and a msgpack map. Arrays travel as `.npy` bytes
 written without pickle and parsed header-first (the header's shape must match the bytes that
@@ -215,11 +217,16 @@ class _Worker:
     def __init__(self):
         self.model = None
         self.sandbox = "sandbox: off"
+        self.refused: dict = {}
 
     def handle(self, req) -> dict:
         if not isinstance(req, dict) or not isinstance(req.get("op"), str):
             return {"ok": False, "error": "ProtocolError: request is not a map with an 'op'", "traceback": ""}
         op = req["op"]
+        if op == "load" and self.refused:
+            missing = "; ".join(f"{k}: {v}" for k, v in self.refused.items())
+            return {"ok": False, "error": f"SandboxUnavailable: {missing}"[:4000], "traceback": "",
+                    "sandbox": self.sandbox}
         if op == "load":
             return self.load(req)
         if op == "call":
@@ -281,19 +288,32 @@ def _read_exact(stream, n: int):
     return bytes(data)
 
 
-def _limit_memory(argv: list) -> None:
-    if "--memory-limit-mb" not in argv:
-        return
+def _option(argv: list, name: str, default=None):
+    return argv[argv.index(name) + 1] if name in argv else default
+
+
+def _limit_resources(argv: list) -> None:
+    """Hard limits too, so model code cannot raise them back. With fork denied by the sandbox
+    these are totals for the learnware, not per process."""
     import resource
 
-    limit = int(argv[argv.index("--memory-limit-mb") + 1]) * 1024 * 1024
-    # Hard limit too, so model code cannot raise it back.
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    limits = [(resource.RLIMIT_CORE, 0)]  # a crash writes no core file anywhere
+    if "--memory-limit-mb" in argv:
+        limits.append((resource.RLIMIT_AS, int(_option(argv, "--memory-limit-mb")) * 1024 * 1024))
+    if "--cpu-limit-s" in argv:  # backstop to the runner's per-call timeout: idle-time spinning
+        limits.append((resource.RLIMIT_CPU, int(_option(argv, "--cpu-limit-s"))))
+    if "--file-limit-mb" in argv:  # one file's size; the runner watches the scratch folder's total
+        limits.append((resource.RLIMIT_FSIZE, int(_option(argv, "--file-limit-mb")) * 1024 * 1024))
+    for which, value in limits:
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):  # already lower (set by the parent): keep the lower one
+            pass
 
 
-def _sandbox(argv: list) -> str:
+def _sandbox(argv: list) -> dict:
     if "--sandbox" not in argv:
-        return "sandbox: off"
+        return {"layers": {}, "missing": {}, "summary": "sandbox: off"}
     import importlib.util
     import os
 
@@ -302,10 +322,12 @@ def _sandbox(argv: list) -> str:
     spec = importlib.util.spec_from_file_location("lwdock_worker_sandbox", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    protect = tuple(argv[i + 1] for i, a in enumerate(argv) if a == "--protect")
     try:
-        return module.restrict(argv[argv.index("--sandbox") + 1])
-    except OSError as exc:  # a kernel that refuses: run, but say so (ModelWorker.sandbox)
-        return f"sandbox: none (Landlock failed: {exc})"
+        return module.restrict(_option(argv, "--sandbox"), os.getcwd(), protect)
+    except Exception as exc:  # never run model code thinking it is confined when it is not
+        return {"layers": {}, "missing": {"sandbox": repr(exc)}, "refuse": {"sandbox": repr(exc)},
+                "summary": f"sandbox: none ({exc!r})"}
 
 
 def _exit_with_parent() -> None:
@@ -331,9 +353,11 @@ def _exit_with_parent() -> None:
 def main(argv: list) -> int:
     import os
 
-    _limit_memory(argv)  # before numpy and the model map anything
+    _limit_resources(argv)  # before numpy and the model map anything
     # Before any thread starts: Landlock confines the calling thread and what it spawns later.
     sandbox = _sandbox(argv)
+    # What was promised but is not in force: the worker refuses to import any model code.
+    refused = sandbox.get("refuse", sandbox["missing"]) if "--require-sandbox" in argv else {}
     _exit_with_parent()
     # Keep private copies of the protocol pipes, then point fds 0/1 elsewhere: a print() or a
     # C library writing to stdout lands in stderr and cannot corrupt a frame; input() gets EOF.
@@ -344,7 +368,8 @@ def main(argv: list) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     worker = _Worker()
-    worker.sandbox = sandbox
+    worker.sandbox = sandbox["summary"]
+    worker.refused = refused
     while True:
         head = _read_exact(proto_in, 4)
         if head is None:

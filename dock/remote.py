@@ -142,7 +142,8 @@ class RemoteDock:
         return result_from_wire(self._call("search_peers", user_info=user_info_to_wire(user_info), limit=limit))
 
     def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096,
-             isolation: str = "process", sandbox: bool = True, allow_index: bool = False) -> LoadedLearnware:
+             isolation: str = "process", sandbox: bool | str | None = None,
+             allow_index: bool = False) -> LoadedLearnware:
         """As Dock.load: the daemon unpacks (fetching the zip if needed), the worker starts here."""
         from specs import spec_from_bytes
 
