@@ -17,6 +17,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -174,6 +175,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def server_activate(self) -> None:
         super().server_activate()
         self._clients = threading.BoundedSemaphore(self.control.max_clients)
+        self._refused, self._last_refusal_log = 0, -1e9
 
     def verify_request(self, request, client_address) -> bool:
         uid, me = peer_uid(request), os.geteuid()
@@ -182,7 +184,12 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             _refuse(request, "DockError", f"this dock's control socket serves uid {me} only, not uid {uid}")
             return False
         if not self._clients.acquire(blocking=False):
-            log.warning("refused a control client: %d already connected", self.control.max_clients)
+            self._refused += 1
+            now = time.monotonic()
+            if now - self._last_refusal_log >= 10.0:  # a flood of clients must not flood the log too
+                log.warning("refused %d control client(s): %d already connected", self._refused,
+                            self.control.max_clients)
+                self._refused, self._last_refusal_log = 0, now
             _refuse(request, "DockBusyError", f"the lwdock node already serves {self.control.max_clients} "
                     "control clients; close some (other CLI commands or TUIs on this home) and retry")
             return False
