@@ -94,3 +94,20 @@ def test_too_many_points_in_a_zip_spec_is_refused(tmp_path):
                                           "beta": [1 / K] * K, "gamma": 0.1, "num_points": K}).encode()
     with pytest.raises(PackageError, match="K=1001 points is not allowed; at most 1000"):
         read_package(write_zip(tmp_path / "wide.zip", files))
+
+
+def test_a_gossiped_record_with_deeply_nested_semantic_json_is_a_record_error():
+    """The same nesting from a peer: a RecordError (rejected), never a RecursionError in the validator."""
+    import time
+
+    from dock.signed_records import RecordError, _seal, decode_envelope
+    from p2p.identity import Identity
+
+    identity = Identity.from_seed(bytes(32))
+    body = {"kind": "record", "id": "ab" * 32, "seq": 1, "created": int(time.time() * 1000), "size": 10,
+            "semantic": "[" * 100_000 + "]" * 100_000, "model": json.dumps({"class_name": "M"}), "specs": {}}
+    with pytest.raises(RecordError, match="nested too deeply"):
+        decode_envelope(_seal(identity, body))
+    honest = {**body, "semantic": json.dumps(semantic()), "specs": {}}
+    with pytest.raises(RecordError, match="specs must map"):  # the checks go on to the next field
+        decode_envelope(_seal(identity, honest))
