@@ -210,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from .terminal_text import SafeFormatter
+
+    for handler in logging.getLogger().handlers:  # log lines quote names and model errors
+        if handler.formatter is not None and not isinstance(handler.formatter, SafeFormatter):
+            handler.setFormatter(SafeFormatter(handler.formatter))
     if args.command is None:
         parser.print_help()
         return 0

@@ -232,8 +232,10 @@ def cmd_peers(args):
     if not args.json:
         if not status["online"]:
             out.info("offline: no node is running for this home (start one with `lwdock node`)")
+        from .terminal_text import visible
+
         for peer in status["peers"]:
-            print(peer)
+            print(visible(peer))  # addresses are what peers say about themselves
     return status["peers"]
 
 

@@ -1,4 +1,8 @@
-"""Human-readable rendering for the CLI (rich). Results to stdout, errors to stderr."""
+"""Human-readable rendering for the CLI (rich). Results to stdout, errors to stderr.
+
+Every string that came from outside (a record, a peer, a model's error) goes through
+dock.terminal_text before it reaches the terminal: control characters shown, markup escaped.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,19 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from .terminal_text import markup_safe, plain, visible
+
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
 
 
 def error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    stderr.print(f"[bold red]error:[/] {markup_safe(message, keep_newlines=True)}", markup=True, soft_wrap=True)
 
 
 def info(message: str) -> None:
     """Progress and notes go to stderr so stdout stays clean for results."""
-    stderr.print(message, markup=False, soft_wrap=True)
+    stderr.print(visible(message, keep_newlines=True), markup=False, soft_wrap=True)
 
 
 def score_bar(score: float, width: int = 12) -> str:
@@ -33,8 +39,9 @@ def records_table(records: list[dict]) -> None:
     for column in ("id", "name", "data", "task", "in→out", "size"):
         table.add_column(column)
     for r in records:
-        dims = f"{r['input_dim'] or '?'}→{r['output_dim'] or '?'}"
-        table.add_row(r["id"][:12], r["name"], r["data_type"] or "", r["task_type"] or "", dims, _size(r["size"]))
+        dims = plain(f"{r['input_dim'] or '?'}→{r['output_dim'] or '?'}")
+        table.add_row(plain(r["id"][:12]), plain(r["name"]), plain(r["data_type"] or ""), plain(r["task_type"] or ""),
+                      dims, _size(r["size"]))
     stdout.print(table)
 
 
@@ -51,11 +58,11 @@ def search_result(result: dict) -> None:
         table.add_column(column)
     for rank, m in enumerate(single, 1):
         mmd = "" if m["mmd2"] is None else f"{m['mmd2']:.4f}"
-        table.add_row(str(rank), m["id"][:12], m["name"], f"{m['score']:.1%}", score_bar(m["score"]), mmd)
+        table.add_row(str(rank), plain(m["id"][:12]), plain(m["name"]), f"{m['score']:.1%}", score_bar(m["score"]), mmd)
     stdout.print(table)
     mix = result.get("multiple")
     if mix:
-        parts = ", ".join(f"{i[:12]} ×{w:.2f}" for i, w in zip(mix["ids"], mix["weights"], strict=True))
+        parts = ", ".join(f"{markup_safe(i[:12])} ×{w:.2f}" for i, w in zip(mix["ids"], mix["weights"], strict=True))
         stdout.print(
             f"\n[bold]recommended mixture[/]  match {mix['score']:.1%} {score_bar(mix['score'])}  "
             f"MMD² {mix['mmd2']:.4f}\n  {parts}"
@@ -63,30 +70,31 @@ def search_result(result: dict) -> None:
 
 
 def show_record(record: dict, semantic: dict, specs: dict) -> None:
-    stdout.print(f"[bold]{record['name']}[/]  {record['id']}")
+    stdout.print(f"[bold]{markup_safe(record['name'])}[/]  {markup_safe(record['id'])}")
     if record["description"]:
-        stdout.print(record["description"], markup=False)
-    stdout.print(
+        stdout.print(visible(record["description"], keep_newlines=True), markup=False)
+    stdout.print(visible(
         f"data {record['data_type']} · task {record['task_type']} · library {record['library_type']} · "
         f"license {record['license']} · scenarios {', '.join(record['scenarios']) or '-'}"
-    )
+    ), markup=False)
     stdout.print(
         f"input dim {record['input_dim']} · output dim {record['output_dim']} · zip {_size(record['size'])}"
         f" · local zip: {'yes' if record.get('local') else 'no'}"
     )
     for kind, info_ in specs.items():
-        stdout.print(f"stat spec {kind}: K={info_['k']} points, dim {info_['dim']}, gamma {info_['gamma']:.4g}")
+        line = f"stat spec {kind}: K={info_['k']} points, dim {info_['dim']}, gamma {info_['gamma']:.4g}"
+        stdout.print(visible(line), markup=False)
 
 
 def status(info: dict) -> None:
     mode = f"daemon (pid {info['pid']})" if info["mode"] == "daemon" else "embedded (no daemon running)"
-    stdout.print(f"home     {info['home']}\nmode     {mode}")
-    stdout.print(
+    stdout.print(visible(f"home     {info['home']}") + f"\nmode     {mode}", markup=False)
+    stdout.print(visible(
         f"network  {'online' if info['online'] else 'offline'}"
         + (f" as {info['peer_id']}" if info.get("peer_id") else "")
-    )
+    ), markup=False)
     for addr in info.get("addrs") or []:
-        stdout.print(f"         {addr}", markup=False)
+        stdout.print(visible(f"         {addr}"), markup=False)
     stdout.print(
         f"peers    {len(info.get('peers') or [])}\nrecords  {info['records']} ({info['zips']} with local zips)"
     )
@@ -109,7 +117,7 @@ class TransferProgress:
     get the start and end lines alone)."""
 
     def __init__(self, label: str):
-        self.label = label
+        self.label = markup_safe(label)  # progress descriptions are rendered as markup
         self._progress = None
         self._task = None
 
@@ -125,7 +133,7 @@ class TransferProgress:
 
     def update(self, transfer) -> None:
         if self._progress is not None:
-            peer = str(getattr(transfer, "peer", "") or "")
+            peer = markup_safe(str(getattr(transfer, "peer", "") or ""))
             self._progress.update(self._task, completed=transfer.done, total=transfer.total or None,
                                   description=f"{self.label} from {peer[:16]}…" if peer else self.label)
 

@@ -2,7 +2,10 @@
 
 Only the owner (the daemon, `lwdock node`) opens the DuckDB file; the CLI, scripts and the TUI
 talk to it through `RemoteDock` (dock/remote.py). The socket file is mode 0600: only the user
-who owns the dock can use it. Each connection is served on its own thread; the dock's store
+who owns the dock can use it, and each client's uid is checked again from the kernel
+(SO_PEERCRED) in case the file's mode is not enough (a socket in a folder another user made).
+Each connection is served on its own thread, at most MAX_CLIENTS at once (more get an error
+frame and are closed), and a client silent for CLIENT_IDLE_SECONDS is dropped; the dock's store
 serialises its own DuckDB access.
 """
 
@@ -12,7 +15,9 @@ import logging
 import os
 import socket
 import socketserver
+import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,6 +27,11 @@ from .errors import CheckError, DockError
 from .records import record_to_dict
 
 log = logging.getLogger(__name__)
+
+MAX_CLIENTS = 32
+# Between requests (a call that runs long is not idle). RemoteDock reconnects when it finds its
+# connection closed, so an attached TUI left open survives this.
+CLIENT_IDLE_SECONDS = 300.0
 
 
 def dock_methods(dock) -> dict[str, Callable[..., Any]]:
@@ -62,9 +72,13 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.request
+        sock.settimeout(self.server.control.idle_timeout)
         while True:
             try:
                 request = recv_frame(sock)
+            except TimeoutError:
+                log.info("closing an idle control connection")
+                return
             except (ControlProtocolError, OSError) as exc:
                 log.warning("dropping control connection: %s", exc)
                 return
@@ -134,15 +148,74 @@ class ProgressRelay:
             self._thread.join()  # the last progress frame goes out before the reply
 
 
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a Unix socket, from the kernel (None where the
+    platform has no SO_PEERCRED)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
+    return uid
+
+
+def _refuse(sock: socket.socket, kind: str, message: str) -> None:
+    """One error frame (id null) for a client we will not serve, then the caller closes it."""
+    try:
+        sock.settimeout(1.0)  # never let a refused client hold the accept loop
+        send_frame(sock, {"id": None, "ok": False, "error": {"type": kind, "message": message}})
+    except (ControlProtocolError, OSError):
+        pass
+
+
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = 64  # a burst of CLI commands waits in the backlog instead of failing to connect
     control: "ControlServer"
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._clients = threading.BoundedSemaphore(self.control.max_clients)
+        self._refused, self._last_refusal_log = 0, -1e9
+
+    def verify_request(self, request, client_address) -> bool:
+        uid, me = peer_uid(request), os.geteuid()
+        if uid is not None and uid not in (me, 0):  # root may (it can read the home anyway)
+            log.warning("refused a control client of uid %s (this dock serves uid %s)", uid, me)
+            _refuse(request, "DockError", f"this dock's control socket serves uid {me} only, not uid {uid}")
+            return False
+        if not self._clients.acquire(blocking=False):
+            self._refused += 1
+            now = time.monotonic()
+            if now - self._last_refusal_log >= 10.0:  # a flood of clients must not flood the log too
+                log.warning("refused %d control client(s): %d already connected", self._refused,
+                            self.control.max_clients)
+                self._refused, self._last_refusal_log = 0, now
+            _refuse(request, "DockBusyError", f"the lwdock node already serves {self.control.max_clients} "
+                    "control clients; close some (other CLI commands or TUIs on this home) and retry")
+            return False
+        return True
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._clients.release()
+
+    def process_request(self, request, client_address) -> None:
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # the thread never started: give its slot back
+            self._clients.release()
+            raise
 
 
 class ControlServer:
-    def __init__(self, methods: dict[str, Callable[..., Any]], socket_path: Path):
+    def __init__(self, methods: dict[str, Callable[..., Any]], socket_path: Path, *,
+                 max_clients: int = MAX_CLIENTS, idle_timeout: float = CLIENT_IDLE_SECONDS):
         self.methods = methods
         self.socket_path = socket_path
+        self.max_clients = max_clients
+        self.idle_timeout = idle_timeout
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -153,10 +226,16 @@ class ControlServer:
             self.socket_path.unlink()
         old_umask = os.umask(0o177)  # the socket is created 0600: only this user may connect
         try:
-            self._server = _Server(str(self.socket_path), _Handler)
+            self._server = _Server(str(self.socket_path), _Handler, bind_and_activate=False)
+            self._server.control = self
+            try:
+                self._server.server_bind()
+                self._server.server_activate()
+            except BaseException:
+                self._server.server_close()
+                raise
         finally:
             os.umask(old_umask)
-        self._server.control = self
         self._thread = threading.Thread(target=self._server.serve_forever, name="lwdock-control", daemon=True)
         self._thread.start()
         log.info("control API listening on %s", self.socket_path)

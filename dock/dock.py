@@ -2,9 +2,9 @@
 
 Path of a learnware through `submit`: hash the zip (its id) -> read and validate the package
 (hostile-input unzip, YAML, specs, semantic spec) -> run the checks with the model in a worker
-process -> copy the zip into the blob store (hash verified) -> insert record + specs in one
-DuckDB transaction. Any failure before the insert stores nothing; a crash between the blob and
-the insert leaves an orphan blob that the next `open` deletes.
+process -> sign the record (validated as a receiver would) -> copy the zip into the blob store
+(hash verified) -> insert record + specs in one DuckDB transaction. Any failure before the insert
+stores nothing; a crash between the blob and the insert leaves an orphan blob that the next `open` deletes.
 """
 
 from __future__ import annotations
@@ -114,12 +114,14 @@ class Dock:
             folder = extract_package(zip_path, Path(tmp) / "learnware")
             package = read_folder(folder, zip_path.resolve(), learnware_id, semantic_spec)
             check_package(package, folder, timeout=timeout)
-        stored_id, created = self.blobs.put_file(zip_path, expected_id=learnware_id)
+        # Sign (which validates the record as a receiver would) before the blob is written, so a
+        # record that cannot exist never leaves a copied zip behind.
         signed = sign_record(
-            self.identity, learnware_id=stored_id, size=zip_path.stat().st_size,
+            self.identity, learnware_id=learnware_id, size=zip_path.stat().st_size,
             semantic_spec=package.semantic_spec, model_config=package.model_config,
             spec_bytes={kind: spec.to_bytes() for kind, spec in package.stat_specs.items()}, seq=_now_ms(),
         )
+        stored_id, created = self.blobs.put_file(zip_path, expected_id=learnware_id)
         record = LearnwareRecord(
             id=stored_id,
             semantic_spec=package.semantic_spec,

@@ -31,6 +31,13 @@ MAX_RATIO = 200
 # Entries below this size are never flagged for ratio: a tiny file cannot be a bomb, and small
 # repetitive files (an all-zero array, a padded JSON) compress far beyond 200:1 legitimately.
 RATIO_FLOOR_BYTES = 1024 * 1024
+# Many small entries are a bomb too (480 x 1 MiB of zeros in a 530 KiB zip: 925:1), so the whole
+# archive is held to a ratio as well: everything extracted, counted as it streams out, against
+# the zip's real size on disk (headers can lie; the file's length cannot). Real learnwares
+# (pickles, float arrays, code) stay far below 100:1 overall; archives of up to 8 MiB
+# uncompressed are never flagged.
+MAX_ARCHIVE_RATIO = 100
+ARCHIVE_RATIO_FLOOR_BYTES = 8 * 1024 * 1024
 MAX_TEXT_BYTES = 1024 * 1024  # learnware.yaml, semantic spec, requirements, environment
 MAX_SPEC_BYTES = 64 * 1024 * 1024
 MAX_YAML_NODES = 20_000  # bounds alias expansion ("billion laughs") before construction
@@ -107,7 +114,18 @@ def _key(parts: tuple[str, ...]) -> str:
     return unicodedata.normalize("NFC", "/".join(parts)).casefold()
 
 
-def _plan(zf: zipfile.ZipFile, max_entries: int, max_total: int, max_ratio: float):
+def archive_limit(archive_bytes: int, max_archive_ratio: float = MAX_ARCHIVE_RATIO) -> int:
+    """The most an archive of this size may extract to, all entries together."""
+    return int(max(ARCHIVE_RATIO_FLOOR_BYTES, max_archive_ratio * max(archive_bytes, 1)))
+
+
+def _archive_bomb(name: str, limit: int) -> PackageError:
+    return PackageError(f"zip entry {name!r}: the archive expands to more than {limit} bytes, the most its "
+                        "size on disk allows (compression ratio; possible zip bomb of many small entries)")
+
+
+def _plan(zf: zipfile.ZipFile, max_entries: int, max_total: int, max_ratio: float,
+          max_archive: int | None = None):
     """Validate every name before writing a byte; return [(info, relative parts, kind)]."""
     infos = zf.infolist()
     if len(infos) > max_entries:
@@ -132,6 +150,8 @@ def _plan(zf: zipfile.ZipFile, max_entries: int, max_total: int, max_ratio: floa
             if info.file_size > max(RATIO_FLOOR_BYTES, max_ratio * max(info.compress_size, 1)):
                 raise PackageError(f"zip entry {info.filename!r}: compression ratio over {max_ratio} "
                                    "(possible zip bomb)")
+            if max_archive is not None and declared > max_archive:
+                raise _archive_bomb(info.filename, max_archive)
         entries.append((info, parts, kind))
     # A file may not also be a folder of other entries ("a" and "a/b").
     files = {_key(p) for _, p, k in entries if k == "file"}
@@ -151,7 +171,8 @@ def _strip_common_folder(entries):
     return [(i, parts[1:], k) for i, parts, k in entries if len(parts) > 1]
 
 
-def _stream(zf, info, target: Path, budget: list[int], max_total: int, max_ratio: float) -> None:
+def _stream(zf, info, target: Path, budget: list[int], max_total: int, max_ratio: float,
+            max_archive: int | None = None) -> None:
     written = 0
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
     with os.fdopen(fd, "wb") as out, zf.open(info) as src:
@@ -163,6 +184,8 @@ def _stream(zf, info, target: Path, budget: list[int], max_total: int, max_ratio
             if budget[0] > max_total:
                 raise PackageError(f"zip entry {info.filename!r}: total uncompressed size exceeds "
                                    f"the {max_total} byte limit")
+            if max_archive is not None and budget[0] > max_archive:
+                raise _archive_bomb(info.filename, max_archive)
             if written > max(RATIO_FLOOR_BYTES, max_ratio * max(info.compress_size, 1)):
                 raise PackageError(f"zip entry {info.filename!r}: compression ratio over {max_ratio} "
                                    "(possible zip bomb)")
@@ -171,8 +194,13 @@ def _stream(zf, info, target: Path, budget: list[int], max_total: int, max_ratio
 
 def extract_package(zip_path: str | os.PathLike, dest_dir: str | os.PathLike, *,
                     max_entries: int = MAX_ENTRIES, max_total_bytes: int = MAX_TOTAL_BYTES,
-                    max_ratio: float = MAX_RATIO) -> Path:
+                    max_ratio: float = MAX_RATIO, max_archive_ratio: float = MAX_ARCHIVE_RATIO) -> Path:
     """Extract a learnware zip into `dest_dir` (which must not exist, or be an empty folder).
+
+    Bounds: at most `max_entries` entries and `max_total_bytes` extracted; each entry over 1 MiB
+    at most `max_ratio` times its compressed size; the whole archive at most
+    `max_archive_ratio` times the zip file's size (over an 8 MiB floor). Sizes are counted as
+    bytes stream out, never taken from the headers alone.
 
     All-or-nothing: files go to a temporary sibling folder that is renamed into place only when
     every entry passed; on any failure the temporary folder is removed and PackageError raised.
@@ -184,15 +212,17 @@ def extract_package(zip_path: str | os.PathLike, dest_dir: str | os.PathLike, *,
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
         try:
-            with zipfile.ZipFile(zip_path) as zf:
+            with open(zip_path, "rb") as raw, zipfile.ZipFile(raw) as zf:
+                # The size of the file actually opened (fstat), so a swapped path cannot lie either.
+                max_archive = archive_limit(os.fstat(raw.fileno()).st_size, max_archive_ratio)
                 budget = [0]
-                for info, parts, kind in _plan(zf, max_entries, max_total_bytes, max_ratio):
+                for info, parts, kind in _plan(zf, max_entries, max_total_bytes, max_ratio, max_archive):
                     target = tmp.joinpath(*parts)
                     if kind == "dir":
                         target.mkdir(parents=True, exist_ok=True)
                         continue
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    _stream(zf, info, target, budget, max_total_bytes, max_ratio)
+                    _stream(zf, info, target, budget, max_total_bytes, max_ratio, max_archive)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
             raise PackageError(f"{zip_path.name}: not a readable zip ({exc})") from exc
         except OSError as exc:
@@ -340,6 +370,8 @@ def _load_stat_specs(root: Path, entries: Any) -> dict:
             data = json.loads(_read_text(path, MAX_SPEC_BYTES))
         except json.JSONDecodeError as exc:
             raise PackageError(f"{entry['file_name']}: not valid JSON ({exc})") from exc
+        except RecursionError as exc:
+            raise PackageError(f"{entry['file_name']}: nested too deeply") from exc
         if isinstance(data, dict):  # old reference files: no "type", or the old class name
             data["type"] = _SPEC_ALIASES.get(data.get("type", cls), data.get("type", cls))
         try:
@@ -366,6 +398,8 @@ def _semantic(root: Path, given: dict | None) -> dict:
             given = json.loads(_read_text(path))
         except json.JSONDecodeError as exc:
             raise PackageError(f"{SEMANTIC_FILE}: not valid JSON ({exc})") from exc
+        except RecursionError as exc:  # the json module parses nested arrays/objects recursively
+            raise PackageError(f"{SEMANTIC_FILE}: nested too deeply") from exc
         source = SEMANTIC_FILE
     if not isinstance(given, dict):
         raise PackageError(f"{source}: must be a JSON object")

@@ -32,20 +32,59 @@ class DaemonUnavailable(DockError):
 class RemoteDock:
     def __init__(self, home: DockHome, *, timeout: float = 600.0):
         self.home = home
-        self.socket_path = control_socket_path(home.root)
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.settimeout(timeout)
-        try:
-            self._sock.connect(str(self.socket_path))
-        except OSError as exc:
-            self._sock.close()
-            raise DaemonUnavailable(f"no daemon on {self.socket_path}: {exc.strerror or exc}") from None
+        self.socket_path = control_socket_path(home.root)  # its folder is checked there (private)
+        self._timeout = timeout
+        self._sock = self._open_socket()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._loaded: list[LoadedLearnware] = []
         self.daemon_pid = self._call("ping")["pid"]
 
     # -- plumbing --------------------------------------------------------------------------
+    def _open_socket(self) -> socket.socket:
+        from .control_server import peer_uid
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self._timeout)
+        try:
+            sock.connect(str(self.socket_path))
+        except OSError as exc:
+            sock.close()
+            raise DaemonUnavailable(f"no daemon on {self.socket_path}: {exc.strerror or exc}") from None
+        uid = peer_uid(sock)  # the server's, from the kernel: a socket another user planted is refused
+        if uid is not None and uid not in (os.geteuid(), 0):
+            sock.close()
+            raise errors.StoreError(f"refusing the control socket {self.socket_path}: it is served by uid {uid}, "
+                                    f"not by you (uid {os.geteuid()}); another user may be impersonating your dock")
+        return sock
+
+    def _reconnect_if_closed(self) -> None:
+        """The daemon drops idle clients: find that out before sending (never resend a request)."""
+        import select
+
+        readable, _, _ = select.select([self._sock], [], [], 0)
+        if not readable:
+            return
+        try:
+            closed = self._sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            closed = True
+        if closed:
+            self._sock.close()
+            self._sock = self._open_socket()
+
+    def _pending_refusal(self) -> dict | None:
+        try:
+            self._sock.settimeout(0.5)
+            frame = recv_frame(self._sock)
+        except (OSError, ControlProtocolError):
+            return None
+        finally:
+            self._sock.settimeout(self._timeout)
+        if frame is not None and frame.get("id") is None and frame.get("ok") is False:
+            return frame
+        return None
+
     def _call(self, method: str, _progress: Callable[[dict], None] | None = None, **params: Any) -> Any:
         """One request; `_progress(figures)` gets the progress frames a long call sends first."""
         with self._lock:
@@ -54,6 +93,7 @@ class RemoteDock:
             if _progress is not None:
                 request["progress"] = True
             try:
+                self._reconnect_if_closed()
                 send_frame(self._sock, request)
                 reply = recv_frame(self._sock)
                 while reply is not None and "progress" in reply and reply.get("id") == request_id:
@@ -61,7 +101,12 @@ class RemoteDock:
                         _progress(reply["progress"])
                     reply = recv_frame(self._sock)
             except (OSError, ControlProtocolError) as exc:
+                refusal = self._pending_refusal()  # refused clients get one frame, then the close
+                if refusal is not None:
+                    raise _error_from(refusal.get("error") or {}) from None
                 raise DaemonUnavailable(f"lost the daemon's control socket: {exc}") from None
+        if reply is not None and reply.get("id") is None and reply.get("ok") is False:
+            raise _error_from(reply.get("error") or {})  # refused: too many clients, or not our uid
         if reply is None or reply.get("id") != request_id:
             raise DaemonUnavailable("the daemon closed the control socket")
         if reply.get("ok"):

@@ -257,9 +257,9 @@ def _statistical(index, spec, mask, shown, limit) -> SearchResult:
     gamma = float(spec.gamma)
     z = np.asarray(spec.z, np.float64)
     bq = np.asarray(spec.beta, np.float64)
-    from specs.kernels import gaussian_kernel
+    from specs.kernels import weighted_kernel_sum
 
-    self_q = float(bq @ gaussian_kernel(z, z, gamma) @ bq)
+    self_q = weighted_kernel_sum(z, bq, z, bq, gamma)  # blockwise: no K x K matrix
     q, shift, q_group = group.query_frame(z, bq)
     info = {"gamma": gamma, "learnwares": int(slots.size)}
     if z.shape[0] * group.points_in(slots) <= EXACT_MAX_ENTRIES:

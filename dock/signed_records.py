@@ -146,6 +146,8 @@ def _semantic(text: Any) -> dict:
         return validate_semantic_spec(json.loads(text), partial=False)
     except (ValueError, SpecError) as exc:
         raise RecordError(f"semantic spec: {exc}") from None
+    except RecursionError:  # json parses nesting recursively: "[[[[..." from a peer
+        raise RecordError("semantic spec: nested too deeply") from None
 
 
 def _model(text: Any) -> dict:

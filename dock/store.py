@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 
 from .errors import NotFoundError, StoreError
+from .home import PRIVATE_FILE, make_private
 from .records import LearnwareRecord, compat_key
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,11 @@ class Catalogue:
             raise StoreError(f"cannot open the catalogue {db_path}: {exc}") from exc
         self._lock = threading.RLock()
         self._migrate()
+        # The catalogue is private (other users must not read it); DuckDB creates its files with
+        # the umask's mode, so tighten them (after the migrations' writes made the .wal). The
+        # home itself is 0700 (dock/home.py), which covers files DuckDB makes later.
+        for path in (Path(db_path), Path(f"{db_path}.wal")):
+            make_private(path, PRIVATE_FILE)
 
     # -- lifecycle -------------------------------------------------------------------------
     def _migrate(self) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 
 from .errors import SpecError
+from .limits import check_file_size
 from .registry import known_spec_types, spec_class
 from .wire import MAX_DECOMPRESSED_BYTES, unpack_spec
 
@@ -41,6 +42,7 @@ def load_spec(path_or_dict):
         d = path_or_dict
     elif isinstance(path_or_dict, (str, os.PathLike)):
         try:
+            check_file_size(path_or_dict)
             with open(path_or_dict, encoding="utf-8") as f:
                 d = json.load(f)
         except (OSError, ValueError) as e:

@@ -44,17 +44,41 @@ def gaussian_kernel(A, B, gamma: float) -> np.ndarray:
     return D
 
 
+# Kernel entries computed at once by weighted_kernel_sum: 1M float64 = 8 MiB, whatever K is.
+KERNEL_BLOCK_ENTRIES = 1 << 20
+
+
+def weighted_kernel_sum(A, a, B, b, gamma: float) -> float:
+    """a' K(A, B) b without holding the whole (len(A) x len(B)) kernel matrix.
+
+    Rows of A are taken in blocks so each kernel slab has at most KERNEL_BLOCK_ENTRIES entries:
+    the memory of a comparison is bounded whatever K a spec claims (specs are capped anyway,
+    see specs/limits.py, but a K x K matrix must never be the cost of looking at one).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    cols = min(max(1, B.shape[0]), KERNEL_BLOCK_ENTRIES)
+    rows = max(1, KERNEL_BLOCK_ENTRIES // cols)
+    total = 0.0
+    for s in range(0, A.shape[0], rows):
+        for t in range(0, B.shape[0], cols):
+            slab = gaussian_kernel(A[s : s + rows], B[t : t + cols], gamma)
+            total += float(a[s : s + rows] @ (slab @ b[t : t + cols]))
+    return total
+
+
 def mmd2(z1, b1, z2, b2, gamma: float) -> float:
     """Squared MMD between two weighted embeddings sum_i b1_i k(z1_i, .) and sum_j b2_j k(z2_j, .).
 
-    b1'K11b1 - 2 b1'K12b2 + b2'K22b2. The exact value is >= 0; rounding can leave a tiny
-    negative when both sides are (nearly) equal, which is reported as 0.
+    b1'K11b1 - 2 b1'K12b2 + b2'K22b2, each term computed blockwise (weighted_kernel_sum). The
+    exact value is >= 0; rounding can leave a tiny negative when both sides are (nearly) equal,
+    which is reported as 0.
     """
-    b1 = np.asarray(b1, dtype=np.float64)
-    b2 = np.asarray(b2, dtype=np.float64)
-    t11 = b1 @ gaussian_kernel(z1, z1, gamma) @ b1
-    t12 = b1 @ gaussian_kernel(z1, z2, gamma) @ b2
-    t22 = b2 @ gaussian_kernel(z2, z2, gamma) @ b2
+    t11 = weighted_kernel_sum(z1, b1, z1, b1, gamma)
+    t12 = weighted_kernel_sum(z1, b1, z2, b2, gamma)
+    t22 = weighted_kernel_sum(z2, b2, z2, b2, gamma)
     return float(max(t11 - 2.0 * t12 + t22, 0.0))
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import gaussian_kernel, sq_dists
+from .limits import check_shape
 from .simplex_qp import solve_simplex_qp
 
 # Kernel block size (elements) per data chunk: 4M float64 = 32 MB.
@@ -124,6 +125,7 @@ def fit_rkme(
     mean_xx' k(x, x') to get the MMD^2 to the data) and the number of accepted z steps.
     """
     K = min(K, X.shape[0])
+    check_shape(K, X.shape[1], "fit")  # before the K x K and K x n kernels are built
     state = _State(kmeans_centres(X, K, seed), X, gamma)
     beta = solve_simplex_qp(state.Kzz, state.c)
     J = state.objective(beta)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 from collections.abc import Mapping
 
 from .errors import SpecError
@@ -50,6 +51,13 @@ _IO_KEYS = ("Input", "Output")
 _KNOWN_KEYS = (*_FIELDS, *_IO_KEYS)
 # Tasks whose learnwares must say what their output columns are (as the reference requires).
 _TASKS_WITH_OUTPUT = ("Classification", "Regression")
+
+# A semantic spec travels inside every gossiped record (dock/signed_records.py caps its JSON at
+# 256 KiB): refuse larger ones here, before a zip is stored, rather than at signing time.
+MAX_SEMANTIC_BYTES = 256 * 1024
+MAX_SEMANTIC_DEPTH = 16  # {"Input": {"Description": {"0": ...}}} is 3; extensions get room, not a stack
+MAX_SEMANTIC_NODES = 20_000
+MAX_NAME_CHARS = 256
 
 # For UIs: key -> {"Type": ..., "Values": [...] or None}. A fresh copy; editing it changes nothing.
 SEMANTIC_FIELDS: dict[str, dict] = {
@@ -118,6 +126,8 @@ def _field(key: str, entry, partial: bool) -> dict:
             raise SpecError(f"{key}: {values!r} is not allowed; {key} must be a string")
         if key == "Name" and not partial and not values.strip():
             raise SpecError(f"{key}: {values!r} is not allowed; a learnware needs a non-empty name")
+        if key == "Name" and len(values) > MAX_NAME_CHARS:
+            raise SpecError(f"{key}: {len(values)} characters is not allowed; at most {MAX_NAME_CHARS}")
         return {"Type": kind, "Values": values}
 
     if values is None:
@@ -177,6 +187,43 @@ def _io(key: str, io) -> dict:
     return out
 
 
+def _check_bounds(spec) -> None:
+    """Depth, node count and text size, walked without recursion (a deep spec cannot blow the stack)."""
+    stack, nodes, size = [(spec, 1, "")], 0, 0
+    while stack:
+        value, depth, where = stack.pop()
+        nodes += 1
+        if nodes > MAX_SEMANTIC_NODES:
+            raise SpecError(f"semantic spec: more than {MAX_SEMANTIC_NODES} values; it must stay small")
+        if depth > MAX_SEMANTIC_DEPTH:
+            raise SpecError(f"semantic spec: {where or 'the spec'} is nested more than {MAX_SEMANTIC_DEPTH} "
+                            "levels deep")
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                size += len(k) if isinstance(k, str) else 8
+                stack.append((v, depth + 1, f"{where}.{k}" if where else str(k)))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1, where) for v in value)
+        else:
+            size += 8
+        if size > MAX_SEMANTIC_BYTES:
+            raise SpecError(f"semantic spec: larger than {MAX_SEMANTIC_BYTES} bytes "
+                            f"(at {where or 'the top level'}); keep the description under that")
+
+
+def _check_encoded_size(out: dict) -> None:
+    """The JSON a record carries (UTF-8, as dock/signed_records.py writes it) fits its cap."""
+    try:
+        size = len(json.dumps(out, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError) as e:
+        raise SpecError(f"semantic spec: not JSON data ({e})") from e
+    if size > MAX_SEMANTIC_BYTES:
+        raise SpecError(f"semantic spec: {size} bytes as JSON is larger than the {MAX_SEMANTIC_BYTES} "
+                        "byte limit; shorten the description")
+
+
 def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
     """Check a semantic spec and return a normalised deep copy (canonical keys and spellings).
 
@@ -190,6 +237,7 @@ def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
         raise SpecError(
             f"semantic spec: expected a dict with keys {', '.join(_KNOWN_KEYS)}, got {type(spec).__name__}"
         )
+    _check_bounds(spec)
     given = _canonical_keys(spec)
     out = {key: _field(key, given.get(key), partial) for key in _FIELDS}
     for key in _IO_KEYS:
@@ -213,6 +261,7 @@ def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
             f"Output.Dimension: {out['Output']['Dimension']} is not allowed for Classification; "
             "expected >= 2 (one column per class)"
         )
+    _check_encoded_size(out)
     return out
 
 

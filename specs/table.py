@@ -30,7 +30,8 @@ import numpy as np
 
 from .checks import as_table_data, check_gamma, check_int
 from .errors import SpecError
-from .kernels import gaussian_kernel, grid_gamma, median_heuristic_gamma, mmd2
+from .kernels import grid_gamma, median_heuristic_gamma, mmd2, weighted_kernel_sum
+from .limits import check_file_size, check_nested_shape, check_shape
 from .rkme_fit import fit_rkme
 from .wire import MAX_DECOMPRESSED_BYTES, pack_spec, unpack_spec
 
@@ -58,6 +59,7 @@ class RKMETableSpecification:
     kind = "table"
 
     def __init__(self, z, beta, gamma, num_points: int = 0, version: int = SPEC_VERSION):
+        check_nested_shape(z)  # a JSON list's K and d, before numpy copies it
         try:
             self.z = np.array(z, dtype=np.float64)
             self.beta = np.array(beta, dtype=np.float64)
@@ -86,6 +88,7 @@ class RKMETableSpecification:
         K, d = z.shape
         if K == 0 or d == 0:
             raise SpecError(f"z: shape {z.shape} is not allowed; K and d must both be >= 1")
+        check_shape(K, d, "z")
         if beta.shape != (K,):
             raise SpecError(f"beta: shape {beta.shape} does not match z's K={K}; expected ({K},)")
         if not (np.isfinite(z).all() and np.isfinite(beta).all()):
@@ -142,7 +145,7 @@ class RKMETableSpecification:
         """<phi_self, phi_other> = beta' K beta_other under one kernel (for mixture weights)."""
         self._comparable(other)
         g = self.gamma if gamma is None else check_gamma(gamma)
-        return float(self.beta @ gaussian_kernel(self.z, other.z, g) @ other.beta)
+        return weighted_kernel_sum(self.z, self.beta, other.z, other.beta, g)
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """n synthetic rows (n, d): a point z_i drawn with probability beta_i plus Gaussian noise.
@@ -205,6 +208,7 @@ class RKMETableSpecification:
     @classmethod
     def load(cls, path) -> RKMETableSpecification:
         try:
+            check_file_size(path)
             with open(path, encoding="utf-8") as f:
                 d = json.load(f)
         except (OSError, ValueError) as e:
@@ -244,6 +248,7 @@ class RKMETableSpecification:
             raise SpecError(f"spec bytes: missing keys {missing}")
         K = check_int("k", w["k"], 1)
         d = check_int("d", w["d"], 1)
+        check_shape(K, d, "spec bytes")  # before any array is built from the payload
         z, b = w["z"], w["b"]
         if not isinstance(z, bytes) or len(z) != K * d * 4:
             size = len(z) if isinstance(z, bytes) else type(z).__name__

@@ -13,8 +13,8 @@ import io
 
 from .errors import SpecError
 
-# Far above any sane spec (K=1000 points of d=4096 in float32 is 16 MiB), far below harm.
-MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+# Twice the largest spec allowed (specs/limits.py: K x d <= 2^19 float32 values = 2 MiB), far below harm.
+MAX_DECOMPRESSED_BYTES = 4 * 1024 * 1024
 # Level 3 is zstd's default: float32 noise barely compresses anyway, the envelope keys do.
 ZSTD_LEVEL = 3
 

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dock.terminal_text import visible, visible_tree
+
 from .network_status import DockStatusNetwork, NetworkStatus, NetworkStatusSource
 from .viewmodels import (
     MIXTURE_KEY,
@@ -27,17 +29,23 @@ log = logging.getLogger(__name__)
 LISTING_ROWS = 200  # rows shown when nothing is asked yet (all learnwares, by name)
 
 
+# Names, descriptions and semantic values come from records strangers sign: every string the
+# screens show passes through dock.terminal_text.visible here (control characters shown as
+# escapes); the widgets then render them as Text, never as markup.
+
+
 def _first(semantic: dict, key: str) -> str:
     values = (semantic.get(key) or {}).get("Values") or []
-    return values[0] if isinstance(values, list) and values else ""
+    return visible(values[0]) if isinstance(values, list) and values else ""
 
 
 def _name(semantic: dict) -> str:
     value = (semantic.get("Name") or {}).get("Values")
-    return value if isinstance(value, str) else ""
+    return visible(value) if isinstance(value, str) else ""
 
 
 def short_peer(peer_id: str) -> str:
+    peer_id = visible(peer_id)
     return peer_id if len(peer_id) <= 14 else f"{peer_id[:6]}…{peer_id[-6:]}"
 
 
@@ -112,9 +120,9 @@ class DockBackend:
 
     def _record_row(self, record, local: bool) -> ResultRow:
         return ResultRow(
-            key=record.id, name=record.name, data_type=record.data_type or "", task=record.task_type or "",
-            score=None, publisher=self.publisher_label(record.publisher), local=local,
-            ids=(record.id,), names=(record.name,),
+            key=record.id, name=visible(record.name), data_type=visible(record.data_type or ""),
+            task=visible(record.task_type or ""), score=None, publisher=self.publisher_label(record.publisher),
+            local=local, ids=(record.id,), names=(visible(record.name),),
         )
 
     def _match_row(self, match, record, local: bool) -> ResultRow:
@@ -122,10 +130,10 @@ class DockBackend:
         # Without text and stat spec a search only filters: every match then has the same score.
         score = match.score if (match.mmd2 is not None or match.text_score is not None) else None
         return ResultRow(
-            key=match.id, name=match.name or _name(sem), data_type=_first(sem, "Data"), task=_first(sem, "Task"),
-            score=score, mmd2=match.mmd2, text_score=match.text_score,
+            key=match.id, name=visible(match.name) if match.name else _name(sem), data_type=_first(sem, "Data"),
+            task=_first(sem, "Task"), score=score, mmd2=match.mmd2, text_score=match.text_score,
             publisher=self.publisher_label(record.publisher if record else None), local=local,
-            ids=(match.id,), names=(match.name or _name(sem),),
+            ids=(match.id,), names=(visible(match.name) if match.name else _name(sem),),
         )
 
     def _mixture_row(self, mixture, local: bool) -> ResultRow:
@@ -144,13 +152,16 @@ class DockBackend:
         local = self.dock.has_zip(record.id)
         reason = self.fetch_reason(local)
         return LearnwareDetails(
-            id=record.id, name=record.name, description=record.description, semantic_spec=record.semantic_spec,
-            size=record.size, publisher=record.publisher, publisher_label=self.publisher_label(record.publisher),
+            id=record.id, name=visible(record.name), description=visible(record.description or "", keep_newlines=True),
+            semantic_spec=visible_tree(record.semantic_spec), size=record.size,
+            publisher=visible(record.publisher) if record.publisher else record.publisher,
+            publisher_label=self.publisher_label(record.publisher),
             local=local,
             stat_specs=tuple(
                 StatSpecInfo(t, int(s.z.shape[0]), int(s.dim), float(s.gamma)) for t, s in sorted(specs.items())
             ),
-            input_dim=record.input_dim, output_dim=record.output_dim, task=record.task_type, fetch_reason=reason,
+            input_dim=record.input_dim, output_dim=record.output_dim, task=record.task_type,
+            fetch_reason=visible(reason),
         )
 
     def network_status(self) -> NetworkStatus:

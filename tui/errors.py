@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from dock.terminal_text import visible
+
 log = logging.getLogger(__name__)
 
 # Class name (anywhere in the exception's MRO) -> modal title. By name so that `specs` and
@@ -33,9 +35,12 @@ TITLES = {
 
 
 def describe(exc: BaseException) -> tuple[str, str]:
+    """(title, message); the message is shown with its control characters escaped (it may quote a
+    record's name or a model's stderr) and must be rendered without markup."""
     for cls in type(exc).__mro__:
         title = TITLES.get(cls.__name__)
         if title is not None:
-            return title, str(exc) or cls.__name__
+            return title, visible(str(exc) or cls.__name__, keep_newlines=True)
     log.error("unexpected error shown in the TUI", exc_info=exc)
-    return f"Unexpected error ({type(exc).__name__})", f"{exc}\n\nThe traceback is in the log file."
+    return (f"Unexpected error ({type(exc).__name__})",
+            visible(f"{exc}\n\nThe traceback is in the log file.", keep_newlines=True))

@@ -26,6 +26,7 @@ def configure_logging(home: str | os.PathLike | None) -> Path | None:
 
     Falls back to a NullHandler when the file cannot be opened. Returns the log file's path."""
     from dock.home import DockHome
+    from dock.terminal_text import SafeFormatter
 
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -36,7 +37,8 @@ def configure_logging(home: str | os.PathLike | None) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "tui.log"
         handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        # log lines quote names and model errors; people read this file with tail and less
+        handler.setFormatter(SafeFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")))
         root.setLevel(logging.INFO)
     except OSError:
         path, handler = None, logging.NullHandler()

@@ -90,22 +90,18 @@ def herd(spec, n: int, *, pool: int = HERDING_POOL, seed: int = 0) -> np.ndarray
 def mixture_weights(specs: Sequence, X: np.ndarray, seed: int = 0) -> np.ndarray:
     """Simplex weights w minimising the MMD between sum_i w_i RKME_i and the user's rows."""
     from specs import solve_simplex_qp
-    from specs.kernels import gaussian_kernel
+    from specs.kernels import weighted_kernel_sum
     from specs.table import table_gamma
 
     if len(X) > MAX_USER_ROWS_FOR_WEIGHTS:
         rows = np.random.default_rng(seed).choice(len(X), MAX_USER_ROWS_FOR_WEIGHTS, replace=False)
         X = X[rows]
     gamma = table_gamma(X)  # one kernel for all terms: the user's scale, as search uses
-    # All specs' points stacked: one kernel matrix, then segment sums give every inner product.
-    Z = np.vstack([s.z for s in specs])
-    B = np.zeros((len(specs), len(Z)))
-    start = 0
-    for i, s in enumerate(specs):
-        B[i, start : start + len(s.beta)] = s.beta
-        start += len(s.beta)
-    gram = B @ gaussian_kernel(Z, Z, gamma) @ B.T
-    cross = B @ gaussian_kernel(Z, X, gamma).mean(axis=1)
+    # Pair by pair and blockwise (specs.kernels.weighted_kernel_sum): stacking every spec's points
+    # into one kernel matrix would cost (sum of K)^2 entries, and sum of K x rows for the cross term.
+    gram = np.array([[weighted_kernel_sum(a.z, a.beta, b.z, b.beta, gamma) for b in specs] for a in specs])
+    uniform = np.full(len(X), 1.0 / len(X))
+    cross = np.array([weighted_kernel_sum(s.z, s.beta, X, uniform, gamma) for s in specs])
     return solve_simplex_qp(gram, cross)
 
 

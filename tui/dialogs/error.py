@@ -31,7 +31,7 @@ class ErrorDialog(ModalScreen[None]):
             yield Label(self.error_title, id="error-title")
             with VerticalScroll():
                 if self.context:
-                    yield Static(f"while {self.context}:", classes="error-context")
+                    yield Static(f"while {self.context}:", classes="error-context", markup=False)
                 yield Static(self.message, id="error-message", markup=False)
             with Horizontal():
                 yield Button("OK", variant="error", id="error-ok")

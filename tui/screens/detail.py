@@ -32,13 +32,13 @@ def semantic_table(details: LearnwareDetails) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    for key in SEMANTIC_ORDER:
-        table.add_row(key, _values(details.semantic_spec, key))
+    for key in SEMANTIC_ORDER:  # Text cells: a rich Table parses str cells as markup
+        table.add_row(key, Text(_values(details.semantic_spec, key)))
     for key, dim in (("Input", details.input_dim), ("Output", details.output_dim)):
         block = details.semantic_spec.get(key) or {}
         described = ", ".join(f"{i}: {d}" for i, d in sorted((block.get("Description") or {}).items())[:6])
-        table.add_row(key, f"{dim} column{'s' if dim != 1 else ''}" + (f" ({described})" if described else "")
-                      if dim is not None else "—")
+        table.add_row(key, Text(f"{dim} column{'s' if dim != 1 else ''}" + (f" ({described})" if described else "")
+                                if dim is not None else "—"))
     return table
 
 
@@ -55,19 +55,20 @@ def facts_table(details: LearnwareDetails, row: ResultRow | None) -> Table:
         if row.text_score is not None:
             made_of.append(f"text relevance {row.text_score:.0%}")
         table.add_row("Made of", "\n".join(made_of) or "—")
-    table.add_row("Id", details.id)
+    table.add_row("Id", Text(details.id))
     if details.publisher is None:
         table.add_row("Publisher", Text("unknown (an unsigned record)", style="dim"))
     elif details.publisher_label == "you":
         table.add_row("Publisher", Text.assemble("you, this node: ", (details.publisher, "dim")))
     else:
-        table.add_row("Publisher", details.publisher)
+        table.add_row("Publisher", Text(details.publisher))
     table.add_row("Size", human_size(details.size))
     # The dock does not track providers yet: this dock is the only one we can name.
     table.add_row("Providers", Text("this dock (the zip is local)", style="green") if details.local
                   else Text("none known: the zip is not in this dock", style="yellow"))
     for spec in details.stat_specs:
-        table.add_row("Stat spec", f"{spec.type}: {spec.points} points × {spec.dim} columns, γ = {spec.gamma:.4g}")
+        line = f"{spec.type}: {spec.points} points × {spec.dim} columns, γ = {spec.gamma:.4g}"
+        table.add_row("Stat spec", Text(line))
     return table
 
 
@@ -162,7 +163,7 @@ class DetailScreen(LearnwareActionsMixin, LwdockScreen):
     def action_fetch(self) -> None:
         reason = self.details.fetch_reason if self.details else "still loading"
         if reason:
-            self.app.notify(f"Cannot fetch: {reason}.", severity="warning")
+            self.app.notify(f"Cannot fetch: {reason}.", severity="warning", markup=False)
             return
         self.query_one(f"#progress-{m.FETCH}", ProgressLine).start("asking the peers that have it")
         self.fetch(self.details.id)
@@ -173,7 +174,7 @@ class DetailScreen(LearnwareActionsMixin, LwdockScreen):
         self.post_message(m.Fetched(learnware_id, path))
 
     def on_fetched(self, message: m.Fetched) -> None:
-        self.app.notify(f"{self.row.name!r} is now in this dock", title="Fetched")
+        self.app.notify(f"{self.row.name!r} is now in this dock", title="Fetched", markup=False)
         self.app.dock_changed(message.learnware_id)
         self.load_details(message.learnware_id)
 

@@ -50,8 +50,8 @@ class LearnwareActionsMixin:
         self.post_message(m.Removed(learnware_id, name))
 
     def on_exported(self, message: m.Exported) -> None:
-        self.app.notify(f"Exported to {message.path}", title="Zip exported")
+        self.app.notify(f"Exported to {message.path}", title="Zip exported", markup=False)
 
     def on_removed(self, message: m.Removed) -> None:
-        self.app.notify(f"Removed {message.name!r}", title="Learnware removed")
+        self.app.notify(f"Removed {message.name!r}", title="Learnware removed", markup=False)
         self.app.dock_changed(message.learnware_id)

@@ -14,6 +14,8 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
+from dock.terminal_text import plain
+
 from .. import messages as m
 from ..network_status import NetworkStatus
 from ..widgets.score import human_size
@@ -28,11 +30,11 @@ def status_table(status: NetworkStatus, dock_kind: str) -> Table:
     table.add_column()
     state = Text("online", style="bold green") if status.online else Text("offline", style="bold yellow")
     table.add_row("State", state)
-    if status.reason:
-        table.add_row("Why", status.reason)
-    table.add_row("Dock", dock_kind)
-    table.add_row("Peer id", status.peer_id or "—")
-    table.add_row("Listening on", "\n".join(status.listen_addrs) or "—")
+    if status.reason:  # Text cells (plain): a rich Table parses str cells as markup
+        table.add_row("Why", plain(status.reason))
+    table.add_row("Dock", plain(dock_kind))
+    table.add_row("Peer id", plain(status.peer_id or "—"))
+    table.add_row("Listening on", Text("\n").join(plain(a) for a in status.listen_addrs) or "—")
     table.add_row("Records", f"{status.records_received} received, {status.records_rejected} rejected")
     return table
 
@@ -85,9 +87,9 @@ class NetworkScreen(LwdockScreen):
         peers.clear()
         for p in status.peers:
             latency = f"{p.latency_ms:.0f} ms" if p.latency_ms is not None else "—"
-            peers.add_row(p.peer_id, p.address or "—", str(p.records), latency)
+            peers.add_row(plain(p.peer_id), plain(p.address or "—"), str(p.records), latency)
         transfers = self.query_one("#transfers", DataTable)
         transfers.clear()
         for t in status.transfers:
             done = f"{human_size(t.done_bytes)} / {human_size(t.total_bytes)}"
-            transfers.add_row(t.name or t.learnware_id[:12], t.peer_id[:16], t.direction, done)
+            transfers.add_row(plain(t.name or t.learnware_id[:12]), plain(t.peer_id[:16]), plain(t.direction), done)

@@ -167,5 +167,5 @@ class PublishScreen(LwdockScreen):
         self.query_one("#publish-result", Static).update(Text.assemble(
             ("✓ Published ", "green"), (message.name, "bold"), f" as {message.learnware_id}\n",
             "It passed the checks and is in this dock: F2 to search for it."))
-        self.app.notify(f"{message.name!r} is in the dock", title="Published")
+        self.app.notify(f"{message.name!r} is in the dock", title="Published", markup=False)
         self.app.dock_changed(message.learnware_id)

@@ -200,7 +200,7 @@ class ReuseScreen(LwdockScreen):
         self.post_message(m.PredictionsSaved(save_predictions(outcome, dest)))
 
     def on_predictions_saved(self, message: m.PredictionsSaved) -> None:
-        self.app.notify(f"Saved to {message.path}", title="Predictions saved")
+        self.app.notify(f"Saved to {message.path}", title="Predictions saved", markup=False)
 
 
 def _fmt(value) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
+from dock.terminal_text import plain
+
 
 class ProgressLine(Horizontal):
     DEFAULT_CSS = """
@@ -21,12 +23,12 @@ class ProgressLine(Horizontal):
     def start(self, text: str) -> None:
         self.add_class("-busy")
         self.query_one(ProgressBar).update(total=None, progress=0)
-        self.query_one(Static).update(text)
+        self.query_one(Static).update(plain(text))
 
     def update(self, done: float, total: float | None, text: str) -> None:
         self.add_class("-busy")
         self.query_one(ProgressBar).update(total=total, progress=done)
-        self.query_one(Static).update(text)
+        self.query_one(Static).update(plain(text))  # progress texts quote names and peers
 
     def stop(self) -> None:
         self.remove_class("-busy")

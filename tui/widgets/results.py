@@ -66,10 +66,11 @@ class ResultsTable(DataTable):
                 name.append("\n")
                 name.append_text(self._name_cell(f"  {weight:4.0%} {member}"))
             where = Text("local" if row.local else "not all local", style="green" if row.local else "yellow")
-            return name, score_bar(row.score, BAR), kind, Text("—", style="dim"), where
+            return name, score_bar(row.score, BAR), Text(kind), Text("—", style="dim"), where
         where = Text("local", style="green") if row.local else Text("not local", style="yellow")
         publisher = Text(row.publisher or "—", style="dim" if row.publisher in (None, "—") else "")
-        return self._name_cell(row.name or row.key[:12]), score_bar(row.score, BAR), kind, publisher, where
+        # Text cells, never str: a DataTable parses str cells as markup, and these come from records.
+        return self._name_cell(row.name or row.key[:12]), score_bar(row.score, BAR), Text(kind), publisher, where
 
     def selected(self) -> ResultRow | None:
         if not self._rows or self.cursor_row < 0 or self.cursor_row >= self.row_count:
