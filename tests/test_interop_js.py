@@ -77,6 +77,9 @@ def test_js_libp2p_client_syncs_fetches_and_searches(js_client, lwdock_node):
     fetch = summary["fetch"]
     assert fetch["id"] == learnware_id and fetch["digest"] == learnware_id and fetch["verified"]
     assert fetch["total"] == fetch["got"] == len(zip_bytes)
+    # (b') the same zip over /lwdock/fetch/2.0.0: layer checked against the signed root, every piece verified
+    assert summary["fetch_pieces"] == {**summary["fetch_pieces"], "id": learnware_id, "verified": True,
+                                       "total": len(zip_bytes), "got": len(zip_bytes), "pieceSize": 256 * 1024}
     # (c) search by name: the learnware, with its (verified) envelope
     assert summary["search"]["single"][0]["id"] == learnware_id
     assert summary["search"]["records"] == [learnware_id]
