@@ -163,3 +163,75 @@ def test_a_zip_that_does_not_match_its_record_is_refused_and_never_fetched_again
     with b.dock.load(id1) as learnware:
         assert learnware.predict(np.asarray(X)[:5]).shape[0] == 5
     assert Path(b.dock.blobs.path(id1)).read_bytes() == zip1.read_bytes()
+
+
+def test_the_pieces_key_is_optional_and_strictly_typed(zips, tmp_path):
+    from dock.dock_network import sign_unsigned
+    from dock.signed_records import RecordError, _seal, decode_envelope, sign_record
+    from dock.store_network import NetworkStore
+    from p2p import Identity
+    from p2p.pieces import file_pieces
+
+    (zip1, _, _), _ = zips
+    identity = Identity.generate()
+    with Dock.open(tmp_path / "home") as dock:
+        learnware_id = dock.submit(zip1)
+        store = NetworkStore(dock.catalogue)
+        signed = decode_envelope(store.envelope(learnware_id)[2])
+        assert signed.pieces == file_pieces(zip1) and signed.pieces.size == PIECE
+        # A home from before records were signed: its records get a root when first signed.
+        with dock.catalogue._lock:
+            dock.catalogue._con.execute("DELETE FROM envelopes WHERE id = ?", [learnware_id])
+        assert sign_unsigned(dock) == 1
+        assert decode_envelope(store.envelope(learnware_id)[2]).pieces == file_pieces(zip1)
+        record = dock.get(learnware_id)
+        fields = dict(learnware_id=learnware_id, size=record.size, semantic_spec=record.semantic_spec,
+                      model_config=record.model_config, spec_bytes=dock.catalogue.spec_bytes(learnware_id), seq=1)
+    older = sign_record(identity, **fields)  # no zip: a record as older nodes sign them
+    assert older.pieces is None and decode_envelope(older.envelope).id == learnware_id
+    body = msgpack.unpackb(msgpack.unpackb(signed.envelope)["body"])
+    good = {"size": PIECE, "root": b"\x07" * 32}
+    assert decode_envelope(_seal(identity, {**body, "pieces": good})).pieces.root == b"\x07" * 32
+    for bad in ({"size": PIECE + 1, "root": b"\x07" * 32}, {"size": 8192, "root": b"\x07" * 32},
+                {"size": True, "root": b"\x07" * 32}, {"size": 1 << 25, "root": b"\x07" * 32},
+                {"size": PIECE, "root": b"\x07" * 31}, {"size": PIECE, "root": "07" * 32},
+                {**good, "extra": 1}, {"size": PIECE}, [PIECE, b"\x07" * 32]):
+        with pytest.raises(RecordError, match="pieces"):
+            decode_envelope(_seal(identity, {**body, "pieces": bad}))
+    with pytest.raises(RecordError, match="exactly"):
+        decode_envelope(_seal(identity, {**body, "piece": good}))
+
+
+def test_a_record_without_pieces_is_fetched_whole_and_never_resumed_from_another_provider(services, zips):
+    from dock.package import read_package
+    from dock.signed_records import sign_record
+    from p2p import Identity
+
+    add, add_node = services
+    (_, _, zip3), _ = zips
+    b = add("b")
+    # An older publisher: its record has no pieces; it serves the zip honestly.
+    old = add_node(identity=Identity.generate())
+    package = read_package(zip3)
+    old.serve_blobs(lambda requested: open(zip3, "rb") if requested == package.id else None)
+    liar = add_node()
+    handler = LyingFetchHandler(zip3, good_bytes=600_000, piece_protocol=False)  # good, garbage, EOF
+    serve_lies(liar, handler)
+    for node in (old, liar):
+        node.connect(b.node.addrs[0])
+        wait_until(lambda n=node: b.node.peer_id in n.topic_peers(RECORDS_TOPIC), 20, "the mesh with b")
+    signed = sign_record(old.identity, learnware_id=package.id, size=zip3.stat().st_size,
+                         semantic_spec=package.semantic_spec, model_config=package.model_config,
+                         spec_bytes={k: s.to_bytes() for k, s in package.stat_specs.items()}, seq=1)
+    assert signed.pieces is None
+    old.publish(RECORDS_TOPIC, signed.envelope)
+    wait_until(lambda: b.dock.catalogue.exists(package.id), 20, "the older record at b")
+    _announce_have(liar, [package.id])
+    wait_until(lambda: b.store.providers(package.id)[:1] == [liar.peer_id], 20, "the liar first in line")
+
+    assert b.fetch(package.id).read_bytes() == zip3.read_bytes()
+    assert handler.requests == [0]  # the liar was asked first, over 1.0.0
+    # Its unverified bytes were dropped: the honest provider sent the whole zip again.
+    assert b.transfers[package.id].peer == old.peer_id and b.transfers[package.id].resumed_from == 0
+    assert old.stats()["/lwdock/fetch/1.0.0"]["requests"] == 1 and old.stats()["/lwdock/fetch/2.0.0"]["requests"] == 0
+    assert not list(b.dock.home.blob_tmp.glob(f"{package.id}*"))
