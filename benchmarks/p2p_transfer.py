@@ -7,7 +7,7 @@ does), so the difference is the protocol stack (Noise encryption, yamux framing,
 Python I/O). The provider's piece layer is computed before the first timed run (the dock's
 provider caches it too).
 
-    python benchmarks/p2p_transfer.py [--mb 50] [--repeats 3] [--json]
+    python benchmarks/p2p_transfer.py [--mb 50] [--repeats 3] [--piece-kib 256] [--json]
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--piece-kib", type=int, default=0, help="piece size (default: the record signer's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -98,7 +99,7 @@ def main() -> None:
         blob.write_bytes(os.urandom(args.mb * 1024 * 1024))
         size = blob.stat().st_size
         blob_id = hashlib.sha256(blob.read_bytes()).hexdigest()
-        pieces = file_pieces(blob)
+        pieces = file_pieces(blob, args.piece_kib * 1024 or None)
         tcp_child, port = start_child("--serve-tcp", blob)
         p2p_child, addr = start_child("--serve-p2p", blob)
         node = P2PNode()
@@ -128,6 +129,7 @@ def main() -> None:
     tcp_rate, p2p_rate = mb / statistics.median(tcp_times), mb / statistics.median(p2p_times)
     figures = {
         "size_mb": round(mb, 1),
+        "piece_kib": pieces.size // 1024,
         "tcp_mb_s": round(tcp_rate, 1),
         "p2p_mb_s": round(p2p_rate, 1),
         "ratio": round(p2p_rate / tcp_rate, 3),
@@ -141,7 +143,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
     else:
-        print(f"blob {figures['size_mb']} MB, median of {args.repeats} runs (sender in another process)")
+        print(f"blob {figures['size_mb']} MB in {figures['piece_kib']} KiB pieces, median of {args.repeats} runs "
+              "(sender in another process)")
         print(f"  plain TCP copy : {figures['tcp_mb_s']:8.1f} MB/s   {figures['tcp_s']}")
         print(f"  p2p fetch      : {figures['p2p_mb_s']:8.1f} MB/s   {figures['p2p_s']}")
         print(f"  p2p / TCP      : {figures['ratio']:.1%}  (target >= 50%)")
