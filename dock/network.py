@@ -6,7 +6,8 @@ Data paths (wire formats in docs/PROTOCOL.md):
   ingest thread -> dock_network.ingest (DuckDB, search index);
 * peer connected -> sync from it (SYNC_PROTOCOL, cursor paging) on the ingest thread;
 * dock.load(id) without a local zip -> fetch from providers (publisher, peers that announced or
-  served it) -> partial under blobs/tmp -> sha256 == id -> blob store;
+  served it; liars last) -> pieces verified against the record's root into a partial under
+  blobs/tmp -> zip checked against its record, sha256 == id -> blob store (dock/network_fetch.py);
 * search over peers -> SEARCH_PROTOCOL to each connected peer -> answers merged with local ones.
 """
 

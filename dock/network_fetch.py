@@ -56,14 +56,22 @@ class Penalty:
     reason: str
 
 
-def _is_lie(exc: BaseException) -> bool:
-    """A provider proved wrong (bad piece, bad layer, wrong digest or header), as opposed to one
-    that is busy, slow, gone or without the zip."""
+def _blame(exc: BaseException) -> str | None:
+    """"lie": the provider is proven wrong whatever the record says (a piece that does not match a
+    layer that matched the root, bytes that do not hash to what it announced, another digest than
+    the id, a malformed header). "suspect": its header disagrees with the record (a layer that does
+    not hash to the root, another size), which is its lie only if another provider's bytes prove the
+    record right; otherwise the publisher's record may be the lie. None: busy, slow, gone, missing."""
     from p2p import HashMismatch, ProtocolViolation
     from p2p.framing import PeerClosed
+    from p2p.pieces import BadLayer
     from p2p.transfer import BadAnnouncement
 
-    return isinstance(exc, (HashMismatch, BadAnnouncement, ProtocolViolation)) and not isinstance(exc, PeerClosed)
+    if isinstance(exc, BadLayer) or (isinstance(exc, BadAnnouncement) and exc.about == "size"):
+        return "suspect"
+    if isinstance(exc, (HashMismatch, BadAnnouncement, ProtocolViolation)) and not isinstance(exc, PeerClosed):
+        return "lie"
+    return None
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -108,22 +116,31 @@ class FetchMixin:
                 partial = self.dock.home.blob_tmp / f"{learnware_id}.fetch"
                 partial.unlink(missing_ok=True)  # unverified bytes from some earlier provider
             transfer = self.transfers[learnware_id] = Transfer(learnware_id, record.size)
+            suspects: dict[str, str] = {}  # providers whose header disagreed with the record
             for wait in BUSY_BACKOFF:
                 errors, all_busy = [], True
                 for peer in providers:
                     transfer.peer = peer
                     try:
-                        return self._fetch_from(peer, learnware_id, record, pieces, partial, transfer, progress)
+                        path = self._fetch_from(peer, learnware_id, record, pieces, partial, transfer, progress)
                     except FetchedZipMismatch as exc:
                         self._mark_bad(learnware_id, record.publisher, exc.reason, transfer, progress)
                     except Exception as exc:  # try the next provider
                         errors.append(f"{peer[:16]}…: {exc}")
                         all_busy = all_busy and _is_busy(exc)
                         log.info("fetch of %s from %s failed: %s", learnware_id[:12], peer[:16], exc)
-                        if _is_lie(exc):
+                        blame = _blame(exc)
+                        if blame == "lie":
                             self._penalise(peer, f"{type(exc).__name__} fetching {learnware_id[:12]}: {exc}")
+                        elif blame == "suspect":
+                            suspects[peer] = f"{type(exc).__name__} fetching {learnware_id[:12]}: {exc}"
                         if pieces is None:
                             partial.unlink(missing_ok=True)  # no resume from another provider's unverified bytes
+                    else:
+                        # The record proved right (the zip matched it): whoever disagreed with it lied.
+                        for suspect, reason in suspects.items():
+                            self._penalise(suspect, reason)
+                        return path
                 if not all_busy or wait is None:
                     break
                 # Every provider refused at once because we already hold our share of its transfer

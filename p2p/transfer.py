@@ -378,11 +378,19 @@ async def _read_header(io: FramedStream, path: Path, limit: int) -> bytes:
     return header
 
 
+class BadAnnouncement(TransferError):
+    """The response header describes another blob than the one expected: `about` is "sha256" or "size"."""
+
+    def __init__(self, message: str, about: str):
+        super().__init__(message)
+        self.about = about
+
+
 def _check_announced(total: int, sha: bytes, limits: dict) -> None:
     if limits["expected_sha256"] is not None and sha != limits["expected_sha256"]:
-        raise TransferError(f"peer announces sha256 {sha.hex()[:16]}..., not the expected one")
+        raise BadAnnouncement(f"peer announces sha256 {sha.hex()[:16]}..., not the expected one", "sha256")
     if limits["expected_size"] is not None and total != limits["expected_size"]:
-        raise TransferError(f"peer announces {total} bytes, expected {limits['expected_size']}")
+        raise BadAnnouncement(f"peer announces {total} bytes, expected {limits['expected_size']}", "size")
     if total > limits["max_size"]:
         raise TransferError(f"peer announces {total} bytes, over max_size={limits['max_size']}")
 

@@ -235,3 +235,33 @@ def test_a_record_without_pieces_is_fetched_whole_and_never_resumed_from_another
     assert b.transfers[package.id].peer == old.peer_id and b.transfers[package.id].resumed_from == 0
     assert old.stats()["/lwdock/fetch/1.0.0"]["requests"] == 1 and old.stats()["/lwdock/fetch/2.0.0"]["requests"] == 0
     assert not list(b.dock.home.blob_tmp.glob(f"{package.id}*"))
+
+
+def test_a_record_whose_root_matches_no_provider_does_not_get_honest_providers_penalised(services, zips):
+    """A publisher signs a root for other bytes than its id names: every honest provider's layer
+    then disagrees with the record. Nobody proved the record right, so nobody is penalised; once a
+    provider's bytes do prove a record right, those that disagreed with it are."""
+    from dock.package import read_package
+    from dock.signed_records import sign_record
+    from p2p import Identity
+
+    add, add_node = services
+    (zip1, _, zip3), _ = zips
+    b = add("b")
+    mallory, honest = add_node(identity=Identity.generate()), add_node()
+    package = read_package(zip3)
+    for node in (mallory, honest):
+        node.serve_blobs(lambda requested: open(zip3, "rb") if requested == package.id else None)
+        node.connect(b.node.addrs[0])
+        wait_until(lambda n=node: b.node.peer_id in n.topic_peers(RECORDS_TOPIC), 20, "the mesh with b")
+    signed = sign_record(mallory.identity, learnware_id=package.id, size=zip3.stat().st_size,
+                         semantic_spec=package.semantic_spec, model_config=package.model_config,
+                         spec_bytes={k: s.to_bytes() for k, s in package.stat_specs.items()}, seq=1,
+                         zip_path=zip1)  # the root of other bytes
+    mallory.publish(RECORDS_TOPIC, signed.envelope)
+    wait_until(lambda: b.dock.catalogue.exists(package.id), 20, "mallory's record at b")
+    _announce_have(honest, [package.id])
+    wait_until(lambda: honest.peer_id in b.store.providers(package.id), 20, "the honest provider known at b")
+    with pytest.raises(NetworkError, match="do not match the expected root"):
+        b.fetch(package.id)
+    assert b.penalties() == {} and not b.dock.has_zip(package.id)
