@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--piece-kib", type=int, default=0, help="piece size (default: the record signer's)")
+    parser.add_argument("--whole", action="store_true", help="legacy /lwdock/fetch/1.0.0 (whole-file hash), to compare")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -115,7 +116,8 @@ def main() -> None:
                 partial = Path(tmp) / f"p2p-{i}"
                 cpu_recv, cpu_send = time.process_time(), process_cpu(p2p_child.pid)
                 started = time.perf_counter()
-                result = node.fetch_blob(provider, blob_id, partial, pieces=pieces, expected_size=size,
+                result = node.fetch_blob(provider, blob_id, partial, pieces=None if args.whole else pieces,
+                                         expected_size=size,
                                          expected_sha256=bytes.fromhex(blob_id))
                 p2p_times.append(time.perf_counter() - started)
                 p2p_cpu.append(max(time.process_time() - cpu_recv, process_cpu(p2p_child.pid) - cpu_send))
@@ -129,7 +131,7 @@ def main() -> None:
     tcp_rate, p2p_rate = mb / statistics.median(tcp_times), mb / statistics.median(p2p_times)
     figures = {
         "size_mb": round(mb, 1),
-        "piece_kib": pieces.size // 1024,
+        "piece_kib": 0 if args.whole else pieces.size // 1024,
         "tcp_mb_s": round(tcp_rate, 1),
         "p2p_mb_s": round(p2p_rate, 1),
         "ratio": round(p2p_rate / tcp_rate, 3),

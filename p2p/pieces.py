@@ -123,8 +123,8 @@ class PieceSink:
         self.index = first_piece
         self._f = open(path, "r+b" if path.exists() else "wb")
         try:
-            self._f.truncate(first_piece * size)
-            self._f.seek(first_piece * size)
+            self._f.truncate(self.verified)
+            self._f.seek(self.verified)
         except OSError as exc:
             self._f.close()
             raise TransferError(f"cannot write the partial file: {exc}") from exc
