@@ -84,11 +84,19 @@ def layer_root(layer: bytes) -> bytes:
     return hashlib.sha256(layer).digest()
 
 
+def _read_piece(f, size: int) -> bytes:
+    """Up to `size` bytes, fewer only at the end (a file-like object may return short reads)."""
+    piece = f.read(size)
+    while piece and len(piece) < size and (more := f.read(size - len(piece))):
+        piece += more
+    return piece
+
+
 def hash_file(f, size: int) -> tuple[int, bytes, bytes]:
     """One pass over an open binary file: (total, sha256 of the whole, layer)."""
     f.seek(0)
     whole, layer, total = hashlib.sha256(), bytearray(), 0
-    while piece := f.read(size):
+    while piece := _read_piece(f, size):
         whole.update(piece)
         layer += hashlib.sha256(piece).digest()
         total += len(piece)
@@ -108,7 +116,7 @@ def verified_prefix(path: Path, layer: bytes, size: int, held_pieces: int) -> in
     """How many of the first `held_pieces` pieces of the file at `path` match the layer (blocking)."""
     with open(path, "rb") as f:
         for index in range(held_pieces):
-            if hashlib.sha256(f.read(size)).digest() != layer[index * HASH:(index + 1) * HASH]:
+            if hashlib.sha256(_read_piece(f, size)).digest() != layer[index * HASH:(index + 1) * HASH]:
                 return index
     return held_pieces
 

@@ -392,3 +392,26 @@ def test_a_wrong_piece_size_or_misaligned_offset_is_a_bad_request(provider_and_f
         with pytest.raises(RemoteError) as err:
             fetcher.request(provider.peer_id, FETCH_PROTOCOL_ID, request, max_response=1 << 20)
         assert err.value.code == ErrorCode.BAD_REQUEST
+
+
+def test_a_served_file_object_with_short_reads_gets_the_right_layer(make_node, blob, tmp_path):
+    path, data, blob_id = blob
+
+    class ShortReads:  # a file-like object that returns at most 64 KiB per read (tests.p2p.blob_provider does too)
+        def __init__(self):
+            self.f = open(path, "rb")
+
+        def seek(self, *a):
+            return self.f.seek(*a)
+
+        def read(self, n=-1):
+            return self.f.read(min(n, 65536) if n and n > 0 else 65536)
+
+        def close(self):
+            self.f.close()
+
+    provider, fetcher = make_node(), make_node()
+    provider.serve_blobs(lambda requested: ShortReads() if requested == blob_id else None)
+    fetcher.connect(provider.addrs[0])
+    result = fetcher.fetch_blob(provider.peer_id, blob_id, tmp_path / "p", pieces=file_pieces(path))
+    assert result.size == len(data) and (tmp_path / "p").read_bytes() == data
