@@ -196,9 +196,12 @@ class FetchMixin:
     def _penalise(self, peer: str, reason: str) -> None:
         """Remember a provider that lied (wrong piece, layer, header): tried last until the penalty
         expires, longer for each offence. A "have" re-announcement does not clear it."""
+        now = time.monotonic()
         with self._lock:
+            for forgiven in [p for p, penalty in self._penalties.items() if penalty.until <= now]:
+                del self._penalties[forgiven]  # served its time: the table holds current penalties only
             strikes = self._penalties.get(peer, Penalty(0, 0.0, "")).strikes + 1
-            self._penalties[peer] = Penalty(strikes, time.monotonic() + PENALTY_SECONDS * strikes, reason)
+            self._penalties[peer] = Penalty(strikes, now + PENALTY_SECONDS * strikes, reason)
         log.warning("provider %s penalised (%d strike(s)): %s", peer[:16], strikes, reason)
 
     def penalties(self) -> dict[str, dict]:
