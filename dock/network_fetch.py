@@ -64,8 +64,7 @@ def _blame(exc: BaseException) -> str | None:
     record right; otherwise the publisher's record may be the lie. None: busy, slow, gone, missing."""
     from p2p import HashMismatch, ProtocolViolation
     from p2p.framing import PeerClosed
-    from p2p.pieces import BadLayer
-    from p2p.transfer import BadAnnouncement
+    from p2p.pieces import BadAnnouncement, BadLayer
 
     if isinstance(exc, BadLayer) or (isinstance(exc, BadAnnouncement) and exc.about == "size"):
         return "suspect"

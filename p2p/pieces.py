@@ -50,6 +50,14 @@ class BadLayer(HashMismatch):
     length): the provider is lying about the blob. Refused before any body byte is read."""
 
 
+class BadAnnouncement(TransferError):
+    """The response header describes another blob than the one expected: `about` is "sha256" or "size"."""
+
+    def __init__(self, message: str, about: str):
+        super().__init__(message)
+        self.about = about
+
+
 @dataclass(frozen=True, slots=True)
 class Pieces:
     """What a signed record says about a blob's pieces."""

@@ -46,6 +46,7 @@ from .errors import ErrorCode, HashMismatch, PeerError, ProtocolViolation, Remot
 from .framing import FramedStream, PeerClosed, encode_frame
 from .pieces import (
     HASH,
+    BadAnnouncement,
     BadLayer,
     Pieces,
     PieceSink,
@@ -368,22 +369,14 @@ async def _open_fetch(node, peer_id: str, protocol_id: str, connect_timeout: flo
     return stream
 
 
-async def _read_header(io: FramedStream, path: Path, limit: int) -> bytes:
+async def _read_header(io: FramedStream, path: Path, limit: int, trust_bad_offset: bool) -> bytes:
     header = await io.read_frame(limit)
     if header[:1] == bytes([TAG_ERROR]):
         error = parse_error(header)
-        if error.code == ErrorCode.BAD_OFFSET:
+        if error.code == ErrorCode.BAD_OFFSET and trust_bad_offset:
             path.unlink(missing_ok=True)  # longer than the blob: cannot be a prefix of it
         raise error
     return header
-
-
-class BadAnnouncement(TransferError):
-    """The response header describes another blob than the one expected: `about` is "sha256" or "size"."""
-
-    def __init__(self, message: str, about: str):
-        super().__init__(message)
-        self.about = about
 
 
 def _check_announced(total: int, sha: bytes, limits: dict) -> None:
@@ -411,8 +404,10 @@ async def _fetch_pieces(node, peer_id, blob_id, path: Path, pieces: Pieces, limi
     try:
         io = FramedStream(stream, idle_timeout)
         await io.write(encode_frame(request))
-        # The layer's length is bounded by what we expect before a byte of it is read.
-        header = await _read_header(io, path, _PIECE_HEADER + HASH * (piece_count(bound, size) + 1))
+        # The layer's length is bounded before a byte of it is read. Verified pieces within the
+        # expected size are never dropped because a provider claims they are beyond the end.
+        header = await _read_header(io, path, _PIECE_HEADER + HASH * (piece_count(bound, size) + 1),
+                                    trust_bad_offset=expected_size is None)
         if len(header) < _PIECE_HEADER or header[0] != TAG_OK:
             raise ProtocolViolation("malformed fetch response header")
         _, total, sha = _HEADER.unpack(header[:_HEADER.size])
@@ -457,7 +452,7 @@ async def _fetch_whole(node, peer_id, blob_id, path: Path, limits: dict, progres
     try:
         io = FramedStream(stream, idle_timeout)
         await io.write(encode_frame(request))
-        header = await _read_header(io, path, 2 + 1024)
+        header = await _read_header(io, path, 2 + 1024, trust_bad_offset=True)
         if len(header) != _HEADER.size or header[0] != TAG_OK:
             raise ProtocolViolation("malformed fetch response header")
         _, total, sha = _HEADER.unpack(header)
