@@ -145,8 +145,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
     else:
-        print(f"blob {figures['size_mb']} MB in {figures['piece_kib']} KiB pieces, median of {args.repeats} runs "
-              "(sender in another process)")
+        how = f"{figures['piece_kib']} KiB pieces" if figures["piece_kib"] else "one whole-file hash (1.0.0)"
+        print(f"blob {figures['size_mb']} MB, {how}, median of {args.repeats} runs (sender in another process)")
         print(f"  plain TCP copy : {figures['tcp_mb_s']:8.1f} MB/s   {figures['tcp_s']}")
         print(f"  p2p fetch      : {figures['p2p_mb_s']:8.1f} MB/s   {figures['p2p_s']}")
         print(f"  p2p / TCP      : {figures['ratio']:.1%}  (target >= 50%)")
