@@ -96,7 +96,6 @@ def check_against_record(dock, learnware_id: str, path: Path) -> None:
     """Before a fetched zip is stored or loaded: the package checks a local submit gets (hostile
     zip structure, yaml, spec files), then its id, stat specs and model config must equal the
     record's. Raises FetchedZipMismatch saying what differs."""
-
     from specs.wire import unpack_spec
 
     from .package import read_package
