@@ -16,7 +16,7 @@ import logging
 import os
 from pathlib import Path
 
-from .errors import StoreError
+from .errors import DockError, StoreError
 from .records import LearnwareRecord
 from .signed_records import SignedRecord, sign_record, sign_tombstone
 from .store_network import NetworkStore
@@ -84,8 +84,69 @@ def _apply_tombstone(dock, network: NetworkStore, tomb: SignedRecord) -> str:
     return "stored"
 
 
+class FetchedZipMismatch(DockError):
+    """A fetched zip is not what its signed record says (bad package, other specs or model)."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"fetched zip does not match its record: {reason}")
+        self.reason = reason
+
+
+def check_against_record(dock, learnware_id: str, path: Path) -> None:
+    """Before a fetched zip is stored or loaded: the package checks a local submit gets (hostile
+    zip structure, yaml, spec files), then its id, stat specs and model config must equal the
+    record's. Raises FetchedZipMismatch saying what differs."""
+    from specs.wire import unpack_spec
+
+    from .package import read_package
+
+    signed = _signed_record(dock, learnware_id)
+    try:
+        package = read_package(path)
+    except Exception as exc:  # hostile bytes: any failure to read them is a mismatch
+        raise FetchedZipMismatch(f"the zip is not a valid learnware: {exc}") from None
+    if package.id != learnware_id:
+        raise FetchedZipMismatch(f"its bytes hash to {package.id[:12]}…, not to the record's id")
+    if set(package.stat_specs) != set(signed.spec_bytes):
+        raise FetchedZipMismatch(f"its stat specs are {sorted(package.stat_specs)}, the record's "
+                                 f"{sorted(signed.spec_bytes)}")
+    for kind, spec in package.stat_specs.items():
+        # Compared in the wire form the publisher signed (float32 arrays), unpacked: any zstd framing.
+        try:
+            same = unpack_spec(spec.to_bytes()) == unpack_spec(signed.spec_bytes[kind])
+        except Exception as exc:
+            raise FetchedZipMismatch(f"its {kind} cannot be compared: {exc}") from None
+        if not same:
+            raise FetchedZipMismatch(f"its {kind} differs from the one in the record")
+    if _canonical(package.model_config) != _canonical(signed.model_config):
+        raise FetchedZipMismatch(f"its model config {_canonical(package.model_config)[:200]} differs from the "
+                                 "record's")
+
+
+def _signed_record(dock, learnware_id: str):
+    """The record as its publisher signed it (the catalogue re-encodes specs)."""
+    from .signed_records import decode_envelope
+
+    stored = NetworkStore(dock.catalogue).envelope(learnware_id)
+    if stored is None:
+        raise FetchedZipMismatch("no signed record to check it against")
+    return decode_envelope(stored[2])
+
+
+def _canonical(model_config: dict) -> str:
+    import json
+
+    return json.dumps(model_config, sort_keys=True, default=list)
+
+
 def adopt_fetched_blob(dock, learnware_id: str, path: Path) -> None:
-    """Move a fetched, hash-verified zip into the blob store (hash checked again on the way)."""
+    """Check a fetched zip against its record, then move it into the blob store (its hash checked
+    again on the way). On a mismatch the zip is deleted, never stored (FetchedZipMismatch)."""
+    try:
+        check_against_record(dock, learnware_id, path)
+    except FetchedZipMismatch:
+        path.unlink(missing_ok=True)
+        raise
     stored_id, _ = dock.blobs.put_file(path, expected_id=learnware_id)
     size = os.path.getsize(dock.blobs.path(stored_id))
     NetworkStore(dock.catalogue).add_blob(stored_id, size)
@@ -110,6 +171,7 @@ def sign_unsigned(dock) -> int:
             model_config=record.model_config,
             spec_bytes=dock.catalogue.spec_bytes(learnware_id),
             seq=int(record.created_at.timestamp() * 1000),
+            zip_path=dock.blobs.path(learnware_id),
         )
         network.add_envelope(learnware_id, signed.publisher, signed.seq, signed.envelope)
         count += 1

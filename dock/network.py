@@ -6,7 +6,8 @@ Data paths (wire formats in docs/PROTOCOL.md):
   ingest thread -> dock_network.ingest (DuckDB, search index);
 * peer connected -> sync from it (SYNC_PROTOCOL, cursor paging) on the ingest thread;
 * dock.load(id) without a local zip -> fetch from providers (publisher, peers that announced or
-  served it) -> partial under blobs/tmp -> sha256 == id -> blob store;
+  served it; liars last) -> pieces verified against the record's root into a partial under
+  blobs/tmp -> zip checked against its record, sha256 == id -> blob store (dock/network_fetch.py);
 * search over peers -> SEARCH_PROTOCOL to each connected peer -> answers merged with local ones.
 """
 
@@ -17,14 +18,14 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import msgpack
 
 from .control_codec import result_from_wire, result_to_wire, user_info_from_wire, user_info_to_wire
-from .dock_network import adopt_fetched_blob, ingest, sign_unsigned
+from .dock_network import ingest, sign_unsigned
 from .errors import DockError
+from .network_fetch import FetchMixin, NetworkError, Penalty, Transfer  # noqa: F401  (re-exported)
 from .query import Match, SearchResult, UserInfo
 from .signed_records import RecordError, SignedRecord, decode_envelope
 from .store_network import NetworkStore
@@ -52,22 +53,6 @@ _UNPACK = dict(
 )
 
 
-class NetworkError(DockError):
-    """A network operation failed (no provider, peers unreachable, bad answers)."""
-
-    exit_code = 9
-
-
-@dataclass
-class Transfer:
-    id: str
-    total: int
-    done: int = 0
-    peer: str = ""
-    state: str = "running"  # running | done | failed
-    resumed_from: int = 0  # bytes already in the partial when the successful provider took over
-
-
 @dataclass
 class NetStats:
     received: int = 0
@@ -81,22 +66,13 @@ class NetStats:
             self.rejected_by_peer[peer] = self.rejected_by_peer.get(peer, 0) + 1
 
 
-BUSY_BACKOFF = (0.5, 1.0, 2.0, 4.0, None)  # waits between rounds when every provider says BUSY
-
-
 def _is_peer_error(exc: BaseException) -> bool:
     from p2p import PeerError
 
     return isinstance(exc, PeerError)
 
 
-def _is_busy(exc: BaseException) -> bool:
-    from p2p import ErrorCode, RemoteError
-
-    return isinstance(exc, RemoteError) and exc.code == ErrorCode.BUSY
-
-
-class NetworkService:
+class NetworkService(FetchMixin):
     def __init__(self, dock, node=None, *, fetch_idle_timeout: float = 10.0):
         from p2p import P2PNode
 
@@ -115,6 +91,8 @@ class NetworkService:
         self.progress_listeners: list[Callable[[Transfer], None]] = []
         self._peer_addrs: dict[str, list[str]] = {}  # from "have" announcements: how to dial providers
         self._last_have = 0.0
+        self._penalties: dict[str, Penalty] = {}  # providers that lied to a fetch (see _penalise)
+        self.bad_records: dict[str, str] = {}  # id -> why its zip is never fetched again (this run)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, listen: list[str] | None = None, bootstrap: list[str] | None = None) -> None:
@@ -300,97 +278,6 @@ class NetworkService:
             self._cursors[peer_id] = max(cursor, next_cursor)
             if not reply.get("more") or next_cursor <= cursor:
                 return stored
-
-    # -- zips ------------------------------------------------------------------------------
-    def _open_blob(self, blob_id: str):
-        if not self.dock.catalogue.has_blob(blob_id):
-            return None
-        return open(self.dock.blobs.path(blob_id), "rb")
-
-    def fetch(self, learnware_id: str, *, progress: Callable[[Transfer], None] | None = None) -> Path:
-        """Get a zip from whichever provider can serve it, resuming across providers."""
-        with self._lock:
-            lock = self._fetch_locks.setdefault(learnware_id, threading.Lock())
-        with lock:
-            if self.dock.catalogue.has_blob(learnware_id):
-                return self.dock.blobs.path(learnware_id)
-            record = self.dock.catalogue.get(learnware_id)
-            providers = self._providers(learnware_id, record.publisher)
-            if not providers:
-                raise NetworkError(f"no known peer holds the zip of {learnware_id[:12]}…; is its publisher online?")
-            self.dock.home.blob_tmp.mkdir(parents=True, exist_ok=True)
-            partial = self.dock.home.blob_tmp / f"{learnware_id}.fetch"
-            transfer = self.transfers[learnware_id] = Transfer(learnware_id, record.size)
-            for wait in BUSY_BACKOFF:
-                errors, all_busy = [], True
-                for peer in providers:
-                    transfer.peer = peer
-                    try:
-                        return self._fetch_from(peer, learnware_id, record, partial, transfer, progress)
-                    except Exception as exc:  # try the next provider; the partial is resumed from
-                        errors.append(f"{peer[:16]}…: {exc}")
-                        all_busy = all_busy and _is_busy(exc)
-                        log.info("fetch of %s from %s failed: %s", learnware_id[:12], peer[:16], exc)
-                if not all_busy or wait is None:
-                    break
-                # Every provider refused at once because we already hold our share of its transfer
-                # slots (several fetches in parallel): one of ours ends soon, so ask again.
-                log.info("every provider of %s is busy; asking again in %.1f s", learnware_id[:12], wait)
-                time.sleep(wait)
-            transfer.state = "failed"
-            self._notify(transfer, progress)
-            raise NetworkError(
-                f"could not fetch {learnware_id[:12]}… from {len(providers)} provider(s): " + "; ".join(errors)
-            )
-
-    def _fetch_from(self, peer: str, learnware_id: str, record, partial: Path, transfer, progress) -> Path:
-        """One attempt from one provider; raises what went wrong (the partial stays for a resume)."""
-        self._dial_if_needed(peer)
-        result = self.node.fetch_blob(
-            peer,
-            learnware_id,
-            partial,
-            expected_sha256=bytes.fromhex(learnware_id),
-            expected_size=record.size,
-            idle_timeout=self.fetch_idle_timeout,
-            progress=lambda done, total: self._progress(transfer, done, progress),
-        )
-        transfer.resumed_from = result.resumed_from
-        adopt_fetched_blob(self.dock, learnware_id, partial)
-        transfer.state, transfer.done = "done", record.size
-        self._notify(transfer, progress)
-        self.announce_have([learnware_id])
-        return self.dock.blobs.path(learnware_id)
-
-    def _providers(self, learnware_id: str, publisher: str | None) -> list[str]:
-        known = self.store.providers(learnware_id)
-        if publisher and publisher not in known:
-            known.append(publisher)
-        connected = set(self.node.peers())
-        known = [p for p in known if p != self.node.peer_id]
-        return sorted(known, key=lambda p: p not in connected)  # connected peers first
-
-    def _dial_if_needed(self, peer: str) -> None:
-        if peer in self.node.peers():
-            return
-        for addr in self._peer_addrs.get(peer, []):
-            try:
-                self.node.connect(addr)
-                return
-            except Exception as exc:
-                log.info("could not dial provider %s at %s: %s", peer[:16], addr, exc)
-
-    def _progress(self, transfer: Transfer, done: int, callback) -> None:
-        transfer.done = done
-        self._notify(transfer, callback)
-
-    def _notify(self, transfer: Transfer, callback) -> None:
-        for listener in [callback, *self.progress_listeners]:
-            if listener is not None:
-                try:
-                    listener(transfer)
-                except Exception:
-                    log.exception("progress listener failed")
 
     # -- search over peers -----------------------------------------------------------------
     def _serve_search(self, peer_id: str, request: bytes) -> bytes:

@@ -6,7 +6,8 @@ Wire form (msgpack), see docs/PROTOCOL.md "Records":
     sig      = Ed25519 signature by `pub` over uvarint(len(DOMAIN)) || DOMAIN || body
     body     = msgpack map:
       record:    {"kind": "record", "id": <64 hex>, "seq": int, "created": int ms, "size": int,
-                  "semantic": <JSON text>, "model": <JSON text>, "specs": {<spec type>: <bin>}}
+                  "semantic": <JSON text>, "model": <JSON text>, "specs": {<spec type>: <bin>},
+                  "pieces": {"size": int, "root": <bin, 32>}}     ("pieces" optional: older records lack it)
       tombstone: {"kind": "tombstone", "id": <64 hex>, "seq": int, "created": int ms}
 
 The signature covers the body's exact bytes, so nobody re-encodes anything to verify it, and
@@ -54,6 +55,7 @@ class SignedRecord:
     semantic_spec: dict | None = None
     model_config: dict | None = None
     spec_bytes: dict[str, bytes] | None = None
+    pieces: Any = None  # p2p.pieces.Pieces (piece size, root) or None: the zip is then verified whole
 
     def stat_specs(self) -> dict[str, Any]:
         from specs import spec_from_bytes
@@ -68,7 +70,10 @@ def _seal(identity, body: dict) -> bytes:
 
 
 def sign_record(identity, *, learnware_id: str, size: int, semantic_spec: dict, model_config: dict,
-                spec_bytes: dict[str, bytes], seq: int, created_ms: int | None = None) -> SignedRecord:
+                spec_bytes: dict[str, bytes], seq: int, created_ms: int | None = None,
+                zip_path=None) -> SignedRecord:
+    """`zip_path`: the zip itself, whose piece root the record then carries (fetchers verify
+    each piece against it); without it the record has no "pieces" (fetchers verify the whole)."""
     body = {
         "kind": "record", "id": learnware_id, "seq": int(seq),
         "created": int(created_ms if created_ms is not None else time.time() * 1000), "size": int(size),
@@ -76,6 +81,11 @@ def sign_record(identity, *, learnware_id: str, size: int, semantic_spec: dict, 
         "model": json.dumps(model_config, sort_keys=True, default=list),
         "specs": {kind: bytes(blob) for kind, blob in sorted(spec_bytes.items())},
     }
+    if zip_path is not None:
+        from p2p.pieces import file_pieces
+
+        pieces = file_pieces(zip_path)
+        body["pieces"] = {"size": pieces.size, "root": pieces.root}
     return decode_envelope(_seal(identity, body))
 
 
@@ -111,10 +121,14 @@ def decode_envelope(data: bytes) -> SignedRecord:
         return SignedRecord(kind="tombstone", **common)
     if kind != "record":
         raise RecordError(f"unknown kind {kind!r}")
-    if set(body) != {"kind", "id", "seq", "created", "size", "semantic", "model", "specs"}:
-        raise RecordError("a record has exactly kind, id, seq, created, size, semantic, model, specs")
-    return SignedRecord(kind="record", size=_size(body["size"]), semantic_spec=_semantic(body["semantic"]),
-                        model_config=_model(body["model"]), spec_bytes=_specs(body["specs"]), **common)
+    if set(body) - {"pieces"} != {"kind", "id", "seq", "created", "size", "semantic", "model", "specs"}:
+        raise RecordError("a record has exactly kind, id, seq, created, size, semantic, model, specs "
+                          "(and optionally pieces)")
+    size = _size(body["size"])
+    pieces = _pieces(body["pieces"]) if "pieces" in body else None
+    return SignedRecord(kind="record", size=size, semantic_spec=_semantic(body["semantic"]),
+                        model_config=_model(body["model"]), spec_bytes=_specs(body["specs"]), pieces=pieces,
+                        **common)
 
 
 def _unpack(data: bytes, what: str) -> dict:
@@ -135,6 +149,18 @@ def _size(value: Any) -> int:
     if not _is_int(value) or value <= 0:
         raise RecordError("size must be a positive integer")
     return value
+
+
+def _pieces(value: Any):
+    from p2p.pieces import MAX_PIECE, MIN_PIECE, Pieces, is_valid_piece_size
+
+    if not isinstance(value, dict) or set(value) != {"size", "root"}:
+        raise RecordError("pieces must be {size, root}")
+    if not is_valid_piece_size(value["size"]):
+        raise RecordError(f"pieces.size must be a power of two in {MIN_PIECE}..{MAX_PIECE}")
+    if not isinstance(value["root"], bytes) or len(value["root"]) != 32:
+        raise RecordError("pieces.root must be 32 bytes")
+    return Pieces(value["size"], value["root"])
 
 
 def _semantic(text: Any) -> dict:

@@ -385,9 +385,10 @@ class P2PNode:
     def serve_blobs(self, open_blob, protocol_id: str | None = None, max_concurrent: int = 4) -> None:
         """Serve blobs: `open_blob(blob_id) -> binary file | (file, sha256) | None`, called in a
         worker thread. See transfer.py for the protocol."""
-        from .transfer import FETCH_PROTOCOL_ID, BlobServer
+        from .transfer import BlobServer
 
-        self.set_handler(protocol_id or FETCH_PROTOCOL_ID, BlobServer(open_blob, max_concurrent))
+        for served_id, handler in BlobServer(open_blob, max_concurrent).handlers(protocol_id):
+            self.set_handler(served_id, handler)  # the piece protocol and the legacy one, one slot pool
 
     def fetch_blob(self, peer_id: str, blob_id: str, partial_path, **options):
         """Download blob `blob_id` from `peer_id` into `partial_path`, resuming from its current

@@ -1,17 +1,31 @@
 """Blob transfer: fetch a blob (a learnware zip, to the dock) by id from one peer, resumably.
 
-Wire format (docs/PROTOCOL.md, "Blob transfer"), protocol id FETCH_PROTOCOL_ID:
+Two protocols (docs/PROTOCOL.md section 5), served side by side by one BlobServer:
+
+FETCH_PROTOCOL_ID (/lwdock/fetch/2.0.0), pieces verified as they arrive (p2p/pieces.py):
+
+    request  = frame( u64be offset || u32be piece size || blob id )     offset: a multiple of the piece size, or total
+    response = frame( 0x00 || u64be total || sha256(32) || u32be piece size || layer (32 * n) )
+               || raw bytes [offset, total)   then FIN
+             | frame( 0x02 || code || UTF-8 message )                   (error)
+
+The receiver knows the piece size and root from a signed record: it checks sha256(layer) == root
+before reading the body, then every piece as it arrives. A bad piece stops the transfer at that
+piece (BadPiece); the partial file only ever holds verified pieces, so a resume, from any
+provider, starts on verified bytes.
+
+LEGACY_FETCH_PROTOCOL_ID (/lwdock/fetch/1.0.0), the whole file verified at the end:
 
     request  = frame( u64be offset || blob id )          blob id: 1..128 ASCII [0-9a-f]
     response = frame( 0x00 || u64be total || sha256(32) ) || raw bytes [offset, total)   then FIN
-             | frame( 0x02 || code || UTF-8 message )                                    (error)
 
-`total` and `sha256` describe the whole blob, so the receiver can resume: it hashes the bytes it
-already holds, asks from `offset` and checks the digest of the whole at the end. The body is raw
-(no per-chunk framing) because its length is known: a sender killed mid-way shows up as an EOF
-before `total` (TruncatedTransfer), a frozen one as an idle timeout (RequestTimeout); in both
-cases the partial file is kept for a resume, possibly from another peer. A digest mismatch
-deletes the partial (the bad bytes cannot be located) and raises HashMismatch.
+The receiver hashes what it holds plus what arrives and checks the digest at the end; a mismatch
+deletes the partial (the bad bytes cannot be located) and raises HashMismatch. Unverified bytes
+are only as good as their provider, so a caller should not resume them from another one.
+
+In both the body is raw (no per-chunk framing) because its length is known: a sender killed
+mid-way shows up as an EOF before `total` (TruncatedTransfer), a frozen one as an idle timeout
+(RequestTimeout).
 """
 
 from __future__ import annotations
@@ -19,10 +33,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
 import re
 import struct
-import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,32 +44,48 @@ import trio
 
 from .errors import ErrorCode, HashMismatch, PeerError, ProtocolViolation, RemoteError, TransferError, TruncatedTransfer
 from .framing import FramedStream, PeerClosed, encode_frame
+from .pieces import (
+    HASH,
+    BadAnnouncement,
+    BadLayer,
+    Pieces,
+    PieceSink,
+    hash_file,
+    is_valid_piece_size,
+    layer_root,
+    piece_count,
+    verified_prefix,
+)
 from .reqresp import TAG_ERROR, PeerShares, close_quietly, error_frame, parse_error, reset_quietly
+from .transfer_sources import open_source
 
 logger = logging.getLogger(__name__)
 
-FETCH_PROTOCOL_ID = "/lwdock/fetch/1.0.0"
+FETCH_PROTOCOL_ID = "/lwdock/fetch/2.0.0"
+LEGACY_FETCH_PROTOCOL_ID = "/lwdock/fetch/1.0.0"
 TAG_OK = 0x00
-CHUNK = 1024 * 1024  # bytes per file read / stream write on the sending side
 RECV_CHUNK = 1024 * 1024  # most bytes taken from the stream (and written to the file) at once
 PROGRESS_EVERY = 1024 * 1024  # bytes between two progress callbacks
 FETCH_WINDOW = 16 * 1024 * 1024  # yamux receive window granted at once for a fetch (its maximum)
 _ID_RE = re.compile(rb"[0-9a-f]{1,128}")
 _HEADER = struct.Struct(">BQ32s")
+_PIECE_HEADER = _HEADER.size + 4  # then the layer
 
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     blob_id: str
     size: int
-    sha256: bytes
-    resumed_from: int  # bytes that were already in the partial file
+    sha256: bytes  # as announced; checked against the received bytes by the legacy protocol only
+    resumed_from: int  # bytes that were already in the partial file (verified pieces with `pieces`)
 
 
-def encode_request(blob_id: str, offset: int) -> bytes:
+def encode_request(blob_id: str, offset: int, piece_size: int = 0) -> bytes:
     raw = blob_id.encode("ascii")
     if not _ID_RE.fullmatch(raw) or offset < 0:
         raise ValueError(f"blob id must be 1..128 lowercase hex characters, got {blob_id!r}")
+    if piece_size:
+        return struct.pack(">QI", offset, piece_size) + raw
     return struct.pack(">Q", offset) + raw
 
 
@@ -66,19 +95,20 @@ def decode_request(payload: bytes) -> tuple[str, int]:
     return payload[8:].decode("ascii"), struct.unpack(">Q", payload[:8])[0]
 
 
-def _hash_file(f) -> bytes:
-    f.seek(0)
-    digest = hashlib.sha256()
-    while chunk := f.read(1024 * 1024):
-        digest.update(chunk)
-    return digest.digest()
+def decode_piece_request(payload: bytes) -> tuple[str, int, int]:
+    if len(payload) < 13 or not _ID_RE.fullmatch(payload[12:]):
+        raise ProtocolViolation("malformed fetch request")
+    offset, piece_size = struct.unpack(">QI", payload[:12])
+    if not is_valid_piece_size(piece_size):
+        raise ProtocolViolation(f"piece size {piece_size} is not a power of two in 16 KiB..16 MiB")
+    return payload[12:].decode("ascii"), offset, piece_size
 
 
 class BlobServer:
-    """Stream handler for FETCH_PROTOCOL_ID. `open_blob(blob_id)` runs in a worker thread and
-    returns a binary file, a (file, sha256) pair when the caller knows the digest, or None."""
-
-    is_stream_handler = True
+    """Serves blobs on both fetch protocols (handlers()), with one pool of slots and per-peer
+    shares for the two. `open_blob(blob_id)` runs in a worker thread and returns a binary file,
+    a (file, sha256) pair when the caller knows the digest, or None. The piece layer of a blob
+    (FETCH_PROTOCOL_ID) is computed on first request, in the same pass as its digest, and cached."""
 
     def __init__(self, open_blob: Callable, max_concurrent: int = 4, idle_timeout: float = 30.0,
                  max_per_peer: int = 0):
@@ -86,54 +116,64 @@ class BlobServer:
         self.max_concurrent = max_concurrent
         self.idle_timeout = idle_timeout
         self.max_per_peer = max_per_peer  # 0: half of max_concurrent (see PeerShares)
+        self._layers = _LayerCache()
+        self._slots = None
 
-    def bind(self, stats: dict):
-        self.stats = stats
-        self._slots = trio.Semaphore(self.max_concurrent)
-        self._shares = PeerShares(self.max_concurrent, self.max_per_peer)
-        self._threads = trio.CapacityLimiter(self.max_concurrent)
-        return self.handle
+    def handlers(self, protocol_id: str | None = None) -> list[tuple[str, _ProtocolHandler]]:
+        """(protocol id, handler) pairs for P2PNode.set_handler: the piece-verified protocol and
+        the whole-file one (older lwdock nodes and interop/js/client.mjs speak it)."""
+        return [(protocol_id or FETCH_PROTOCOL_ID, _ProtocolHandler(self, True)),
+                (LEGACY_FETCH_PROTOCOL_ID, _ProtocolHandler(self, False))]
 
-    async def handle(self, stream) -> None:
+    def _bind_shared(self) -> None:
+        if self._slots is None:  # on the node thread, at the first install
+            self._slots = trio.Semaphore(self.max_concurrent)
+            self._shares = PeerShares(self.max_concurrent, self.max_per_peer)
+            self._threads = trio.CapacityLimiter(self.max_concurrent)
+
+    async def handle(self, stream, stats: dict, pieces: bool) -> None:
         peer = str(stream.muxed_conn.peer_id)
         try:
             if not self._shares.take(peer):
-                self.stats["busy"] += 1
+                stats["busy"] += 1
                 io = FramedStream(stream, self.idle_timeout)
                 await io.write(error_frame(ErrorCode.BUSY, f"too many transfers to you at once (at most "
                                                            f"{self._shares.limit}); ask again when one ends"))
                 return await close_quietly(stream)
             try:
-                await self._serve(stream)
+                await self._serve(stream, stats, pieces)
             finally:
                 self._shares.give_back(peer)
         except Exception as exc:  # a bad or vanished peer costs a stream, never the node
-            self.stats["errors"] += 1
+            stats["errors"] += 1
             logger.debug("blob serve failed: %s: %s", type(exc).__name__, exc)
             await reset_quietly(stream)
 
-    async def _serve(self, stream) -> None:
+    async def _serve(self, stream, stats: dict, pieces: bool) -> None:
         io = FramedStream(stream, self.idle_timeout, deadline=trio.current_time() + 30)
         acquired = False
         with trio.move_on_after(2):
             await self._slots.acquire()
             acquired = True
         if not acquired:
-            self.stats["busy"] += 1
+            stats["busy"] += 1
             await io.write(error_frame(ErrorCode.BUSY, "too many concurrent transfers"))
             return await close_quietly(stream)
         try:
             try:
-                blob_id, offset = decode_request(await io.read_frame(8 + 128))
+                if pieces:
+                    blob_id, offset, piece_size = decode_piece_request(await io.read_frame(12 + 128))
+                else:
+                    (blob_id, offset), piece_size = decode_request(await io.read_frame(8 + 128)), 0
             except ProtocolViolation as exc:
                 await io.write(error_frame(ErrorCode.BAD_REQUEST, str(exc)))
                 return await reset_quietly(stream)
-            self.stats["requests"] += 1
-            await self._send(io, blob_id, offset)
+            stats["requests"] += 1
+            await self._send(io, blob_id, offset, piece_size)
         finally:
             self._slots.release()
 
-    async def _send(self, io: FramedStream, blob_id: str, offset: int) -> None:
+    async def _send(self, io: FramedStream, blob_id: str, offset: int, piece_size: int) -> None:
         opened = await trio.to_thread.run_sync(self.open_blob, blob_id, limiter=self._threads)
         if opened is None:
             await io.write(error_frame(ErrorCode.NOT_FOUND, f"no blob {blob_id}"))
@@ -142,13 +182,28 @@ class BlobServer:
         source = None
         try:
             size = await trio.to_thread.run_sync(f.seek, 0, os.SEEK_END, limiter=self._threads)
-            if sha is None:
-                sha = await trio.to_thread.run_sync(_hash_file, f, limiter=self._threads)
             if offset > size:
                 await io.write(error_frame(ErrorCode.BAD_OFFSET, f"offset {offset} is beyond the end ({size})"))
                 return await close_quietly(io.stream)
-            await io.write(encode_frame(_HEADER.pack(TAG_OK, size, sha)))
-            source, f = _open_source(f, offset, size), None  # the source closes the file
+            if piece_size:
+                if offset % piece_size and offset != size:
+                    await io.write(error_frame(ErrorCode.BAD_REQUEST, f"offset {offset} is not on a piece boundary"))
+                    return await close_quietly(io.stream)
+                layer = self._layers.get(blob_id, size, piece_size)
+                if layer is None:
+                    total, sha, layer = await trio.to_thread.run_sync(hash_file, f, piece_size, limiter=self._threads)
+                    if total != size:
+                        raise TransferError(f"blob {blob_id} changed while being hashed")
+                    self._layers.put(blob_id, size, piece_size, (sha, layer))
+                else:
+                    sha, layer = layer
+                header = _HEADER.pack(TAG_OK, size, sha) + struct.pack(">I", piece_size) + layer
+            else:
+                if sha is None:  # one pass; 1 MiB "pieces" whose layer is thrown away
+                    _, sha, _ = await trio.to_thread.run_sync(hash_file, f, 1 << 20, limiter=self._threads)
+                header = _HEADER.pack(TAG_OK, size, sha)
+            await io.write(encode_frame(header))
+            source, f = open_source(f, offset, size), None  # the source closes the file
             sent = offset
             while (chunk := await source.next()) is not None:
                 await io.write(chunk)
@@ -163,104 +218,44 @@ class BlobServer:
                 await trio.to_thread.run_sync(f.close)
 
 
-def _open_source(f, start: int, end: int):
-    """A real file is read from the trio thread while its pages are cached (_CachedFileSource);
-    any other file-like object (or a kernel without RWF_NOWAIT) gets a reader thread."""
-    try:
-        fd = f.fileno()
-        os.preadv(fd, [bytearray(1)], start if start < end else 0, os.RWF_NOWAIT)
-    except (AttributeError, OSError, ValueError) as exc:  # io.UnsupportedOperation is an OSError
-        if not isinstance(exc, BlockingIOError):  # BlockingIOError: supported, page just not cached
-            return _FileSource(f, start, end)
-    return _CachedFileSource(f, start, end)
+class _ProtocolHandler:
+    """One protocol id of a BlobServer, as P2PNode.set_handler takes a raw stream handler."""
+
+    is_stream_handler = True
+
+    def __init__(self, server: BlobServer, pieces: bool):
+        self.server, self.pieces = server, pieces
+
+    def bind(self, stats: dict):
+        self.server._bind_shared()
+        return lambda stream: self.server.handle(stream, stats, self.pieces)
 
 
-class _CachedFileSource:
-    """Reads a blob with preadv(RWF_NOWAIT) on the trio thread; only a read the page cache cannot
-    serve goes to a worker thread.
+class _LayerCache:
+    """Piece layers of recently served blobs (a blob's id names its bytes, so a layer stays right
+    while the size matches); bounded in entries and bytes so a peer asking for every piece size
+    of every blob costs hashing time, never memory."""
 
-    The reader thread of _FileSource cost the sender ~12% of its trio thread (py-spy,
-    benchmarks/p2p_transfer.py): every chunk handed over woke the other thread, and the trio thread
-    then waited for the GIL. A 256 KiB copy out of the page cache takes ~30 us, less than that
-    hand-over; RWF_NOWAIT guarantees it never waits for the disk (EAGAIN instead), so the event
-    loop is not blocked by a cold file. The kernel's readahead, triggered by the sequential reads,
-    keeps the next chunks cached.
-    """
+    def __init__(self, max_entries: int = 64, max_bytes: int = 8 << 20):
+        self._items: OrderedDict[tuple, tuple[bytes, bytes]] = OrderedDict()
+        self.max_entries, self.max_bytes, self._bytes = max_entries, max_bytes, 0
 
-    def __init__(self, f, start: int, end: int):
-        self._f, self._fd, self._pos, self._end = f, f.fileno(), start, end
-        self._buf = bytearray(min(CHUNK, max(end - start, 0)))  # reused: see next()
+    def get(self, blob_id: str, size: int, piece_size: int):
+        key = (blob_id, size, piece_size)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None
 
-    async def next(self) -> memoryview | None:
-        """The next chunk, a view of a buffer that the following call overwrites (the caller has
-        written it to the stream by then); a fresh 1 MiB per chunk faulted its pages in each time."""
-        n = min(CHUNK, self._end - self._pos)
-        if n <= 0:
-            return None
-        buf = memoryview(self._buf)[:n]
-        try:
-            got = os.preadv(self._fd, [buf], self._pos, os.RWF_NOWAIT)
-        except BlockingIOError:  # not in the page cache: wait for the disk off the event loop
-            got = await trio.to_thread.run_sync(os.preadv, self._fd, [buf], self._pos)
-        except OSError as exc:
-            raise TransferError(f"cannot read the blob: {exc}") from exc
-        if got == 0:
-            return None  # the file shrank: the caller reports it
-        self._pos += got
-        return buf if got == n else buf[:got]
-
-    def close(self) -> None:
-        self._f.close()
-
-
-class _FileSource:
-    """Reads a blob ahead on a thread of its own (the mirror of _FileSink: one trio thread hop
-    per chunk cost up to a GIL switch interval each). The thread closes the file when done."""
-
-    def __init__(self, f, start: int, end: int):
-        self._q: queue.Queue = queue.Queue(maxsize=16)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(f, start, end), name="p2p-blob-reader", daemon=True)
-        self._thread.start()
-
-    def _run(self, f, pos: int, end: int) -> None:
-        try:
-            f.seek(pos)
-            while pos < end and not self._stop.is_set():
-                chunk = f.read(min(CHUNK, end - pos))
-                if not chunk:
-                    break
-                pos += len(chunk)
-                self._offer(chunk)
-            self._offer(None)
-        except BaseException as exc:  # handed to the trio side, raised there
-            self._offer(exc)
-        finally:
-            f.close()
-
-    def _offer(self, item) -> None:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    async def next(self) -> bytes | None:
-        try:
-            item = self._q.get_nowait()
-        except queue.Empty:
-            item = await trio.to_thread.run_sync(self._q.get, abandon_on_cancel=True)
-        if isinstance(item, BaseException):
-            raise TransferError(f"cannot read the blob: {item}") from item
-        return item
-
-    def close(self) -> None:
-        self._stop.set()  # the thread stops at its next chunk (or when a stalled read returns)
-        try:
-            self._q.put_nowait(None)  # wakes a getter abandoned by a cancelled next()
-        except queue.Full:
-            pass
+    def put(self, blob_id: str, size: int, piece_size: int, value: tuple[bytes, bytes]) -> None:
+        key = (blob_id, size, piece_size)
+        if len(value[1]) > self.max_bytes or key in self._items:
+            return
+        self._items[key] = value
+        self._bytes += len(value[1])
+        while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
+            _, (_, old) = self._items.popitem(last=False)
+            self._bytes -= len(old)
 
 
 def _hash_prefix(path: Path, length: int):
@@ -314,58 +309,125 @@ async def fetch_blob(
     blob_id: str,
     partial_path,
     *,
+    pieces: Pieces | None = None,
     expected_sha256: bytes | None = None,
     expected_size: int | None = None,
     max_size: int = 4 * 1024**3,
     progress: Callable[[int, int], None] | None = None,
     idle_timeout: float = 10.0,
     connect_timeout: float = 10.0,
-    protocol_id: str = FETCH_PROTOCOL_ID,
+    protocol_id: str | None = None,
 ) -> FetchResult:
     """Fetch into `partial_path`, resuming from its current length. Runs on the node thread.
 
+    With `pieces` (size and root, from a signed record) the piece protocol is used: the layer is
+    checked against the root before the body (BadLayer), each piece as it arrives (BadPiece, at
+    that piece), and the partial file only ever holds verified pieces (a resume re-checks them
+    and starts on a piece boundary). The whole-file digest is then the caller's to check if it
+    needs one (the dock's blob store does). Without `pieces`, the legacy protocol: the digest of
+    the whole is checked at the end (HashMismatch deletes the partial).
+
     `progress(received, total)` is called on the node thread after each batch; raising from it
-    aborts the transfer (the partial is kept). On return the file at `partial_path` is complete
-    and its sha256 matches the announced digest (and `expected_sha256` when given); moving it into
-    a store is the caller's job. Errors: RemoteError (NOT_FOUND, BUSY, ...), TruncatedTransfer,
-    RequestTimeout (partial kept), HashMismatch (partial deleted), TransferError.
+    aborts the transfer (the partial is kept). Errors: RemoteError (NOT_FOUND, BUSY, ...),
+    TruncatedTransfer, RequestTimeout (partial kept), BadLayer, BadPiece (verified pieces kept),
+    HashMismatch (partial deleted), TransferError.
     """
+    encode_request(blob_id, 0)  # validates the id before any I/O
     path = Path(partial_path)
-    request = encode_request(blob_id, 0)  # validates the id before any I/O
-    offset = path.stat().st_size if path.exists() else 0
-    if expected_size is not None and offset > expected_size:
-        path.unlink()
-        offset = 0
-    digest = await trio.to_thread.run_sync(_hash_prefix, path, offset) if offset else hashlib.sha256()
-    request = encode_request(blob_id, offset)
+    limits = dict(expected_sha256=expected_sha256, expected_size=expected_size, max_size=max_size)
+    if pieces is None:
+        return await _fetch_whole(node, peer_id, blob_id, path, limits, progress, idle_timeout, connect_timeout,
+                                  protocol_id or LEGACY_FETCH_PROTOCOL_ID)
+    for attempt in range(2):
+        try:
+            return await _fetch_pieces(node, peer_id, blob_id, path, pieces, limits, progress, idle_timeout,
+                                       connect_timeout, protocol_id or FETCH_PROTOCOL_ID)
+        except _CorruptPartial:  # truncated to its verified pieces: ask again from there, once
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _CorruptPartial(TransferError):
+    """The partial file held a piece that does not match the layer (disk trouble, or a file from
+    elsewhere): it was cut back to its verified pieces."""
+
+
+async def _open_fetch(node, peer_id: str, protocol_id: str, connect_timeout: float):
     try:
         with trio.fail_after(connect_timeout):
             stream = await node._open_stream(peer_id, protocol_id)
     except trio.TooSlowError:
         raise PeerError(f"opening a fetch stream to {peer_id} took over {connect_timeout:.0f} s") from None
+    open_window = getattr(getattr(stream, "muxed_stream", None), "open_window", None)
+    if open_window is not None and FETCH_WINDOW:
+        try:
+            await open_window(FETCH_WINDOW)  # a download: no window ramp-up (transport_fixes)
+        except BaseException:
+            await reset_quietly(stream)
+            raise
+    return stream
+
+
+async def _read_header(io: FramedStream, path: Path, limit: int, trust_bad_offset: bool) -> bytes:
+    header = await io.read_frame(limit)
+    if header[:1] == bytes([TAG_ERROR]):
+        error = parse_error(header)
+        if error.code == ErrorCode.BAD_OFFSET and trust_bad_offset:
+            path.unlink(missing_ok=True)  # longer than the blob: cannot be a prefix of it
+        raise error
+    return header
+
+
+def _check_announced(total: int, sha: bytes, limits: dict) -> None:
+    if limits["expected_sha256"] is not None and sha != limits["expected_sha256"]:
+        raise BadAnnouncement(f"peer announces sha256 {sha.hex()[:16]}..., not the expected one", "sha256")
+    if limits["expected_size"] is not None and total != limits["expected_size"]:
+        raise BadAnnouncement(f"peer announces {total} bytes, expected {limits['expected_size']}", "size")
+    if total > limits["max_size"]:
+        raise TransferError(f"peer announces {total} bytes, over max_size={limits['max_size']}")
+
+
+async def _fetch_pieces(node, peer_id, blob_id, path: Path, pieces: Pieces, limits: dict, progress,
+                        idle_timeout, connect_timeout, protocol_id) -> FetchResult:
+    size, expected_size = pieces.size, limits["expected_size"]
+    bound = expected_size if expected_size is not None else limits["max_size"]
+    held = path.stat().st_size if path.exists() else 0
+    if expected_size is not None and held >= expected_size:
+        held_pieces = piece_count(expected_size, size) if held == expected_size else 0
+    else:
+        held_pieces = held // size
+    offset = held_pieces * size if expected_size is None else min(held_pieces * size, expected_size)
+    request = encode_request(blob_id, offset, size)
+    stream = await _open_fetch(node, peer_id, protocol_id, connect_timeout)
     clean = False
     try:
-        open_window = getattr(getattr(stream, "muxed_stream", None), "open_window", None)
-        if open_window is not None and FETCH_WINDOW:
-            await open_window(FETCH_WINDOW)  # a download: no window ramp-up (transport_fixes)
         io = FramedStream(stream, idle_timeout)
         await io.write(encode_frame(request))
-        header = await io.read_frame(2 + 1024)
-        if header[:1] == bytes([TAG_ERROR]):
-            error = parse_error(header)
-            if error.code == ErrorCode.BAD_OFFSET:
-                path.unlink(missing_ok=True)  # longer than the blob: cannot be a prefix of it
-            raise error
-        if len(header) != _HEADER.size or header[0] != TAG_OK:
+        # The layer's length is bounded before a byte of it is read. Verified pieces within the
+        # expected size are never dropped because a provider claims they are beyond the end.
+        header = await _read_header(io, path, _PIECE_HEADER + HASH * (piece_count(bound, size) + 1),
+                                    trust_bad_offset=expected_size is None)
+        if len(header) < _PIECE_HEADER or header[0] != TAG_OK:
             raise ProtocolViolation("malformed fetch response header")
-        _, total, sha = _HEADER.unpack(header)
-        if expected_sha256 is not None and sha != expected_sha256:
-            raise TransferError(f"peer announces sha256 {sha.hex()[:16]}..., not the expected one")
-        if expected_size is not None and total != expected_size:
-            raise TransferError(f"peer announces {total} bytes, expected {expected_size}")
-        if total > max_size:
-            raise TransferError(f"peer announces {total} bytes, over max_size={max_size}")
-        received = await _receive(io, path, digest, offset, total, progress)
+        _, total, sha = _HEADER.unpack(header[:_HEADER.size])
+        (announced_size,) = struct.unpack(">I", header[_HEADER.size:_PIECE_HEADER])
+        _check_announced(total, sha, limits)
+        if announced_size != size:
+            raise ProtocolViolation(f"peer answers with {announced_size}-byte pieces, asked for {size}")
+        layer = header[_PIECE_HEADER:]
+        if len(layer) != HASH * piece_count(total, size) or layer_root(layer) != pieces.root:
+            raise BadLayer(f"peer's piece hashes for {blob_id[:16]}... do not match the expected root; "
+                           "refused before the body")
+        if offset > total:
+            raise ProtocolViolation("peer accepted an offset beyond the end")
+        if held_pieces:
+            good = await trio.to_thread.run_sync(verified_prefix, path, layer, size, held_pieces)
+            if good < held_pieces:
+                await trio.to_thread.run_sync(os.truncate, path, good * size)
+                raise _CorruptPartial(f"the partial file of {blob_id[:16]}... had a bad piece {good}; cut back")
+        sink = await trio.to_thread.run_sync(PieceSink, path, layer, size, total, held_pieces)
+        await _receive(io, sink, offset, total, progress)
         clean = True
     except PeerClosed as exc:
         raise TruncatedTransfer(f"peer closed the transfer of {blob_id}: {exc}") from exc
@@ -374,14 +436,45 @@ async def fetch_blob(
         raise
     finally:
         await (close_quietly(stream) if clean else reset_quietly(stream))
-    if digest.digest() != sha or (expected_sha256 is not None and digest.digest() != expected_sha256):
+    return FetchResult(blob_id, total, sha, offset)
+
+
+async def _fetch_whole(node, peer_id, blob_id, path: Path, limits: dict, progress, idle_timeout, connect_timeout,
+                       protocol_id) -> FetchResult:
+    offset = path.stat().st_size if path.exists() else 0
+    if limits["expected_size"] is not None and offset > limits["expected_size"]:
+        path.unlink()
+        offset = 0
+    digest = await trio.to_thread.run_sync(_hash_prefix, path, offset) if offset else hashlib.sha256()
+    request = encode_request(blob_id, offset)
+    stream = await _open_fetch(node, peer_id, protocol_id, connect_timeout)
+    clean = False
+    try:
+        io = FramedStream(stream, idle_timeout)
+        await io.write(encode_frame(request))
+        header = await _read_header(io, path, 2 + 1024, trust_bad_offset=True)
+        if len(header) != _HEADER.size or header[0] != TAG_OK:
+            raise ProtocolViolation("malformed fetch response header")
+        _, total, sha = _HEADER.unpack(header)
+        _check_announced(total, sha, limits)
+        sink = await trio.to_thread.run_sync(_FileSink, path, digest)
+        received = await _receive(io, sink, offset, total, progress)
+        clean = True
+    except PeerClosed as exc:
+        raise TruncatedTransfer(f"peer closed the transfer of {blob_id}: {exc}") from exc
+    except RemoteError:
+        clean = True
+        raise
+    finally:
+        await (close_quietly(stream) if clean else reset_quietly(stream))
+    expected = limits["expected_sha256"]
+    if digest.digest() != sha or (expected is not None and digest.digest() != expected):
         path.unlink(missing_ok=True)
         raise HashMismatch(f"blob {blob_id}: received bytes hash to {digest.hexdigest()[:16]}...; partial deleted")
     return FetchResult(blob_id, received, sha, offset)
 
 
-async def _receive(io: FramedStream, path: Path, digest, offset: int, total: int, progress) -> int:
-    sink = await trio.to_thread.run_sync(_FileSink, path, digest)
+async def _receive(io: FramedStream, sink, offset: int, total: int, progress) -> int:
     received = offset
     reported = offset
     try:

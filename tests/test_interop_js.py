@@ -1,7 +1,7 @@
 """Interoperability with js-libp2p: a real `lwdock node` process, and interop/js/client.mjs, a js-libp2p
 client written from docs/PROTOCOL.md alone (TCP + Noise + yamux), which syncs the records (checking
 every envelope's signature), fetches a zip over /lwdock/fetch/1.0.0 and verifies it against its id,
-searches, and probes the documented edge cases (resume, offset == total, BAD_OFFSET, NOT_FOUND,
+fetches it again over /lwdock/fetch/2.0.0 verifying every piece against the record's root, searches, and probes the documented edge cases (resume, offset == total, BAD_OFFSET, NOT_FOUND,
 BAD_REQUEST, TOO_LARGE, multistream `na`).
 
 Needs node + npm and `npm ci --prefix interop/js` (scripts/setup.sh runs it when npm is present).
@@ -77,6 +77,9 @@ def test_js_libp2p_client_syncs_fetches_and_searches(js_client, lwdock_node):
     fetch = summary["fetch"]
     assert fetch["id"] == learnware_id and fetch["digest"] == learnware_id and fetch["verified"]
     assert fetch["total"] == fetch["got"] == len(zip_bytes)
+    # (b') the same zip over /lwdock/fetch/2.0.0: layer checked against the signed root, every piece verified
+    assert summary["fetch_pieces"] == {**summary["fetch_pieces"], "id": learnware_id, "verified": True,
+                                       "total": len(zip_bytes), "got": len(zip_bytes), "pieceSize": 256 * 1024}
     # (c) search by name: the learnware, with its (verified) envelope
     assert summary["search"]["single"][0]["id"] == learnware_id
     assert summary["search"]["records"] == [learnware_id]

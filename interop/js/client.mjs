@@ -8,7 +8,9 @@
 //       exact keys, v == 1, the Ed25519 signature under the domain lwdock/record/v1 with the key
 //       taken out of `pub` (section 2) *before* the body is decoded, then the body's keys/types;
 //   (b) fetches one record's zip over /lwdock/fetch/1.0.0 (section 5) from offset 0 and checks
-//       sha256(bytes) == announced sha256 == id, and the length == total == record.size;
+//       sha256(bytes) == announced sha256 == id, and the length == total == record.size; when the
+//       record carries `pieces` (section 6), fetches it again over /lwdock/fetch/2.0.0: the layer
+//       checked against the record's root before the body, then every piece as it arrives;
 //   (c) sends one /lwdock/search/1.0.0 request (section 9) by that record's name;
 //   (d) with --probes: resume at total/2, offset == total, and the documented errors (BAD_OFFSET,
 //       NOT_FOUND, BAD_REQUEST, TOO_LARGE, a REFUSED sync, multistream `na`).
@@ -29,6 +31,7 @@ import { base58btc } from 'multiformats/bases/base58'
 
 const SYNC = '/lwdock/sync/1.0.0'
 const FETCH = '/lwdock/fetch/1.0.0'
+const FETCH_PIECES = '/lwdock/fetch/2.0.0'
 const SEARCH = '/lwdock/search/1.0.0'
 const RECORD_DOMAIN = 'lwdock/record/v1'
 const MAX_ENVELOPE = 4 << 20
@@ -49,6 +52,12 @@ function uvarint (n) {
     bytes.push(b)
   } while (v > 0n)
   return Uint8Array.from(bytes)
+}
+
+function u32be (n) {
+  const b = new Uint8Array(4)
+  new DataView(b.buffer).setUint32(0, n)
+  return b
 }
 
 function u64be (n) {
@@ -169,7 +178,16 @@ function checkEnvelope (bytes) {
   const body = msgpackDecode(env.body)
   if (body === null || typeof body !== 'object') throw new ProtocolError('body is not a map')
   if (body.kind === 'record') {
-    exactKeys(body, ['kind', 'id', 'seq', 'created', 'size', 'semantic', 'model', 'specs'], 'record body')
+    const keys = ['kind', 'id', 'seq', 'created', 'size', 'semantic', 'model', 'specs']
+    exactKeys(body, 'pieces' in body ? [...keys, 'pieces'] : keys, 'record body')
+    let pieces = null
+    if ('pieces' in body) { // optional: {size: power of two in 16 KiB..16 MiB, root: 32 bytes}
+      exactKeys(body.pieces, ['size', 'root'], 'record pieces')
+      const { size, root } = body.pieces
+      if (!Number.isInteger(size) || size < (16 << 10) || size > (16 << 20) || (size & (size - 1)) !== 0) throw new ProtocolError(`pieces.size ${size}`)
+      if (!isBin(root) || root.length !== 32) throw new ProtocolError('pieces.root is not 32 bytes')
+      pieces = { size, root: Buffer.from(root).toString('hex') }
+    }
     if (typeof body.id !== 'string' || !HEX64.test(body.id)) throw new ProtocolError('record id')
     if (!isInt(body.seq) || body.seq < 0 || !isInt(body.created) || !isInt(body.size) || body.size <= 0) throw new ProtocolError('record ints')
     if (typeof body.semantic !== 'string' || typeof body.model !== 'string') throw new ProtocolError('record semantic/model not str')
@@ -179,7 +197,7 @@ function checkEnvelope (bytes) {
     if (n < 1 || n > 8 || !Object.values(specs).every(isBin)) throw new ProtocolError('record specs: 1..8 entries of bin')
     const semantic = JSON.parse(body.semantic)
     JSON.parse(body.model)
-    return { kind: 'record', pub: env.pub, id: body.id, seq: body.seq, size: Number(body.size), name: semantic?.Name?.Values, semantic, specTypes: Object.keys(specs) }
+    return { kind: 'record', pub: env.pub, id: body.id, seq: body.seq, size: Number(body.size), name: semantic?.Name?.Values, semantic, specTypes: Object.keys(specs), pieces }
   } else if (body.kind === 'tombstone') {
     exactKeys(body, ['kind', 'id', 'seq', 'created'], 'tombstone body')
     if (typeof body.id !== 'string' || !HEX64.test(body.id) || !isInt(body.seq) || !isInt(body.created)) throw new ProtocolError('tombstone fields')
@@ -283,6 +301,57 @@ async function fetchBlob (node, ma, id, expectedSize, signal, { offset = 0, pref
   }
 }
 
+// /lwdock/fetch/2.0.0: the piece layer in the header is checked against the record's root
+// before the body is read, then each piece against its hash as it arrives.
+async function fetchPieces (node, ma, id, expectedSize, pieces, signal, { offset = 0 } = {}) {
+  const pieceSize = pieces.size
+  const count = (total) => Math.ceil(total / pieceSize)
+  const stream = await node.dialProtocol(ma, FETCH_PIECES, { signal })
+  try {
+    stream.send(frame(concat(u64be(offset), u32be(pieceSize), new TextEncoder().encode(id))))
+    await stream.close({ signal })
+    const reader = new Reader(stream)
+    const header = await reader.frame('fetch header', 1 + 8 + 32 + 4 + 32 * count(expectedSize))
+    if (header[0] === 0x02) {
+      throw new ProtocolError(`fetch: ERROR ${header[1]} ${ERROR_NAMES[header[1]] ?? '?'}: ${new TextDecoder().decode(header.subarray(2))}`)
+    }
+    if (header[0] !== 0x00 || header.length < 45) throw new ProtocolError(`fetch header tag ${header[0]} length ${header.length}`)
+    const view = new DataView(header.buffer, header.byteOffset, header.length)
+    const total = Number(view.getBigUint64(1))
+    const announced = Buffer.from(header.subarray(9, 41)).toString('hex')
+    const layer = header.subarray(45)
+    if (announced !== id || total !== expectedSize || view.getUint32(41) !== pieceSize) throw new ProtocolError('fetch header describes another blob')
+    const layerRoot = createHash('sha256').update(layer).digest('hex')
+    if (layer.length !== 32 * count(total) || layerRoot !== pieces.root) throw new ProtocolError('piece layer does not match the record\'s root')
+    let index = offset / pieceSize
+    let filled = 0
+    let hash = createHash('sha256')
+    let got = offset
+    for await (const chunk of reader.chunks()) {
+      for (let pos = 0; pos < chunk.length;) {
+        const want = Math.min(pieceSize, total - index * pieceSize) - filled
+        if (want <= 0) throw new ProtocolError(`more than total (${total}) bytes`)
+        const part = chunk.subarray(pos, pos + want)
+        hash.update(part)
+        filled += part.length
+        pos += part.length
+        got += part.length
+        if (filled === Math.min(pieceSize, total - index * pieceSize)) {
+          if (!hash.digest().equals(Buffer.from(layer.subarray(32 * index, 32 * index + 32)))) throw new ProtocolError(`piece ${index} does not match its hash`)
+          index += 1
+          filled = 0
+          hash = createHash('sha256')
+        }
+      }
+    }
+    if (got < total) throw new ProtocolError(`truncated: ${got} of ${total} bytes`)
+    return { offset, total, got, pieces: index, verified: index === count(total) }
+  } catch (err) {
+    stream.abort(err)
+    throw err
+  }
+}
+
 // ---------------------------------------------------------------- probes of the documented edge cases
 
 // Each probe returns {name, ok, detail}; none of them may break the connection for the next.
@@ -371,6 +440,11 @@ async function main () {
       fullBytes = res.bytes
       summary.fetch = { id: target.id, ...res, ms: Math.round(performance.now() - t1) }
       out({ event: 'fetch', ...summary.fetch })
+      if (target.pieces != null) {
+        const res2 = await fetchPieces(node, ma, target.id, target.size, target.pieces, signal)
+        summary.fetch_pieces = { id: target.id, pieceSize: target.pieces.size, ...res2 }
+        out({ event: 'fetch_pieces', ...summary.fetch_pieces })
+      }
     }
 
     if (doSearch && target != null && typeof target.name === 'string') {
@@ -389,7 +463,8 @@ async function main () {
       summary.probes = await probes(node, ma, target, fullBytes, signal)
       for (const p of summary.probes) out({ event: 'probe', ...p })
     }
-    summary.ok = summary.sync.records > 0 && summary.fetch?.verified === true && (summary.probes ?? []).every((p) => p.ok)
+    summary.ok = summary.sync.records > 0 && summary.fetch?.verified === true && (summary.probes ?? []).every((p) => p.ok) &&
+      (target?.pieces == null || summary.fetch_pieces?.verified === true)
   } catch (err) {
     noteError(summary, err)
   }
@@ -410,7 +485,7 @@ async function finish (summary, node, t0, print) {
   process.exit(summary.ok ? 0 : 1)
 }
 
-export { checkEnvelope, fetchBlob, finish, frame, noteError, request, syncAll, uvarint, verifySigned, Reader }
+export { checkEnvelope, fetchBlob, fetchPieces, finish, frame, noteError, request, syncAll, uvarint, verifySigned, Reader }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err) => {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -14,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from p2p import ErrorCode, HashMismatch, RemoteError, RequestTimeout, TruncatedTransfer
+from p2p import ErrorCode, HashMismatch, ProtocolViolation, RemoteError, RequestTimeout, TruncatedTransfer
 from p2p.errors import TransferError
+from p2p.pieces import BadLayer, BadPiece, file_pieces
+from p2p.transfer import FETCH_PROTOCOL_ID
 from tests.p2p.conftest import wait_until
+from tests.p2p.lying_provider import LyingFetchHandler, serve_lies
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -289,3 +293,125 @@ def test_one_peer_gets_at_most_its_share_of_transfer_slots(make_node, blob, tmp_
             assert [f.result(timeout=30).size for f in held] == [len(data)] * 2
     finally:
         release.set()
+
+
+# ---------------------------------------------------------------- pieces (/lwdock/fetch/2.0.0)
+
+PIECE = 256 * 1024
+
+
+def test_pieces_full_transfer_then_resume_from_verified_pieces_only(provider_and_fetcher, blob, tmp_path):
+    provider, fetcher = provider_and_fetcher
+    path, data, blob_id = blob
+    pieces = file_pieces(path)
+    assert pieces.size == PIECE
+    partial = tmp_path / "partial"
+    result = fetcher.fetch_blob(provider.peer_id, blob_id, partial, pieces=pieces, expected_size=len(data))
+    assert partial.read_bytes() == data and (result.size, result.resumed_from) == (len(data), 0)
+    # A partial that ends mid-piece resumes from the last whole piece, which is re-checked.
+    partial.write_bytes(data[:1_000_000])
+    seen: list[int] = []
+    result = fetcher.fetch_blob(provider.peer_id, blob_id, partial, pieces=pieces, progress=lambda r, t: seen.append(r))
+    assert result.resumed_from == (1_000_000 // PIECE) * PIECE and partial.read_bytes() == data
+    assert seen[0] > result.resumed_from
+    # Complete already: the header only, every held piece re-checked, nothing appended.
+    again = fetcher.fetch_blob(provider.peer_id, blob_id, partial, pieces=pieces, expected_size=len(data))
+    assert (again.resumed_from, again.size) == (len(data), len(data)) and partial.read_bytes() == data
+    assert provider.stats()[FETCH_PROTOCOL_ID]["requests"] == 3  # the piece protocol served all three
+
+
+def test_a_bad_piece_is_detected_at_that_piece_and_the_partial_keeps_only_verified_ones(make_node, blob, tmp_path):
+    path, data, blob_id = blob
+    pieces = file_pieces(path)
+    liar, honest, fetcher = make_node(), make_node(), make_node()
+    stall = threading.Event()
+    # Right header, 5 good pieces and a bit, then garbage, then silence (no EOF): a receiver that
+    # only checked the whole file would wait out its idle timeout here instead of failing at once.
+    handler = LyingFetchHandler(path, good_bytes=5 * PIECE + 1000, stall=stall)
+    serve_lies(liar, handler)
+    honest.serve_blobs(lambda requested: open(path, "rb") if requested == blob_id else None)
+    for node in (liar, honest):
+        fetcher.connect(node.addrs[0])
+    partial = tmp_path / "partial"
+    started = time.monotonic()
+    try:
+        with pytest.raises(BadPiece) as err:
+            fetcher.fetch_blob(liar.peer_id, blob_id, partial, pieces=pieces, idle_timeout=20.0)
+    finally:
+        stall.set()
+    assert time.monotonic() - started < 10
+    assert err.value.index == 5 and err.value.verified_bytes == 5 * PIECE
+    assert partial.read_bytes() == data[: 5 * PIECE]  # the bad piece's bytes were dropped
+    # The honest provider resumes from the verified bytes, not from the liar's.
+    result = fetcher.fetch_blob(honest.peer_id, blob_id, partial, pieces=pieces)
+    assert result.resumed_from == 5 * PIECE and partial.read_bytes() == data
+
+
+def test_a_layer_that_does_not_match_the_root_is_refused_before_the_body(make_node, blob, tmp_path):
+    path, data, blob_id = blob
+    pieces = file_pieces(path)
+    liar, fetcher = make_node(), make_node()
+    stall = threading.Event()
+    n = -(-len(data) // PIECE)
+    handler = LyingFetchHandler(path, good_bytes=len(data), stall=stall, layer_override=b"\x01" * 32 * n)
+    serve_lies(liar, handler)
+    fetcher.connect(liar.addrs[0])
+    partial = tmp_path / "partial"
+    partial.write_bytes(data[:PIECE])  # one verified piece already held: it must survive
+    started = time.monotonic()
+    try:
+        with pytest.raises(BadLayer, match="refused before the body"):
+            fetcher.fetch_blob(liar.peer_id, blob_id, partial, pieces=pieces, idle_timeout=20.0)
+        assert time.monotonic() - started < 10
+        assert partial.read_bytes() == data[:PIECE]
+        # A layer longer than the blob can have is refused by its length prefix, before it is read.
+        handler.layer_override = b"\x01" * 32 * (n + 5)
+        with pytest.raises(ProtocolViolation, match="exceeds the limit"):
+            fetcher.fetch_blob(liar.peer_id, blob_id, partial, pieces=pieces, expected_size=len(data))
+    finally:
+        stall.set()
+    assert partial.read_bytes() == data[:PIECE]
+
+
+def test_a_corrupt_piece_already_in_the_partial_is_cut_off_before_resuming(provider_and_fetcher, blob, tmp_path):
+    provider, fetcher = provider_and_fetcher
+    path, data, blob_id = blob
+    partial = tmp_path / "partial"
+    held = bytearray(data[: 3 * PIECE])
+    held[PIECE + 7] ^= 0xFF  # piece 1 rotted on disk
+    partial.write_bytes(bytes(held))
+    result = fetcher.fetch_blob(provider.peer_id, blob_id, partial, pieces=file_pieces(path))
+    assert result.resumed_from == PIECE and partial.read_bytes() == data
+
+
+def test_a_wrong_piece_size_or_misaligned_offset_is_a_bad_request(provider_and_fetcher, blob, tmp_path):
+    provider, fetcher = provider_and_fetcher
+    _, data, blob_id = blob
+    for piece_size, offset in ((PIECE + 1, 0), (PIECE, 1000)):
+        request = struct.pack(">QI", offset, piece_size) + blob_id.encode()
+        with pytest.raises(RemoteError) as err:
+            fetcher.request(provider.peer_id, FETCH_PROTOCOL_ID, request, max_response=1 << 20)
+        assert err.value.code == ErrorCode.BAD_REQUEST
+
+
+def test_a_served_file_object_with_short_reads_gets_the_right_layer(make_node, blob, tmp_path):
+    path, data, blob_id = blob
+
+    class ShortReads:  # a file-like object that returns at most 64 KiB per read (tests.p2p.blob_provider does too)
+        def __init__(self):
+            self.f = open(path, "rb")
+
+        def seek(self, *a):
+            return self.f.seek(*a)
+
+        def read(self, n=-1):
+            return self.f.read(min(n, 65536) if n and n > 0 else 65536)
+
+        def close(self):
+            self.f.close()
+
+    provider, fetcher = make_node(), make_node()
+    provider.serve_blobs(lambda requested: ShortReads() if requested == blob_id else None)
+    fetcher.connect(provider.addrs[0])
+    result = fetcher.fetch_blob(provider.peer_id, blob_id, tmp_path / "p", pieces=file_pieces(path))
+    assert result.size == len(data) and (tmp_path / "p").read_bytes() == data
