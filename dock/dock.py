@@ -120,7 +120,7 @@ class Dock:
             self.identity, learnware_id=learnware_id, size=zip_path.stat().st_size,
             semantic_spec=package.semantic_spec, model_config=package.model_config,
             spec_bytes={kind: spec.to_bytes() for kind, spec in package.stat_specs.items()}, seq=_now_ms(),
-            zip_path=self.blobs.path(stored_id),
+            zip_path=zip_path,  # the piece root: same bytes as the blob about to be stored
         )
         stored_id, created = self.blobs.put_file(zip_path, expected_id=learnware_id)
         record = LearnwareRecord(
