@@ -52,7 +52,8 @@ class Budgets:
     sync_workers: int = 2  # peers synced from at once
     sync_session_seconds: float = 120.0  # one peer's catch-up ends after this, resumed at its next connect
     sync_max_pages: int = 100  # ... or after this many pages
-    sync_slice_pages: int = 4  # pages in a row before the next waiting peer gets its turn
+    sync_slice_pages: int = 4  # pages in a row before the next waiting peer gets its turn ...
+    sync_slice_seconds: float = 2.0  # ... or once its turn has lasted this long (a slow peer yields)
     sync_page_timeout: float = 20.0  # one page request, dial included
     serve_sync_pages: int = 120  # pages this node serves one peer per minute
 

@@ -5,9 +5,9 @@ answer says `more: false`, or a page brings no progress (an empty page, or `next
 cursor: a peer answering `more: true` forever ends here at once), or the session has spent its
 page cap or its deadline (Budgets.sync_*; the cursor is kept and the next connect resumes).
 Sessions run on `sync_workers` threads of their own, never on the gossip ingest thread, and
-take turns: after `sync_slice_pages` pages a session goes to the back of the queue, so one
-slow or endless peer holds at most one worker for one page timeout at a time while the others
-keep going. The queue of waiting peers is bounded (MAX_WAITING).
+take turns: after `sync_slice_pages` pages, or once its turn has lasted `sync_slice_seconds`,
+a session goes to the back of the queue, so one slow or endless peer holds at most one worker
+for about one page timeout at a time while the others keep going. The queue of waiting peers is bounded (MAX_WAITING).
 
 Server side: SyncServeLimit allows one peer `serve_sync_pages` pages a minute (the p2p layer
 also bounds concurrent requests per peer).
@@ -76,12 +76,16 @@ class SyncScheduler:
     def new_session(self, peer: str) -> SyncSession:
         return SyncSession(peer, time.monotonic() + self.budgets.sync_session_seconds)
 
-    def run_slice(self, session: SyncSession, pages: int) -> bool:
-        """Pull up to `pages` pages; True when the session is over (session.ended says why)."""
+    def run_slice(self, session: SyncSession, pages: int, seconds: float | None = None) -> bool:
+        """Pull up to `pages` pages (for at most about `seconds`); True when the session is over
+        (session.ended says why)."""
         budgets = self.budgets
+        turn_ends = time.monotonic() + seconds if seconds is not None else None
         for _ in range(pages):
+            if turn_ends is not None and time.monotonic() >= turn_ends:
+                return False
             left = session.deadline - time.monotonic()
-            if left <= 0:
+            if left < 0.5:  # too little time left for a page to be worth asking for
                 return self._end(session, "deadline")
             if session.pages >= budgets.sync_max_pages:
                 return self._end(session, "page cap")
@@ -89,7 +93,8 @@ class SyncScheduler:
             try:
                 more, progressed = self._pull_page(session, min(budgets.sync_page_timeout, left))
             except Exception as exc:  # the peer failed or lied: the session ends, the cursor stays
-                return self._end(session, f"error: {exc}")
+                late = time.monotonic() >= session.deadline
+                return self._end(session, "deadline" if late else f"error: {exc}")
             if not more:
                 return self._end(session, "done")
             if not progressed:
@@ -114,7 +119,7 @@ class SyncScheduler:
                 peer, session = self._waiting.popitem(last=False)
                 self._active.add(peer)
             try:
-                over = self.run_slice(session, int(self.budgets.sync_slice_pages))
+                over = self.run_slice(session, int(self.budgets.sync_slice_pages), self.budgets.sync_slice_seconds)
             except Exception:  # never lose a worker to one peer
                 log.exception("sync from %s failed", peer[:16])
                 over = True
