@@ -58,7 +58,8 @@ def ingest(dock, signed: SignedRecord, from_peer: str | None = None, admission=N
         # Whoever else publishes the same bytes evidently has them.
         network.add_provider(signed.id, signed.publisher)
         return "duplicate"
-    pending = network.pending_tombstone(signed.id, signed.publisher)
+    held = network.pending_tombstones(signed.id)
+    pending = held.get(signed.publisher)
     if pending is not None and pending[0] >= signed.seq:
         # The publisher withdrew this record before we saw it: its tombstone now counts.
         network.put_tombstone(signed.id, signed.publisher, pending[0], pending[1])
@@ -81,7 +82,8 @@ def ingest(dock, signed: SignedRecord, from_peer: str | None = None, admission=N
         return "duplicate"  # another thread stored it first
     dock._index_add(record, specs.values())
     network.add_provider(signed.id, signed.publisher)
-    network.drop_pending_tombstones(signed.id)  # older ones of its publisher, anyone else's
+    if held:
+        network.drop_pending_tombstones(signed.id)  # older ones of its publisher, anyone else's
     if admission is not None:
         admission.stored(signed, from_peer)
     if from_peer and from_peer != signed.publisher:

@@ -29,7 +29,7 @@ from .budgets import Admission, BudgetRefused, Budgets
 from .control_codec import result_to_wire, user_info_from_wire
 from .dock_network import adopt_fetched_blob, ingest, sign_unsigned
 from .errors import DockError
-from .network_sync import SyncScheduler, SyncServeLimit, SyncSession
+from .network_sync import SyncScheduler, SyncServeLimit, SyncSession, parse_sync_page
 from .query import SearchResult, UserInfo
 from .signed_records import RecordError, SignedRecord, decode_envelope
 from .store_network import NetworkStore
@@ -82,6 +82,7 @@ class NetStats:
     refused: int = 0  # valid but over a budget (dock/budgets.py): not stored
     refused_by_peer: dict[str, int] = field(default_factory=dict)
     refused_reasons: dict[str, int] = field(default_factory=dict)  # "per-peer quota" -> count
+    outcomes: dict[str, int] = field(default_factory=dict)  # what ingest did: "stored", "held", "ignored", ...
 
     def reject(self, peer: str | None) -> None:
         self.rejected += 1
@@ -124,6 +125,7 @@ class NetworkService:
         self.admission = Admission(dock, self.budgets, dock.trust_list)
         self.syncs = SyncScheduler(self._pull_sync_page, self.budgets)
         self._serve_limit = SyncServeLimit(self.budgets.serve_sync_pages)
+        self._ingest_lock = threading.Lock()
         self.fetch_idle_timeout = fetch_idle_timeout  # a frozen provider is abandoned after this silence
         self.transfers: dict[str, Transfer] = {}
         self._inbox: queue.Queue = queue.Queue(maxsize=10_000)
@@ -249,7 +251,7 @@ class NetworkService:
             if isinstance(event, GossipMessage):
                 self._inbox.put_nowait(("gossip", event))
             elif isinstance(event, PeerConnected):
-                self.syncs.request(event.peer_id)
+                self.syncs.request(event.peer_id, first=event.peer_id in self.dock.trust_list)
                 if time.monotonic() - self._last_have > HAVE_INTERVAL:
                     self._inbox.put_nowait(("have", None))
         except queue.Full:
@@ -294,13 +296,15 @@ class NetworkService:
         """Apply a decoded (verified) envelope from `peer`, within the budgets; the outcome."""
         self.stats.received += 1
         try:
-            outcome = ingest(self.dock, signed, peer, self.admission)
+            with self._ingest_lock:  # gossip, sync workers and searches: budgets see one record at a time
+                outcome = ingest(self.dock, signed, peer, self.admission)
         except BudgetRefused as exc:
             self.stats.refuse(peer, exc.reason)
             log.info("refused record %s from %s: %s", signed.id[:12], (peer or "?")[:16], exc.reason)
             return "refused"
         if outcome in ("stored", "removed"):
             self.stats.stored += 1
+        self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
         return outcome
 
     # -- sync (sessions and fairness: dock/network_sync.py) ---------------------------------
@@ -342,7 +346,7 @@ class NetworkService:
         cursor = self._cursors.get(peer, 0)
         request = msgpack.packb({"after": cursor, "limit": SYNC_PAGE})
         reply = msgpack.unpackb(self.node.request(peer, SYNC_PROTOCOL, request, timeout=timeout), **_UNPACK)
-        items, next_cursor, more = _sync_page(reply)
+        items, next_cursor, more = parse_sync_page(reply, SYNC_PAGE)
         for envelope in items:
             if self._ingest_bytes(envelope, peer) in ("stored", "removed"):
                 session.stored += 1
@@ -468,23 +472,6 @@ class NetworkService:
         from .network_search import search_peers
 
         return search_peers(self, user_info, limit, timeout=timeout)
-
-
-def _sync_page(reply) -> tuple[list[bytes], int, bool]:
-    """(items, next, more) of a sync answer, or ValueError when it is not one."""
-    if not isinstance(reply, dict):
-        raise ValueError("sync answer is not a map")
-    items, next_cursor, more = reply.get("items", []), reply.get("next"), reply.get("more", False)
-    if (
-        not isinstance(items, list)
-        or len(items) > SYNC_PAGE
-        or not all(isinstance(i, bytes) for i in items)
-        or not isinstance(next_cursor, int)
-        or isinstance(next_cursor, bool)
-        or not isinstance(more, bool)
-    ):
-        raise ValueError("sync answer must be {items: [bin...] (at most 200), next: int, more: bool}")
-    return items, next_cursor, more
 
 
 def _have_ids(data: bytes) -> tuple[list[str], list[str]]:

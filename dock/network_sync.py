@@ -61,8 +61,9 @@ class SyncScheduler:
         for thread in self._threads:
             thread.join(self.budgets.sync_page_timeout + 5)
 
-    def request(self, peer: str) -> bool:
-        """Queue a sync session with `peer` (no-op if it has one running or waiting)."""
+    def request(self, peer: str, *, first: bool = False) -> bool:
+        """Queue a sync session with `peer` (no-op if it has one running or waiting); `first`
+        puts it at the head of the queue (a peer the user trusts)."""
         with self._cond:
             if self._stopping or peer in self._waiting or peer in self._active:
                 return False
@@ -70,6 +71,8 @@ class SyncScheduler:
                 log.warning("sync queue full (%d peers): not syncing from %s now", MAX_WAITING, peer[:16])
                 return False
             self._waiting[peer] = self.new_session(peer)
+            if first:
+                self._waiting.move_to_end(peer, last=False)
             self._cond.notify()
             return True
 
@@ -151,3 +154,20 @@ class SyncServeLimit:
                 for stale in [p for p, w in self._served.items() if not w or w[-1] < now - 60.0]:
                     del self._served[stale]
             return True
+
+
+def parse_sync_page(reply, max_items: int) -> tuple[list[bytes], int, bool]:
+    """(items, next, more) of a sync answer, or ValueError when it is not one."""
+    if not isinstance(reply, dict):
+        raise ValueError("sync answer is not a map")
+    items, next_cursor, more = reply.get("items", []), reply.get("next"), reply.get("more", False)
+    if (
+        not isinstance(items, list)
+        or len(items) > max_items
+        or not all(isinstance(i, bytes) for i in items)
+        or not isinstance(next_cursor, int)
+        or isinstance(next_cursor, bool)
+        or not isinstance(more, bool)
+    ):
+        raise ValueError("sync answer must be {items: [bin...] (at most the page size), next: int, more: bool}")
+    return items, next_cursor, more

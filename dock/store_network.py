@@ -98,12 +98,13 @@ class NetworkStore:
         return {lid: int(n) for lid, n in rows}
 
     # -- tombstones for ids not known here (issue 11: held, bounded, never authoritative) ------
-    def pending_tombstone(self, learnware_id: str, publisher: str) -> tuple[int, bytes] | None:
+    def pending_tombstones(self, learnware_id: str) -> dict[str, tuple[int, bytes]]:
+        """Tombstones held for an id: signer -> (seq, envelope)."""
         with self._lock:
-            row = self._con.execute(
-                "SELECT seq, envelope FROM pending_tombstones WHERE id = ? AND publisher = ?", [learnware_id, publisher]
-            ).fetchone()
-        return (int(row[0]), bytes(row[1])) if row else None
+            rows = self._con.execute(
+                "SELECT publisher, seq, envelope FROM pending_tombstones WHERE id = ?", [learnware_id]
+            ).fetchall()
+        return {r[0]: (int(r[1]), bytes(r[2])) for r in rows}
 
     def hold_tombstone(self, learnware_id: str, publisher: str, seq: int, envelope: bytes, *,
                        per_publisher: int, total: int) -> bool:
