@@ -3,7 +3,8 @@
 * per publisher: at most `per_publisher` records signed by one key;
 * per forwarding peer: at most `per_peer` records accepted from one peer (gossip forwarder, sync
   server or search answerer) per `per_peer_window` seconds;
-* the catalogue: at most `max_records` records and `max_bytes` bytes of record envelopes.
+* the catalogue: at most `max_records` records and `max_bytes` bytes (each record's envelope
+  plus the float64 copies of its spec points that search reads; dock_network.record_cost).
 When the catalogue is full, a newcomer signed by this node or a trusted id evicts records in
 the order of NetworkStore.eviction_candidates (never this node's, a trusted id's, or one whose
 zip is here); any other newcomer is refused, so a flood from fresh identities stops at the
@@ -97,8 +98,8 @@ class Admission:
         self._bytes: int | None = None
         self._bytes_read_at = 0.0
 
-    def check(self, signed, from_peer: str | None) -> None:
-        """Raise BudgetRefused, or make room (evicting) for `signed`, a new record."""
+    def check(self, signed, from_peer: str | None, cost: int) -> None:
+        """Raise BudgetRefused, or make room (evicting) for `signed`, a new record of `cost` bytes."""
         budgets, trusted = self.budgets, self.trust.ids()
         publisher_trusted = signed.publisher in trusted
         if not publisher_trusted:
@@ -111,7 +112,7 @@ class Admission:
                 raise BudgetRefused(
                     f"publisher {signed.publisher[:16]}… already has {held} records here (per-publisher quota "
                     f"{budgets.per_publisher}; `lwdock trust` it to lift this)")
-        size = len(signed.envelope)
+        size = cost
         if size > budgets.max_bytes:
             raise BudgetRefused(f"a {size}-byte record exceeds the whole catalogue budget ({budgets.max_bytes} bytes)")
         records, used = self.dock.catalogue.count(), self._used_bytes()
@@ -143,11 +144,11 @@ class Admission:
         with self._lock:
             self._bytes = None if self._bytes is None else self._bytes - freed_bytes
 
-    def stored(self, signed, from_peer: str | None) -> None:
+    def stored(self, cost: int, from_peer: str | None) -> None:
         """Count a stored record against its forwarder and the byte total."""
         with self._lock:
             if self._bytes is not None:
-                self._bytes += len(signed.envelope)
+                self._bytes += cost
             if from_peer:
                 window = self._accepted.setdefault(from_peer, collections.deque())
                 window.append(time.monotonic())
@@ -176,5 +177,5 @@ class Admission:
         # errs high until the next refresh, i.e. towards refusing.
         with self._lock:
             if self._bytes is None or time.monotonic() - self._bytes_read_at > self.BYTES_REFRESH:
-                self._bytes, self._bytes_read_at = self._store.envelope_bytes(), time.monotonic()
+                self._bytes, self._bytes_read_at = self._store.stored_bytes(), time.monotonic()
             return self._bytes

@@ -65,8 +65,10 @@ def ingest(dock, signed: SignedRecord, from_peer: str | None = None, admission=N
         network.put_tombstone(signed.id, signed.publisher, pending[0], pending[1])
         network.drop_pending_tombstones(signed.id)
         return "withdrawn"
+    specs = signed.stat_specs()
+    cost = record_cost(signed, specs.values())
     if admission is not None:
-        admission.check(signed, from_peer)
+        admission.check(signed, from_peer, cost)
     record = LearnwareRecord(
         id=signed.id,
         semantic_spec=signed.semantic_spec,
@@ -75,7 +77,6 @@ def ingest(dock, signed: SignedRecord, from_peer: str | None = None, admission=N
         publisher=signed.publisher,
         stat_spec_types=tuple(sorted(signed.spec_bytes or {})),
     )
-    specs = signed.stat_specs()
     try:
         dock.catalogue.insert(record, specs.values(), blob_size=None, envelope=signed)
     except StoreError:
@@ -85,10 +86,16 @@ def ingest(dock, signed: SignedRecord, from_peer: str | None = None, admission=N
     if held:
         network.drop_pending_tombstones(signed.id)  # older ones of its publisher, anyone else's
     if admission is not None:
-        admission.stored(signed, from_peer)
+        admission.stored(cost, from_peer)
     if from_peer and from_peer != signed.publisher:
         log.debug("record %s from %s via %s", signed.id[:12], signed.publisher[:12], from_peer[:12])
     return "stored"
+
+
+def record_cost(signed: SignedRecord, specs) -> int:
+    """Bytes a stored record takes in the catalogue's budget: its envelope plus the float64 copies
+    of its spec points and weights that search reads (NetworkStore.stored_bytes counts the same)."""
+    return len(signed.envelope) + sum(8 * (int(s.z.size) + int(s.beta.size)) for s in specs)
 
 
 def _apply_tombstone(dock, network: NetworkStore, tomb: SignedRecord, admission=None) -> str:

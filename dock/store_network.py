@@ -150,21 +150,27 @@ class NetworkStore:
             row = self._con.execute("SELECT count(*) FROM envelopes WHERE publisher = ?", [publisher]).fetchone()
         return int(row[0])
 
-    def envelope_bytes(self) -> int:
-        """Bytes of every stored record envelope (the catalogue's byte budget counts these)."""
+    def stored_bytes(self) -> int:
+        """What the catalogue's byte budget counts: every envelope plus every spec's float64
+        points and weights (dock_network.record_cost for one record)."""
         with self._lock:
-            row = self._con.execute("SELECT coalesce(sum(octet_length(envelope)), 0) FROM envelopes").fetchone()
+            row = self._con.execute(
+                "SELECT (SELECT coalesce(sum(octet_length(envelope)), 0) FROM envelopes) + "
+                "(SELECT coalesce(sum(octet_length(z) + octet_length(beta)), 0) FROM stat_specs)"
+            ).fetchone()
         return int(row[0])
 
     def eviction_candidates(self, protected: set[str], limit: int) -> list[tuple[str, int]]:
-        """(id, envelope bytes) of records that may be evicted, first to go first: never a record
+        """(id, bytes as stored_bytes counts them) of records that may be evicted, first to go first: never a record
         without an envelope (local, unsigned), whose zip is here, or whose publisher is protected
         (this node, trusted ids). Records that no peer but their publisher serves go before those
         other peers also hold; among equals the most recently added goes first, so a flood
         cannot flush an established catalogue."""
         with self._lock:
             rows = self._con.execute(
-                "SELECT e.id, octet_length(e.envelope) FROM envelopes e JOIN learnwares l ON l.id = e.id "
+                "SELECT e.id, octet_length(e.envelope) + coalesce((SELECT sum(octet_length(s.z) + "
+                "octet_length(s.beta)) FROM stat_specs s WHERE s.learnware_id = e.id), 0) "
+                "FROM envelopes e JOIN learnwares l ON l.id = e.id "
                 "WHERE NOT list_contains(?, e.publisher) AND e.id NOT IN (SELECT id FROM blobs) "
                 "ORDER BY (SELECT count(*) FROM providers p WHERE p.id = e.id AND p.peer_id <> e.publisher) > 0, "
                 "l.added_at DESC, e.id LIMIT ?",

@@ -342,3 +342,42 @@ def test_a_peer_is_served_a_bounded_number_of_sync_pages(net):
     with pytest.raises(RequestRefused, match="at most 3 a minute"):
         a._serve_sync("greedy", request)
     assert msgpack.unpackb(a._serve_sync("someone else", request))["items"] == []
+
+
+def test_the_byte_budget_counts_what_the_catalogue_stores(tmp_path):
+    from dock.budgets import Admission, BudgetRefused
+    from dock.dock_network import record_cost
+    from dock.store_network import NetworkStore
+
+    envelopes = [decode_envelope(record(Identity.generate(), _fake_id(f"bytes {n}"))) for n in range(3)]
+    cost = record_cost(envelopes[0], envelopes[0].stat_specs().values())
+    with Dock.open(tmp_path / "d") as dock:
+        admission = Admission(dock, Budgets(max_bytes=2 * cost + cost // 2), dock.trust_list)
+        assert [ingest(dock, e, "peer", admission) for e in envelopes[:2]] == ["stored", "stored"]
+        assert NetworkStore(dock.catalogue).stored_bytes() == 2 * cost  # the SQL count agrees with record_cost
+        with pytest.raises(BudgetRefused, match="catalogue is full"):
+            ingest(dock, envelopes[2], "peer", admission)
+        friend = Identity.generate()
+        dock.trust(friend.peer_id)
+        assert ingest(dock, decode_envelope(record(friend, _fake_id("friend"))), "peer", admission) == "stored"
+        assert admission.evicted == 1 and NetworkStore(dock.catalogue).stored_bytes() <= 2 * cost + cost // 2
+
+
+def test_held_tombstones_are_bounded_per_signer_and_in_total(tmp_path):
+    from dock.budgets import Admission
+    from dock.store_network import NetworkStore
+
+    with Dock.open(tmp_path / "d") as dock:
+        admission = Admission(dock, Budgets(pending_per_publisher=3, pending_tombstones=5), dock.trust_list)
+        store = NetworkStore(dock.catalogue)
+        squatter, other = Identity.generate(), Identity.generate()
+        ids = [_fake_id(f"squat {n}") for n in range(6)]
+        for learnware_id in ids:
+            assert ingest(dock, decode_envelope(tombstone(squatter, learnware_id, _now_ms())), "p", admission) == "held"
+        assert store.pending_count() == 3 and set(store.pending_tombstones(ids[-1])) == {squatter.peer_id}
+        assert store.pending_tombstones(ids[0]) == {}  # the oldest went first
+        for learnware_id in ids[:3]:
+            ingest(dock, decode_envelope(tombstone(other, learnware_id, _now_ms())), "p", admission)
+        assert store.pending_count() == 5  # 3 + 3 held, the total bound drops the oldest
+        # the same signer, same id, an older seq: nothing changes
+        assert ingest(dock, decode_envelope(tombstone(other, ids[2], 1)), "p", admission) == "duplicate"
