@@ -29,7 +29,7 @@ from .budgets import Admission, BudgetRefused, Budgets
 from .control_codec import result_to_wire, user_info_from_wire
 from .dock_network import adopt_fetched_blob, ingest, sign_unsigned
 from .errors import DockError
-from .network_sync import SyncScheduler, SyncServeLimit, SyncSession, parse_sync_page
+from .network_sync import SyncScheduler, SyncServeLimit, SyncSession, SyncStop, parse_sync_page
 from .query import SearchResult, UserInfo
 from .signed_records import RecordError, SignedRecord, decode_envelope
 from .store_network import NetworkStore
@@ -347,12 +347,16 @@ class NetworkService:
         request = msgpack.packb({"after": cursor, "limit": SYNC_PAGE})
         reply = msgpack.unpackb(self.node.request(peer, SYNC_PROTOCOL, request, timeout=timeout), **_UNPACK)
         items, next_cursor, more = parse_sync_page(reply, SYNC_PAGE)
+        refused = 0
         for envelope in items:
-            if self._ingest_bytes(envelope, peer) in ("stored", "removed"):
-                session.stored += 1
+            outcome = self._ingest_bytes(envelope, peer)
+            session.stored += outcome in ("stored", "removed")
+            refused += outcome == "refused"
         for learnware_id in reply.get("have") or []:
             if isinstance(learnware_id, str) and self.dock.catalogue.exists(learnware_id):
                 self.store.add_provider(learnware_id, peer)
+        if refused:  # over a budget: keep the cursor before this page, so a later session asks again
+            raise SyncStop(f"budget ({refused} record(s) refused; asked again at the next connect)")
         progressed = bool(items) and next_cursor > cursor
         if progressed:
             self._cursors[peer] = next_cursor

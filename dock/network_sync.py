@@ -26,6 +26,15 @@ log = logging.getLogger(__name__)
 MAX_WAITING = 1000  # peers waiting for a sync turn; beyond it a connect's sync is dropped (resumed at its next)
 
 
+class SyncStop(Exception):
+    """Ends a session early without it being the peer's fault (e.g. a budget refused records:
+    the cursor stays before them so a later session asks again)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class SyncSession:
     peer: str
@@ -95,6 +104,8 @@ class SyncScheduler:
             session.pages += 1
             try:
                 more, progressed = self._pull_page(session, min(budgets.sync_page_timeout, left))
+            except SyncStop as stop:
+                return self._end(session, stop.reason)
             except Exception as exc:  # the peer failed or lied: the session ends, the cursor stays
                 late = time.monotonic() >= session.deadline
                 return self._end(session, "deadline" if late else f"error: {exc}")
@@ -106,7 +117,7 @@ class SyncScheduler:
 
     def _end(self, session: SyncSession, why: str) -> bool:
         session.ended = why
-        self.sessions_ended[why.split(":")[0]] += 1
+        self.sessions_ended[why.split(":")[0].split(" (")[0]] += 1  # "error: ..." -> "error"
         level = logging.DEBUG if why == "done" else logging.INFO
         log.log(level, "sync from %s ended after %d page(s), %d stored: %s",
                 session.peer[:16], session.pages, session.stored, why)

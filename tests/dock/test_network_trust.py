@@ -381,3 +381,19 @@ def test_held_tombstones_are_bounded_per_signer_and_in_total(tmp_path):
         assert store.pending_count() == 5  # 3 + 3 held, the total bound drops the oldest
         # the same signer, same id, an older seq: nothing changes
         assert ingest(dock, decode_envelope(tombstone(other, ids[2], 1)), "p", admission) == "duplicate"
+
+
+def test_a_sync_over_the_per_peer_quota_resumes_before_the_refused_page(net, tmp_path):
+    with Dock.open(tmp_path / "source") as source:  # a peer holding 5 records of 5 publishers
+        ids = [_fake_id(f"synced {n}") for n in range(5)]
+        for learnware_id in ids:
+            ingest(source, decode_envelope(record(Identity.generate(), learnware_id)))
+    peer = net.add("source")
+    victim = net.add("victim", [peer], budgets=Budgets(per_peer=3))
+    wait_until(lambda: victim.syncs.sessions_ended.get("budget"), 20, "the session stopped by the quota")
+    assert sum(victim.dock.catalogue.exists(i) for i in ids) == 3
+    assert victim._cursors.get(peer.node.peer_id, 0) == 0  # not past the records it refused
+
+    victim.dock.trust(peer.node.peer_id)  # a trusted forwarder skips the per-peer quota
+    victim.sync_from(peer.node.peer_id)
+    assert all(victim.dock.catalogue.exists(i) for i in ids)
