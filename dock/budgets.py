@@ -35,9 +35,10 @@ from .store_network import NetworkStore
 class BudgetRefused(DockError):
     """A valid record was not stored because a budget is spent; `reason` says which."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, passes: bool = False):
         super().__init__(f"record refused: {reason}")
         self.reason = reason
+        self.passes = passes  # True when the same record may be taken later (a quota window)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class Admission:
             if from_peer and from_peer not in trusted and self._peer_recent(from_peer) >= budgets.per_peer:
                 raise BudgetRefused(
                     f"peer {from_peer[:16]}… already gave {budgets.per_peer} records in "
-                    f"{budgets.per_peer_window:.0f} s (per-peer quota)")
+                    f"{budgets.per_peer_window:.0f} s (per-peer quota)", passes=True)
             held = self._store.publisher_records(signed.publisher)
             if held >= budgets.per_publisher:
                 raise BudgetRefused(

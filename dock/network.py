@@ -301,7 +301,7 @@ class NetworkService:
         except BudgetRefused as exc:
             self.stats.refuse(peer, exc.reason)
             log.info("refused record %s from %s: %s", signed.id[:12], (peer or "?")[:16], exc.reason)
-            return "refused"
+            return "deferred" if exc.passes else "refused"  # deferred: the same record may pass later
         if outcome in ("stored", "removed"):
             self.stats.stored += 1
         self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
@@ -351,12 +351,12 @@ class NetworkService:
         for envelope in items:
             outcome = self._ingest_bytes(envelope, peer)
             session.stored += outcome in ("stored", "removed")
-            refused += outcome == "refused"
+            refused += outcome == "deferred"
         for learnware_id in reply.get("have") or []:
             if isinstance(learnware_id, str) and self.dock.catalogue.exists(learnware_id):
                 self.store.add_provider(learnware_id, peer)
-        if refused:  # over a budget: keep the cursor before this page, so a later session asks again
-            raise SyncStop(f"budget ({refused} record(s) refused; asked again at the next connect)")
+        if refused:  # over this peer's quota: keep the cursor before this page, a later session asks again
+            raise SyncStop(f"quota ({refused} record(s) deferred; asked again at the next connect)")
         progressed = bool(items) and next_cursor > cursor
         if progressed:
             self._cursors[peer] = next_cursor

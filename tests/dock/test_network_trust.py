@@ -390,7 +390,7 @@ def test_a_sync_over_the_per_peer_quota_resumes_before_the_refused_page(net, tmp
             ingest(source, decode_envelope(record(Identity.generate(), learnware_id)))
     peer = net.add("source")
     victim = net.add("victim", [peer], budgets=Budgets(per_peer=3))
-    wait_until(lambda: victim.syncs.sessions_ended.get("budget"), 20, "the session stopped by the quota")
+    wait_until(lambda: victim.syncs.sessions_ended.get("quota"), 20, "the session stopped by the quota")
     assert sum(victim.dock.catalogue.exists(i) for i in ids) == 3
     assert victim._cursors.get(peer.node.peer_id, 0) == 0  # not past the records it refused
 
