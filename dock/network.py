@@ -168,8 +168,9 @@ class NetworkService:
         self.dock.network = None
         self._stopping.set()
         self._inbox.put(None)
+        self.syncs.stop(wait=False)
+        self.node.stop()  # ends any sync page in flight
         self.syncs.stop()
-        self.node.stop()
         if self._thread is not None:
             self._thread.join(10)
 

@@ -62,13 +62,16 @@ class SyncScheduler:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """No new pages; with `wait`, join the workers (a page in flight ends within its timeout,
+        at once when the p2p node has stopped)."""
         with self._cond:
             self._stopping = True
             self._waiting.clear()
             self._cond.notify_all()
-        for thread in self._threads:
-            thread.join(self.budgets.sync_page_timeout + 5)
+        if wait:
+            for thread in self._threads:
+                thread.join(self.budgets.sync_page_timeout + 5)
 
     def request(self, peer: str, *, first: bool = False) -> bool:
         """Queue a sync session with `peer` (no-op if it has one running or waiting); `first`
@@ -94,6 +97,8 @@ class SyncScheduler:
         budgets = self.budgets
         turn_ends = time.monotonic() + seconds if seconds is not None else None
         for _ in range(pages):
+            if self._stopping:
+                return self._end(session, "stopping")
             if turn_ends is not None and time.monotonic() >= turn_ends:
                 return False
             left = session.deadline - time.monotonic()
