@@ -468,7 +468,10 @@ class NetworkService:
             result = self.dock.search(user_info, limit=limit)
         except DockError as exc:
             raise RequestRefused(str(exc)) from None
-        envelopes = [e[2] for e in (self.store.envelope(m.id) for m in result.single) if e]
+        # every id the answer names comes with its envelope: clients rank nothing they cannot verify
+        mixed = list(result.multiple.ids) if result.multiple else []
+        named = list(dict.fromkeys([m.id for m in result.single] + mixed))
+        envelopes = [e[2] for e in (self.store.envelope(i) for i in named) if e]
         return msgpack.packb({"result": result_to_wire(result), "records": envelopes}, use_bin_type=True)
 
     def search_peers(self, user_info: UserInfo, limit: int = 10, *, timeout: float = 15.0) -> SearchResult:
