@@ -26,7 +26,6 @@ from typing import Any, Callable
 import msgpack
 
 from .budgets import Admission, BudgetRefused, Budgets
-from .control_codec import result_to_wire, user_info_from_wire
 from .dock_network import adopt_fetched_blob, ingest, sign_unsigned
 from .errors import DockError
 from .network_sync import SyncScheduler, SyncServeLimit, SyncSession, SyncStop, parse_sync_page
@@ -456,23 +455,9 @@ class NetworkService:
 
     # -- search over peers -----------------------------------------------------------------
     def _serve_search(self, peer_id: str, request: bytes) -> bytes:
-        from p2p import RequestRefused
+        from .network_search import serve_search
 
-        try:
-            query = msgpack.unpackb(request, **_UNPACK)
-            user_info = user_info_from_wire(query["user_info"])
-            limit = max(1, min(int(query.get("limit", 10)), 100))
-        except Exception as exc:
-            raise RequestRefused(f"bad search request: {exc}") from None
-        try:
-            result = self.dock.search(user_info, limit=limit)
-        except DockError as exc:
-            raise RequestRefused(str(exc)) from None
-        # every id the answer names comes with its envelope: clients rank nothing they cannot verify
-        mixed = list(result.multiple.ids) if result.multiple else []
-        named = list(dict.fromkeys([m.id for m in result.single] + mixed))
-        envelopes = [e[2] for e in (self.store.envelope(i) for i in named) if e]
-        return msgpack.packb({"result": result_to_wire(result), "records": envelopes}, use_bin_type=True)
+        return serve_search(self, request)
 
     def search_peers(self, user_info: UserInfo, limit: int = 10, *, timeout: float = 15.0) -> SearchResult:
         """Search here and on every connected peer: peers' records are verified and stored, then

@@ -1,7 +1,9 @@
-"""Search over peers, client side (`/lwdock/search/1.0.0`, docs/PROTOCOL.md section 9).
+"""Search over peers (`/lwdock/search/1.0.0`, docs/PROTOCOL.md section 9).
 
-A peer's answer is a *hint*, never a result: a hostile peer can claim score 1.0 for an id that
-exists nowhere, or for a real record that fits badly (issue 11, case 5). So:
+Server side: the local search, plus the signed envelope of every id the answer names.
+
+Client side: a peer's answer is a *hint*, never a result. A hostile peer can claim score 1.0
+for an id that exists nowhere, or for a real record that fits badly (issue 11, case 5). So:
 
 1. only the ids a peer lists (its singles and its mixture, at most limit + MIXTURE_MAX_SIZE of
    them) are looked at, and each must come with its signed record envelope among the answer's
@@ -25,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 import msgpack
 
 from .blobs import is_learnware_id
-from .control_codec import user_info_to_wire
+from .control_codec import result_to_wire, user_info_from_wire, user_info_to_wire
+from .errors import DockError
 from .query import SearchResult, UserInfo
 from .search_mixture import MIXTURE_MAX_SIZE
 from .signed_records import RecordError, decode_envelope
@@ -33,6 +36,28 @@ from .signed_records import RecordError, decode_envelope
 log = logging.getLogger(__name__)
 
 MAX_PARALLEL = 8  # peers asked at once
+
+
+def serve_search(service, request: bytes) -> bytes:
+    from p2p import RequestRefused
+
+    from .network import _UNPACK
+
+    try:
+        query = msgpack.unpackb(request, **_UNPACK)
+        user_info = user_info_from_wire(query["user_info"])
+        limit = max(1, min(int(query.get("limit", 10)), 100))
+    except Exception as exc:
+        raise RequestRefused(f"bad search request: {exc}") from None
+    try:
+        result = service.dock.search(user_info, limit=limit)
+    except DockError as exc:
+        raise RequestRefused(str(exc)) from None
+    # every id the answer names comes with its envelope: clients rank nothing they cannot verify
+    mixed = list(result.multiple.ids) if result.multiple else []
+    named = list(dict.fromkeys([m.id for m in result.single] + mixed))
+    envelopes = [e[2] for e in (service.store.envelope(i) for i in named) if e]
+    return msgpack.packb({"result": result_to_wire(result), "records": envelopes}, use_bin_type=True)
 
 
 def listed_ids(result, cap: int) -> list[str]:
