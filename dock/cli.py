@@ -30,6 +30,7 @@ examples:
   lwdock show 3fa2c1                            any unambiguous id prefix works
   lwdock node &                                 keep the dock running headless; commands then use it
   lwdock status --json
+  lwdock trust 12D3KooW... --note "lab server"  its records skip quotas and are never evicted
 """
 
 
@@ -161,6 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="learnware id or an unambiguous prefix")
 
     command("status", "show the node: daemon or embedded, peer id, addresses, peers, records")
+
+    p = command(
+        "trust",
+        "trust a peer or publisher: its records skip quotas and are never evicted",
+        "Your trust list (like Syncthing's): a peer id names both a node and the key it publishes\n"
+        "with. Records a trusted id publishes skip the per-publisher quota, are never evicted and\n"
+        "may evict others when the catalogue is full; records it forwards skip the per-peer quota.\n"
+        "It does not make a learnware's code safe to run: models always run sandboxed.",
+    )
+    p.add_argument("id", nargs="?", help="a peer id (12D3KooW...), e.g. a record's publisher from `lwdock show`")
+    p.add_argument("--note", default="", help="a reminder of who this is")
+    p.add_argument("--list", action="store_true", help="list the trusted ids")
+
+    p = command("untrust", "remove a peer or publisher from your trust list")
+    p.add_argument("id", help="a peer id on the trust list")
 
     p = command(
         "search",

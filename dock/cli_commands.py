@@ -257,3 +257,31 @@ def cmd_status(args):
     if not args.json:
         out.status(status)
     return status
+
+
+def cmd_trust(args):
+    with _open(args) as dock:
+        if args.list or args.id is None:
+            if args.id is not None:
+                raise DockError("give an id to trust, or --list, not both")
+            entries = dock.trusted()
+            if not args.json:
+                if not entries:
+                    out.info("no trusted ids (add one with `lwdock trust PEER_ID --note TEXT`)")
+                for entry in entries:
+                    print(f"{entry['id']}  {entry['note']}" if entry["note"] else entry["id"])
+            return entries
+        entry = dock.trust(args.id, args.note)
+    if not args.json:
+        out.info(f"trusted {entry['id']}")
+    return entry
+
+
+def cmd_untrust(args):
+    with _open(args) as dock:
+        found = dock.untrust(args.id)
+    if not found:
+        raise DockError(f"{args.id} is not on the trust list (see `lwdock trust --list`)")
+    if not args.json:
+        out.info(f"untrusted {args.id}")
+    return {"untrusted": args.id}

@@ -58,6 +58,9 @@ def dock_methods(dock) -> dict[str, Callable[..., Any]]:
         "zip_path": lambda learnware_id: str(dock.zip_path(learnware_id)),
         "search": lambda user_info, limit=10: result_to_wire(dock.search(user_info_from_wire(user_info), limit=limit)),
         "prepare_load": prepare_load,
+        "trust": lambda peer_id, note="": dock.trust(peer_id, note),
+        "untrust": dock.untrust,
+        "trusted": dock.trusted,
         "fetch": lambda learnware_id, progress=None: str(dock.fetch(learnware_id, progress=progress)),
         "search_peers": lambda user_info, limit=10: result_to_wire(
             dock.search_peers(user_info_from_wire(user_info), limit=limit)

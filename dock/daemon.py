@@ -10,6 +10,8 @@ Listen and bootstrap addresses come from the command line, else from `<home>/con
     listen = ["/ip4/0.0.0.0/tcp/4001"]
     bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."]
     mdns = true        # also discover peers on the LAN (multicast DNS); off unless asked
+    [budgets]          # what strangers may make this node store (dock/budgets.py)
+    max_records = 50000
 """
 
 from __future__ import annotations
@@ -108,7 +110,10 @@ class NodeDaemon:
 
                 mdns = config.get("mdns", False) if self.mdns is None else self.mdns
                 node = P2PNode(identity=self.dock.identity, config=NodeConfig(enable_mdns=mdns))
-                self.network = NetworkService(self.dock, node)
+                from .budgets import Budgets
+
+                budgets = Budgets.from_config(config.get("budgets"), f"{self.home.root / 'config.toml'} [budgets]")
+                self.network = NetworkService(self.dock, node, budgets=budgets)
                 self.network.start(
                     listen=self.listen or config.get("listen") or DEFAULT_LISTEN,
                     bootstrap=self.bootstrap if self.bootstrap else config.get("bootstrap", []),

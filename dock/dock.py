@@ -40,6 +40,7 @@ class Dock:
         self._closed = False
         self._search_index = None  # dock.search.SearchIndex, built on the first search
         self._identity = None  # this node's signing key, loaded on first use
+        self._trust_list = None  # dock.trust.TrustList, on first use
         self.network = None  # a dock.network.NetworkService attaches itself here when online
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -152,6 +153,27 @@ class Dock:
             self._identity = load_or_create_identity(self.home.root / "identity.key")
         return self._identity
 
+    @property
+    def trust_list(self):
+        """The user's trust list (dock/trust.py), cached; this node's own id is always in it."""
+        if self._trust_list is None:
+            from .trust import TrustList
+
+            self._trust_list = TrustList(self.catalogue, self.identity.peer_id)
+        return self._trust_list
+
+    def trust(self, peer_id: str, note: str = "") -> dict:
+        """Trust a peer or publisher id (`lwdock trust`): exempt from quotas, never evicted."""
+        return self.trust_list.add(peer_id, note)
+
+    def untrust(self, peer_id: str) -> bool:
+        """Remove an id from the trust list; False when it was not on it."""
+        return self.trust_list.remove(peer_id)
+
+    def trusted(self) -> list[dict]:
+        """The trust list: [{"id", "note", "added_at"}], oldest first."""
+        return self.trust_list.list()
+
     def _index_add(self, record: LearnwareRecord, stat_specs) -> None:
         if self._search_index is not None:
             self._search_index.add(record, stat_specs)
@@ -223,10 +245,18 @@ class Dock:
     def prepare_load(self, learnware_id: str) -> tuple[LearnwareRecord, Path]:
         """The record and the unpacked folder a worker starts from (the control API's load step).
         Online, a zip this dock does not hold is fetched from a peer first (and verified)."""
+        import dataclasses
+
+        from .model_config import check_model_files
+
         record = self.get(learnware_id)
         if not self.catalogue.has_blob(record.id) and self.network is not None:
             self.network.fetch(record.id)
-        return record, self._unpacked(record.id)
+        folder = self._unpacked(record.id)
+        # The record's model config may come from a stranger: the worker is only ever pointed at
+        # a .py file inside this package (checked again here, against the files themselves).
+        config = check_model_files(folder, record.model_config)
+        return dataclasses.replace(record, model_config=config), folder
 
     def fetch(self, learnware_id: str, progress=None) -> Path:
         """Make the learnware's zip local (from a peer); its path. Needs the network.

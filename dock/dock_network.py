@@ -1,11 +1,17 @@
 """What the dock does with signed records from the network, and when it withdraws its own.
 
 Rules (docs/PROTOCOL.md "Records"):
-* A record is stored when its id is unknown and no tombstone with a seq >= its seq exists.
-  A replayed record after a withdrawal is therefore refused, as is any record with a bad
-  signature or schema (decode_envelope runs before this module sees anything).
+* A record is stored when its id is unknown, no tombstone *signed by its publisher* with a seq
+  >= its seq is known, and the budgets (dock/budgets.py) allow it. A replayed record after a
+  withdrawal is therefore refused, as is any record with a bad signature, schema, model config
+  or a far-future seq (decode_envelope runs before this module sees anything).
 * A tombstone counts only when signed by the record's publisher; it removes the record (and
-  a local zip of it) if its seq is higher, and is kept so later replays are refused.
+  a local zip of it) if its seq is higher, and is kept so later replays are refused. Anyone
+  else's tombstone for a known record is ignored.
+* A tombstone for an id not known here is *held* per (id, signer) in `pending_tombstones`
+  (bounded per signer and in total, oldest dropped), never served by sync, and applied only when
+  a record of that id signed by the same key arrives: a stranger's tombstone can therefore never
+  hide a record or block its real publisher's later withdrawal (issue 11, case 4).
 * Two publishers may publish the same bytes (same id): the first record stays; the second
   publisher is recorded as a provider of the zip.
 """
@@ -37,12 +43,14 @@ def withdraw_if_ours(dock, learnware_id: str) -> SignedRecord | None:
     return tombstone
 
 
-def ingest(dock, signed: SignedRecord, from_peer: str | None = None) -> str:
+def ingest(dock, signed: SignedRecord, from_peer: str | None = None, admission=None) -> str:
     """Apply a verified record or tombstone; returns what happened: "stored", "duplicate",
-    "withdrawn" (refused: a tombstone says so), "removed" (a tombstone applied), "ignored"."""
+    "withdrawn" (refused: a tombstone says so), "removed" (a tombstone applied), "held" (a
+    tombstone for an unknown id, kept pending), "ignored". `admission` (dock.budgets.Admission)
+    raises BudgetRefused before a new record is stored when a budget is spent."""
     network = NetworkStore(dock.catalogue)
     if signed.kind == "tombstone":
-        return _apply_tombstone(dock, network, signed)
+        return _apply_tombstone(dock, network, signed, admission)
     tombstone = network.tombstone(signed.id)
     if tombstone is not None and tombstone[0] == signed.publisher and tombstone[1] >= signed.seq:
         return "withdrawn"
@@ -50,6 +58,17 @@ def ingest(dock, signed: SignedRecord, from_peer: str | None = None) -> str:
         # Whoever else publishes the same bytes evidently has them.
         network.add_provider(signed.id, signed.publisher)
         return "duplicate"
+    held = network.pending_tombstones(signed.id)
+    pending = held.get(signed.publisher)
+    if pending is not None and pending[0] >= signed.seq:
+        # The publisher withdrew this record before we saw it: its tombstone now counts.
+        network.put_tombstone(signed.id, signed.publisher, pending[0], pending[1])
+        network.drop_pending_tombstones(signed.id)
+        return "withdrawn"
+    specs = signed.stat_specs()
+    cost = record_cost(signed, specs.values())
+    if admission is not None:
+        admission.check(signed, from_peer, cost)
     record = LearnwareRecord(
         id=signed.id,
         semantic_spec=signed.semantic_spec,
@@ -58,25 +77,45 @@ def ingest(dock, signed: SignedRecord, from_peer: str | None = None) -> str:
         publisher=signed.publisher,
         stat_spec_types=tuple(sorted(signed.spec_bytes or {})),
     )
-    specs = signed.stat_specs()
     try:
         dock.catalogue.insert(record, specs.values(), blob_size=None, envelope=signed)
     except StoreError:
         return "duplicate"  # another thread stored it first
     dock._index_add(record, specs.values())
     network.add_provider(signed.id, signed.publisher)
+    if held:
+        network.drop_pending_tombstones(signed.id)  # older ones of its publisher, anyone else's
+    if admission is not None:
+        admission.stored(cost, from_peer)
     if from_peer and from_peer != signed.publisher:
         log.debug("record %s from %s via %s", signed.id[:12], signed.publisher[:12], from_peer[:12])
     return "stored"
 
 
-def _apply_tombstone(dock, network: NetworkStore, tomb: SignedRecord) -> str:
+def record_cost(signed: SignedRecord, specs) -> int:
+    """Bytes a stored record takes in the catalogue's budget: its envelope plus the float64 copies
+    of its spec points and weights that search reads (NetworkStore.stored_bytes counts the same)."""
+    return len(signed.envelope) + sum(8 * (int(s.z.size) + int(s.beta.size)) for s in specs)
+
+
+def _apply_tombstone(dock, network: NetworkStore, tomb: SignedRecord, admission=None) -> str:
     existing = network.tombstone(tomb.id)
-    if existing is not None and existing[1] >= tomb.seq:
+    if existing is not None and existing[0] == tomb.publisher and existing[1] >= tomb.seq:
         return "duplicate"
     envelope = network.envelope(tomb.id)
+    if envelope is None and dock.catalogue.exists(tomb.id):
+        return "ignored"  # a local record never signed: nobody else may withdraw it
     if envelope is not None and envelope[0] != tomb.publisher:
         return "ignored"  # only the publisher may withdraw its record
+    if envelope is None and (existing is None or existing[0] != tomb.publisher):
+        # Unknown id (or one whose record came from another key): not authoritative yet.
+        budgets = admission.budgets if admission is not None else None
+        held = network.hold_tombstone(
+            tomb.id, tomb.publisher, tomb.seq, tomb.envelope,
+            per_publisher=budgets.pending_per_publisher if budgets else 100,
+            total=budgets.pending_tombstones if budgets else 10_000,
+        )
+        return "held" if held else "duplicate"
     network.put_tombstone(tomb.id, tomb.publisher, tomb.seq, tomb.envelope)
     if envelope is not None and envelope[1] < tomb.seq:
         dock._forget(tomb.id)

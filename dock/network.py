@@ -2,13 +2,16 @@
 
 Data paths (wire formats in docs/PROTOCOL.md):
 * local submit/remove -> signed envelope -> gossip topic RECORDS_TOPIC;
-* gossip in -> validator (signature, schema, size; on the node thread, no I/O) -> ingest queue ->
-  ingest thread -> dock_network.ingest (DuckDB, search index);
-* peer connected -> sync from it (SYNC_PROTOCOL, cursor paging) on the ingest thread;
+* gossip in -> validator (signature, schema, size, clock, model config; on the node thread, no
+  I/O) -> ingest queue -> gossip ingest thread -> budgets (dock/budgets.py) ->
+  dock_network.ingest (DuckDB, search index);
+* peer connected -> a sync session with it (SYNC_PROTOCOL, cursor paging) on the sync workers
+  (dock/network_sync.py: bounded, fair, never on the gossip ingest thread);
 * dock.load(id) without a local zip -> fetch from providers (publisher, peers that announced or
   served it; liars last) -> pieces verified against the record's root into a partial under
   blobs/tmp -> zip checked against its record, sha256 == id -> blob store (dock/network_fetch.py);
-* search over peers -> SEARCH_PROTOCOL to each connected peer -> answers merged with local ones.
+* search over peers -> SEARCH_PROTOCOL to each connected peer -> their records verified and
+  stored -> ranked here by a local search (dock/network_search.py; peers' scores are ignored).
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from typing import Any, Callable
 
 import msgpack
 
-from .control_codec import result_from_wire, result_to_wire, user_info_from_wire, user_info_to_wire
+from .budgets import Admission, BudgetRefused, Budgets
 from .dock_network import ingest, sign_unsigned
-from .errors import DockError
 from .network_fetch import FetchMixin, NetworkError, Penalty, Transfer  # noqa: F401  (re-exported)
-from .query import Match, SearchResult, UserInfo
+from .network_sync import SyncScheduler, SyncServeLimit, SyncSession, SyncStop, parse_sync_page
+from .query import SearchResult, UserInfo
 from .signed_records import RecordError, SignedRecord, decode_envelope
 from .store_network import NetworkStore
 
@@ -57,13 +60,25 @@ _UNPACK = dict(
 class NetStats:
     received: int = 0
     stored: int = 0
-    rejected: int = 0
+    rejected: int = 0  # invalid (signature, schema, clock, model config...): the peer misbehaved
     rejected_by_peer: dict[str, int] = field(default_factory=dict)
+    refused: int = 0  # valid but over a budget (dock/budgets.py): not stored
+    refused_by_peer: dict[str, int] = field(default_factory=dict)
+    refused_reasons: dict[str, int] = field(default_factory=dict)  # "per-peer quota" -> count
+    outcomes: dict[str, int] = field(default_factory=dict)  # what ingest did: "stored", "held", "ignored", ...
 
     def reject(self, peer: str | None) -> None:
         self.rejected += 1
         if peer:
             self.rejected_by_peer[peer] = self.rejected_by_peer.get(peer, 0) + 1
+
+    def refuse(self, peer: str | None, reason: str) -> None:
+        self.refused += 1
+        if peer:
+            self.refused_by_peer[peer] = self.refused_by_peer.get(peer, 0) + 1
+        kind = next((k for k in ("per-peer quota", "per-publisher quota", "catalogue is full", "nothing may be evicted",
+                                 "catalogue budget") if k in reason), "other")
+        self.refused_reasons[kind] = self.refused_reasons.get(kind, 0) + 1
 
 
 def _is_peer_error(exc: BaseException) -> bool:
@@ -73,13 +88,18 @@ def _is_peer_error(exc: BaseException) -> bool:
 
 
 class NetworkService(FetchMixin):
-    def __init__(self, dock, node=None, *, fetch_idle_timeout: float = 10.0):
+    def __init__(self, dock, node=None, *, fetch_idle_timeout: float = 10.0, budgets: Budgets | None = None):
         from p2p import P2PNode
 
         self.dock = dock
         self.node = node or P2PNode(identity=dock.identity)
         self.store = NetworkStore(dock.catalogue)
         self.stats = NetStats()
+        self.budgets = budgets or Budgets()
+        self.admission = Admission(dock, self.budgets, dock.trust_list)
+        self.syncs = SyncScheduler(self._pull_sync_page, self.budgets)
+        self._serve_limit = SyncServeLimit(self.budgets.serve_sync_pages)
+        self._ingest_lock = threading.Lock()
         self.fetch_idle_timeout = fetch_idle_timeout  # a frozen provider is abandoned after this silence
         self.transfers: dict[str, Transfer] = {}
         self._inbox: queue.Queue = queue.Queue(maxsize=10_000)
@@ -102,8 +122,10 @@ class NetworkService(FetchMixin):
         node = self.node
         node.subscribe(RECORDS_TOPIC, validator=self._validate_record_message)
         node.subscribe(HAVE_TOPIC, validator=self._validate_have_message)
-        node.set_handler(SYNC_PROTOCOL, self._serve_sync)
         from p2p import ProtocolLimits
+
+        # one sync request per peer at a time (a client pages sequentially); pages/minute in _serve_sync
+        node.set_handler(SYNC_PROTOCOL, self._serve_sync, ProtocolLimits(max_concurrent=8, max_per_peer=1))
 
         # A search request carries the user's compact spec: allow wide tables, few at a time.
         node.set_handler(
@@ -113,6 +135,7 @@ class NetworkService(FetchMixin):
         node.add_listener(self._on_event)
         self._thread = threading.Thread(target=self._ingest_loop, name="lwdock-ingest", daemon=True)
         self._thread.start()
+        self.syncs.start()
         node.start(listen=listen, bootstrap=bootstrap or [])
         self.dock.network = self
         log.info("online as %s on %s", node.peer_id, ", ".join(node.addrs))
@@ -121,7 +144,9 @@ class NetworkService(FetchMixin):
         self.dock.network = None
         self._stopping.set()
         self._inbox.put(None)
-        self.node.stop()
+        self.syncs.stop(wait=False)
+        self.node.stop()  # ends any sync page in flight
+        self.syncs.stop()
         if self._thread is not None:
             self._thread.join(10)
 
@@ -135,6 +160,14 @@ class NetworkService(FetchMixin):
             "records_stored": self.stats.stored,
             "records_rejected": self.stats.rejected,
             "rejected_by_peer": dict(self.stats.rejected_by_peer),
+            # valid records not stored because a budget is spent (dock/budgets.py), and why
+            "records_refused": self.stats.refused,
+            "refused_by_peer": dict(self.stats.refused_by_peer),
+            "refused_reasons": dict(self.stats.refused_reasons),
+            "records_evicted": self.admission.evicted,
+            "tombstones_held": self.store.pending_count(),
+            "trusted": len(self.dock.trust_list.ids()) - 1,  # this node's own id is always trusted
+            "sync_sessions_ended": dict(self.syncs.sessions_ended),
             # every gossip message dropped at the p2p layer, on any topic: the rejections above plus
             # those refused before a record is even decoded (over the 512 KiB size limit)
             "gossip_rejected": int(self._p2p_stats().get("gossip_rejected", 0)),
@@ -195,7 +228,9 @@ class NetworkService(FetchMixin):
             if isinstance(event, GossipMessage):
                 self._inbox.put_nowait(("gossip", event))
             elif isinstance(event, PeerConnected):
-                self._inbox.put_nowait(("sync", event.peer_id))
+                self.syncs.request(event.peer_id, first=event.peer_id in self.dock.trust_list)
+                if time.monotonic() - self._last_have > HAVE_INTERVAL:
+                    self._inbox.put_nowait(("have", None))
         except queue.Full:
             log.warning("ingest queue full: dropping an event (sync will catch up)")
 
@@ -206,8 +241,7 @@ class NetworkService(FetchMixin):
                 return
             kind, payload = item
             try:
-                if kind == "sync":
-                    self.sync_from(payload)
+                if kind == "have":
                     if time.monotonic() - self._last_have > HAVE_INTERVAL:
                         self.announce_have(sorted(self.dock.catalogue.blob_ids()))
                 elif payload.topic == RECORDS_TOPIC:
@@ -226,19 +260,31 @@ class NetworkService(FetchMixin):
                     log.exception("ingesting %s failed", kind)
 
     def _ingest_bytes(self, data: bytes, peer: str | None) -> str:
-        self.stats.received += 1
         try:
             signed = decode_envelope(data)
         except RecordError as exc:
+            self.stats.received += 1
             self.stats.reject(peer)
             log.info("rejected record from %s: %s", (peer or "?")[:16], exc.reason)
             return "rejected"
-        outcome = ingest(self.dock, signed, peer)
+        return self.ingest_signed(signed, peer)
+
+    def ingest_signed(self, signed: SignedRecord, peer: str | None) -> str:
+        """Apply a decoded (verified) envelope from `peer`, within the budgets; the outcome."""
+        self.stats.received += 1
+        try:
+            with self._ingest_lock:  # gossip, sync workers and searches: budgets see one record at a time
+                outcome = ingest(self.dock, signed, peer, self.admission)
+        except BudgetRefused as exc:
+            self.stats.refuse(peer, exc.reason)
+            log.info("refused record %s from %s: %s", signed.id[:12], (peer or "?")[:16], exc.reason)
+            return "deferred" if exc.passes else "refused"  # deferred: the same record may pass later
         if outcome in ("stored", "removed"):
             self.stats.stored += 1
+        self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
         return outcome
 
-    # -- sync ------------------------------------------------------------------------------
+    # -- sync (sessions and fairness: dock/network_sync.py) ---------------------------------
     def _serve_sync(self, peer_id: str, request: bytes) -> bytes:
         from p2p import RequestRefused
 
@@ -248,6 +294,8 @@ class NetworkService(FetchMixin):
             after, limit = int(query["after"]), max(1, min(int(query.get("limit", SYNC_PAGE)), SYNC_PAGE))
         except Exception:
             raise RequestRefused("sync request must be {after: int, limit: int}") from None
+        if not self._serve_limit.allow(peer_id):
+            raise RequestRefused(f"too many sync pages: at most {self._serve_limit.per_minute} a minute per peer")
         rows = self.store.changes_after(after, limit + 1)
         items, size, cursor = [], 0, after
         for n, _lid, envelope in rows[:limit]:
@@ -261,67 +309,48 @@ class NetworkService(FetchMixin):
         have = [lid for _n, lid, _e in rows[: len(items)] if lid in local]
         return msgpack.packb({"items": items, "next": cursor, "more": more, "have": have}, use_bin_type=True)
 
-    def sync_from(self, peer_id: str, *, timeout: float = 30.0) -> int:
-        """Pull every record and tombstone the peer stored since our cursor; returns how many stored."""
-        stored = 0
-        while True:
-            cursor = self._cursors.get(peer_id, 0)
-            request = msgpack.packb({"after": cursor, "limit": SYNC_PAGE})
-            reply = msgpack.unpackb(self.node.request(peer_id, SYNC_PROTOCOL, request, timeout=timeout), **_UNPACK)
-            items, next_cursor = reply.get("items") or [], int(reply.get("next", cursor))
-            for envelope in items:
-                if isinstance(envelope, bytes) and self._ingest_bytes(envelope, peer_id) in ("stored", "removed"):
-                    stored += 1
-            for learnware_id in reply.get("have") or []:
-                if isinstance(learnware_id, str) and self.dock.catalogue.exists(learnware_id):
-                    self.store.add_provider(learnware_id, peer_id)
-            self._cursors[peer_id] = max(cursor, next_cursor)
-            if not reply.get("more") or next_cursor <= cursor:
-                return stored
+    def sync_from(self, peer_id: str) -> int:
+        """One whole sync session with a peer, on the calling thread (the service's own sessions
+        run on the sync workers); returns how many records and tombstones were stored."""
+        session = self.syncs.new_session(peer_id)
+        while not self.syncs.run_slice(session, self.budgets.sync_max_pages):
+            pass
+        return session.stored
+
+    def _pull_sync_page(self, session: SyncSession, timeout: float) -> tuple[bool, bool]:
+        """One page from session.peer: (more, progressed). Raises on a failed or malformed answer."""
+        peer = session.peer
+        cursor = self._cursors.get(peer, 0)
+        request = msgpack.packb({"after": cursor, "limit": SYNC_PAGE})
+        reply = msgpack.unpackb(self.node.request(peer, SYNC_PROTOCOL, request, timeout=timeout), **_UNPACK)
+        items, next_cursor, more = parse_sync_page(reply, SYNC_PAGE)
+        refused = 0
+        for envelope in items:
+            outcome = self._ingest_bytes(envelope, peer)
+            session.stored += outcome in ("stored", "removed")
+            refused += outcome == "deferred"
+        for learnware_id in reply.get("have") or []:
+            if isinstance(learnware_id, str) and self.dock.catalogue.exists(learnware_id):
+                self.store.add_provider(learnware_id, peer)
+        if refused:  # over this peer's quota: keep the cursor before this page, a later session asks again
+            raise SyncStop(f"quota ({refused} record(s) deferred; asked again at the next connect)")
+        progressed = bool(items) and next_cursor > cursor
+        if progressed:
+            self._cursors[peer] = next_cursor
+        return more, progressed
 
     # -- search over peers -----------------------------------------------------------------
     def _serve_search(self, peer_id: str, request: bytes) -> bytes:
-        from p2p import RequestRefused
+        from .network_search import serve_search
 
-        try:
-            query = msgpack.unpackb(request, **_UNPACK)
-            user_info = user_info_from_wire(query["user_info"])
-            limit = max(1, min(int(query.get("limit", 10)), 100))
-        except Exception as exc:
-            raise RequestRefused(f"bad search request: {exc}") from None
-        try:
-            result = self.dock.search(user_info, limit=limit)
-        except DockError as exc:
-            raise RequestRefused(str(exc)) from None
-        envelopes = [e[2] for e in (self.store.envelope(m.id) for m in result.single) if e]
-        return msgpack.packb({"result": result_to_wire(result), "records": envelopes}, use_bin_type=True)
+        return serve_search(self, request)
 
     def search_peers(self, user_info: UserInfo, limit: int = 10, *, timeout: float = 15.0) -> SearchResult:
-        """Search here and on every connected peer; records only peers know are stored (verified)
-        so their zips can be fetched. Singles are merged by id (best score wins)."""
-        request = msgpack.packb({"user_info": user_info_to_wire(user_info), "limit": limit}, use_bin_type=True)
-        results = [self.dock.search(user_info, limit=limit)]
-        for peer in self.node.peers():
-            try:
-                reply = msgpack.unpackb(self.node.request(peer, SEARCH_PROTOCOL, request, timeout=timeout), **_UNPACK)
-                for envelope in reply.get("records") or []:
-                    self._ingest_bytes(envelope, peer)
-                results.append(result_from_wire(reply["result"]))
-            except Exception as exc:
-                log.info("search on %s failed: %s", peer[:16], exc)
-        return merge_results(results, limit)
+        """Search here and on every connected peer: peers' records are verified and stored, then
+        everything is ranked here from the records' own specs (dock/network_search.py)."""
+        from .network_search import search_peers
 
-
-def merge_results(results: list[SearchResult], limit: int) -> SearchResult:
-    best: dict[str, Match] = {}
-    for result in results:
-        for match in result.single:
-            if match.id not in best or match.score > best[match.id].score:
-                best[match.id] = match
-    single = sorted(best.values(), key=lambda m: (-m.score, m.id))[:limit]
-    mixtures = [r.multiple for r in results if r.multiple is not None]
-    multiple = max(mixtures, key=lambda m: m.score) if mixtures else None
-    return SearchResult(single=single, multiple=multiple)
+        return search_peers(self, user_info, limit, timeout=timeout)
 
 
 def _have_ids(data: bytes) -> tuple[list[str], list[str]]:

@@ -183,6 +183,15 @@ class RemoteDock:
 
         return Path(self._call("fetch", _progress=relay, learnware_id=learnware_id))
 
+    def trust(self, peer_id: str, note: str = "") -> dict:
+        return self._call("trust", peer_id=peer_id, note=note)
+
+    def untrust(self, peer_id: str) -> bool:
+        return bool(self._call("untrust", peer_id=peer_id))
+
+    def trusted(self) -> list[dict]:
+        return self._call("trusted")
+
     def search_peers(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         return result_from_wire(self._call("search_peers", user_info=user_info_to_wire(user_info), limit=limit))
 

@@ -31,6 +31,10 @@ DOMAIN = b"lwdock/record/v1"
 MAX_ENVELOPE = 4 << 20  # a K=100, d=64 record is ~25 KB; this leaves room for wide tables
 MAX_SEMANTIC = 256 << 10
 MAX_SPECS = 8
+# A receiver refuses a record or tombstone whose seq or created lies further than this in its
+# future (ms). seq is compared as well as created because lwdock's seqs are publish times in ms:
+# without a bound, one tombstone with seq 2^63-1 would out-rank every later withdrawal forever.
+MAX_CLOCK_SKEW_MS = 10 * 60 * 1000
 _UNPACK_LIMITS = dict(raw=False, strict_map_key=True, max_bin_len=MAX_ENVELOPE, max_str_len=MAX_SEMANTIC,
                       max_array_len=64, max_map_len=64, max_ext_len=0)
 
@@ -94,8 +98,9 @@ def sign_tombstone(identity, learnware_id: str, seq: int) -> SignedRecord:
     return decode_envelope(_seal(identity, body))
 
 
-def decode_envelope(data: bytes) -> SignedRecord:
-    """Check size, envelope schema and signature, then the body's schema and contents."""
+def decode_envelope(data: bytes, *, now_ms: int | None = None) -> SignedRecord:
+    """Check size, envelope schema and signature, then the body's schema and contents.
+    `now_ms` (default: this machine's clock) bounds seq and created (MAX_CLOCK_SKEW_MS)."""
     from p2p import verify
 
     if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_ENVELOPE:
@@ -114,6 +119,11 @@ def decode_envelope(data: bytes) -> SignedRecord:
         raise RecordError("id must be 64 lowercase hex characters (the zip's sha256)")
     if not _is_int(seq) or seq < 0 or not _is_int(created) or created < 0:
         raise RecordError("seq and created must be non-negative integers")
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    for field_name, value in (("seq", seq), ("created", created)):
+        if value > now + MAX_CLOCK_SKEW_MS:
+            raise RecordError(f"{field_name} {value} is {(value - now) // 1000} s in the future "
+                              f"(at most {MAX_CLOCK_SKEW_MS // 60000} min ahead of this node's clock)")
     common = dict(id=learnware_id, publisher=publisher, seq=seq, created_ms=created, envelope=bytes(data))
     if kind == "tombstone":
         if set(body) != {"kind", "id", "seq", "created"}:
@@ -177,13 +187,14 @@ def _semantic(text: Any) -> dict:
 
 
 def _model(text: Any) -> dict:
+    """The same rules as a local zip's learnware.yaml (dock/model_config.py): class_name an
+    identifier, module_path a relative .py inside the package, kwargs plain and bounded."""
+    from .model_config import ModelConfigError, model_config_from_json
+
     try:
-        model = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        model = None
-    if not isinstance(model, dict) or not isinstance(model.get("class_name"), str):
-        raise RecordError("model must be JSON text of an object with a class_name")
-    return model
+        return model_config_from_json(text)
+    except ModelConfigError as exc:
+        raise RecordError(str(exc)) from None
 
 
 def _specs(value: Any) -> dict[str, bytes]:

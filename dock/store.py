@@ -105,6 +105,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0003_drop_stat_specs_compat_index",
         "DROP INDEX stat_specs_compat;",
     ),
+    (
+        # Issue 11. pending_tombstones: withdrawals of ids this node has no record of, held (per
+        # id and signer, bounded in dock/budgets.py) until a record signed by the same key arrives;
+        # a stranger's tombstone never lands in `tombstones`, so it cannot squat an id.
+        # trusted: peer/publisher ids the user trusts (`lwdock trust`): exempt from quotas,
+        # never evicted, may evict others when the catalogue is full.
+        "0004_pending_tombstones_and_trust",
+        """
+        CREATE TABLE pending_tombstones (
+            id          VARCHAR NOT NULL,
+            publisher   VARCHAR NOT NULL,
+            seq         BIGINT NOT NULL,
+            envelope    BLOB NOT NULL,
+            received_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (id, publisher)
+        );
+        CREATE TABLE trusted (
+            id       VARCHAR PRIMARY KEY,
+            note     VARCHAR NOT NULL,
+            added_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 
 _RECORD_COLUMNS = "id, semantic_json, model_json, size, publisher, created_at"

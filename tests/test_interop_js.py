@@ -1,8 +1,9 @@
 """Interoperability with js-libp2p: a real `lwdock node` process, and interop/js/client.mjs, a js-libp2p
 client written from docs/PROTOCOL.md alone (TCP + Noise + yamux), which syncs the records (checking
 every envelope's signature), fetches a zip over /lwdock/fetch/1.0.0 and verifies it against its id,
-fetches it again over /lwdock/fetch/2.0.0 verifying every piece against the record's root, searches, and probes the documented edge cases (resume, offset == total, BAD_OFFSET, NOT_FOUND,
-BAD_REQUEST, TOO_LARGE, multistream `na`).
+fetches it again over /lwdock/fetch/2.0.0 verifying every piece against the record's root, searches,
+and probes the documented edge cases (resume, offset == total, BAD_OFFSET, NOT_FOUND, BAD_REQUEST,
+TOO_LARGE, multistream `na`).
 
 Needs node + npm and `npm ci --prefix interop/js` (scripts/setup.sh runs it when npm is present).
 Skipped only when node/npm are absent; with them present but node_modules missing, it fails."""

@@ -130,7 +130,7 @@ function recordBody ({ id, size, name, description = 'published by a js-libp2p n
     Input: { Dimension: 4, Description: { 0: 'a', 1: 'b', 2: 'c', 3: 'd' } },
     Output: { Dimension: 3, Description: { 0: 'x', 1: 'y', 2: 'z' } }
   }
-  const model = { class_name: 'Model', module_path: 'model', kwargs: {} }
+  const model = { class_name: 'Model', module_path: '__init__.py', kwargs: {} }
   return {
     kind: 'record',
     id,
