@@ -98,6 +98,52 @@ def status(info: dict) -> None:
     stdout.print(
         f"peers    {len(info.get('peers') or [])}\nrecords  {info['records']} ({info['zips']} with local zips)"
     )
+    _sandbox_lines(info.get("sandbox"))
+    _penalty_lines(info.get("peer_penalties") or {}, info.get("provider_penalties") or {})
+
+
+def _sandbox_lines(sandbox: dict | None) -> None:
+    if not sandbox:
+        return
+    attacks = sandbox.get("attacks") or {}
+    stopped = sum(1 for verdict in attacks.values() if str(verdict).startswith("stopped"))
+    layers = " + ".join(sandbox.get("layers") or {}) or "none"
+    if sandbox.get("ok"):
+        stdout.print(f"sandbox  ok: learnware code is confined ({stopped}/{len(attacks)} probe attacks stopped)",
+                     markup=False)
+    else:
+        stdout.print(visible(f"sandbox  NOT CONFINED: {layers}; learnware code is refused unless "
+                             "--unsafe-no-sandbox"), style="bold red", markup=False)
+    for name, why in (sandbox.get("missing") or {}).items():
+        stdout.print(visible(f"         missing {name}: {why}"), markup=False)
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=8)
+    grid.add_column(no_wrap=True, style="dim")
+    grid.add_column(overflow="fold")
+    for name, text in (sandbox.get("guarantees") or {}).items():
+        grid.add_row("", plain(name), plain(text))
+    stdout.print(grid)
+
+
+def _penalty_lines(peers: dict, providers: dict) -> None:
+    """Misbehaving peers (wire) and lying providers (pieces): only those that offended."""
+    if peers:
+        stdout.print(f"penalised peers  {len(peers)}", markup=False)
+    for peer, p in sorted(peers.items(), key=lambda item: item[1].get("score", 0)):
+        flags = [f for f in ("graylisted", "banned") if p.get(f)]
+        if p.get("banned"):
+            flags[-1] = f"banned {p.get('banned_for_s', 0):.0f} s"
+        counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k in ("malformed_frames", "invalid_messages",
+                                                                    "rate_limited") if (n := p.get(k)))
+        line = f"  {peer}  score {p.get('score', 0):.1f}" + (f"  {' '.join(flags)}" if flags else "")
+        stdout.print(visible(line + (f"  ({counts})" if counts else "")), markup=False)
+        if p.get("last_offence"):
+            stdout.print(visible(f"      last: {p['last_offence']}"), markup=False)
+    if providers:
+        stdout.print(f"penalised providers  {len(providers)}", markup=False)
+    for peer, p in providers.items():
+        stdout.print(visible(f"  {peer}  {p.get('strikes', 0)} strike(s), {p.get('seconds_left', 0)} s left: "
+                             f"{p.get('reason', '')}"), markup=False)
 
 
 def _size(n: int) -> str:

@@ -319,6 +319,7 @@ class Dock:
                   "peers": [], "records": self.catalogue.count(), "zips": len(self.catalogue.blob_ids())}
         if self.network is not None:
             status.update(self.network.status())
+        status["sandbox"] = _sandbox_status()
         return status
 
     def stats(self) -> dict[str, Any]:
@@ -330,3 +331,12 @@ def _now_ms() -> int:
     import time
 
     return int(time.time() * 1000)
+
+
+def _sandbox_status() -> dict:
+    """What confines learnware code on this machine (a probe process, ~0.1 s, cached per process)."""
+    from .worker_sandbox import sandbox_report
+
+    report = sandbox_report()
+    keys = ("ok", "summary", "layers", "missing", "guarantees", "attacks")
+    return {key: report.get(key) for key in keys}

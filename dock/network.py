@@ -172,7 +172,18 @@ class NetworkService(FetchMixin):
             # those refused before a record is even decoded (over the 512 KiB size limit)
             "gossip_rejected": int(self._p2p_stats().get("gossip_rejected", 0)),
             "transfers": [vars(t).copy() for t in self.transfers.values()],
+            # peers that misbehaved on the wire (malformed frames, invalid gossip, over their rate):
+            # their GossipSub score, counters and ban (p2p/node.py P2PNode.peer_penalties)
+            "peer_penalties": self._peer_penalties(),
+            # providers that served bytes their record's piece root refutes (dock/network_fetch.py)
+            "provider_penalties": self.penalties(),
         }
+
+    def _peer_penalties(self) -> dict:
+        try:
+            return self.node.peer_penalties()
+        except Exception:  # stopped or stopping: nothing to add
+            return {}
 
     def _p2p_stats(self) -> dict:
         try:
