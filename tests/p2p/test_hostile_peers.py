@@ -1,0 +1,306 @@
+"""Hostile peers: garbage on every protocol, floods, invalid gossip, connection churn.
+
+Every attack is followed by the honest path: the attacked node accepts a NEW peer, gossips with
+it both ways and answers its request.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from p2p import ErrorCode, GossipMessage, ProtocolLimits, RemoteError
+from p2p.framing import encode_frame
+from p2p.node import NodeConfig
+from tests.p2p.conftest import wait_until
+
+TOPIC = "/lwdock/test/1"
+ECHO = "/lwdock/test-echo/1.0.0"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def echo(peer_id: str, data: bytes) -> bytes:
+    return data[::-1]
+
+
+def _valid_rpc() -> bytes:
+    from libp2p.pubsub.pb import rpc_pb2
+
+    rpc = rpc_pb2.RPC(subscriptions=[rpc_pb2.RPC.SubOpts(subscribe=True, topicid=TOPIC * 4)])
+    return rpc.SerializeToString()
+
+
+GARBAGE = {
+    "3-bytes": b"\x02\xff\xff",  # a frame of 2 bytes that no protobuf parses
+    "3-bytes-endless-varint": b"\xde\xad\xbe",
+    "huge-varint-length": b"\xff\xff\xff\xff\xff\xff\xff\xff\x7f" + b"x" * 64,
+    "truncated-protobuf": encode_frame(_valid_rpc()[:-5]),
+    "valid-length-random": encode_frame(random.Random(11).randbytes(200)),
+}
+PROTOCOLS = (
+    "/meshsub/1.0.0",
+    "/meshsub/1.1.0",
+    "/meshsub/1.2.0",
+    "/ipfs/id/1.0.0",
+    "/ipfs/id/push/1.0.0",
+    "/ipfs/ping/1.0.0",
+    ECHO,
+)
+
+
+def raw_attack(attacker, victim, protocol: str, payload: bytes) -> None:
+    """Open `protocol` to the victim by hand, write `payload`, read until the victim gives up."""
+    from p2p import peers
+
+    async def go() -> None:
+        stream = await peers.open_stream(attacker._host, victim.peer_id, protocol)  # redials if need be
+        await stream.write(payload)
+        with trio.move_on_after(3):
+            try:
+                await stream.close_write()
+                while await stream.read(65536):
+                    pass
+            except Exception:  # reset or EOF: the victim is done with us
+                pass
+        try:
+            await stream.reset()
+        except Exception:
+            pass
+
+    attacker._call(go)
+
+
+def assert_serves_a_new_honest_peer(make_node, victim, victim_events) -> None:
+    honest = make_node(topics=[TOPIC])
+    honest_events = honest.open_event_queue()
+    honest.connect(victim.addrs[0])
+    wait_until(lambda: victim.peer_id in honest.topic_peers(TOPIC) and honest.peer_id in victim.topic_peers(TOPIC),
+               15, message="the honest peer and the victim see each other's subscription")
+    assert honest.request(victim.peer_id, ECHO, b"still here") == b"ereh llits"
+    expect_message(honest, victim, victim_events, b"to the victim from " + honest.peer_id.encode())
+    expect_message(victim, honest, honest_events, b"from the victim to " + honest.peer_id.encode())
+
+
+def expect_message(sender, receiver, receiver_events, data: bytes, timeout: float = 15.0) -> None:
+    """Publish until it arrives (the first publish may race the mesh), within a deadline."""
+    got: list[bytes] = []
+
+    def arrived() -> bool:
+        while not receiver_events.empty():
+            event = receiver_events.get_nowait()
+            if isinstance(event, GossipMessage):
+                got.append(event.data)
+        if data in got:
+            return True
+        sender.publish(TOPIC, data)
+        return False
+
+    wait_until(arrived, timeout, interval=0.3, message=f"{data[:30]!r} delivered")
+
+
+@pytest.fixture
+def victim(make_node):
+    node = make_node(topics=[TOPIC])
+    node.set_handler(ECHO, echo, ProtocolLimits(max_request=1024))
+    return node, node.open_event_queue()
+
+
+@pytest.mark.parametrize("garbage", list(GARBAGE), ids=list(GARBAGE))
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_garbage_costs_the_attacker_never_the_node(make_node, victim, protocol, garbage):
+    node, events = victim
+    attacker = make_node(topics=[TOPIC])
+    attacker.connect(node.addrs[0])
+    raw_attack(attacker, node, protocol, GARBAGE[garbage])
+    assert node.running and node.stats()["restarts"] == 0
+    if protocol.startswith("/meshsub/") and garbage not in ("3-bytes-endless-varint", "huge-varint-length"):
+        # A malformed gossip RPC costs the attacker its connection, and is on its record. (An
+        # unfinished varint is an EOF; a huge length py-libp2p refuses itself: the stream only.)
+        wait_until(lambda: attacker.peer_id not in node.peers(), 10, message="the attacker disconnected")
+        assert node.peer_penalties()[attacker.peer_id]["malformed_frames"] >= 1
+    assert_serves_a_new_honest_peer(make_node, node, events)
+
+
+def test_repeat_offender_is_banned_and_refused(make_node, victim):
+    node, events = victim
+    attacker = make_node()
+    for _ in range(3):
+        wait_until(lambda: _connects(attacker, node), 10, message="the attacker connected")
+        raw_attack(attacker, node, "/meshsub/1.1.0", GARBAGE["3-bytes"])
+        wait_until(lambda: attacker.peer_id not in node.peers() and node.peer_id not in attacker.peers(), 10,
+                   message="the attacker disconnected")
+    record = node.peer_penalties()[attacker.peer_id]
+    assert record["banned"] and record["malformed_frames"] == 3 and record["banned_for_s"] > 500
+    # refused: a new connection is closed at once and never listed
+    _connects(attacker, node)
+    wait_until(lambda: node.peer_id not in attacker.peers(), 10, message="the banned attacker's connection closed")
+    assert attacker.peer_id not in node.peers()
+    assert_serves_a_new_honest_peer(make_node, node, events)
+
+
+def _connects(client, server) -> bool:
+    try:
+        client.connect(server.addrs[0])
+        return True
+    except Exception:
+        return False
+
+
+def test_a_flooding_peer_is_rate_limited_while_others_are_served(make_node):
+    server, flooder, other = make_node(), make_node(), make_node()
+    server.set_handler(ECHO, echo, ProtocolLimits(rate=2, burst=5))
+    for client in (flooder, other):
+        client.connect(server.addrs[0])
+    refusals = []
+    for _ in range(20):
+        try:
+            flooder.request(server.peer_id, ECHO, b"flood")
+        except RemoteError as exc:
+            refusals.append(exc)
+    assert len(refusals) >= 10
+    assert all(e.code == ErrorCode.BUSY and "rate limit: at most 2 requests/s" in e.message for e in refusals)
+    assert other.request(server.peer_id, ECHO, b"mine") == b"enim"  # another peer's bucket is its own
+    assert server.peer_penalties()[flooder.peer_id]["rate_limited"] == len(refusals)
+    assert other.peer_id not in server.peer_penalties()
+    assert server.stats()[ECHO]["rate_limited"] == len(refusals)
+    # the bucket refills: after a pause the flooder is served again
+    wait_until(lambda: _served(flooder, server), 5, interval=0.3, message="the flooder served again")
+
+
+def _served(client, server) -> bool:
+    try:
+        return client.request(server.peer_id, ECHO, b"ab") == b"ba"
+    except RemoteError:
+        return False
+
+
+def test_default_limits_serve_an_honest_burst(make_node):
+    """A sync of 50,000 records in pages of 200 is 250 requests, sent back to back: never refused."""
+    server, client = make_node(), make_node()
+    server.set_handler(ECHO, echo)
+    client.connect(server.addrs[0])
+    for i in range(250):
+        assert client.request(server.peer_id, ECHO, b"page %d" % i) == (b"page %d" % i)[::-1]
+    assert server.stats()[ECHO]["rate_limited"] == 0 and server.peer_penalties() == {}
+
+
+def test_invalid_gossip_graylists_the_sender_and_its_valid_messages_are_ignored(make_node):
+    victim = make_node(topics=[TOPIC], validator=lambda m: "reject" if m.data.startswith(b"bad") else "accept")
+    events = victim.open_event_queue()
+    attacker, honest = make_node(), make_node(topics=[TOPIC])  # attacker publishes by fanout: straight to us
+    attacker.connect(victim.addrs[0])
+    honest.connect(victim.addrs[0])
+    wait_until(lambda: victim.peer_id in attacker.topic_peers(TOPIC), 10, message="attacker sees the topic")
+    for i in range(80):
+        attacker.publish(TOPIC, b"bad %d" % i)
+    wait_until(lambda: victim.peer_penalties().get(attacker.peer_id, {}).get("graylisted"), 15,
+               message="the attacker graylisted")
+    record = victim.peer_penalties()[attacker.peer_id]
+    assert record["invalid_messages"] >= 5 and record["score"] < -80 and not record["banned"]
+    ignored = record["ignored_low_score"]
+    attacker.publish(TOPIC, b"good from the attacker")
+    wait_until(lambda: victim.peer_penalties()[attacker.peer_id]["ignored_low_score"] > ignored, 10,
+               message="the attacker's valid message arrived and was ignored")
+    expect_message(honest, victim, events, b"good from the honest peer")
+    delivered = [e.data for e in _drain(events) if isinstance(e, GossipMessage)]
+    assert b"good from the attacker" not in delivered and not any(d.startswith(b"bad") for d in delivered)
+    assert honest.peer_id not in victim.peer_penalties()
+
+
+def _drain(q) -> list:
+    out = []
+    while not q.empty():
+        out.append(q.get_nowait())
+    return out
+
+
+def test_ip_colocation_is_counted_except_for_whitelisted_addresses(make_node):
+    from p2p.host import GossipConfig
+    from p2p.scoring import ScoringConfig
+
+    counted = GossipConfig(scoring=ScoringConfig(ip_colocation_whitelist=(), ip_colocation_threshold=1))
+    node = make_node(topics=[TOPIC], config=NodeConfig(gossip=counted))
+    default = make_node(topics=[TOPIC])
+    sybils = [make_node(topics=[TOPIC]) for _ in range(3)]
+    for sybil in sybils:
+        sybil.connect(node.addrs[0])
+        sybil.connect(default.addrs[0])
+    wait_until(lambda: len(node.peers()) == 3 and len(default.peers()) == 3, 10, message="all connected")
+    # 3 peers on 127.0.0.1 with a threshold of 1: each scores -10 x (3 - 1)^2 = -40
+    scores = node._call_sync(lambda: [node._router.scorer.peer_score(p) for p in node._pubsub.peers])
+    assert len(scores) == 3 and all(s < -30 for s in scores)
+    # by default loopback is exempt: the same three peers score nothing for colocation
+    assert default._call_sync(lambda: [default._router.scorer.peer_score(p) for p in default._pubsub.peers]) == [
+        0.0
+    ] * 3
+
+
+def _start_peer_process(tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    tmp_path.mkdir(exist_ok=True)
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"x")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.p2p.blob_provider", str(blob)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    addr = proc.stdout.readline().strip()
+    assert addr.startswith("/ip4/127.0.0.1/tcp/"), proc.stderr.read()
+    return proc, addr
+
+
+def test_no_ghost_peers_after_churn_and_kills(make_node, tmp_path):
+    hub = make_node(topics=[TOPIC])
+    others = [make_node(topics=[TOPIC]) for _ in range(4)]
+    for round_ in range(3):
+        for other in others:
+            other.connect(hub.addrs[0])
+        wait_until(lambda: len(hub.topic_peers(TOPIC)) == 4, 15, message=f"round {round_}: 4 subscribers")
+        for i, other in enumerate(others):  # half hang up, half are hung up on
+            if i % 2:
+                other.disconnect(hub.peer_id)
+            else:
+                hub.disconnect(other.peer_id)
+        wait_until(lambda: hub.peers() == [] and hub.topic_peers(TOPIC) == [], 15,
+                   message=f"round {round_}: no peer listed after the disconnects")
+    procs = [_start_peer_process(tmp_path / str(i)) for i in range(3)]
+    try:
+        for _proc, addr in procs:
+            hub.connect(addr)
+        wait_until(lambda: len(hub.peers()) == 3, 10, message="3 processes connected")
+        for proc, _addr in procs:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        wait_until(lambda: hub.peers() == [], 20, message="killed peers no longer listed")
+        wait_until(lambda: hub._call_sync(lambda: len(hub._pubsub.peers) + len(hub._pubsub.peer_topics)) == 0, 20,
+                   message="pubsub state of the killed peers forgotten")
+    finally:
+        for proc, _addr in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def test_a_crash_in_the_loop_restarts_the_networking_on_the_same_address(make_node):
+    node = make_node(topics=[TOPIC])
+    node.set_handler(ECHO, echo)
+    addr = node.addrs[0]
+
+    async def crash() -> None:
+        node._nursery.start_soon(_raise)
+
+    node._call(crash)
+    wait_until(lambda: node.stats()["restarts"] == 1 and node.running, 15, message="the networking restarted")
+    assert "something unexpected" in node.stats()["last_crash"] and node.addrs[0] == addr
+    client = make_node(topics=[TOPIC])
+    client.connect(addr)
+    assert client.request(node.peer_id, ECHO, b"up") == b"pu"
+
+
+async def _raise() -> None:
+    raise RuntimeError("something unexpected")
