@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 import signal
+import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +127,83 @@ def test_garbage_costs_the_attacker_never_the_node(make_node, victim, protocol, 
         wait_until(lambda: attacker.peer_id not in node.peers(), 10, message="the attacker disconnected")
         assert node.peer_penalties()[attacker.peer_id]["malformed_frames"] >= 1
     assert_serves_a_new_honest_peer(make_node, node, events)
+
+
+YAMUX = struct.Struct(">BBHII")  # version, type, flags, stream id, length
+CONNECTION_GARBAGE = {
+    "tcp-before-multistream": ("tcp", b"\xde\xad\xbe"),
+    "noise-handshake-garbage": ("tcp", b"\x13/multistream/1.0.0\n\x07/noise\n" + b"\x00\x20" + b"A" * 32),
+    "noise-bad-mac": ("noise", b"\x00\x20" + b"B" * 32),
+    "yamux-unknown-type": ("yamux", YAMUX.pack(0, 9, 0, 1, 0)),
+    "yamux-bad-version": ("yamux", YAMUX.pack(7, 0, 0, 1, 0)),
+    "yamux-huge-data-frame": ("yamux", YAMUX.pack(0, 0, 2, 77, 2**31) + b"z" * 100),
+    # legal yamux (go-yamux discards it too): the bytes are dropped, the connection stays
+    "yamux-data-for-unknown-stream": ("yamux-legal", YAMUX.pack(0, 0, 0, 1001, 5) + b"hello"),
+    "multistream-garbage": ("stream", b"\x05hello\xff\xff\xff"),
+}
+
+
+@pytest.mark.parametrize("attack", list(CONNECTION_GARBAGE))
+def test_garbage_below_the_protocols_costs_the_connection_only(make_node, victim, attack):
+    """Raw TCP, Noise, yamux and multistream-select garbage (the transport readers of
+    p2p/transport_fixes.py and py-libp2p's negotiation)."""
+    node, events = victim
+    layer, payload = CONNECTION_GARBAGE[attack]
+    if layer == "tcp":
+        port = int(node.addrs[0].split("/")[4])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(payload)
+            sock.settimeout(5)
+            try:
+                while sock.recv(65536):
+                    pass
+            except OSError:
+                pass
+    else:
+        attacker = make_node()
+        attacker.connect(node.addrs[0])
+
+        async def send() -> None:
+            from libp2p.peer.id import ID
+
+            conn = attacker._host.get_network().get_connections(ID.from_base58(node.peer_id))[0]
+            if layer == "noise":
+                await conn.muxed_conn.secured_conn.conn._raw.write(payload)
+            elif layer.startswith("yamux"):
+                await conn.muxed_conn.secured_conn.write(payload)
+            else:
+                stream = await conn.muxed_conn.open_stream()
+                await stream.write(payload)
+
+        attacker._call(send)
+        if layer in ("noise", "yamux"):
+            wait_until(lambda: attacker.peer_id not in node.peers(), 10, message="the attacker's connection closed")
+    assert node.running and node.stats()["restarts"] == 0
+    assert_serves_a_new_honest_peer(make_node, node, events)
+
+
+def test_garbage_answer_to_our_identify_is_contained(make_node, victim):
+    """The victim identifies every peer that connects: a peer answering with garbage."""
+    from libp2p.custom_types import TProtocol
+
+    node, events = victim
+    attacker = make_node()
+
+    async def garbage_identify(stream) -> None:
+        await stream.write(GARBAGE["valid-length-random"])
+        await stream.close()
+
+    attacker._call_sync(attacker._host.set_stream_handler, TProtocol("/ipfs/id/1.0.0"), garbage_identify)
+    attacker.connect(node.addrs[0])
+    wait_until(lambda: node._call_sync(lambda: _identified(node, attacker)), 10, message="the victim tried identify")
+    assert node.running and node.stats()["restarts"] == 0
+    assert_serves_a_new_honest_peer(make_node, node, events)
+
+
+def _identified(node, attacker) -> bool:
+    from libp2p.peer.id import ID
+
+    return ID.from_base58(attacker.peer_id) not in node._host._identify_inflight
 
 
 def test_repeat_offender_is_banned_and_refused(make_node, victim):
