@@ -32,24 +32,14 @@ from libp2p.custom_types import TProtocol
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
 from libp2p.tools.anyio_service import background_trio_service
 
+from . import defences, peers
 from . import host as host_builder
-from . import peers
-from .errors import ErrorCode, NodeNotRunning, PeerError, RequestTimeout
+from .errors import NodeNotRunning, PeerError, RequestTimeout
 from .events import Event
-from .framing import FramedStream
 from .gossip import TopicGate, Validator, to_message
 from .guard import GuardConfig, PeerGuard
 from .identity import Identity
-from .reqresp import (
-    Handler,
-    ProtocolLimits,
-    RequestServer,
-    close_quietly,
-    error_frame,
-    reset_quietly,
-    send_request,
-)
-from .scoring import peer_id_of
+from .reqresp import Handler, ProtocolLimits, RequestServer, close_quietly, reset_quietly, send_request
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +76,7 @@ class P2PNode:
         self._topics: dict[str, Validator | None] = {}
         self._handlers: dict[str, tuple[Callable, ProtocolLimits | None]] = {}
         self._stats: dict = {"gossip_delivered": 0, "gossip_rejected": 0, "gossip_ignored": 0, "events_dropped": 0,
-                             "restarts": 0, "last_crash": ""}
+                             "networking": "up", "restarts": 0, "last_crash": ""}
         self._host = self._pubsub = None
         self._nursery = None
         # Outside the trio loop on purpose: bans and penalties survive a restart of the networking.
@@ -181,6 +171,7 @@ class P2PNode:
         if len(self._crash_times) > self.config.max_restarts:
             logger.critical("p2p node loop crashed %d times within %.0f s; networking stays DOWN",
                             len(self._crash_times), self.config.restart_window, exc_info=exc)
+            self._stats["networking"] = "down"
             return False
         self._stats["restarts"] += 1
         logger.error("p2p node loop crashed; restarting the networking (restart %d)",
@@ -188,6 +179,11 @@ class P2PNode:
         return True
 
     def _restarting(self) -> bool:
+        """True while the networking restarts after a crash, or is down for good after too many:
+        then the read-only queries (peers, topic_peers, stats, peer_penalties) answer from what
+        is known instead of raising, so `lwdock status` keeps answering and can say so."""
+        if self._stats["networking"] == "down":
+            return True
         return self._state == "running" and self._ready.is_set() and self._token is None
 
     async def _main(self, listen: list[str], bootstrap: list[str]) -> None:
@@ -198,7 +194,7 @@ class P2PNode:
                 self.identity, listen, self.config.gossip, self._deliver, self.config.enable_mdns, self._guard
             )
             self._host, self._pubsub, self._router = host, pubsub, router
-            self._wire_guard(router.scorer)
+            defences.wire_guard(self._guard, router.scorer, self._drop_peer)
             host_builder.install_stream_guard(host, self._guard, self._drop_peer)
             self._connections = peers.ConnectionEvents(
                 self._emit, self._guard.banned, self._drop_peer, self._peer_gone, self._seen_addr
@@ -235,14 +231,7 @@ class P2PNode:
                             peerDiscovery.unregister_peer_discovered_handler(self._on_discovered)
                             nursery.cancel_scope.cancel()
 
-    # ---- hostile peers ---------------------------------------------------------------------------
-
-    def _wire_guard(self, scorer) -> None:
-        guard = self._guard
-        guard.score_of = lambda peer: scorer.peer_score(peer_id_of(peer))
-        guard.is_graylisted = lambda peer: scorer.graylisted(peer_id_of(peer))
-        guard.penalize = lambda peer, amount: scorer.penalize_behavior(peer_id_of(peer), amount)
-        guard.on_ban = self._drop_peer
+    # ---- hostile peers (p2p/defences.py) ---------------------------------------------------------
 
     def _drop_peer(self, peer: str) -> None:
         """Close every connection to `peer`, soon (never from inside the caller: the caller may
@@ -250,40 +239,17 @@ class P2PNode:
         nursery = self._nursery
         if nursery is None:
             return
-
         try:
             nursery.start_soon(self._connections.close_peer, peer)
         except RuntimeError:
             pass  # the nursery is closing: the node is stopping anyway
 
     def _seen_addr(self, peer_id, addr) -> None:
-        for protocol in ("ip4", "ip6"):
-            try:
-                ip = addr.value_for_protocol(protocol)
-            except Exception:
-                continue
-            if ip:
-                self._router.scorer.add_peer_ip(peer_id, ip)  # skips ScoringConfig.ip_colocation_whitelist
-                return
+        defences.record_ip(self._router.scorer, peer_id, addr)
 
     def _peer_gone(self, peer_id) -> None:
-        """The last connection to a peer closed: forget its pubsub state now. py-libp2p's own
-        clean-up counts connections that are closed but not yet removed as alive and keeps the
-        peer's subscriptions and queue: those were the ghosts `lwdock status` listed."""
-        pubsub = self._pubsub
-        if pubsub is None:
-            return
-        self._router.scorer.remove_peer_ip(peer_id)
-        try:
-            if peer_id in pubsub.peers:
-                del pubsub.peers[peer_id]
-                queue_ = pubsub.peer_queues.pop(peer_id, None)
-                if queue_ is not None:
-                    queue_.close()
-                pubsub.router.remove_peer(peer_id)
-            pubsub._forget_all_subscriptions(peer_id)
-        except Exception:
-            logger.exception("cleaning up pubsub state for %s failed", str(peer_id)[:16])
+        if self._pubsub is not None:
+            defences.forget_pubsub_peer(self._pubsub, self._router.scorer, peer_id)
 
     def _request_stop(self) -> None:
         self._stop_event.set()
@@ -372,10 +338,14 @@ class P2PNode:
 
     def stats(self) -> dict:
         """Counters: gossip_* (delivered, rejected, ignored, rejected_by_peer), events_dropped,
-        restarts and last_crash (the networking's), and one dict per served protocol id
-        (requests, errors, busy, too_large, timeouts, rate_limited)."""
+        networking ("up", "restarting" after a crash, "down" after max_restarts crashes),
+        restarts and last_crash, and one dict per served protocol id (requests, errors, busy,
+        too_large, timeouts, rate_limited)."""
         if self._restarting():
-            return _deep_copy(self._stats)
+            stats = _deep_copy(self._stats)
+            if stats["networking"] == "up":
+                stats["networking"] = "restarting"
+            return stats
         return self._call_sync(lambda: _deep_copy(self._stats))
 
     def peer_penalties(self) -> dict[str, dict]:
@@ -495,33 +465,8 @@ class P2PNode:
             serve = handler.bind(stats)  # a raw trio stream handler, e.g. transfer.BlobServer
         else:
             serve = RequestServer(protocol_id, handler, limits, stats, self._guard.malformed).handle
-        self._host.set_stream_handler(TProtocol(protocol_id), self._rate_limited(protocol_id, serve, limits, stats))
-
-    def _rate_limited(self, protocol_id: str, serve, limits: ProtocolLimits, stats: dict):
-        """`serve` behind the per-(peer, protocol) token bucket: over it, the peer is answered
-        BUSY before anything is read (the answer's first frame is an ERROR frame, which both the
-        request/response and the blob protocols start with) and penalised."""
-        guard = self._guard
-
-        async def handle(stream) -> None:
-            peer = str(stream.muxed_conn.peer_id)
-            if guard.banned(peer):
-                await reset_quietly(stream)
-                return
-            if guard.allow_request(peer, protocol_id, limits.rate, limits.burst):
-                await serve(stream)
-                return
-            stats["rate_limited"] += 1
-            rate = limits.rate or guard.config.request_rate
-            burst = limits.burst or guard.config.request_burst
-            message = f"rate limit: at most {rate:g} requests/s (bursts of {burst:g}) per peer on {protocol_id}"
-            try:
-                await FramedStream(stream, 5.0).write(error_frame(ErrorCode.BUSY, message), 5.0)
-            except PeerError:
-                pass
-            await close_quietly(stream)
-
-        return handle
+        serve = defences.rate_limited(self._guard, protocol_id, serve, limits, stats)
+        self._host.set_stream_handler(TProtocol(protocol_id), serve)
 
     def remove_handler(self, protocol_id: str) -> None:
         with self._lock:
