@@ -78,6 +78,7 @@ class PeerBook:
     ignored_low_score: int = 0
     last_offence: str = ""
     banned_until: float = 0.0  # time.monotonic(); 0 = never banned
+    ban_reason: str = ""
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     touched: float = 0.0
 
@@ -177,7 +178,7 @@ class PeerGuard:
     def ban(self, peer: str, reason: str) -> None:
         book = self.book(peer)
         book.banned_until = self.clock() + self.config.ban_seconds
-        book.last_offence = f"banned: {reason}"
+        book.ban_reason = reason
         logger.warning("banning peer %s for %.0f s: %s", peer[:16], self.config.ban_seconds, reason)
         try:
             self.on_ban(peer)
@@ -208,6 +209,7 @@ class PeerGuard:
                 "graylisted": self.is_graylisted(peer),
                 "banned": book.banned_until > now,
                 "banned_for_s": round(max(0.0, book.banned_until - now), 1),
+                "ban_reason": book.ban_reason,
                 "last_offence": book.last_offence,
             }
         return out

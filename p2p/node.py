@@ -34,7 +34,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from . import defences, peers
 from . import host as host_builder
-from .errors import NodeNotRunning, PeerError, RequestTimeout
+from .errors import DialError, NodeNotRunning, PeerError, RequestTimeout
 from .events import Event
 from .gossip import TopicGate, Validator, to_message
 from .guard import GuardConfig, PeerGuard
@@ -230,6 +230,10 @@ class P2PNode:
                         finally:
                             peerDiscovery.unregister_peer_discovered_handler(self._on_discovered)
                             nursery.cancel_scope.cancel()
+                            # py-libp2p's shutdown leaves connections we dialled open (their
+                            # sockets outlive the loop): the peer would list us as a ghost.
+                            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                                await self._connections.close_all()
 
     # ---- hostile peers (p2p/defences.py) ---------------------------------------------------------
 
@@ -297,6 +301,8 @@ class P2PNode:
     def connect(self, addr: str, timeout: float | None = None) -> str:
         """Dial a full multiaddr (.../p2p/<peer id>); returns the peer id once connected."""
         info = peers.parse_addr(addr)
+        if self._guard.banned(str(info.peer_id)):
+            raise DialError(f"peer {info.peer_id} is banned: {self._guard.books[str(info.peer_id)].ban_reason}")
         self._call(peers.dial, self._host, info, timeout or self.config.connect_timeout)
         return str(info.peer_id)
 
@@ -357,7 +363,9 @@ class P2PNode:
         "rate_limited": int (requests and gossip messages over its rate), "ignored_low_score":
         int (RPC parts dropped because its score was below the publish/graylist threshold),
         "graylisted": bool, "banned": bool (disconnected and refused), "banned_for_s": float
-        (seconds the ban still runs), "last_offence": str (what it last did, for the user)}.
+        (seconds the ban still runs), "ban_reason": str ("" or why it was banned), "last_offence":
+        str (what it last did, for the user)}. Strings come from the peer's bytes in part: escape
+        them before printing.
         """
         if self._restarting():
             return self._guard.penalties()

@@ -151,6 +151,11 @@ class ConnectionEvents(INotifee):
             except Exception as exc:
                 logger.debug("closing a connection to %s: %s", peer[:16], exc)
 
+    async def close_all(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for peer in list(self.conns):
+                nursery.start_soon(self.close_peer, peer)
+
     async def connected(self, network, conn) -> None:
         peer_id = conn.muxed_conn.peer_id
         peer = str(peer_id)
