@@ -207,6 +207,23 @@ def _identified(node, attacker) -> bool:
     return ID.from_base58(attacker.peer_id) not in node._host._identify_inflight
 
 
+def test_a_message_that_breaks_pubsub_costs_its_forwarder(make_node, victim):
+    """A well-framed RPC whose message carries an unparseable public key: py-libp2p's signature
+    check raises in a pubsub task, which used to end pubsub (and the node's networking)."""
+    from libp2p.pubsub.pb import rpc_pb2
+
+    node, events = victim
+    attacker = make_node()
+    attacker.connect(node.addrs[0])
+    message = rpc_pb2.Message(from_id=b"\x12\x20" + bytes(32), data=b"x", seqno=bytes(8), topicIDs=[TOPIC],
+                              signature=b"s" * 64, key=b"not a key")
+    raw_attack(attacker, node, "/meshsub/1.1.0", encode_frame(rpc_pb2.RPC(publish=[message]).SerializeToString()))
+    wait_until(lambda: node.peer_penalties().get(attacker.peer_id, {}).get("malformed_frames"), 10,
+               message="the message counted against its forwarder")
+    assert node.running and node.stats()["restarts"] == 0
+    assert_serves_a_new_honest_peer(make_node, node, events)
+
+
 def test_repeat_offender_is_banned_and_refused(make_node, victim):
     node, events = victim
     attacker = make_node()
