@@ -419,3 +419,25 @@ def test_a_crash_in_the_loop_restarts_the_networking_on_the_same_address(make_no
 
 async def _raise() -> None:
     raise RuntimeError("something unexpected")
+
+
+def test_nonsense_settings_are_refused_with_the_reason():
+    from p2p.guard import GuardConfig, PeerGuard
+    from p2p.scoring import ScoringConfig
+
+    with pytest.raises(ValueError, match="request_rate must be > 0"):
+        GuardConfig(request_rate=0)
+    with pytest.raises(ValueError, match="ban_threshold must be < 0"):
+        GuardConfig(ban_threshold=5)
+    with pytest.raises(ValueError, match="graylist_threshold < publish_threshold"):
+        ScoringConfig(graylist_threshold=-10, publish_threshold=-50)
+    with pytest.raises(ValueError, match="rate and burst must be >= 0"):
+        ProtocolLimits(rate=-1)
+    # the books stay bounded: the quietest peers are forgotten first, banned ones kept
+    clock = [0.0]
+    guard = PeerGuard(GuardConfig(max_tracked_peers=16), clock=lambda: clock[0])
+    guard.ban("banned-peer", "test")
+    for i in range(100):
+        clock[0] += 1
+        guard.allow_request(f"peer-{i}", ECHO)
+    assert len(guard.books) <= 16 and guard.banned("banned-peer") and "peer-99" in guard.books
