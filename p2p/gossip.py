@@ -33,17 +33,21 @@ def to_message(topic: str, msg, forwarder) -> GossipMessage:
 class TopicGate:
     """The validator py-libp2p runs for one topic: size limit, then the caller's validator.
 
-    "reject" and "ignore" both drop the message (it is neither delivered nor forwarded); py-libp2p
-    0.8.1 scores them alike (its default score weights are zero), so the difference is only in
-    our counters: rejects are counted against the forwarding peer, ignores are not.
+    "reject" and "ignore" both drop the message (it is neither delivered nor forwarded). A
+    reject (an oversized message, a validator's "reject" or exception) is held against the
+    forwarding peer: counted, and `on_reject(forwarder, topic)` lowers its GossipSub score (P4
+    invalid messages). An "ignore" costs the peer nothing: validators must return "ignore" for
+    messages that are well-formed but unwanted here (local policy, quotas, duplicates).
     """
 
-    def __init__(self, topic: str, validator: Validator | None, self_id, max_size: int, stats: dict):
+    def __init__(self, topic: str, validator: Validator | None, self_id, max_size: int, stats: dict,
+                 on_reject: Callable | None = None):
         self.topic = topic
         self.validator = validator
         self.self_id = self_id
         self.max_size = max_size
         self.stats = stats
+        self.on_reject = on_reject
 
     def __call__(self, forwarder, msg) -> bool:
         if forwarder == self.self_id:
@@ -73,3 +77,5 @@ class TopicGate:
         per_peer = self.stats.setdefault("gossip_rejected_by_peer", {})
         key = str(forwarder)
         per_peer[key] = per_peer.get(key, 0) + 1
+        if self.on_reject is not None:
+            self.on_reject(forwarder, self.topic)

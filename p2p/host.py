@@ -13,6 +13,14 @@ Everything version-specific lives here, so a libp2p upgrade is reviewed in one f
 * yamux over Noise (cancel-safe frame writes, bulk throughput): see p2p/transport_fixes.py.
 * listening: TCP listeners get SO_REUSEPORT, so two nodes can "listen" on one port and share its
   connections; `_install_exclusive_listen` keeps SO_REUSEADDR only, and a busy port fails start().
+* hostile bytes: an exception out of any inbound stream handler (e.g. protobuf's DecodeError on
+  3 garbage bytes in a pubsub RPC) ended the swarm service and with it the node.
+  `install_stream_guard` wraps the host's one entry point for inbound streams (through the
+  network's public `set_stream_handler`): the stream is reset, the peer penalised (and, on a
+  gossip stream, disconnected), the node goes on. Messages whose processing raises are caught
+  the same way in `_Pubsub.push_msg` (pubsub runs them as tasks whose failure would end it).
+* scoring and graylisting: see p2p/scoring.py; `_Pubsub` drops messages from peers below the
+  publish threshold and subscriptions from graylisted ones, and rate-limits gossip per peer.
 * logging: two libp2p modules call `logging.debug()` on the *root* logger, which runs
   `logging.basicConfig()` and installs a stderr handler for the whole program; and `import
   libp2p` leaves the "libp2p" logger with no handler and propagate=False, so Python's last-resort
@@ -28,20 +36,23 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import multiaddr
+import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import Ed25519PrivateKey as LibKey
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
-from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 
+from .guard import PeerGuard
 from .identity import Identity
+from .scoring import LwScorer, ScoringConfig, _GuardedGossipSub
 from .transport_fixes import _CancelSafeYamux
 
 # /meshsub/1.3+ and 2.0 are experimental in py-libp2p 0.8.1; js-libp2p and go-libp2p speak 1.2/1.1.
@@ -93,6 +104,7 @@ class GossipConfig:
     peer_queue_size: int = 10_000  # outbound RPCs queued per peer (py-libp2p: 32)
     max_message_size: int = 512 * 1024  # largest `data` we publish or accept (the RPC limit is 1 MiB)
     seen_ttl: int = 120  # seconds a message id is remembered for de-duplication
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)  # GossipSub v1.1 peer scoring
 
     def __post_init__(self) -> None:
         if not 0 < self.degree_low <= self.degree <= self.degree_high:
@@ -141,11 +153,13 @@ class _RoomyQueues(dict):
 
 
 class _Pubsub(Pubsub):
-    """Pubsub that hands every accepted message to `deliver(msg, forwarder)` on the trio thread."""
+    """Pubsub that hands every accepted message to `deliver(msg, forwarder)` on the trio thread,
+    and keeps banned, flooding and low-scored peers out (`guard`)."""
 
-    def __init__(self, host, router, deliver: Callable, peer_queue_size: int, **kwargs):
+    def __init__(self, host, router, deliver: Callable, peer_queue_size: int, guard: PeerGuard, **kwargs):
         super().__init__(host, router, **kwargs)
         self._deliver = deliver
+        self._guard = guard
         self.peer_queues = _RoomyQueues(peer_queue_size)
         # Seqnos start at time.time() in py-libp2p, so a node restarted within the seen-cache TTL
         # after publishing more than one message a second reuses seqnos and its new messages are
@@ -153,11 +167,37 @@ class _Pubsub(Pubsub):
         self.counter = time.time_ns()
 
     async def push_msg(self, msg_forwarder, msg) -> None:
+        ours = msg_forwarder == self.my_id
+        peer = str(msg_forwarder)
+        if not ours and not self._admit(msg_forwarder, peer):
+            return
         token = _forwarder.set(msg_forwarder)
         try:
             await super().push_msg(msg_forwarder, msg)
+        except Exception as exc:
+            if ours:
+                raise
+            # Runs as a pubsub task: an exception here would end pubsub, and the node with it.
+            self._guard.malformed(peer, "gossip message", f"{type(exc).__name__}: {exc}")
         finally:
             _forwarder.reset(token)
+
+    def _admit(self, forwarder, peer: str) -> bool:
+        guard = self._guard
+        if guard.banned(peer) or not guard.allow_gossip(peer):
+            return False
+        scorer = self.router.scorer
+        if isinstance(scorer, LwScorer) and scorer.below_publish(forwarder):
+            guard.ignored_low_score(peer, "message")
+            return False
+        return True
+
+    def handle_subscription(self, origin_id, sub_message) -> None:
+        scorer = self.router.scorer
+        if isinstance(scorer, LwScorer) and scorer.graylisted(origin_id):
+            self._guard.ignored_low_score(str(origin_id), "subscription")
+            return
+        super().handle_subscription(origin_id, sub_message)
 
     def notify_subscriptions(self, publish_message) -> None:
         # Replaces the 32-slot per-topic channel (which drops when full) with a direct call.
@@ -169,7 +209,9 @@ def key_pair_of(identity: Identity) -> KeyPair:
     return KeyPair(private, private.get_public_key())
 
 
-def build(identity: Identity, listen: list[str], gossip: GossipConfig, deliver: Callable, enable_mdns: bool):
+def build(
+    identity: Identity, listen: list[str], gossip: GossipConfig, deliver: Callable, enable_mdns: bool, guard: PeerGuard
+):
     """A host (TCP + Noise + yamux) and its GossipSub router and pubsub, not yet running."""
     key_pair = key_pair_of(identity)
     noise = NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
@@ -180,7 +222,7 @@ def build(identity: Identity, listen: list[str], gossip: GossipConfig, deliver: 
         listen_addrs=[multiaddr.Multiaddr(a) for a in listen],
         enable_mDNS=enable_mdns,
     )
-    router = GossipSub(
+    router = _GuardedGossipSub(
         protocols=list(GOSSIP_PROTOCOLS),
         degree=gossip.degree,
         degree_low=gossip.degree_low,
@@ -192,12 +234,50 @@ def build(identity: Identity, listen: list[str], gossip: GossipConfig, deliver: 
         # (it does on a fresh, quiet network): predictable beats clever here.
         adaptive_gossip_enabled=False,
     )
+    router.scorer = LwScorer(gossip.scoring)
+    router.guard = guard
     pubsub = _Pubsub(
         host,
         router,
         deliver=deliver,
         peer_queue_size=gossip.peer_queue_size,
+        guard=guard,
         strict_signing=True,  # js-libp2p defaults to StrictSign and rejects unsigned messages
         seen_ttl=gossip.seen_ttl,
     )
     return host, router, pubsub
+
+
+async def _reset_quietly(stream) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(2):
+        try:
+            await stream.reset()
+        except Exception:
+            pass
+
+
+def install_stream_guard(host, guard: PeerGuard, drop_peer: Callable[[str], None]) -> None:
+    """Contain whatever an inbound stream's handler raises (multistream-select included).
+
+    BasicHost hands every inbound stream to `_swarm_stream_handler` (negotiation, then the
+    protocol's handler) through the network's `set_stream_handler`; this puts a guard around it.
+    A peer whose handler raised is penalised (`guard.malformed`), its stream reset, and on a
+    gossip stream it is disconnected (`drop_peer`): pubsub has lost track of that stream.
+    """
+    inner = host._swarm_stream_handler
+
+    async def guarded(net_stream) -> None:
+        peer = str(net_stream.muxed_conn.peer_id)
+        if guard.banned(peer):
+            await _reset_quietly(net_stream)
+            return
+        try:
+            await inner(net_stream)
+        except Exception as exc:
+            protocol = str(net_stream.get_protocol() or "multistream-select")
+            guard.malformed(peer, protocol, f"{type(exc).__name__}: {exc}")
+            await _reset_quietly(net_stream)
+            if protocol in GOSSIP_PROTOCOLS:
+                drop_peer(peer)
+
+    host.get_network().set_stream_handler(guarded)

@@ -11,6 +11,10 @@ Thread contexts (the contract the dock and the TUI rely on):
   never block. `open_event_queue()` gives a thread-safe queue fed by such a listener.
 * Request handlers (`set_handler`) run in worker threads, at most `max_concurrent` at a time per
   protocol, so they may do blocking work (DuckDB, search) but must be thread-safe.
+
+Hostile peers (p2p/guard.py, p2p/scoring.py): whatever a peer sends costs that peer (a reset
+stream, a dropped connection, a lower score, a ban), never the node; and should anything still
+escape into the node's loop, the loop logs it and restarts its networking on the same addresses.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,11 +32,12 @@ from libp2p.custom_types import TProtocol
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
 from libp2p.tools.anyio_service import background_trio_service
 
+from . import defences, peers
 from . import host as host_builder
-from . import peers
-from .errors import NodeNotRunning, PeerError, RequestTimeout
+from .errors import DialError, NodeNotRunning, PeerError, RequestTimeout
 from .events import Event
 from .gossip import TopicGate, Validator, to_message
+from .guard import GuardConfig, PeerGuard
 from .identity import Identity
 from .reqresp import Handler, ProtocolLimits, RequestServer, close_quietly, reset_quietly, send_request
 
@@ -49,6 +55,9 @@ class NodeConfig:
     connect_timeout: float = 10.0
     bootstrap_interval: float = 30.0  # how often lost bootstrap peers are dialled again
     stop_timeout: float = 10.0  # a shutdown that takes longer is cut short
+    guard: GuardConfig = field(default_factory=GuardConfig)  # penalties, bans, rate limits
+    max_restarts: int = 5  # networking restarts after a crash, within restart_window; then it stays down
+    restart_window: float = 600.0
 
 
 class P2PNode:
@@ -66,8 +75,16 @@ class P2PNode:
         self._listeners: list[Callable[[Event], None]] = []
         self._topics: dict[str, Validator | None] = {}
         self._handlers: dict[str, tuple[Callable, ProtocolLimits | None]] = {}
-        self._stats: dict = {"gossip_delivered": 0, "gossip_rejected": 0, "gossip_ignored": 0, "events_dropped": 0}
+        self._stats: dict = {"gossip_delivered": 0, "gossip_rejected": 0, "gossip_ignored": 0, "events_dropped": 0,
+                             "networking": "up", "restarts": 0, "last_crash": ""}
         self._host = self._pubsub = None
+        self._nursery = None
+        # Outside the trio loop on purpose: bans and penalties survive a restart of the networking.
+        self._guard = PeerGuard(self.config.guard)
+        self._crash_times: list[float] = []
+        self._bound_listen: list[str] | None = None
+        self._router = None
+        self._connections: peers.ConnectionEvents | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -122,30 +139,72 @@ class P2PNode:
 
     def _thread_main(self, listen: list[str], bootstrap: list[str]) -> None:
         try:
-            trio.run(self._main, listen, bootstrap)
-        except BaseException as exc:
-            if not self._ready.is_set():
-                self._start_error = exc
-            else:
-                logger.exception("p2p node loop crashed")
+            while True:
+                try:
+                    trio.run(self._main, listen, bootstrap)
+                    return  # stopped on request
+                except BaseException as exc:
+                    if not self._ready.is_set():
+                        self._start_error = exc
+                        return
+                    self._token = None
+                    if self._state != "running" or not self._may_restart(exc):
+                        return
+                    # Same ports as before: peers and bootstrap lists know us by them.
+                    listen = self._bound_listen or listen
+                    time.sleep(min(2.0 ** len(self._crash_times) / 4, 5.0))
+                    if self._state != "running":
+                        return
         finally:
             self._state = "stopped"
             self._token = None
             self._ready.set()
+
+    def _may_restart(self, exc: BaseException) -> bool:
+        now = time.monotonic()
+        self._crash_times = [t for t in self._crash_times if now - t < self.config.restart_window]
+        self._crash_times.append(now)
+        leaf = exc
+        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:  # trio nests them, one per nursery
+            leaf = leaf.exceptions[0]
+        self._stats["last_crash"] = f"{type(leaf).__name__}: {leaf}"[:300]
+        if len(self._crash_times) > self.config.max_restarts:
+            logger.critical("p2p node loop crashed %d times within %.0f s; networking stays DOWN",
+                            len(self._crash_times), self.config.restart_window, exc_info=exc)
+            self._stats["networking"] = "down"
+            return False
+        self._stats["restarts"] += 1
+        logger.error("p2p node loop crashed; restarting the networking (restart %d)",
+                     self._stats["restarts"], exc_info=exc)
+        return True
+
+    def _restarting(self) -> bool:
+        """True while the networking restarts after a crash, or is down for good after too many:
+        then the read-only queries (peers, topic_peers, stats, peer_penalties) answer from what
+        is known instead of raising, so `lwdock status` keeps answering and can say so."""
+        if self._stats["networking"] == "down":
+            return True
+        return self._state == "running" and self._ready.is_set() and self._token is None
 
     async def _main(self, listen: list[str], bootstrap: list[str]) -> None:
         self._stop_event = trio.Event()
         self._scope = trio.CancelScope()
         with self._scope:
             host, router, pubsub = host_builder.build(
-                self.identity, listen, self.config.gossip, self._deliver, self.config.enable_mdns
+                self.identity, listen, self.config.gossip, self._deliver, self.config.enable_mdns, self._guard
             )
-            self._host, self._pubsub = host, pubsub
-            host.get_network().register_notifee(peers.ConnectionEvents(self._emit))
+            self._host, self._pubsub, self._router = host, pubsub, router
+            defences.wire_guard(self._guard, router.scorer, self._drop_peer)
+            host_builder.install_stream_guard(host, self._guard, self._drop_peer)
+            self._connections = peers.ConnectionEvents(
+                self._emit, self._guard.banned, self._drop_peer, self._peer_gone, self._seen_addr
+            )
+            host.get_network().register_notifee(self._connections)
             async with host.run([multiaddr.Multiaddr(a) for a in listen]):
                 bound = host.get_transport_addrs()
                 if len(bound) < len(listen):  # py-libp2p logs a failed listen and carries on
                     raise PeerError(f"cannot listen on {listen} (port in use?); listening on {[str(a) for a in bound]}")
+                self._bound_listen = [str(a) for a in bound]
                 async with background_trio_service(pubsub), background_trio_service(router):
                     await pubsub.wait_until_ready()
                     for topic, validator in list(self._topics.items()):
@@ -164,11 +223,37 @@ class P2PNode:
                         if self.config.enable_mdns:
                             peerDiscovery.register_peer_discovered_handler(self._on_discovered)
                         self._ready.set()
+                        if self._state != "running":  # stop() came while we were restarting
+                            self._stop_event.set()
                         try:
                             await self._stop_event.wait()
                         finally:
                             peerDiscovery.unregister_peer_discovered_handler(self._on_discovered)
                             nursery.cancel_scope.cancel()
+                            # py-libp2p's shutdown leaves connections we dialled open (their
+                            # sockets outlive the loop): the peer would list us as a ghost.
+                            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                                await self._connections.close_all()
+
+    # ---- hostile peers (p2p/defences.py) ---------------------------------------------------------
+
+    def _drop_peer(self, peer: str) -> None:
+        """Close every connection to `peer`, soon (never from inside the caller: the caller may
+        be one of that connection's own tasks). Runs on the node thread."""
+        nursery = self._nursery
+        if nursery is None:
+            return
+        try:
+            nursery.start_soon(self._connections.close_peer, peer)
+        except RuntimeError:
+            pass  # the nursery is closing: the node is stopping anyway
+
+    def _seen_addr(self, peer_id, addr) -> None:
+        defences.record_ip(self._router.scorer, peer_id, addr)
+
+    def _peer_gone(self, peer_id) -> None:
+        if self._pubsub is not None:
+            defences.forget_pubsub_peer(self._pubsub, self._router.scorer, peer_id)
 
     def _request_stop(self) -> None:
         self._stop_event.set()
@@ -216,6 +301,8 @@ class P2PNode:
     def connect(self, addr: str, timeout: float | None = None) -> str:
         """Dial a full multiaddr (.../p2p/<peer id>); returns the peer id once connected."""
         info = peers.parse_addr(addr)
+        if self._guard.banned(str(info.peer_id)):
+            raise DialError(f"peer {info.peer_id} is banned: {self._guard.books[str(info.peer_id)].ban_reason}")
         self._call(peers.dial, self._host, info, timeout or self.config.connect_timeout)
         return str(info.peer_id)
 
@@ -235,18 +322,54 @@ class P2PNode:
             pass
 
     def disconnect(self, peer_id: str) -> None:
-        self._call(self._host.disconnect, peers.parse_peer_id(peer_id))
+        """Close every connection to `peer_id` (a no-op when there is none)."""
+        self._call(self._connections.close_peer, str(peers.parse_peer_id(peer_id)))
 
     def peers(self) -> list[str]:
-        """Peer ids we hold a connection to."""
-        return self._call_sync(lambda: sorted(str(p) for p, c in self._host.get_network().connections.items() if c))
+        """Peer ids we hold a live (open, not closing) connection to."""
+        if self._restarting():
+            return []
+        return self._call_sync(lambda: sorted(str(p) for p in self._connections.live_peers()))
 
     def topic_peers(self, topic: str) -> list[str]:
-        """Connected peers that told us they subscribe to `topic`."""
-        return self._call_sync(lambda: sorted(str(p) for p in self._pubsub.peer_topics.get(topic, ())))
+        """Live-connected peers that told us they subscribe to `topic`."""
+        if self._restarting():
+            return []
+
+        def live_subscribers() -> list[str]:
+            live = self._connections.live_peers()
+            return sorted(str(p) for p in self._pubsub.peer_topics.get(topic, ()) if str(p) in live)
+
+        return self._call_sync(live_subscribers)
 
     def stats(self) -> dict:
+        """Counters: gossip_* (delivered, rejected, ignored, rejected_by_peer), events_dropped,
+        networking ("up", "restarting" after a crash, "down" after max_restarts crashes),
+        restarts and last_crash, and one dict per served protocol id (requests, errors, busy,
+        too_large, timeouts, rate_limited)."""
+        if self._restarting():
+            stats = _deep_copy(self._stats)
+            if stats["networking"] == "up":
+                stats["networking"] = "restarting"
+            return stats
         return self._call_sync(lambda: _deep_copy(self._stats))
+
+    def peer_penalties(self) -> dict[str, dict]:
+        """Peers that misbehaved (or are banned), keyed by peer id; honest peers are left out.
+
+        Each value: {"score": float (GossipSub v1.1 score; below -80 the peer is graylisted),
+        "malformed_frames": int (handler failures on its bytes: its stream was reset, a gossip
+        connection closed), "invalid_messages": int (gossip a topic validator rejected),
+        "rate_limited": int (requests and gossip messages over its rate), "ignored_low_score":
+        int (RPC parts dropped because its score was below the publish/graylist threshold),
+        "graylisted": bool, "banned": bool (disconnected and refused), "banned_for_s": float
+        (seconds the ban still runs), "ban_reason": str ("" or why it was banned), "last_offence":
+        str (what it last did, for the user)}. Strings come from the peer's bytes in part: escape
+        them before printing.
+        """
+        if self._restarting():
+            return self._guard.penalties()
+        return self._call_sync(self._guard.penalties)
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -303,16 +426,26 @@ class P2PNode:
         self._call(self._subscribe, topic, validator)
 
     async def _subscribe(self, topic: str, validator: Validator | None) -> None:
-        gate = TopicGate(topic, validator, self._host.get_id(), self.config.gossip.max_message_size, self._stats)
+        gate = TopicGate(topic, validator, self._host.get_id(), self.config.gossip.max_message_size, self._stats,
+                         self._on_reject)
         self._pubsub.set_topic_validator(topic, gate, False)
         await self._pubsub.subscribe(topic)
+        self._router.scorer.topics = tuple(self._pubsub.topic_ids)
+
+    def _on_reject(self, forwarder, topic: str) -> None:
+        self._router.scorer.count_invalid(forwarder, topic)
+        self._guard.invalid_message(str(forwarder), topic)
 
     def unsubscribe(self, topic: str) -> None:
         with self._lock:
             self._topics.pop(topic, None)
             if self._state == "new":
                 return
-        self._call(self._pubsub.unsubscribe, topic)
+        self._call(self._unsubscribe, topic)
+
+    async def _unsubscribe(self, topic: str) -> None:
+        await self._pubsub.unsubscribe(topic)
+        self._router.scorer.topics = tuple(self._pubsub.topic_ids)
 
     def publish(self, topic: str, data: bytes) -> None:
         """Sign and send `data` on `topic` (not delivered back to ourselves as an event)."""
@@ -333,12 +466,14 @@ class P2PNode:
         self._call_sync(self._install_handler, protocol_id, handler, limits)
 
     def _install_handler(self, protocol_id: str, handler, limits: ProtocolLimits | None) -> None:
-        counters = ("requests", "errors", "busy", "too_large", "timeouts")
+        counters = ("requests", "errors", "busy", "too_large", "timeouts", "rate_limited")
         stats = self._stats.setdefault(protocol_id, dict.fromkeys(counters, 0))
+        limits = limits or ProtocolLimits()
         if getattr(handler, "is_stream_handler", False):
             serve = handler.bind(stats)  # a raw trio stream handler, e.g. transfer.BlobServer
         else:
-            serve = RequestServer(protocol_id, handler, limits or ProtocolLimits(), stats).handle
+            serve = RequestServer(protocol_id, handler, limits, stats, self._guard.malformed).handle
+        serve = defences.rate_limited(self._guard, protocol_id, serve, limits, stats)
         self._host.set_stream_handler(TProtocol(protocol_id), serve)
 
     def remove_handler(self, protocol_id: str) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import trio
 
 from .errors import ErrorCode, PeerError, ProtocolViolation, RemoteError, RequestRefused, ResponseTooLarge
-from .framing import FramedStream, FrameTooLarge, encode_frame
+from .framing import FramedStream, FrameTooLarge, PeerClosed, encode_frame
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,12 @@ class ProtocolLimits:
     request_deadline: float = 30.0  # the whole request frame must arrive within this
     handler_timeout: float = 60.0  # the handler (and each chunk of a streamed body) must finish within
     write_timeout: float = 30.0  # a client that stops reading the answer for this long is dropped
+    rate: float = 0.0  # requests/s per peer (token bucket); 0: the node's GuardConfig.request_rate
+    burst: float = 0.0  # bucket size; 0: the node's GuardConfig.request_burst
 
     def __post_init__(self) -> None:
+        if self.rate < 0 or self.burst < 0:
+            raise ValueError("rate and burst must be >= 0 (0: the node's default)")
         if self.max_request < 0 or self.max_concurrent < 1 or self.max_per_peer < 0:
             raise ValueError("max_request and max_per_peer must be >= 0 and max_concurrent >= 1")
         for name in ("queue_timeout", "read_timeout", "request_deadline", "handler_timeout", "write_timeout"):
@@ -111,11 +115,13 @@ class PeerShares:
 class RequestServer:
     """Serves one protocol id: bounded slots, bounded reads, handler in a worker thread."""
 
-    def __init__(self, protocol_id: str, handler: Handler, limits: ProtocolLimits, stats: dict):
+    def __init__(self, protocol_id: str, handler: Handler, limits: ProtocolLimits, stats: dict,
+                 on_malformed: Callable[[str, str, str], None] | None = None):
         self.protocol_id = protocol_id
         self.handler = handler
         self.limits = limits
         self.stats = stats
+        self.on_malformed = on_malformed  # (peer, protocol_id, reason): a frame broke the format
         self._slots = trio.Semaphore(limits.max_concurrent)
         self._shares = PeerShares(limits.max_concurrent, limits.max_per_peer)
         # Threads are bounded per protocol too: a handler stuck forever keeps its thread (threads
@@ -130,6 +136,11 @@ class RequestServer:
         except Exception as exc:
             self.stats["errors"] += 1
             logger.debug("%s from %s failed: %s: %s", self.protocol_id, peer, type(exc).__name__, exc)
+            # A bad varint or frame is the peer's doing; a stream that ends early or a silence
+            # may be a crash or a network fault, so they cost the stream only.
+            malformed = isinstance(exc, ProtocolViolation) and not isinstance(exc, PeerClosed)
+            if malformed and self.on_malformed is not None:
+                self.on_malformed(peer, self.protocol_id, str(exc))
             await reset_quietly(stream)
 
     async def _handle(self, stream, peer: str) -> None:

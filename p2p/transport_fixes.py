@@ -22,6 +22,8 @@ messages and legal yamux frames.
   checkpoint cost the receiver ~30% of its CPU); every other frame still goes through it; a
   stream read takes what is buffered directly; a fetch stream is granted its whole 16 MiB receive
   window at once (`_FastYamuxStream.open_window`) instead of auto-tuning up from 256 KiB.
+* hostile frames: a frame of unknown version or type closes the connection (py-libp2p skipped it
+  and read on, out of step with the sender); see `_next_header_for_loop`.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ _DATA_READ_TIMEOUT = yamux._yamux_data_read_timeout()
 FRAME_WRITE_LIMIT = 10.0  # seconds a write of yamux frames may take to reach the socket, plus:
 MIN_SEND_RATE = 1 << 20  # bytes/s: a write of N bytes gets N / MIN_SEND_RATE more seconds
 FRAMES_PER_WRITE = 16  # DATA frames (~1 MiB) encrypted and handed to the socket in one write
+
+
+class YamuxProtocolError(Exception):
+    """A frame no yamux implementation may send (unknown version or type)."""
 
 
 class _CancelSafeYamux(Yamux):
@@ -79,7 +85,14 @@ class _CancelSafeYamux(Yamux):
         session = self.secured_conn
         while True:
             header = await _read_exactly(session, yamux.HEADER_SIZE)
-            _, typ, flags, stream_id, length = _YAMUX_HEADER.unpack(header)
+            version, typ, flags, stream_id, length = _YAMUX_HEADER.unpack(header)
+            if version != 0 or typ > yamux.TYPE_GO_AWAY:
+                # py-libp2p skips such a frame and reads on, out of step with the peer's bytes
+                # from then on; the yamux spec makes it a protocol error: the connection ends
+                # (handle_incoming closes it on any exception out of this header read).
+                logger.warning("yamux: peer %s sent a frame of version %d, type %d; closing the connection",
+                               self.peer_id, version, typ)
+                raise YamuxProtocolError(f"yamux frame of version {version}, type {typ}")
             if typ != yamux.TYPE_DATA or flags or not 0 < length <= yamux.MAX_WINDOW_SIZE:
                 return header
             stream = self.streams.get(stream_id)
