@@ -219,9 +219,14 @@ def test_a_record_whose_model_escapes_its_package_is_refused_at_decode_and_load(
     wait_until(lambda: b.stats.rejected_by_peer.get(stranger.node.peer_id, 0) >= len(bad_models), 20,
                "every escaping model config rejected")
     assert b.dock.catalogue.count() == 0
+    # Six rejected records cost the stranger its GossipSub score (p2p/scoring.py): below the
+    # publish threshold its messages are dropped, so the honest record comes from another peer.
+    assert b.node.peer_penalties()[stranger.node.peer_id]["invalid_messages"] >= len(bad_models)
+    honest = net.add("honest", [b])
+    _mesh(b, honest)
     fine = _fake_id("fine")
-    stranger.node.publish(RECORDS_TOPIC, record(stranger.dock.identity, fine,
-                                                model={"class_name": "M", "module_path": "pkg/model.py"}))
+    honest.node.publish(RECORDS_TOPIC, record(honest.dock.identity, fine,
+                                              model={"class_name": "M", "module_path": "pkg/model.py"}))
     wait_until(lambda: b.dock.catalogue.exists(fine), 20, "a record with a module inside the package")
 
     # Checked again at load, against the unpacked files: a record stored before these rules
