@@ -160,8 +160,10 @@ def build(
     """A host (TCP + Noise + yamux) and its GossipSub router and pubsub, not yet running."""
     libp2p_patches.install()  # PeerError if a correctness fix cannot be installed
     key_pair = key_pair_of(identity)
+    muxer: type = CancelSafeYamux
     if libp2p_patches.speed_on():
         from .libp2p_speed import FastNoiseTransport as NoiseTransport
+        from .libp2p_speed import FastYamux as muxer
     else:
         from libp2p.security.noise.transport import Transport as NoiseTransport
     noise = NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
@@ -170,7 +172,7 @@ def build(
         sec_opt={NOISE_PROTOCOL_ID: noise},
         # py-libp2p 0.8.1 ignores this class for yamux (libp2p_fixes.install_yamux swaps the name);
         # passed anyway, so a version that honours it needs no swap.
-        muxer_opt={YAMUX_PROTOCOL_ID: CancelSafeYamux},
+        muxer_opt={YAMUX_PROTOCOL_ID: muxer},
         listen_addrs=[multiaddr.Multiaddr(a) for a in listen],
         enable_mDNS=enable_mdns,
     )

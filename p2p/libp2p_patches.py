@@ -120,6 +120,11 @@ PERFORMANCE = (
     Target("libp2p.security.secure_session", "SecureSession._reset_internal_buffer", "copy-free reads"),
     Target("libp2p.security.secure_session", "SecureSession", "copy-free reads",
            ("local_peer", "local_private_key", "remote_peer", "remote_permanent_pubkey", "is_initiator", "conn")),
+    # the Noise library under py-libp2p: _BufferedNoiseTransport decrypts with its cipher state directly
+    Target("noise.connection", "NoiseConnection", "buffered Noise: decrypt in place", init_attrs=("noise_protocol",)),
+    Target("noise.noise_protocol", "NoiseProtocol", "buffered Noise: decrypt in place",
+           init_attrs=("cipher_state_decrypt",)),
+    Target("noise.state", "CipherState.decrypt_with_ad", "buffered Noise: decrypt in place", ("ad", "ciphertext")),
 )
 
 

@@ -109,7 +109,7 @@ class FastYamux(CancelSafeYamux):
             self._finalize_stream_locked(stream, fully_closed=True)
 
     async def _send_frames(self, frames: list[bytes]) -> None:
-        write_msgs = getattr(self.secured_conn.conn, "write_msgs", None)
+        write_msgs = getattr(getattr(self.secured_conn, "conn", None), "write_msgs", None)
         if write_msgs is None:  # a session FastNoiseTransport did not make (e.g. plaintext in a test)
             await super()._send_frames(frames)
         else:
