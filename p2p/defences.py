@@ -8,6 +8,7 @@ import logging
 from .errors import ErrorCode, PeerError
 from .framing import FramedStream
 from .guard import PeerGuard
+from .libp2p_fixes import hits
 from .reqresp import ProtocolLimits, close_quietly, error_frame, reset_quietly
 from .scoring import LwScorer, peer_id_of
 
@@ -64,6 +65,7 @@ def forget_pubsub_peer(pubsub, scorer: LwScorer, peer_id) -> None:
     """The last connection to a peer closed: forget its pubsub state now. py-libp2p's own
     clean-up counts connections that are closed but not yet removed as alive and keeps the
     peer's subscriptions and queue: those were the ghosts `lwdock status` listed."""
+    hits["ghost_peer_cleanups"] += 1
     scorer.remove_peer_ip(peer_id)
     try:
         if peer_id in pubsub.peers:

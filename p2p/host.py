@@ -10,9 +10,9 @@ Everything version-specific lives here, so a libp2p upgrade is reviewed in one f
   applies to our own publishes. `_Pubsub` enlarges every peer queue as it is created, delivers
   messages straight to our callback (no 32-slot channel), and the router's rate limit is a
   parameter (default 1000/s, not 10).
-* yamux over Noise (cancel-safe frame writes, bulk throughput): see p2p/transport_fixes.py.
-* listening: TCP listeners get SO_REUSEPORT, so two nodes can "listen" on one port and share its
-  connections; `_install_exclusive_listen` keeps SO_REUSEADDR only, and a busy port fails start().
+* yamux over Noise (cancel-safe frame writes, hostile frames), exclusive listen (no
+  SO_REUSEPORT: a busy port fails start()) and logging: p2p/libp2p_fixes.py; bulk throughput:
+  p2p/libp2p_speed.py; both installed, after checking their targets, by p2p/libp2p_patches.py.
 * hostile bytes: an exception out of any inbound stream handler (e.g. protobuf's DecodeError on
   3 garbage bytes in a pubsub RPC) ended the swarm service and with it the node.
   `install_stream_guard` wraps the host's one entry point for inbound streams (through the
@@ -21,19 +21,13 @@ Everything version-specific lives here, so a libp2p upgrade is reviewed in one f
   the same way in `_Pubsub.push_msg` (pubsub runs them as tasks whose failure would end it).
 * scoring and graylisting: see p2p/scoring.py; `_Pubsub` drops messages from peers below the
   publish threshold and subscriptions from graylisted ones, and rate-limits gossip per peer.
-* logging: two libp2p modules call `logging.debug()` on the *root* logger, which runs
-  `logging.basicConfig()` and installs a stderr handler for the whole program; and `import
-  libp2p` leaves the "libp2p" logger with no handler and propagate=False, so Python's last-resort
-  handler prints its warnings on stderr (under a TUI that corrupts the screen).
-  `quiet_libp2p_logging` fixes both: named loggers for those modules, a NullHandler on "libp2p",
-  and propagation to whatever the program's entry point configured.
+* logging: `quiet_libp2p_logging` (p2p/libp2p_fixes.py) runs at import, so that no libp2p log
+  line reaches stderr through Python's last-resort handler (under a TUI it corrupts the screen).
 """
 
 from __future__ import annotations
 
 import contextvars
-import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,48 +41,18 @@ from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
-from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 
+from . import libp2p_patches
 from .guard import PeerGuard
 from .identity import Identity
+from .libp2p_fixes import CancelSafeYamux, hits, quiet_libp2p_logging
 from .scoring import LwScorer, ScoringConfig, _GuardedGossipSub
-from .transport_fixes import _CancelSafeYamux
 
 # /meshsub/1.3+ and 2.0 are experimental in py-libp2p 0.8.1; js-libp2p and go-libp2p speak 1.2/1.1.
 GOSSIP_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
 
 _forwarder: contextvars.ContextVar = contextvars.ContextVar("lwdock_p2p_forwarder", default=None)
-
-
-def quiet_libp2p_logging() -> None:
-    """Stop libp2p's logs from reaching stderr through Python's last-resort handler.
-
-    Left alone when LIBP2P_DEBUG is set: then the developer asked libp2p for its own handlers.
-    """
-    # Two modules log through the *root* logging functions (`logging.debug(...)`), which call
-    # logging.basicConfig() when the root has no handler: the first closed connection would then
-    # install a stderr handler for the whole program. Give them a named logger instead.
-    from libp2p.network.connection import swarm_connection
-    from libp2p.tools import utils as libp2p_tools_utils
-
-    for module in (swarm_connection, libp2p_tools_utils):
-        if module.logging is logging:
-            module.logging = logging.getLogger(module.__name__)
-    if os.environ.get("LIBP2P_DEBUG"):
-        return
-    root = logging.getLogger("libp2p")
-    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
-        root.addHandler(logging.NullHandler())
-    root.propagate = True
-    # Some libp2p modules pin their own logger to INFO at import (auto_connector logs every dial
-    # round): let them inherit the "libp2p" level instead, so a daemon's log is not flooded.
-    import libp2p.network.auto_connector  # noqa: F401 - imported for its logger's side effect
-
-    for name, candidate in list(logging.root.manager.loggerDict.items()):
-        pinned_low = isinstance(candidate, logging.Logger) and 0 < candidate.level < logging.WARNING
-        if name.startswith("libp2p.") and pinned_low:
-            candidate.setLevel(logging.NOTSET)
 
 
 quiet_libp2p_logging()
@@ -117,28 +81,6 @@ class GossipConfig:
             raise ValueError("rate_limit must be > 0 or None")
 
 
-def _reuse_address_only(sock) -> None:
-    import socket
-
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    except OSError:
-        pass
-
-
-def _install_exclusive_listen() -> None:
-    # py-libp2p 0.8.1 sets SO_REUSEPORT on TCP listeners (for hole punching, which we do not use):
-    # a second node told to listen on a busy port then starts "fine" and the kernel splits the
-    # incoming connections between the two. SO_REUSEADDR alone keeps restarts quick and makes a
-    # busy port an error at start().
-    from libp2p.transport.tcp import tcp
-
-    tcp._set_reuse_flags = _reuse_address_only
-
-
-_install_exclusive_listen()
-
-
 class _RoomyQueues(dict):
     """pubsub.peer_queues, enlarging each RpcQueue as Pubsub stores it (it builds them with the
     32-deep default inside `_handle_new_peer`, before anything is queued on them)."""
@@ -149,6 +91,7 @@ class _RoomyQueues(dict):
 
     def __setitem__(self, peer_id, queue) -> None:
         queue._queue.max_size = max(queue._queue.max_size, self.size)
+        hits["pubsub_roomy_queues"] += 1
         super().__setitem__(peer_id, queue)
 
 
@@ -167,6 +110,7 @@ class _Pubsub(Pubsub):
         self.counter = time.time_ns()
 
     async def push_msg(self, msg_forwarder, msg) -> None:
+        hits["pubsub_guarded_messages"] += 1
         ours = msg_forwarder == self.my_id
         peer = str(msg_forwarder)
         if not ours and not self._admit(msg_forwarder, peer):
@@ -201,6 +145,7 @@ class _Pubsub(Pubsub):
 
     def notify_subscriptions(self, publish_message) -> None:
         # Replaces the 32-slot per-topic channel (which drops when full) with a direct call.
+        hits["pubsub_direct_deliveries"] += 1
         self._deliver(publish_message, _forwarder.get())
 
 
@@ -213,12 +158,21 @@ def build(
     identity: Identity, listen: list[str], gossip: GossipConfig, deliver: Callable, enable_mdns: bool, guard: PeerGuard
 ):
     """A host (TCP + Noise + yamux) and its GossipSub router and pubsub, not yet running."""
+    libp2p_patches.install()  # PeerError if a correctness fix cannot be installed
     key_pair = key_pair_of(identity)
+    muxer: type = CancelSafeYamux
+    if libp2p_patches.speed_on():
+        from .libp2p_speed import FastNoiseTransport as NoiseTransport
+        from .libp2p_speed import FastYamux as muxer
+    else:
+        from libp2p.security.noise.transport import Transport as NoiseTransport
     noise = NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
     host = new_host(
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
-        muxer_opt={YAMUX_PROTOCOL_ID: _CancelSafeYamux},
+        # py-libp2p 0.8.1 ignores this class for yamux (libp2p_fixes.install_yamux swaps the name);
+        # passed anyway, so a version that honours it needs no swap.
+        muxer_opt={YAMUX_PROTOCOL_ID: muxer},
         listen_addrs=[multiaddr.Multiaddr(a) for a in listen],
         enable_mDNS=enable_mdns,
     )
@@ -267,6 +221,7 @@ def install_stream_guard(host, guard: PeerGuard, drop_peer: Callable[[str], None
     inner = host._swarm_stream_handler
 
     async def guarded(net_stream) -> None:
+        hits["stream_guard"] += 1
         peer = str(net_stream.muxed_conn.peer_id)
         if guard.banned(peer):
             await _reset_quietly(net_stream)

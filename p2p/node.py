@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -34,11 +33,12 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from . import defences, peers
 from . import host as host_builder
-from .errors import DialError, NodeNotRunning, PeerError, RequestTimeout
+from .errors import DialError, PeerError, RequestTimeout
 from .events import Event
 from .gossip import TopicGate, Validator, to_message
 from .guard import GuardConfig, PeerGuard
 from .identity import Identity
+from .node_thread import NodeThread, _deep_copy
 from .reqresp import Handler, ProtocolLimits, RequestServer, close_quietly, reset_quietly, send_request
 
 logger = logging.getLogger(__name__)
@@ -60,17 +60,12 @@ class NodeConfig:
     restart_window: float = 600.0
 
 
-class P2PNode:
+class P2PNode(NodeThread):
     def __init__(self, identity: Identity | None = None, config: NodeConfig | None = None):
+        super().__init__()
         self.identity = identity or Identity.generate()
         self.config = config or NodeConfig()
         self.peer_id: str = self.identity.peer_id
-        self._lock = threading.Lock()
-        self._state = "new"  # new -> running -> stopped
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._start_error: BaseException | None = None
-        self._token: trio.lowlevel.TrioToken | None = None
         self._addrs: list[str] = []
         self._listeners: list[Callable[[Event], None]] = []
         self._topics: dict[str, Validator | None] = {}
@@ -81,110 +76,9 @@ class P2PNode:
         self._nursery = None
         # Outside the trio loop on purpose: bans and penalties survive a restart of the networking.
         self._guard = PeerGuard(self.config.guard)
-        self._crash_times: list[float] = []
         self._bound_listen: list[str] | None = None
         self._router = None
         self._connections: peers.ConnectionEvents | None = None
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    def start(self, listen: list[str] | None = None, bootstrap: list[str] | None = None, timeout: float = 30.0):
-        """Start the node thread; returns once the host listens (bootstrap dials go on behind)."""
-        with self._lock:
-            if self._state != "new":
-                raise PeerError(f"a P2PNode starts once; this one is {self._state}")
-            self._state = "running"
-        listen = list(listen or self.config.listen)
-        bootstrap = list(self.config.bootstrap if bootstrap is None else bootstrap)
-        self._thread = threading.Thread(
-            target=self._thread_main, args=(listen, bootstrap), name=f"p2p-{self.peer_id[-8:]}", daemon=True
-        )
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            self.stop()
-            raise PeerError(f"p2p node did not start listening within {timeout:.0f} s")
-        if self._start_error is not None:
-            self._state = "stopped"
-            raise PeerError(f"p2p node failed to start: {self._start_error}") from self._start_error
-
-    def stop(self) -> None:
-        """Stop the node and wait for its thread. Idempotent; safe from any thread but the node's."""
-        with self._lock:
-            was, self._state = self._state, "stopped"
-        if was != "running" or self._thread is None:
-            return
-        if threading.current_thread() is self._thread:
-            raise RuntimeError("P2PNode.stop() called from the node's own thread (a listener or validator)")
-        token = self._token
-        if token is not None:
-            try:
-                trio.from_thread.run_sync(self._request_stop, trio_token=token)
-            except (trio.RunFinishedError, RuntimeError):
-                pass  # the loop is already gone
-        self._thread.join(self.config.stop_timeout + 5)
-        if self._thread.is_alive():
-            logger.warning("p2p node thread did not finish within %.0f s", self.config.stop_timeout + 5)
-
-    @property
-    def running(self) -> bool:
-        return self._state == "running" and self._token is not None and self._ready.is_set()
-
-    def __enter__(self) -> P2PNode:
-        if self._state == "new":
-            self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def _thread_main(self, listen: list[str], bootstrap: list[str]) -> None:
-        try:
-            while True:
-                try:
-                    trio.run(self._main, listen, bootstrap)
-                    return  # stopped on request
-                except BaseException as exc:
-                    if not self._ready.is_set():
-                        self._start_error = exc
-                        return
-                    self._token = None
-                    if self._state != "running" or not self._may_restart(exc):
-                        return
-                    # Same ports as before: peers and bootstrap lists know us by them.
-                    listen = self._bound_listen or listen
-                    time.sleep(min(2.0 ** len(self._crash_times) / 4, 5.0))
-                    if self._state != "running":
-                        return
-        finally:
-            self._state = "stopped"
-            self._token = None
-            self._ready.set()
-
-    def _may_restart(self, exc: BaseException) -> bool:
-        now = time.monotonic()
-        self._crash_times = [t for t in self._crash_times if now - t < self.config.restart_window]
-        self._crash_times.append(now)
-        leaf = exc
-        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:  # trio nests them, one per nursery
-            leaf = leaf.exceptions[0]
-        self._stats["last_crash"] = f"{type(leaf).__name__}: {leaf}"[:300]
-        if len(self._crash_times) > self.config.max_restarts:
-            logger.critical("p2p node loop crashed %d times within %.0f s; networking stays DOWN",
-                            len(self._crash_times), self.config.restart_window, exc_info=exc)
-            self._stats["networking"] = "down"
-            return False
-        self._stats["restarts"] += 1
-        logger.error("p2p node loop crashed; restarting the networking (restart %d)",
-                     self._stats["restarts"], exc_info=exc)
-        return True
-
-    def _restarting(self) -> bool:
-        """True while the networking restarts after a crash, or is down for good after too many:
-        then the read-only queries (peers, topic_peers, stats, peer_penalties) answer from what
-        is known instead of raising, so `lwdock status` keeps answering and can say so."""
-        if self._stats["networking"] == "down":
-            return True
-        return self._state == "running" and self._ready.is_set() and self._token is None
 
     async def _main(self, listen: list[str], bootstrap: list[str]) -> None:
         self._stop_event = trio.Event()
@@ -255,42 +149,6 @@ class P2PNode:
         if self._pubsub is not None:
             defences.forget_pubsub_peer(self._pubsub, self._router.scorer, peer_id)
 
-    def _request_stop(self) -> None:
-        self._stop_event.set()
-
-        async def watchdog() -> None:
-            await trio.sleep(self.config.stop_timeout)
-            logger.warning("p2p shutdown took over %.0f s; cancelling it", self.config.stop_timeout)
-            self._scope.cancel()
-
-        trio.lowlevel.spawn_system_task(watchdog)
-
-    # ---- crossing into the trio thread --------------------------------------------------------
-
-    def _check_thread(self) -> trio.lowlevel.TrioToken:
-        if self._state == "running" and not self._ready.is_set() and threading.current_thread() is not self._thread:
-            self._ready.wait(30)  # a call racing start(): wait for the loop rather than fail
-        token = self._token
-        if token is None or self._state != "running":
-            raise NodeNotRunning("the p2p node is not running (start() it first, or it has stopped)")
-        if threading.current_thread() is self._thread:
-            raise RuntimeError("blocking P2PNode call from the node thread (inside a listener or validator)")
-        return token
-
-    def _call(self, async_fn, *args):
-        token = self._check_thread()
-        try:
-            return trio.from_thread.run(async_fn, *args, trio_token=token)
-        except (trio.RunFinishedError, trio.Cancelled) as exc:
-            raise NodeNotRunning("the p2p node stopped during the call") from exc
-
-    def _call_sync(self, fn, *args):
-        token = self._check_thread()
-        try:
-            return trio.from_thread.run_sync(fn, *args, trio_token=token)
-        except trio.RunFinishedError as exc:
-            raise NodeNotRunning("the p2p node stopped during the call") from exc
-
     # ---- peers -------------------------------------------------------------------------------
 
     @property
@@ -345,7 +203,8 @@ class P2PNode:
     def stats(self) -> dict:
         """Counters: gossip_* (delivered, rejected, ignored, rejected_by_peer), events_dropped,
         networking ("up", "restarting" after a crash, "down" after max_restarts crashes),
-        restarts and last_crash, and one dict per served protocol id (requests, errors, busy,
+        restarts and last_crash, libp2p_patches ({"version": py-libp2p's, "speed": "on" or
+        "off: <why>" (its fast paths), "fixes": "on"}), and one dict per served protocol id (requests, errors, busy,
         too_large, timeouts, rate_limited)."""
         if self._restarting():
             stats = _deep_copy(self._stats)
@@ -531,7 +390,3 @@ class P2PNode:
         from .transfer import fetch_blob
 
         return self._call(lambda: fetch_blob(self, peer_id, blob_id, partial_path, **options))
-
-
-def _deep_copy(stats: dict) -> dict:
-    return {k: (_deep_copy(v) if isinstance(v, dict) else v) for k, v in stats.items()}

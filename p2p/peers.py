@@ -14,6 +14,7 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 
 from .errors import DialError, ErrorCode, PeerError, RemoteError
 from .events import PeerConnected, PeerDisconnected
+from .libp2p_fixes import hits
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ class ConnectionEvents(INotifee):
         peer_id = conn.muxed_conn.peer_id
         peer = str(peer_id)
         self.conns.setdefault(peer, set()).add(conn)
+        hits["connection_table"] += 1
         if self.refuse(peer):
             logger.info("refusing a connection from banned peer %s", peer[:16])
             self.drop(peer)

@@ -30,6 +30,8 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
+from .libp2p_fixes import hits
+
 logger = logging.getLogger(__name__)
 
 
@@ -136,6 +138,7 @@ class _GuardedGossipSub(GossipSub):
     guard = None  # the PeerGuard, set by host.build
 
     async def handle_rpc(self, rpc, sender_peer_id: ID) -> None:
+        hits["gossipsub_guarded_rpcs"] += 1
         scorer = self.scorer
         if isinstance(scorer, LwScorer) and scorer.graylisted(sender_peer_id):
             if self.guard is not None:

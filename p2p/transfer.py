@@ -362,7 +362,7 @@ async def _open_fetch(node, peer_id: str, protocol_id: str, connect_timeout: flo
     open_window = getattr(getattr(stream, "muxed_stream", None), "open_window", None)
     if open_window is not None and FETCH_WINDOW:
         try:
-            await open_window(FETCH_WINDOW)  # a download: no window ramp-up (transport_fixes)
+            await open_window(FETCH_WINDOW)  # a download: no window ramp-up (libp2p_speed)
         except BaseException:
             await reset_quietly(stream)
             raise

@@ -147,7 +147,7 @@ CONNECTION_GARBAGE = {
 @pytest.mark.parametrize("attack", list(CONNECTION_GARBAGE))
 def test_garbage_below_the_protocols_costs_the_connection_only(make_node, victim, attack):
     """Raw TCP, Noise, yamux and multistream-select garbage (the transport readers of
-    p2p/transport_fixes.py and py-libp2p's negotiation)."""
+    p2p/libp2p_fixes.py and py-libp2p's negotiation)."""
     node, events = victim
     layer, payload = CONNECTION_GARBAGE[attack]
     if layer == "tcp":

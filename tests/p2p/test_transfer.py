@@ -240,9 +240,9 @@ def test_stopped_sender_process_times_out(make_node, blob, tmp_path):
 
 
 def test_receiver_that_stops_reading_does_not_hold_the_sender(make_node, tmp_path, monkeypatch):
-    import p2p.transport_fixes
+    import p2p.libp2p_fixes
 
-    monkeypatch.setattr(p2p.transport_fixes, "FRAME_WRITE_LIMIT", 1.0)
+    monkeypatch.setattr(p2p.libp2p_fixes, "FRAME_WRITE_LIMIT", 1.0)
     data = os.urandom(40 * 1024 * 1024)
     path = tmp_path / "big"
     path.write_bytes(data)

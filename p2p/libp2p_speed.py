@@ -1,29 +1,22 @@
-"""py-libp2p 0.8.1's yamux-over-Noise transport, made safe under cancellation and fast for bulk.
+"""PERFORMANCE patches to py-libp2p 0.8.1's yamux-over-Noise transport (benchmarks/p2p_transfer.py).
 
-Installed at import by replacing py-libp2p names (its builders construct these classes by name),
-so importing p2p.host, which imports this module, is enough. Wire format unchanged: standard Noise
-messages and legal yamux frames.
+Optional: p2p/libp2p_patches.py installs them only when every target checks out on the installed
+libp2p; otherwise py-libp2p's own (slower, correct) paths run, a warning is logged and
+P2PNode.stats()["libp2p_patches"]["speed"] says why. Wire format unchanged, Noise still mandatory.
 
-* yamux over Noise is torn by cancellation: Noise bumps its nonce when it encrypts a frame, then
-  awaits the socket; a task cancelled at that await (any timeout around a stream write, or a
-  pending cancel landing on the socket lock) leaves a nonce gap, the peer's next decrypt fails
-  ("Failed authentication of message") and the whole connection dies, taking gossip with it
-  (seen in ~1 of 10 runs of the oversized-request test, where the client's upload is cancelled).
-  `_CancelSafeYamux` shields each frame write, bounded by FRAME_WRITE_LIMIT, after which the
-  connection is closed on purpose (its peer stopped reading; half a frame may be on the wire).
-* bulk throughput (benchmarks/p2p_transfer.py; wire format unchanged, Noise still mandatory):
-  yamux frames sized to one Noise message; the Noise transport reads the socket 256 KiB at a
-  time and decrypts in place (`_BufferedNoiseTransport`) instead of two awaited reads per
-  message; SecureSession reads without BytesIO copies; yamux WINDOW_UPDATEs at half the window
-  (go-yamux's rule) instead of after every read, and DATA frames written 16 (1 MiB) per socket write
-  (`_FastYamuxStream`); PY_YAMUX_* environment knobs read once instead of per frame; plain DATA
-  frames for open streams are delivered by `_CancelSafeYamux._next_header_for_loop` before
-  py-libp2p's handle_incoming sees them (its per-frame debug f-strings, body timer and lock
-  checkpoint cost the receiver ~30% of its CPU); every other frame still goes through it; a
-  stream read takes what is buffered directly; a fetch stream is granted its whole 16 MiB receive
-  window at once (`_FastYamuxStream.open_window`) instead of auto-tuning up from 256 KiB.
-* hostile frames: a frame of unknown version or type closes the connection (py-libp2p skipped it
-  and read on, out of step with the sender); see `_next_header_for_loop`.
+* yamux frames sized to one Noise message (a full 64 KiB frame went out as two messages);
+* `FastNoiseTransport` (our Noise transport, passed to new_host: a seam, no global swap) hands
+  over its sessions as `_FastSecureSession` over `_BufferedNoiseTransport`: the socket is read
+  256 KiB at a time and decrypted in place instead of two awaited reads per message, and
+  SecureSession reads without BytesIO copies;
+* `FastYamux` delivers plain DATA frames for open streams itself, before py-libp2p's
+  handle_incoming sees them (its per-frame debug f-strings, body timer and lock checkpoint cost
+  the receiver ~30% of its CPU); every other frame still goes through it. Frames are written 16
+  (1 MiB) per socket write;
+* `_FastYamuxStream`: WINDOW_UPDATEs at half the window (go-yamux's rule) instead of after every
+  read, batched DATA frames, a read takes what is buffered directly, and a fetch stream is
+  granted its whole 16 MiB receive window at once (`open_window`) instead of auto-tuning up from
+  256 KiB; PY_YAMUX_* environment knobs read once instead of per frame.
 """
 
 from __future__ import annotations
@@ -35,33 +28,30 @@ import trio
 from cryptography.exceptions import InvalidTag
 from libp2p.io.exceptions import ConnectionClosedError, IncompleteReadError
 from libp2p.io.utils import DEFAULT_RETRY_READ_COUNT, read_exactly
-from libp2p.network.connection.exceptions import RawConnError
 from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH, NoiseTransportReadWriter
+from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.security.secure_session import SecureSession
 from libp2p.stream_muxer.exceptions import MuxedStreamError
 from libp2p.stream_muxer.yamux import yamux
-from libp2p.stream_muxer.yamux.yamux import Yamux, YamuxStream
+from libp2p.stream_muxer.yamux.yamux import YamuxStream
 from noise.exceptions import NoiseInvalidMessage
+
+from .libp2p_fixes import CancelSafeYamux, hits
 
 logger = logging.getLogger(__name__)
 _YAMUX_HEADER = struct.Struct(yamux.YAMUX_HEADER_FORMAT)
-# py-libp2p reads PY_YAMUX_DATA_READ_TIMEOUT from the environment per frame; once is enough.
-_DATA_READ_TIMEOUT = yamux._yamux_data_read_timeout()
-
-FRAME_WRITE_LIMIT = 10.0  # seconds a write of yamux frames may take to reach the socket, plus:
-MIN_SEND_RATE = 1 << 20  # bytes/s: a write of N bytes gets N / MIN_SEND_RATE more seconds
 FRAMES_PER_WRITE = 16  # DATA frames (~1 MiB) encrypted and handed to the socket in one write
 
+# py-libp2p reads these PY_YAMUX_* environment variables (os.getenv) on every frame and every read;
+# read once (at install): they are debugging knobs, not something that changes while a node runs.
+_DATA_READ_TIMEOUT = 30.0
+_YAMUX_NO_HYSTERESIS = False
+_YAMUX_THRESHOLD_DIV = 2
 
-class YamuxProtocolError(Exception):
-    """A frame no yamux implementation may send (unknown version or type)."""
 
-
-class _CancelSafeYamux(Yamux):
-    def __init__(self, secured_conn, *args, **kwargs) -> None:
-        super().__init__(secured_conn, *args, **kwargs)
-        if isinstance(secured_conn, _FastSecureSession):
-            secured_conn.header_filter = self._next_header_for_loop
+class FastYamux(CancelSafeYamux):
+    async def _read_header(self) -> bytes:
+        return await _read_exactly(self.secured_conn, yamux.HEADER_SIZE)
 
     async def _read_data_body(self, length: int):
         session = self.secured_conn
@@ -70,8 +60,9 @@ class _CancelSafeYamux(Yamux):
         with trio.fail_after(_DATA_READ_TIMEOUT):
             return await _read_exactly(session, length)
 
-    async def _next_header_for_loop(self) -> bytes:
-        """The next frame header py-libp2p's handle_incoming has to see.
+    async def _next_header(self) -> bytes:
+        """The next frame header py-libp2p's handle_incoming has to see (checked as in
+        CancelSafeYamux).
 
         Plain DATA frames (no flags) for an open stream, i.e. the bulk of any transfer, are
         delivered here instead, the way handle_incoming would (append to the stream's buffer,
@@ -82,17 +73,9 @@ class _CancelSafeYamux(Yamux):
         (up to NOISE_RECV_SIZE), with everything that arrived. Any other frame, or a DATA frame
         for a stream that is closing, goes back to handle_incoming unchanged.
         """
-        session = self.secured_conn
         while True:
-            header = await _read_exactly(session, yamux.HEADER_SIZE)
-            version, typ, flags, stream_id, length = _YAMUX_HEADER.unpack(header)
-            if version != 0 or typ > yamux.TYPE_GO_AWAY:
-                # py-libp2p skips such a frame and reads on, out of step with the peer's bytes
-                # from then on; the yamux spec makes it a protocol error: the connection ends
-                # (handle_incoming closes it on any exception out of this header read).
-                logger.warning("yamux: peer %s sent a frame of version %d, type %d; closing the connection",
-                               self.peer_id, version, typ)
-                raise YamuxProtocolError(f"yamux frame of version {version}, type {typ}")
+            header = await self._read_header()
+            _version, typ, flags, stream_id, length = self._check_header(header)
             if typ != yamux.TYPE_DATA or flags or not 0 < length <= yamux.MAX_WINDOW_SIZE:
                 return header
             stream = self.streams.get(stream_id)
@@ -112,6 +95,7 @@ class _CancelSafeYamux(Yamux):
         buffer = self.stream_buffers.get(stream_id)
         if stream is None or buffer is None:  # gone while the body arrived: dropped, as handle_incoming does
             return  # (and never an exception here: out of the header read it would end the connection)
+        hits["yamux_fast_data_frames"] += 1
         buffer.extend(body)
         stream.recv_window -= len(body)
         if stream.recv_window < 0:
@@ -124,61 +108,39 @@ class _CancelSafeYamux(Yamux):
         if stream.closed:
             self._finalize_stream_locked(stream, fully_closed=True)
 
-    async def _write_frame(self, data: bytes) -> None:
-        await self._write_frames([data])
-
-    async def _write_frames(self, frames: list[bytes]) -> None:
-        """Write whole yamux frames in order, as one socket write when the transport allows it
-        (_BufferedNoiseTransport); the whole batch is shielded like a single frame."""
+    async def _send_frames(self, frames: list[bytes]) -> None:
         write_msgs = getattr(getattr(self.secured_conn, "conn", None), "write_msgs", None)
-        async with self._write_lock:
-            with trio.CancelScope(shield=True):
-                size = sum(map(len, frames))
-                limit = FRAME_WRITE_LIMIT + size / MIN_SEND_RATE
-                with trio.move_on_after(limit) as stalled:
-                    if write_msgs is not None:
-                        await write_msgs(frames)
-                    else:
-                        for frame in frames:
-                            await self.secured_conn.write(frame)
-        if stalled.cancelled_caught:
-            # Half a frame may be on the wire: the session is unusable. Close the socket first
-            # (so the GO_AWAY that close() tries to send fails at once instead of stalling again),
-            # then close() proper, which tells the swarm to forget this connection.
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                await self.secured_conn.close()
-                await self.close()
-            # RawConnError: what yamux and the swarm already treat as "this connection is gone".
-            raise RawConnError(
-                f"peer {self.peer_id} did not take {size} bytes within {limit:.0f} s; connection closed"
-            )
-        await trio.lowlevel.checkpoint()  # a cancellation that waited for the frame is delivered here
+        if write_msgs is None:  # a session FastNoiseTransport did not make (e.g. plaintext in a test)
+            await super()._send_frames(frames)
+        else:
+            await write_msgs(frames)
 
 
-def _install_cancel_safe_yamux() -> None:
-    # py-libp2p 0.8.1 ignores the class given in muxer_opt for /yamux/1.0.0 and builds `Yamux(...)`
-    # by name in muxer_multistream, so the subclass has to replace that name. p2p/ is the only
-    # user of libp2p in the process, so the process-wide swap changes nothing for anyone else.
-    from libp2p.stream_muxer import muxer_multistream
+class FastNoiseTransport(NoiseTransport):
+    """py-libp2p's Noise transport whose sessions, once the handshake is done, read and write
+    through `_BufferedNoiseTransport` and `_FastSecureSession`."""
 
-    muxer_multistream.Yamux = _CancelSafeYamux
+    async def secure_inbound(self, conn):
+        return _speed_up(await super().secure_inbound(conn), conn)
 
-
-_install_cancel_safe_yamux()
-
-
-def _install_noise_sized_frames() -> None:
-    # A yamux DATA frame is 12 + up to 65524 bytes, one byte-for-byte write to Noise, whose
-    # messages carry at most 65519 plaintext bytes: every full frame went out as two Noise
-    # messages (65519 + 17), doubling the per-message cost (encrypt, syscalls, decrypt) of bulk
-    # transfers. Frames sized to one Noise message are always legal yamux.
-    from libp2p.security.noise.io import MAX_PLAINTEXT_LENGTH
-    from libp2p.stream_muxer.yamux import yamux
-
-    yamux.MAX_MESSAGE_SIZE = min(yamux.MAX_MESSAGE_SIZE, MAX_PLAINTEXT_LENGTH)
+    async def secure_outbound(self, conn, peer_id):
+        return _speed_up(await super().secure_outbound(conn, peer_id), conn)
 
 
-_install_noise_sized_frames()
+def _speed_up(session, raw_conn):
+    noise = getattr(session, "conn", None)
+    if type(session) is not SecureSession or type(noise) is not NoiseTransportReadWriter:
+        return session  # not what 0.8.1's handshake returns: leave it as it is
+    hits["noise_sessions_sped_up"] += 1
+    return _FastSecureSession(
+        local_peer=session.local_peer,
+        local_private_key=session.local_private_key,
+        remote_peer=session.remote_peer,
+        remote_permanent_pubkey=session.remote_permanent_pubkey,
+        is_initiator=session.is_initiator,
+        conn=_BufferedNoiseTransport(raw_conn, noise.noise_state),
+    )
+
 
 NOISE_RECV_SIZE = 256 * 1024  # bytes asked of the socket per recv() by the Noise transport reader
 _BARE_FRAME_MESSAGE = 2 + 12 + 16  # a Noise message carrying a yamux header alone: length, header, MAC
@@ -229,6 +191,7 @@ class _BufferedNoiseTransport(NoiseTransportReadWriter):
             # (py-libp2p drops a reset stream's unread data).
             for _ in range(2):
                 await trio.lowlevel.checkpoint()
+        hits["noise_buffered_reads"] += 1
         whole = memoryview(buf)
         body = whole[2 + (len(self.prefix) if prefix_encoded else 0) : end]
         try:
@@ -261,6 +224,7 @@ class _BufferedNoiseTransport(NoiseTransportReadWriter):
             view[pos : pos + 2] = len(part).to_bytes(2, "big")
             view[pos + 2 : pos + 2 + len(part)] = part
             pos += 2 + len(part)
+        hits["noise_batched_writes"] += 1
         await self._raw.write(view[:total])
 
 
@@ -272,7 +236,7 @@ class _FastSecureSession(SecureSession):
     semantics: read(n) returns n bytes unless the connection ends first; read() one message.
     """
 
-    header_filter = None  # set by _CancelSafeYamux: see _read_exactly_for_yamux
+    header_filter = None  # set by CancelSafeYamux: see libp2p_fixes.read_exactly_for_yamux
 
     def _reset_internal_buffer(self) -> None:
         self._msg = b""
@@ -351,29 +315,21 @@ async def _read_exactly(reader, n: int, retry_count: int = DEFAULT_RETRY_READ_CO
     return bytes(data) + rest
 
 
-async def _read_exactly_for_yamux(reader, n: int, retry_count: int = DEFAULT_RETRY_READ_COUNT) -> bytes:
-    # py-libp2p's handle_incoming reads each frame header through the module's `read_exactly`
-    # (bodies come through _CancelSafeYamux._read_data_body): headers go through the connection's
-    # filter, which delivers plain DATA frames itself.
-    header_filter = getattr(reader, "header_filter", None)
-    if n == yamux.HEADER_SIZE and header_filter is not None:
-        return await header_filter()
-    return await _read_exactly(reader, n, retry_count)
-
-
-def _install_buffered_noise() -> None:
-    # patterns.py builds `NoiseTransportReadWriter(conn, noise_state)` and `SecureSession(...)` by
-    # name once the handshake is done, and yamux calls `read_exactly` by name: the replacements
-    # take those names (same reasoning as _install_cancel_safe_yamux).
-    from libp2p.security.noise import patterns
-    from libp2p.stream_muxer.yamux import yamux
-
-    patterns.NoiseTransportReadWriter = _BufferedNoiseTransport
-    patterns.SecureSession = _FastSecureSession
-    yamux.read_exactly = _read_exactly_for_yamux
-
-
-_install_buffered_noise()
+async def _read_exactly(reader, n: int, retry_count: int = DEFAULT_RETRY_READ_COUNT) -> bytes:
+    """libp2p.io.utils.read_exactly without its two copies when the first read brings all n."""
+    data = await reader.read(n)
+    if len(data) == n:
+        return data
+    try:
+        rest = await read_exactly(reader, n - len(data), retry_count)
+    except IncompleteReadError as exc:
+        got = exc.received_bytes + len(data)
+        raise IncompleteReadError(
+            f"Connection closed during read operation: expected {n} bytes but received {got} bytes",
+            expected_bytes=n,
+            received_bytes=got,
+        ) from exc
+    return bytes(data) + rest
 
 
 class _FastYamuxStream(YamuxStream):
@@ -455,6 +411,7 @@ class _FastYamuxStream(YamuxStream):
         else:
             data = bytes(memoryview(buffer)[:n])  # one copy (buffer[:n] would make two); view gone
             del buffer[:n]
+        hits["yamux_fast_stream_reads"] += 1
         await self._auto_tune_and_send_window_update(bytes_read=len(data))
         return data
 
@@ -480,6 +437,7 @@ class _FastYamuxStream(YamuxStream):
                 return
             self.target_recv_window = size
             self.recv_window += extra
+        hits["yamux_windows_opened"] += 1
         await self.send_window_update(extra)
 
     def _grow_threshold(self) -> int:
@@ -495,16 +453,18 @@ class _FastYamuxStream(YamuxStream):
         await self.send_window_update(increment)
 
 
-# py-libp2p reads these PY_YAMUX_* environment variables (os.getenv) on every frame and every read;
-# read once here: they are debugging knobs, not something that changes while a node runs.
-_YAMUX_NO_HYSTERESIS = yamux._yamux_disable_hysteresis()
-_YAMUX_THRESHOLD_DIV = yamux._yamux_batch_threshold_divisor()
-
-
-def _install_fast_yamux_stream() -> None:
-    # Yamux.open_stream and handle_incoming build `YamuxStream(...)` by name.
+def install_speed() -> None:
+    """Swap in the fast paths that have no seam (FastNoiseTransport and FastYamux are handed
+    to new_host / libp2p_fixes.install_yamux by the caller)."""
+    global _DATA_READ_TIMEOUT, _YAMUX_NO_HYSTERESIS, _YAMUX_THRESHOLD_DIV
+    _DATA_READ_TIMEOUT = yamux._yamux_data_read_timeout()
+    _YAMUX_NO_HYSTERESIS = yamux._yamux_disable_hysteresis()
+    _YAMUX_THRESHOLD_DIV = yamux._yamux_batch_threshold_divisor()
+    # A yamux DATA frame is 12 + up to 65524 bytes, one byte-for-byte write to Noise, whose
+    # messages carry at most 65519 plaintext bytes: every full frame went out as two Noise
+    # messages (65519 + 17), doubling the per-message cost (encrypt, syscalls, decrypt) of bulk
+    # transfers. Frames sized to one Noise message are always legal yamux.
+    yamux.MAX_MESSAGE_SIZE = min(yamux.MAX_MESSAGE_SIZE, MAX_PLAINTEXT_LENGTH)
+    # Yamux.open_stream and handle_incoming build `YamuxStream(...)` by name (no seam).
     yamux.YamuxStream = _FastYamuxStream
     yamux._yamux_data_read_timeout = lambda: _DATA_READ_TIMEOUT
-
-
-_install_fast_yamux_stream()
