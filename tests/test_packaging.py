@@ -44,7 +44,7 @@ from learnware.model.base import BaseModel
 
 
 class Bright(BaseModel):
-    def __init__(self, input_shape=(8, 8), output_shape=(2,)):
+    def __init__(self, input_shape=(8, 8), output_shape=(1,)):
         super().__init__(input_shape=tuple(input_shape), output_shape=output_shape)
 
     def predict(self, X):
@@ -258,7 +258,8 @@ def test_wheel_in_a_fresh_venv_without_torch(tmp_path):
 
     # an image learnware packed where torch is (this checkout's environment) is stored and found here
     for args in (("pack", "--model-class-file", "bright.py", "--class-name", "Bright", "--data", "imgs.npy",
-                  "--data-type", "Image", "--output-dim", "2", "--name", "bright", "-k", "3", "-o", "bright.zip"),
+                  "--data-type", "Image", "--output-dim", "2", "--name", "bright", "--scenario", "Nature", "-k", "3",
+                  "-o", "bright.zip"),
                  ("spec", "image", "imgs.npy", "-k", "3", "-o", "i.json")):
         made = subprocess.run([sys.executable, "-m", "dock.cli", *args], cwd=work, capture_output=True, text=True,
                               env=dict(os.environ, PYTHONPATH=str(ROOT), LWDOCK_HOME=str(tmp_path / "other")),
