@@ -3,10 +3,11 @@
 
 The slow test builds the wheel, installs it in a FRESH venv (no torch: its dependencies come from
 the package index, through pip's cache when warm) and runs the table workflow there with the
-installed `lwdock`: spec, pack, submit, search, a node and status; image and text say which extra
-to install. It runs in the default suite (about a minute with a warm pip cache, which CI has after
-scripts/setup.sh). On a machine without a package index set LWDOCK_SKIP_WHEEL_TEST=1: the test is then
-reported as skipped with that reason, never silently.
+installed `lwdock`: spec, pack, submit, search, the TUI (headless), a node and status; image and
+text say which extra to install, and an image learnware packed elsewhere is still stored and found.
+It runs in the default suite (about 80 s with a warm pip cache, which CI has after scripts/setup.sh).
+On a machine without a package index set LWDOCK_SKIP_WHEEL_TEST=1: the test is then reported as
+skipped with that reason, never silently.
 """
 
 from __future__ import annotations
@@ -210,6 +211,15 @@ def test_wheel_in_a_fresh_venv_without_torch(tmp_path):
     wheel = _build_wheel(tmp_path)
     venv = _fresh_venv(tmp_path, wheel)
     installed_at = time.monotonic()
+    try:
+        _table_workflow(venv, tmp_path)
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)  # ~550 MB; pytest keeps the last runs' tmp folders
+    print(f"wheel + fresh venv install: {installed_at - started:.0f}s; "
+          f"workflow: {time.monotonic() - installed_at:.0f}s")
+
+
+def _table_workflow(venv: Path, tmp_path: Path) -> None:
     bin_dir = venv / "bin"
     work = tmp_path / "work"
     work.mkdir()
@@ -269,6 +279,19 @@ def test_wheel_in_a_fresh_venv_without_torch(tmp_path):
     hits = json.loads(run("search", "--stat", "i.json", "--json").stdout)
     assert [h["id"] for h in hits["single"]] == [image_id], hits
 
+    # the TUI (textual, its stylesheet from the wheel) opens on this dock, headless
+    tui = run("-c", "import asyncio\n"
+                    "from dock import Dock\n"
+                    "from tui.app import make_app\n"
+                    "async def main():\n"
+                    "    with Dock.open() as dock:\n"
+                    "        app = make_app(dock=dock, cursor_blink=False)\n"
+                    "        async with app.run_test(size=(120, 40)) as pilot:\n"
+                    "            await pilot.pause()\n"
+                    "            print(type(app.screen).__name__)\n"
+                    "asyncio.run(main())\n", exe="python")
+    assert tui.stdout.split() == ["SearchScreen"], tui.stderr
+
     # a node on 127.0.0.1 (libp2p works without torch); status and search go through it
     log = open(tmp_path / "node.log", "w")  # noqa: SIM115 - the child keeps its own descriptor
     node = subprocess.Popen([str(bin_dir / "lwdock"), "node", "--listen", "/ip4/127.0.0.1/tcp/0"], cwd=work, env=env,
@@ -292,5 +315,13 @@ def test_wheel_in_a_fresh_venv_without_torch(tmp_path):
         if node.poll() is None:
             node.kill()
             node.wait(10)
-    print(f"wheel + fresh venv install: {installed_at - started:.0f}s; "
-          f"workflow: {time.monotonic() - installed_at:.0f}s")
+
+
+def test_the_tui_titles_a_missing_extra_as_such():
+    from specs.errors import MissingExtraError, SpecError
+    from tui.errors import describe
+
+    title, message = describe(MissingExtraError("image specs", "image", "torch"))
+    assert title == "An optional part of lwdock is not installed"
+    assert message == IMAGE_LINE[len("error: "):]
+    assert describe(SpecError("K: 0 is not allowed"))[0] == "Bad specification"
