@@ -15,7 +15,9 @@ class MissingExtraError(SpecError):
     the message is one line the CLI prints as it is."""
 
     def __init__(self, what: str, extra: str, missing: str):
-        self.extra = extra
-        self.missing = missing
+        self.what, self.extra, self.missing = what, extra, missing
         super().__init__(f"{what} need the '{extra}' extra ({missing} is not installed): "
                          f"pip install 'lwdock[{extra}]'")
+
+    def __reduce__(self):  # survives pickling (process pools) with its fields, not just its message
+        return type(self), (self.what, self.extra, self.missing)

@@ -325,3 +325,14 @@ def test_the_tui_titles_a_missing_extra_as_such():
     assert title == "An optional part of lwdock is not installed"
     assert message == IMAGE_LINE[len("error: "):]
     assert describe(SpecError("K: 0 is not allowed"))[0] == "Bad specification"
+
+
+def test_missing_extra_error_survives_pickling():
+    import pickle
+
+    from specs.errors import MissingExtraError, SpecError
+
+    error = pickle.loads(pickle.dumps(MissingExtraError("text specs", "text", "sentence-transformers")))
+    assert isinstance(error, SpecError) and error.extra == "text" and error.missing == "sentence-transformers"
+    assert str(error) == ("text specs need the 'text' extra (sentence-transformers is not installed): "
+                          "pip install 'lwdock[text]'")
