@@ -96,10 +96,11 @@ def cmd_export(args):
 
 
 def cmd_spec(args):
-    from specs import generate_stat_spec
+    from specs import generate_stat_spec, require_extra
 
     from .datafiles import load_documents, load_images, load_table
 
+    require_extra(args.kind)  # "image specs need the 'image' extra...", before reading the data
     if args.kind == "table":
         X, _ = load_table(args.data, args.label_column)
         out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {args.points} points…")

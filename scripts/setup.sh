@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets up lwdock in ./.venv on a fresh Debian machine with Python 3.11. Safe to run again.
 #  - libp2p's dependency fastecdsa compiles against libgmp: needs build-essential + libgmp-dev.
+#  - Everything is installed: the core (tables), the 'image' and 'text' extras (torch, the
+#    offline sentence model) and the dev tools, as the test suite needs all of them.
 #  - torch is installed first, pinned to the CPU build this project targets, so pip never
-#    resolves the project's loose torch requirement to a multi-GB CUDA build.
+#    resolves the extras' loose torch requirement to a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +19,7 @@ PY=${PYTHON:-python3.11}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[all,dev]'
 
 # The js-libp2p interop client (tests/test_interop_js.py): its pinned dependencies, from the lockfile.
 # Skipped when node_modules already matches the lockfile; a failure only warns (the demo needs none of it).

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import SpecError
+from .errors import MissingExtraError, SpecError
 
 # public name -> submodule that defines it
 _EXPORTS = {
     "generate_stat_spec": "api",
+    "require_extra": "api",
     "load_spec": "api",
     "spec_from_bytes": "api",
     "generate_semantic_spec": "semantic",
@@ -29,7 +30,7 @@ _EXPORTS = {
     "known_spec_types": "registry",
 }
 
-__all__ = ["SpecError", *_EXPORTS]
+__all__ = ["SpecError", "MissingExtraError", *_EXPORTS]
 
 
 def __getattr__(name: str):

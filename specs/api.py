@@ -14,6 +14,21 @@ from .wire import MAX_DECOMPRESSED_BYTES, unpack_spec
 # Short names people type, and the reference's (learnware.specification.generate_stat_spec) ones.
 _KIND_ALIASES = {"table": "RKMETableSpecification", "image": "RKMEImageSpecification",
                  "text": "RKMETextSpecification"}
+# Kinds whose fitting needs an optional extra of lwdock (pyproject.toml's optional-dependencies).
+_EXTRA_OF = {"RKMEImageSpecification": "image", "RKMETextSpecification": "text"}
+
+
+def require_extra(kind: str) -> None:
+    """MissingExtraError (a SpecError, one line naming the extra) now if fitting a `kind` spec ("table",
+    "image", "text", "Image", a type name...) needs an extra that is not installed. Cheap: nothing is
+    imported, so commands call it before reading their data. Unknown kinds pass (the fit reports them)."""
+    if not isinstance(kind, str):
+        return
+    extra = _EXTRA_OF.get(_KIND_ALIASES.get(kind.casefold(), kind))
+    if extra is not None:
+        from .embedders import check_installed
+
+        check_installed(extra)
 
 
 def generate_stat_spec(type: str = "table", X=None, K: int = 100, seed: int = 0, **kw):  # noqa: A002
@@ -21,13 +36,15 @@ def generate_stat_spec(type: str = "table", X=None, K: int = 100, seed: int = 0,
 
     type: "table", "image", "text" or a registered type name ("RKMETableSpecification"). X: a
     2-D table; images (N, H, W) or (N, C, H, W); a list of strings. Extra keyword arguments go to
-    the kind's fit (gamma, rounds, z_steps). Image and text specs import torch (feature maps).
+    the kind's fit (gamma, rounds, z_steps). Image and text specs import torch (feature maps): MissingExtraError
+    names the extra to install when it is missing.
     """
     if not isinstance(type, str):
         raise SpecError(
             f"type: {type!r} is not allowed; expected 'table' or one of {', '.join(known_spec_types())}"
         )
     type_name = _KIND_ALIASES.get(type.casefold(), type)
+    require_extra(type_name)
     if X is None:
         raise SpecError("X: missing; pass the data to describe, e.g. generate_stat_spec('table', X=X)")
     cls = spec_class(type_name)

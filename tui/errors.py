@@ -25,6 +25,7 @@ TITLES = {
     "NotFoundError": "Not found",
     "DockBusyError": "The dock is busy",
     "StoreError": "The dock's store refused",
+    "MissingExtraError": "An optional part of lwdock is not installed",
     "SpecError": "Bad specification",
     "DockError": "lwdock error",
     "FileNotFoundError": "File not found",

