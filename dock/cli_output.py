@@ -95,6 +95,13 @@ def status(info: dict) -> None:
     ), markup=False)
     for addr in info.get("addrs") or []:
         stdout.print(visible(f"         {addr}"), markup=False)
+    if info.get("online") and info.get("networking", "up") != "up":
+        stdout.print(f"         networking {info['networking']} after {info.get('restarts', 0)} restart(s): "
+                     "see the node's log", style="bold red", markup=False)
+    patches = info.get("libp2p_patches") or {}
+    if patches and patches.get("speed") != "on":
+        stdout.print(visible(f"         libp2p {patches.get('version')}: fast paths {patches.get('speed')}"),
+                     markup=False)
     stdout.print(
         f"peers    {len(info.get('peers') or [])}\nrecords  {info['records']} ({info['zips']} with local zips)"
     )

@@ -151,6 +151,7 @@ class NetworkService(FetchMixin):
             self._thread.join(10)
 
     def status(self) -> dict[str, Any]:
+        p2p_stats = self._p2p_stats()
         return {
             "online": self.node.running,
             "peer_id": self.node.peer_id,
@@ -170,7 +171,12 @@ class NetworkService(FetchMixin):
             "sync_sessions_ended": dict(self.syncs.sessions_ended),
             # every gossip message dropped at the p2p layer, on any topic: the rejections above plus
             # those refused before a record is even decoded (over the 512 KiB size limit)
-            "gossip_rejected": int(self._p2p_stats().get("gossip_rejected", 0)),
+            "gossip_rejected": int(p2p_stats.get("gossip_rejected", 0)),
+            # up / restarting / down (the node restarts its networking after a crash), and whether
+            # py-libp2p's fast paths and fixes are installed (p2p/libp2p_patches.py)
+            "networking": p2p_stats.get("networking", "down"),
+            "restarts": p2p_stats.get("restarts", 0),
+            "libp2p_patches": p2p_stats.get("libp2p_patches", {}),
             "transfers": [vars(t).copy() for t in self.transfers.values()],
             # peers that misbehaved on the wire (malformed frames, invalid gossip, over their rate):
             # their GossipSub score, counters and ban (p2p/node.py P2PNode.peer_penalties)
