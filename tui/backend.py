@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dock.terminal_text import visible, visible_tree
+from dock.cli.terminal_text import visible, visible_tree
 
 from .network_status import DockStatusNetwork, NetworkStatus, NetworkStatusSource
 from .viewmodels import (

@@ -121,7 +121,7 @@ def pack_and_submit(backend, *, model_path: Path, class_name: str | None, data_p
                     label_column: str | None, form: PublishForm, progress: Progress) -> str:
     """Pack the learnware into a temporary zip, run the dock's checks, store it; returns its id."""
     from dock.errors import PackageError
-    from dock.pack import pack_learnware
+    from dock.package.pack import pack_learnware
 
     if not form.name.strip():
         raise PackageError("give the learnware a name")
