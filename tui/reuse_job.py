@@ -7,16 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from dock.reuse.evaluate import (  # noqa: F401  (re-exported for the screen)
+from dock.reuse.evaluate import (  # noqa: F401  (CHOICES, reuser_class, save_predictions: re-exported)
     CHOICES,
-    DIRECT,
-    HOLDS,
-    KIND_FILES,
-    KINDS,
-    UNITS,
     Progress,
     ReuseEvaluation,
     ReuserChoice,
+    data_kind_for,
     evaluate_reuse,
     reuser_class,
     reusers_for,
@@ -28,8 +24,6 @@ from .viewmodels import ReuseTarget
 
 def data_kind(target: ReuseTarget) -> str | None:
     """The kind of data file the target's learnwares take; None when its Data type is unknown."""
-    from dock.reuse.evaluate import data_kind_for
-
     return data_kind_for(target.data_type)
 
 
