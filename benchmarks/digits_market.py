@@ -64,7 +64,7 @@ def semantic(name: str) -> dict:
 def build_market(dock, Xtr, ytr, n_dev: int, rng, tmp: Path) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from dock.pack import pack_learnware
+    from dock.package.pack import pack_learnware
 
     for d in range(n_dev):
         classes = rng.choice(10, 4, replace=False)
@@ -84,8 +84,8 @@ def acc(pred, y) -> float:
 def run_user(dock, loaded, Xu, yu, Xpool, ypool, rng, out: dict) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from dock.query import UserInfo
     from dock.reuse import AveragingReuser, EnsemblePruningReuser, FeatureAugmentReuser, JobSelectorReuser
+    from dock.search.query import UserInfo
     from specs import generate_stat_spec
 
     spec = generate_stat_spec(type="table", X=Xu)

@@ -5,7 +5,7 @@ trains from scratch with a few labels?
         [--labels 5 10] [--image-developers 12] [--image-users 4] [--text-users 4]
 
 Everything goes through the product path: each developer's model is a Python class file packed
-with `dock.pack.pack_learnware` (which fits the Image/Text RKME spec and probes the model in a
+with `dock.package.pack.pack_learnware` (which fits the Image/Text RKME spec and probes the model in a
 worker) and submitted to a real `Dock` in a temporary home (submission checks run the model in a
 worker on inputs sampled from its spec); each user builds its spec with
 `specs.generate_stat_spec`, searches with `Dock.search(UserInfo(stat_info=...))`, loads the top-1
@@ -166,7 +166,7 @@ def draw_rows(y, rows, classes, counts, rng):
 
 
 def submit_learnware(dock, tmp: Path, template: str, class_name: str, lr, X, sem: dict, K: int) -> str:
-    from dock.pack import pack_learnware
+    from dock.package.pack import pack_learnware
 
     n = len(list(tmp.glob("dev*.py")))
     src = tmp / f"dev{n}.py"
@@ -212,7 +212,7 @@ def text_market(dock, tmp, docs, y, feats, topics, dev_rows, rng) -> dict[str, t
 def full_mixture(dock, user, ids) -> tuple[float, float]:
     """Diagnostic, not the product path: the simplex-QP mixture over *all* of the market's specs
     under the user's gamma. (its score, its residual MMD^2 / the best single's). Search proposes a
-    mixture only if the ratio is <= 0.9 and the score gain >= 0.02 (dock/search_scores.py)."""
+    mixture only if the ratio is <= 0.9 and the score gain >= 0.02 (dock/search/scores.py)."""
     from specs import solve_simplex_qp
 
     specs_ = [dock.get_stat_specs(i)[user.type] for i in ids]

@@ -37,7 +37,7 @@ def _wait(condition, timeout: float) -> float | None:
 
 def _node(root: Path, name: str, bootstrap=()):
     from dock import Dock
-    from dock.network import NetworkService
+    from dock.network.service import NetworkService
 
     service = NetworkService(Dock.open(root / name))
     service.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=list(bootstrap))
@@ -53,7 +53,7 @@ def _zip(root: Path, seed: int) -> Path:
 
 
 def spread(root: Path, n_nodes: int, repeats: int) -> dict:
-    from dock.network import RECORDS_TOPIC
+    from dock.network.service import RECORDS_TOPIC
 
     nodes = [_node(root, "n0")]
     for i in range(1, n_nodes):
@@ -84,8 +84,8 @@ def spread(root: Path, n_nodes: int, repeats: int) -> dict:
 
 
 def late_joiner(root: Path, n_records: int) -> dict:
-    from dock.dock_network import ingest
-    from dock.signed_records import sign_record
+    from dock.network.ingest import ingest
+    from dock.network.signed_records import sign_record
     from p2p import Identity
     from specs import generate_semantic_spec, generate_stat_spec
 

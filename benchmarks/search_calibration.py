@@ -12,7 +12,7 @@ specs (K=100, the specs' median-grid4 gamma) are compared, always under the firs
 and scored by
   old   1 - MMD / sqrt(2)                      (lwdock's first formula)
   dice  2 <mu_u, mu_l> / (|mu_u|^2 + |mu_l|^2)   (= 1 - MMD^2 / (|mu_u|^2 + |mu_l|^2))
-  r2    max(0, 1 - MMD^2 / |mu_u|^2)            (the formula search uses: dock/search_scores.py)
+  r2    max(0, 1 - MMD^2 / |mu_u|^2)            (the formula search uses: dock/search/scores.py)
 A calibrated score gives each kind the same band on every dataset; a discriminating one keeps
 the bands apart. The summary prints min-max per kind and the margin between the lowest
 "halves" score and the highest "different" score (higher is better).

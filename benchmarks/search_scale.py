@@ -110,8 +110,8 @@ def build(items, n, tmp: Path, duckdb_max: int):
     through the catalogue's connection: a benchmark-only shortcut around Catalogue.insert
     (one transaction per record, ~4-20 ms each here), writing the same columns it writes.
     """
-    from dock.search import SearchIndex
-    from dock.store import Catalogue
+    from dock.search.engine import SearchIndex
+    from dock.store.catalogue import Catalogue
     from specs import RKMETableSpecification
 
     cat = Catalogue(tmp / "c.duckdb")
@@ -242,7 +242,7 @@ def naive_ms(items_for_naive, spec, n):
 def run_one(name: str, n: int, duckdb_max: int, repeats: int) -> dict:
     import os
 
-    from dock.search_kernels import blas_single_thread
+    from dock.search.kernels import blas_single_thread
 
     # One BLAS thread throughout, as search itself runs: OpenBLAS's threading on these small
     # products is erratic on 2 cores, and the naive loop is faster this way too (fair ratio).
@@ -253,9 +253,9 @@ def run_one(name: str, n: int, duckdb_max: int, repeats: int) -> dict:
 def _run_one(name, n, duckdb_max, repeats):
     import psutil
 
-    import dock.search
-    from dock.query import UserInfo
-    from dock.search import search
+    import dock.search.engine
+    from dock.search.engine import search
+    from dock.search.query import UserInfo
 
     if name == "digits":  # see the module docstring
         dock.search.EXACT_MAX_ENTRIES, dock.search.PREFILTER_MIN = 0, 20

@@ -10,7 +10,7 @@ measured from the parent's spawn: `open_s` (dock opened), `import_s` (Textual ap
 learnware listing, loaded by a worker, is on screen), plus `paint_cpu_s`, the CPU seconds the
 process used up to the first frame (what a loaded machine cannot inflate). Target: paint_s < 1.5 s.
 
-The dock: the eight demo learnwares (`dock.demo_market`, packed and checked; about a minute,
+The dock: the eight demo learnwares (`dock.demo.market`, packed and checked; about a minute,
 once, unless --home gives a populated dock to copy) plus --synthetic N records with random
 100-point specs and no zip (as records received from peers would be).
 """
@@ -118,7 +118,7 @@ def populate(home: Path, synthetic: int, demo: bool) -> None:
     import numpy as np
 
     from dock import Dock
-    from dock.demo_market import build_demo_zips
+    from dock.demo.market import build_demo_zips
     from dock.records import LearnwareRecord
     from specs import RKMETableSpecification
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "Dock": "dock.dock",
-    "UserInfo": "dock.query",
-    "BaseUserInfo": "dock.query",
-    "SearchResult": "dock.query",
-    "Match": "dock.query",
-    "Mixture": "dock.query",
-    "LoadedLearnware": "dock.loaded",
+    "UserInfo": "dock.search.query",
+    "BaseUserInfo": "dock.search.query",
+    "SearchResult": "dock.search.query",
+    "Match": "dock.search.query",
+    "Mixture": "dock.search.query",
+    "LoadedLearnware": "dock.runtime.loaded",
     "LearnwareRecord": "dock.records",
     "DockError": "dock.errors",
     "PackageError": "dock.errors",
@@ -42,8 +42,8 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .dock import Dock  # noqa: F401
-    from .query import BaseUserInfo, UserInfo  # noqa: F401
+    from dock.dock import Dock  # noqa: F401
+    from dock.search.query import BaseUserInfo, UserInfo  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ Listen and bootstrap addresses come from the command line, else from `<home>/con
     listen = ["/ip4/0.0.0.0/tcp/4001"]
     bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."]
     mdns = true        # also discover peers on the LAN (multicast DNS); off unless asked
-    [budgets]          # what strangers may make this node store (dock/budgets.py)
+    [budgets]          # what strangers may make this node store (dock/network/budgets.py)
     max_records = 50000
 """
 
@@ -23,10 +23,10 @@ import threading
 import tomllib
 from pathlib import Path
 
-from .control_server import ControlServer, dock_methods
-from .dock import Dock
-from .errors import DockError
-from .home import DockHome, control_socket_path
+from dock.control.server import ControlServer, dock_methods
+from dock.dock import Dock
+from dock.errors import DockError
+from dock.home import DockHome, control_socket_path
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _open_as_daemon(home: DockHome, wait: float = 15.0) -> Dock:
     command, a script) is waited for, since it usually finishes within seconds."""
     import time
 
-    from .errors import DockBusyError
+    from dock.errors import DockBusyError
 
     deadline = time.monotonic() + wait
     while True:
@@ -104,13 +104,12 @@ class NodeDaemon:
         try:
             config = read_config(self.home)
             if not self.offline:
+                from dock.network.service import NetworkService
                 from p2p import NodeConfig, P2PNode
-
-                from .network import NetworkService
 
                 mdns = config.get("mdns", False) if self.mdns is None else self.mdns
                 node = P2PNode(identity=self.dock.identity, config=NodeConfig(enable_mdns=mdns))
-                from .budgets import Budgets
+                from dock.network.budgets import Budgets
 
                 budgets = Budgets.from_config(config.get("budgets"), f"{self.home.root / 'config.toml'} [budgets]")
                 self.network = NetworkService(self.dock, node, budgets=budgets)

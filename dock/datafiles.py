@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataFileError
+from dock.errors import DataFileError
 
 SUPPORTED = (".csv", ".npy")
 IMAGE_SUFFIXES = (".npy", ".npz")

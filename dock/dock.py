@@ -16,14 +16,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .blobs import BlobStore, is_learnware_id, sha256_file
-from .errors import NotFoundError, PackageError
-from .home import DockHome, OwnerLock
-from .loaded import LoadedLearnware
-from .query import SearchResult, UserInfo
-from .records import LearnwareRecord
-from .signed_records import sign_record
-from .store import Catalogue
+from dock.errors import DockBusyError, NotFoundError, PackageError
+from dock.home import DockHome, OwnerLock
+from dock.network.signed_records import sign_record
+from dock.records import LearnwareRecord
+from dock.runtime.loaded import LoadedLearnware
+from dock.search.query import SearchResult, UserInfo
+from dock.store.blobs import BlobStore, is_learnware_id, sha256_file
+from dock.store.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Dock:
         self._closed = False
         self._search_index = None  # dock.search.SearchIndex, built on the first search
         self._identity = None  # this node's signing key, loaded on first use
-        self._trust_list = None  # dock.trust.TrustList, on first use
+        self._trust_list = None  # dock.network.trust.TrustList, on first use
         self.network = None  # a dock.network.NetworkService attaches itself here when online
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -64,10 +64,28 @@ class Dock:
     @classmethod
     def connect(cls, home: str | os.PathLike | None = None, *, wait: float = 5.0):
         """The running daemon's dock (over its control socket) if one owns `home`, else this dock
-        opened embedded. Both offer the same methods."""
-        from .remote import connect
+        opened embedded. Both offer the same methods.
 
-        return connect(home, wait=wait)
+        When the home is owned but its socket does not answer yet (a daemon starting up), retry for
+        `wait` seconds before giving up with the owner's name.
+        """
+        import time
+
+        from dock.control.remote import DaemonUnavailable, RemoteDock
+
+        dock_home = DockHome.resolve(home)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return RemoteDock(dock_home)
+            except DaemonUnavailable:
+                pass
+            try:
+                return cls.open(dock_home.root)
+            except DockBusyError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)  # the owner is starting its control socket; poll, bounded by `wait`
 
     def _recover(self) -> None:
         """Make disk and catalogue agree after a crash: sweep partial writes, drop orphan blobs."""
@@ -101,8 +119,8 @@ class Dock:
     # -- learnwares ------------------------------------------------------------------------
     def submit(self, zip_path: str | os.PathLike, semantic_spec: dict | None = None, *, timeout: float = 60.0) -> str:
         """Check a learnware zip and store it; returns its id. The same bytes are stored once."""
-        from .checks import check_package
-        from .package import extract_package, read_folder
+        from dock.package.reader import extract_package, read_folder
+        from dock.package.submission_checks import check_package
 
         zip_path = Path(zip_path)
         if not zip_path.is_file():
@@ -155,9 +173,9 @@ class Dock:
 
     @property
     def trust_list(self):
-        """The user's trust list (dock/trust.py), cached; this node's own id is always in it."""
+        """The user's trust list (dock/network/trust.py), cached; this node's own id is always in it."""
         if self._trust_list is None:
-            from .trust import TrustList
+            from dock.network.trust import TrustList
 
             self._trust_list = TrustList(self.catalogue, self.identity.peer_id)
         return self._trust_list
@@ -218,7 +236,7 @@ class Dock:
     def remove(self, learnware_id: str) -> None:
         """Remove a learnware here. If this node published it, also withdraw it from the network
         with a signed tombstone; a record published by someone else may come back by sync."""
-        from .dock_network import withdraw_if_ours
+        from dock.network.ingest import withdraw_if_ours
 
         learnware_id = self.resolve_id(learnware_id)
         tombstone = withdraw_if_ours(self, learnware_id)
@@ -235,8 +253,8 @@ class Dock:
 
     # -- search and reuse ------------------------------------------------------------------
     def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
-        """Rank this dock's learnwares for a user (see dock/search.py); the index is built on first use."""
-        from .search import SearchIndex, search
+        """Rank this dock's learnwares for a user (see dock/search/engine.py); the index is built on first use."""
+        from dock.search.engine import SearchIndex, search
 
         if self._search_index is None:
             self._search_index = SearchIndex.from_catalogue(self.catalogue)
@@ -247,7 +265,7 @@ class Dock:
         Online, a zip this dock does not hold is fetched from a peer first (and verified)."""
         import dataclasses
 
-        from .model_config import check_model_files
+        from dock.package.model_config import check_model_files
 
         record = self.get(learnware_id)
         if not self.catalogue.has_blob(record.id) and self.network is not None:
@@ -284,11 +302,11 @@ class Dock:
 
         isolation "process": the worker runs the dock's Python and packages. "venv": the worker
         runs in a venv built from the learnware's requirements.txt / environment.yaml, cached per
-        requirements set under `<home>/venvs/` (dock/venvs.py); offline unless allow_index.
+        requirements set under `<home>/venvs/` (dock/runtime/venvs.py); offline unless allow_index.
         sandbox: None = the process default (the full sandbox, or a refusal where the machine lacks
-        a layer, unless --unsafe-no-sandbox); "off" = unconfined (dock/runner.py).
+        a layer, unless --unsafe-no-sandbox); "off" = unconfined (dock/runtime/worker.py).
         """
-        from .loaded import start_learnware
+        from dock.runtime.loaded import start_learnware
 
         record, folder = self.prepare_load(learnware_id)
         loaded = start_learnware(record, folder, self.get_stat_specs(record.id), self.home.root / "venvs",
@@ -298,7 +316,7 @@ class Dock:
         return loaded
 
     def _unpacked(self, learnware_id: str) -> Path:
-        from .package import extract_package
+        from dock.package.reader import extract_package
 
         folder = self.home.unpacked / learnware_id
         marker = folder / ".lwdock-complete"
@@ -335,7 +353,7 @@ def _now_ms() -> int:
 
 def _sandbox_status() -> dict:
     """What confines learnware code on this machine (a probe process, ~0.1 s, cached per process)."""
-    from .worker_sandbox import sandbox_report
+    from dock.runtime.sandbox import sandbox_report
 
     report = sandbox_report()
     keys = ("ok", "summary", "layers", "missing", "guarantees", "attacks")

@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DockBusyError, StoreError
+from dock.errors import DockBusyError, StoreError
 
 log = logging.getLogger(__name__)
 HOME_ENV = "LWDOCK_HOME"

@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.metrics import accuracy_score  # noqa: E402
 
 from dock import BaseUserInfo  # noqa: E402
-from dock.client import LearnwareClient  # noqa: E402
+from dock.reference_client import LearnwareClient  # noqa: E402
 from dock.reuse import AveragingReuser  # noqa: E402
 from specs import generate_stat_spec  # noqa: E402
 

@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 
 from benchmarks.stdlib_corpus import build_corpus  # noqa: E402
 from dock import Dock, UserInfo  # noqa: E402
-from dock.pack import pack_learnware  # noqa: E402
+from dock.package.pack import pack_learnware  # noqa: E402
 from dock.reuse import JobSelectorReuser  # noqa: E402
 from specs import generate_semantic_spec, generate_stat_spec  # noqa: E402
 

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from dock import Dock  # noqa: E402
-from dock.demo_market import DemoLearnware, build_demo_zips  # noqa: E402
+from dock.demo.market import DemoLearnware, build_demo_zips  # noqa: E402
 
 DEFAULT_HOME = "lwdock-demo-home"
 

@@ -52,7 +52,7 @@ _KNOWN_KEYS = (*_FIELDS, *_IO_KEYS)
 # Tasks whose learnwares must say what their output columns are (as the reference requires).
 _TASKS_WITH_OUTPUT = ("Classification", "Regression")
 
-# A semantic spec travels inside every gossiped record (dock/signed_records.py caps its JSON at
+# A semantic spec travels inside every gossiped record (dock/network/signed_records.py caps its JSON at
 # 256 KiB): refuse larger ones here, before a zip is stored, rather than at signing time.
 MAX_SEMANTIC_BYTES = 256 * 1024
 MAX_SEMANTIC_DEPTH = 16  # {"Input": {"Description": {"0": ...}}} is 3; extensions get room, not a stack
@@ -214,7 +214,7 @@ def _check_bounds(spec) -> None:
 
 
 def _check_encoded_size(out: dict) -> None:
-    """The JSON a record carries (UTF-8, as dock/signed_records.py writes it) fits its cap."""
+    """The JSON a record carries (UTF-8, as dock/network/signed_records.py writes it) fits its cap."""
     try:
         size = len(json.dumps(out, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass"))
     except (TypeError, ValueError) as e:

@@ -7,8 +7,8 @@ import numpy as np
 
 from dock import Dock, UserInfo
 from dock.datafiles import load_table
-from dock.demo_network import NODE_LEARNWARES, DemoNetwork
-from dock.network import NetworkService
+from dock.demo.network import NODE_LEARNWARES, DemoNetwork
+from dock.network.service import NetworkService
 from specs import generate_stat_spec
 from tests.helpers import wait_until
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from dock.terminal_text import markup_safe, plain, visible
+from dock.cli.terminal_text import markup_safe, plain, visible
 from tests.dock.fixtures import model_source, package_files, reference_files, semantic, write_zip
 from tests.helpers import run_cli
 

@@ -19,15 +19,6 @@ from .screens.network import NetworkScreen
 from .screens.publish import PublishScreen
 from .screens.search import SearchScreen
 
-GLOBAL_KEYS = [
-    ("f1 / ?", "Key bindings (this help)"),
-    ("f2", "Search screen"),
-    ("f3", "Publish screen"),
-    ("f4", "Network screen"),
-    ("ctrl+p", "Command palette: every action by name"),
-    ("ctrl+q", "Quit"),
-]
-
 
 class LwdockApp(App[int]):
     TITLE = "lwdock"

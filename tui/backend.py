@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dock.terminal_text import visible, visible_tree
+from dock.cli.terminal_text import visible, visible_tree
 
 from .network_status import DockStatusNetwork, NetworkStatus, NetworkStatusSource
 from .viewmodels import (
@@ -30,7 +30,7 @@ LISTING_ROWS = 200  # rows shown when nothing is asked yet (all learnwares, by n
 
 
 # Names, descriptions and semantic values come from records strangers sign: every string the
-# screens show passes through dock.terminal_text.visible here (control characters shown as
+# screens show passes through dock.cli.terminal_text.visible here (control characters shown as
 # escapes); the widgets then render them as Text, never as markup.
 
 

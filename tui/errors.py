@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from dock.terminal_text import visible
+from dock.cli.terminal_text import visible
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The `lwdock` console script: no arguments (or only `--home`) opens the TUI, anything else is
-a CLI command handed to `dock.cli.main`. Textual is imported only on the TUI path, so
+a CLI command handed to `dock.cli.parser.main`. Textual is imported only on the TUI path, so
 `lwdock --help` and every subcommand cost what they cost before the TUI existed."""
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ def configure_logging(home: str | os.PathLike | None) -> Path | None:
     """Send every library's logging to `<home>/logs/tui.log` (never to the terminal under the UI).
 
     Falls back to a NullHandler when the file cannot be opened. Returns the log file's path."""
+    from dock.cli.terminal_text import SafeFormatter
     from dock.home import DockHome
-    from dock.terminal_text import SafeFormatter
 
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -83,8 +83,8 @@ def run_demo_tui(keep: bool = False) -> int:
     import time
 
     from dock import Dock
-    from dock.demo_network import DemoNetwork
-    from dock.network import NetworkService
+    from dock.demo.network import DemoNetwork
+    from dock.network.service import NetworkService
 
     root = Path(tempfile.mkdtemp(prefix="lwdock-demo-"))
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731

@@ -1,5 +1,5 @@
 """Publishing a model from the TUI, without any UI: read + sketch the training data, build the
-semantic spec from the form, pack (dock.pack.pack_learnware) and submit (checks, store).
+semantic spec from the form, pack (dock.package.pack.pack_learnware) and submit (checks, store).
 
 The training data is a table, images or documents (dock.datafiles decides from the file); it
 makes a Table, Image or Text learnware, and the form's Data field must say the same.
@@ -121,7 +121,7 @@ def pack_and_submit(backend, *, model_path: Path, class_name: str | None, data_p
                     label_column: str | None, form: PublishForm, progress: Progress) -> str:
     """Pack the learnware into a temporary zip, run the dock's checks, store it; returns its id."""
     from dock.errors import PackageError
-    from dock.pack import pack_learnware
+    from dock.package.pack import pack_learnware
 
     if not form.name.strip():
         raise PackageError("give the learnware a name")

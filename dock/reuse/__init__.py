@@ -44,7 +44,7 @@ def reuser_class(name: str) -> type:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
             return ep.load()
-    from .base import ReuseError
+    from dock.reuse.base import ReuseError
 
     raise ReuseError(f"no reuser named {name!r}; known: {', '.join(known_reusers())}")
 

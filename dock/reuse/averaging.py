@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import (
+from dock.reuse.base import (
     ReuseError,
     check_items,
     check_learnwares,

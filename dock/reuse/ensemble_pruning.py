@@ -20,8 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .averaging import vote
-from .base import (
+from dock.reuse.averaging import vote
+from dock.reuse.base import (
     CLASSIFICATION,
     REGRESSION,
     ReuseError,

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import (
+from dock.reuse.base import (
     CLASSIFICATION,
     REGRESSION,
     ReuseError,

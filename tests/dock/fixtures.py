@@ -175,7 +175,7 @@ def package_files(source: str, X: np.ndarray, sem: dict, kwargs: dict | None = N
 
 def build_package(tmp_path: Path, files: dict[str, bytes], name: str = "lw"):
     """Zip the files, read the package and extract it: (LearnwarePackage, extracted folder)."""
-    from dock.package import extract_package, read_package
+    from dock.package.reader import extract_package, read_package
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     zip_path = write_zip(tmp_path / f"{name}.zip", files)

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dock.checks import check_outputs, check_package
 from dock.errors import CheckError
+from dock.package.submission_checks import check_outputs, check_package
 from tests.dock.fixtures import build_package, model_source, package_files, reference_files, semantic
 
 RNG = np.random.default_rng(0)

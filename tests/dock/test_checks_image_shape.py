@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from dock import Dock
-from dock.checks import check_image_input_shape
 from dock.errors import CheckError
-from dock.pack import pack_learnware
-from dock.package import load_learnware_yaml
+from dock.package.pack import pack_learnware
+from dock.package.reader import load_learnware_yaml
+from dock.package.submission_checks import check_image_input_shape
 from specs import generate_semantic_spec, generate_stat_spec
 
 # Takes (n, 8, 8) or (n, 1, 8, 8); its input_shape is whatever learnware.yaml's kwargs say.

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from dock import Dock
-from dock.client import LearnwareClient
-from dock.query import BaseUserInfo
-from dock.venvs import VenvError
+from dock.reference_client import LearnwareClient
+from dock.runtime.venvs import VenvError
+from dock.search.query import BaseUserInfo
 from specs import generate_semantic_spec, generate_stat_spec
 
 from .fixtures import iris, reference_files, semantic, write_reference_zip, write_zip

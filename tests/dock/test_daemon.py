@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from dock import Dock, DockBusyError
+from dock.control.remote import RemoteDock
 from dock.home import control_socket_path
-from dock.remote import RemoteDock
 from tests.helpers import run_cli as cli
 from tests.helpers import wait_until
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from dock import Dock
-from dock.network import HAVE_TOPIC, RECORDS_TOPIC, NetworkError, NetworkService
+from dock.network.service import HAVE_TOPIC, RECORDS_TOPIC, NetworkError, NetworkService
 from p2p import P2PNode
 from tests.helpers import wait_until
 from tests.p2p.lying_provider import LyingFetchHandler, serve_lies
@@ -121,8 +121,8 @@ def test_resume_poisoning_is_caught_at_the_bad_piece_and_the_liar_is_penalised(s
 
 
 def test_a_zip_that_does_not_match_its_record_is_refused_and_never_fetched_again(services, zips, tmp_path):
-    from dock.package import read_package
-    from dock.signed_records import sign_record
+    from dock.network.signed_records import sign_record
+    from dock.package.reader import read_package
     from p2p import Identity
     from specs import generate_stat_spec
 
@@ -166,9 +166,9 @@ def test_a_zip_that_does_not_match_its_record_is_refused_and_never_fetched_again
 
 
 def test_the_pieces_key_is_optional_and_strictly_typed(zips, tmp_path):
-    from dock.dock_network import sign_unsigned
-    from dock.signed_records import RecordError, _seal, decode_envelope, sign_record
-    from dock.store_network import NetworkStore
+    from dock.network.ingest import sign_unsigned
+    from dock.network.signed_records import RecordError, _seal, decode_envelope, sign_record
+    from dock.store.network_tables import NetworkStore
     from p2p import Identity
     from p2p.pieces import file_pieces
 
@@ -203,8 +203,8 @@ def test_the_pieces_key_is_optional_and_strictly_typed(zips, tmp_path):
 
 
 def test_a_record_without_pieces_is_fetched_whole_and_never_resumed_from_another_provider(services, zips):
-    from dock.package import read_package
-    from dock.signed_records import sign_record
+    from dock.network.signed_records import sign_record
+    from dock.package.reader import read_package
     from p2p import Identity
 
     add, add_node = services
@@ -241,8 +241,8 @@ def test_a_record_whose_root_matches_no_provider_does_not_get_honest_providers_p
     """A publisher signs a root for other bytes than its id names: every honest provider's layer
     then disagrees with the record. Nobody proved the record right, so nobody is penalised; once a
     provider's bytes do prove a record right, those that disagreed with it are."""
-    from dock.package import read_package
-    from dock.signed_records import sign_record
+    from dock.network.signed_records import sign_record
+    from dock.package.reader import read_package
     from p2p import Identity
 
     add, add_node = services

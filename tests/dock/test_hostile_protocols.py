@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from dock import Dock
-from dock.network import SEARCH_PROTOCOL, SYNC_PROTOCOL, NetworkService
+from dock.network.service import SEARCH_PROTOCOL, SYNC_PROTOCOL, NetworkService
 from p2p.framing import encode_frame
 from p2p.transfer import FETCH_PROTOCOL_ID
 from tests.helpers import run_cli, start_node, stop_node, wait_until

@@ -12,7 +12,7 @@ import pytest
 
 from dock.dock import Dock
 from dock.errors import PackageError
-from dock.package import extract_package, read_package
+from dock.package.reader import extract_package, read_package
 from tests.dock.fixtures import reference_files, semantic, write_zip
 
 MIB = 1024 * 1024
@@ -100,7 +100,7 @@ def test_a_gossiped_record_with_deeply_nested_semantic_json_is_a_record_error():
     """The same nesting from a peer: a RecordError (rejected), never a RecursionError in the validator."""
     import time
 
-    from dock.signed_records import RecordError, _seal, decode_envelope
+    from dock.network.signed_records import RecordError, _seal, decode_envelope
     from p2p.identity import Identity
 
     identity = Identity.from_seed(bytes(32))

@@ -16,12 +16,12 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from dock.control_server import ControlServer
-from dock.control_wire import recv_frame, send_frame
+from dock.control.remote import RemoteDock
+from dock.control.server import ControlServer
+from dock.control.wire import recv_frame, send_frame
 from dock.dock import Dock
 from dock.errors import StoreError
 from dock.home import DockHome, control_socket_path
-from dock.remote import RemoteDock
 from tests.helpers import run_cli, wait_until
 
 OTHER_UID = 12345

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dock import Dock, UserInfo
-from dock.network import RECORDS_TOPIC, NetworkService
+from dock.network.service import RECORDS_TOPIC, NetworkService
 from specs import generate_stat_spec
 from tests.helpers import wait_until
 

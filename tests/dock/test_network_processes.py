@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dock import Dock
-from dock.network import NetworkService
+from dock.network.service import NetworkService
 from tests.helpers import run_cli as cli
 from tests.helpers import start_node, wait_until
 

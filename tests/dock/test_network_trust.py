@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from dock import Dock, UserInfo
-from dock.budgets import Budgets
-from dock.dock_network import ingest
-from dock.model_config import ModelConfigError
-from dock.network import RECORDS_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL, NetworkService
-from dock.signed_records import _seal, decode_envelope
+from dock.network.budgets import Budgets
+from dock.network.ingest import ingest
+from dock.network.service import RECORDS_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL, NetworkService
+from dock.network.signed_records import _seal, decode_envelope
+from dock.package.model_config import ModelConfigError
 from p2p import Identity, ProtocolLimits, RequestRefused
 from specs import generate_stat_spec
 from tests.helpers import wait_until
@@ -350,9 +350,9 @@ def test_a_peer_is_served_a_bounded_number_of_sync_pages(net):
 
 
 def test_the_byte_budget_counts_what_the_catalogue_stores(tmp_path):
-    from dock.budgets import Admission, BudgetRefused
-    from dock.dock_network import record_cost
-    from dock.store_network import NetworkStore
+    from dock.network.budgets import Admission, BudgetRefused
+    from dock.network.ingest import record_cost
+    from dock.store.network_tables import NetworkStore
 
     envelopes = [decode_envelope(record(Identity.generate(), _fake_id(f"bytes {n}"))) for n in range(3)]
     cost = record_cost(envelopes[0], envelopes[0].stat_specs().values())
@@ -369,8 +369,8 @@ def test_the_byte_budget_counts_what_the_catalogue_stores(tmp_path):
 
 
 def test_held_tombstones_are_bounded_per_signer_and_in_total(tmp_path):
-    from dock.budgets import Admission
-    from dock.store_network import NetworkStore
+    from dock.network.budgets import Admission
+    from dock.store.network_tables import NetworkStore
 
     with Dock.open(tmp_path / "d") as dock:
         admission = Admission(dock, Budgets(pending_per_publisher=3, pending_tombstones=5), dock.trust_list)

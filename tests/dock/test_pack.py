@@ -10,11 +10,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from dock.checks import check_package
 from dock.errors import PackageError
-from dock.pack import pack_learnware
-from dock.package import extract_package, read_package
-from dock.runner import ModelWorker
+from dock.package.pack import pack_learnware
+from dock.package.reader import extract_package, read_package
+from dock.package.submission_checks import check_package
+from dock.runtime.worker import ModelWorker
 from tests.dock.fixtures import fitted_iris_model, model_source, semantic
 
 

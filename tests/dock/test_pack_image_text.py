@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dock import Dock, PackageError, UserInfo
-from dock.pack import pack_learnware
+from dock.package.pack import pack_learnware
 from specs import generate_semantic_spec, generate_stat_spec
 
 IMAGE_MODEL = textwrap.dedent('''

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dock.errors import PackageError
-from dock.package import extract_package, load_learnware_yaml, read_package, write_package_zip
+from dock.package.reader import extract_package, load_learnware_yaml, read_package, write_package_zip
 from tests.dock.fixtures import reference_files, semantic, write_reference_zip, write_zip
 
 

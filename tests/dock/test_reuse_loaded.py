@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from dock.errors import RunnerError
-from dock.loaded import LoadedLearnware
 from dock.records import LearnwareRecord
 from dock.reuse import AveragingReuser, EnsemblePruningReuser, FeatureAugmentReuser, JobSelectorReuser
-from dock.runner import ModelWorker
+from dock.runtime.loaded import LoadedLearnware
+from dock.runtime.worker import ModelWorker
 from specs import generate_stat_spec
 
 SOURCE = textwrap.dedent('''

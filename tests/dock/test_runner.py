@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dock import model_worker as wire
 from dock.errors import RunnerError, RunnerTimeout
-from dock.runner import ModelWorker
+from dock.runtime import worker_main as wire
+from dock.runtime.worker import ModelWorker
 from tests.dock.fixtures import REFERENCE_PICKLE_INIT, fitted_iris_model, model_folder, model_source
 
 X4 = np.arange(12, dtype=np.float64).reshape(3, 4)
@@ -225,7 +225,7 @@ def test_worker_exits_when_the_dock_dies(tmp_path):
     folder = model_folder(tmp_path / "hang", model_source("while True:\n    pass"))
     script = (
         "import sys, threading, numpy as np\n"
-        "from dock.runner import ModelWorker\n"
+        "from dock.runtime.worker import ModelWorker\n"
         f"w = ModelWorker({str(folder)!r}, {{'class_name': 'M', 'kwargs': {{}}}}, timeout=600)\n"
         "w.start()\n"
         "print(w._proc.pid, flush=True)\n"

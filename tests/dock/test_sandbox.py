@@ -1,6 +1,6 @@
 """Hostile learnwares: each misbehaviour is an error for that call, and the caller lives on.
 
-What the sandbox stops is what dock/worker_sandbox.py claims; the escape attempts of issue 11
+What the sandbox stops is what dock/runtime/sandbox.py claims; the escape attempts of issue 11
 (network, files, processes, budgets) are in tests/dock/test_sandbox_escape.py. Here: the basics
 (raise, wrong shape, hang, hoard), writes outside the scratch folder, TCP and signals out, the
 machine report, and the refusal when a layer is missing unless the caller opts out.
@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from dock.errors import RunnerError, RunnerTimeout
-from dock.loaded import LoadedLearnware
 from dock.records import LearnwareRecord
-from dock.runner import ModelWorker, SandboxUnavailable
-from dock.worker_sandbox import REQUIRED_LAYERS, SKIP_ENV, sandbox_report
+from dock.runtime.loaded import LoadedLearnware
+from dock.runtime.sandbox import REQUIRED_LAYERS, SKIP_ENV, sandbox_report
+from dock.runtime.worker import ModelWorker, SandboxUnavailable
 from tests.dock.fixtures import model_folder, model_source
 
 X4 = np.arange(12, dtype=np.float64).reshape(3, 4)

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from dock.errors import RunnerError
-from dock.runner import ModelWorker
-from dock.worker_sandbox import sandbox_report
+from dock.runtime.sandbox import sandbox_report
+from dock.runtime.worker import ModelWorker
 from tests.dock.fixtures import model_folder, model_source
 
 X4 = np.arange(12, dtype=np.float64).reshape(3, 4)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dock.query import UserInfo
-from dock.search import SearchIndex, search
-from dock.search_mixture import best_mixture
-from dock.search_scores import MIXTURE_MIN_SCORE_GAIN, mixture_is_worth_it
+from dock.search.engine import SearchIndex, search
+from dock.search.mixture import best_mixture
+from dock.search.query import UserInfo
+from dock.search.scores import MIXTURE_MIN_SCORE_GAIN, mixture_is_worth_it
 from specs import RKMETableSpecification
 
 from .test_search_stat import catalogue_with, lid, semantic_for

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from dock.errors import SearchError
-from dock.query import UserInfo
-from dock.search import SearchIndex, search
-from dock.search_text import SemanticIndex, tokens
+from dock.search.engine import SearchIndex, search
+from dock.search.query import UserInfo
+from dock.search.text import SemanticIndex, tokens
 from specs import RKMETableSpecification
 
 from .test_search_stat import catalogue_with, lid, semantic_for

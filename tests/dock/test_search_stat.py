@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
-import dock.search as search_mod
+import dock.search.engine as search_mod
 from dock.errors import SearchError
-from dock.query import UserInfo
 from dock.records import LearnwareRecord
-from dock.search import SearchIndex, search
-from dock.search_scores import score_from_mmd2
-from dock.store import Catalogue
+from dock.search.engine import SearchIndex, search
+from dock.search.query import UserInfo
+from dock.search.scores import score_from_mmd2
+from dock.store.catalogue import Catalogue
 from specs import RKMETableSpecification, generate_semantic_spec
 
 
@@ -223,7 +223,7 @@ def test_empty_catalogue_returns_no_matches(tmp_path):
 
 
 def test_adding_to_a_built_index_extends_caches_instead_of_rebuilding():
-    from dock.search_index import StatGroup
+    from dock.search.stat_group import StatGroup
 
     rng = np.random.default_rng(9)
     specs = [random_spec(rng, k=6, d=4, shift=rng.normal(), gamma=0.5) for _ in range(30)]

@@ -11,11 +11,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from dock.blobs import BlobStore, sha256_file
 from dock.errors import DockBusyError, NotFoundError, StoreError
 from dock.home import DockHome, OwnerLock
 from dock.records import LearnwareRecord, compat_key
-from dock.store import MIGRATIONS, Catalogue
+from dock.store.blobs import BlobStore, sha256_file
+from dock.store.catalogue import MIGRATIONS, Catalogue
 from specs import generate_semantic_spec, generate_stat_spec
 
 

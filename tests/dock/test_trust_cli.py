@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from dock.budgets import Budgets
 from dock.daemon import NodeDaemon
 from dock.errors import DockError
+from dock.network.budgets import Budgets
 from p2p import Identity
 from tests.helpers import run_cli
 

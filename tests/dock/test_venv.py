@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dock.runner import ModelWorker
-from dock.venvs import VenvError, ensure_venv, requirements_of, venv_key
+from dock.runtime.venvs import VenvError, ensure_venv, requirements_of, venv_key
+from dock.runtime.worker import ModelWorker
 from tests.dock.fixtures import model_folder, model_source
 
 

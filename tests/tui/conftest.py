@@ -22,8 +22,9 @@ DEMO_INDICES = (0, 4, 6)
 SIZE = (120, 36)
 IRIS_NAME = "Iris species classifier"
 # What decides the bytes of a stored dock: its schema, record and blob layout, package reading.
-STORAGE_FILES = ("dock/store.py", "dock/records.py", "dock/blobs.py", "dock/home.py", "dock/package.py",
-                 "dock/dock.py", "dock/signed_records.py", "specs/wire.py", "specs/table.py", "specs/registry.py")
+STORAGE_FILES = ("dock/store/catalogue.py", "dock/records.py", "dock/store/blobs.py", "dock/home.py",
+                 "dock/package/reader.py", "dock/dock.py", "dock/network/signed_records.py", "specs/wire.py",
+                 "specs/table.py", "specs/registry.py")
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
 
 
@@ -31,7 +32,8 @@ def _zip_key() -> str:
     import sklearn
 
     digest = hashlib.sha256()
-    for rel in ("dock/demo_market.py", "dock/pack.py", "dock/package.py", "specs/table.py", "specs/rkme_fit.py"):
+    for rel in ("dock/demo/market.py", "dock/package/pack.py", "dock/package/reader.py", "specs/table.py",
+                "specs/rkme_fit.py"):
         digest.update((ROOT / rel).read_bytes())
     digest.update(f"{np.__version__} {sklearn.__version__} {DEMO_INDICES}".encode())
     return digest.hexdigest()[:16]
@@ -64,7 +66,7 @@ def _prune(cache_folder: Path) -> None:
 
 @pytest.fixture(scope="session")
 def demo_zips(request) -> list[Path]:
-    from dock.demo_market import DEMO_LEARNWARES, build_demo_zips
+    from dock.demo.market import DEMO_LEARNWARES, build_demo_zips
 
     folder = _cache_dir(request, "lwdock-tui-zips") / _zip_key()
     done = folder / ".complete"

@@ -107,7 +107,7 @@ def market(tmp_path_factory):
     from sklearn.datasets import load_digits
 
     from dock import Dock
-    from dock.pack import pack_learnware
+    from dock.package.pack import pack_learnware
 
     folder = tmp_path_factory.mktemp("image-text-market")
     (folder / "centroid.py").write_text(NEAREST_CENTROID)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tui import reuse_job
-from tui.reuse_job import CHOICES, ReuseOutcome, offered_reusers, run_reuse, save_predictions
+from dock.reuse import evaluate as reuse_evaluation
+from tui.reuse_job import CHOICES, offered_reusers, run_reuse, save_predictions
 from tui.viewmodels import ReuseTarget
 
 
@@ -61,7 +61,7 @@ def data(tmp_path):
 
 def test_a_reuser_that_needs_labels_is_fitted_on_half_and_scored_on_the_other(data, monkeypatch):
     only_pruning = {"EnsemblePruningReuser": FakePruning}
-    monkeypatch.setattr(reuse_job, "reuser_class", only_pruning.get)
+    monkeypatch.setattr(reuse_evaluation, "reuser_class", only_pruning.get)
     target = ReuseTarget(("0", "1", "2"), ("a", "b", "c"), (0.5, 0.3, 0.2), "Classification")
     offered, missing = offered_reusers(target)
     choice = next(c for c in offered if c.key == "ensemble_pruning")
@@ -77,7 +77,7 @@ def test_a_reuser_that_needs_labels_is_fitted_on_half_and_scored_on_the_other(da
 def test_a_label_hungry_reuser_without_labels_is_a_clear_error(data, monkeypatch):
     from dock.errors import DataFileError
 
-    monkeypatch.setattr(reuse_job, "reuser_class", lambda name: FakePruning)
+    monkeypatch.setattr(reuse_evaluation, "reuser_class", lambda name: FakePruning)
     choice = next(c for c in CHOICES if c.key == "ensemble_pruning")
     with pytest.raises(DataFileError, match="label column"):
         run_reuse(FakeBackend(), ReuseTarget(("0", "1"), ("a", "b")), choice, data, None, lambda *a: None)
@@ -92,8 +92,8 @@ def test_direct_reuse_of_a_mixture_runs_its_first_member_only(data):
 
 def test_regression_metrics_and_saved_csv(tmp_path):
     pred, y = np.array([1.0, 2.0, 3.5]), np.array([1.0, 2.0, 3.0])
-    metrics = reuse_job._metrics(pred, y, "Regression")
-    outcome = ReuseOutcome(ReuseTarget(("a",), ("A",)), "direct", 3, pred, y, "Regression", metrics, "all rows", 0.1)
+    metrics = reuse_evaluation._metrics(pred, y, "Regression")
+    outcome = reuse_evaluation.ReuseEvaluation("direct", 3, pred, y, "Regression", metrics, "all rows", 0.1)
     assert outcome.metrics["mae"] == pytest.approx(0.5 / 3) and outcome.metrics["r2"] < 1
     path = save_predictions(outcome, tmp_path)
     assert path.read_text().splitlines() == ["prediction,label", "1,1", "2,2", "3.5,3"]

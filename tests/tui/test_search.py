@@ -60,7 +60,7 @@ def test_search_by_stat_spec_file_ranks_iris_first(dock, tmp_path):
 
 
 def test_search_by_data_file_computes_the_spec_in_a_worker(dock, tmp_path):
-    from dock.demo_market import load_dataset
+    from dock.demo.market import load_dataset
 
     X, _ = load_dataset("load_digits", (6, 7, 8, 9))
     path = tmp_path / "my-digits.npy"
@@ -83,7 +83,7 @@ def test_search_by_data_file_computes_the_spec_in_a_worker(dock, tmp_path):
 
 def test_the_mixture_is_its_own_row_when_the_dock_recommends_one(dock, tmp_path):
     from dock import UserInfo
-    from dock.demo_market import load_dataset
+    from dock.demo.market import load_dataset
 
     X, _ = load_dataset("load_digits", (0, 1, 2, 7, 8, 9))
     path = tmp_path / "mixed-digits.npy"

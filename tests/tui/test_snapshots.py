@@ -37,7 +37,7 @@ def test_search_listing(app, snap_compare):
 
 
 def test_search_by_data_with_mixture(app, tmp_path, snap_compare):
-    from dock.demo_market import load_dataset
+    from dock.demo.market import load_dataset
 
     np.save(tmp_path / "my-digits.npy", load_dataset("load_digits", (0, 1, 2, 7, 8, 9))[0])
 

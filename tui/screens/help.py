@@ -11,6 +11,16 @@ from textual.widgets import Static
 
 from .base import key_help
 
+# The app-wide keys (bound in tui/app.py); listed here, with the help that shows them.
+GLOBAL_KEYS = [
+    ("f1 / ?", "Key bindings (this help)"),
+    ("f2", "Search screen"),
+    ("f3", "Publish screen"),
+    ("f4", "Network screen"),
+    ("ctrl+p", "Command palette: every action by name"),
+    ("ctrl+q", "Quit"),
+]
+
 KEY_NAMES = {"slash": "/", "delete": "del", "escape": "esc"}
 
 
@@ -57,7 +67,6 @@ class HelpScreen(ModalScreen[None]):
         self.about = about
 
     def compose(self) -> ComposeResult:
-        from ..app import GLOBAL_KEYS
         from .detail import DetailScreen
         from .network import NetworkScreen
         from .publish import PublishScreen

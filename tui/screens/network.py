@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
-from dock.terminal_text import plain
+from dock.cli.terminal_text import plain
 
 from .. import messages as m
 from ..network_status import NetworkStatus

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from dock.terminal_text import plain
+from dock.cli.terminal_text import plain
 
 
 class ProgressLine(Horizontal):

@@ -1,0 +1,286 @@
+"""The CLI's commands. Each returns a JSON-ready result (printed by `--json`) and renders the
+human view itself otherwise."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dock.cli import output as out
+from dock.errors import DataFileError, DockError
+
+
+def _open(args):
+    """The daemon's dock when one runs for this home, else the dock opened embedded."""
+    from dock.dock import Dock
+
+    return Dock.connect(args.home)
+
+
+def _semantic_from_args(args, *, for_query: bool) -> dict:
+    from specs import generate_semantic_spec
+
+    kwargs: dict[str, Any] = {
+        "data_type": args.data_type,
+        "task_type": args.task,
+        "library_type": args.library,
+        "scenarios": args.scenario or None,
+        "license": args.license,
+    }
+    if for_query:
+        if getattr(args, "text", ""):
+            kwargs["name"] = args.text
+    else:
+        kwargs["name"] = args.name
+        kwargs["description"] = args.description
+    return generate_semantic_spec(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DockError(f"{what} file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DockError(f"{what} file {path} is not valid JSON: {exc}") from None
+
+
+def cmd_submit(args):
+    semantic = _read_json(args.semantic, "semantic spec") if args.semantic else None
+    with _open(args) as dock:
+        learnware_id = dock.submit(args.zip, semantic, timeout=args.timeout)
+        name = dock.get(learnware_id).name
+    if not args.json:
+        print(learnware_id)
+        out.info(f"stored {name!r}")
+    return {"id": learnware_id, "name": name}
+
+
+def cmd_list(args):
+    with _open(args) as dock:
+        local = dock.local_ids()
+        records = [dict(r.summary(), local=r.id in local) for r in dock.list()]
+    if not args.json:
+        out.records_table(records)
+    return records
+
+
+def cmd_show(args):
+    with _open(args) as dock:
+        record = dock.get(args.id)
+        specs = dock.get_stat_specs(record.id)
+        summary = dict(record.summary(), local=dock.has_zip(record.id))
+    spec_info = {t: {"k": int(s.z.shape[0]), "dim": int(s.dim), "gamma": float(s.gamma)} for t, s in specs.items()}
+    if not args.json:
+        out.show_record(summary, record.semantic_spec, spec_info)
+    return {**summary, "semantic_spec": record.semantic_spec, "model": record.model_config, "stat_specs": spec_info}
+
+
+def cmd_rm(args):
+    with _open(args) as dock:
+        learnware_id = dock.resolve_id(args.id)
+        dock.remove(learnware_id)
+    if not args.json:
+        out.info(f"removed {learnware_id}")
+    return {"removed": learnware_id}
+
+
+def cmd_export(args):
+    with _open(args) as dock:
+        dest = dock.export(args.id, args.dest)
+    if not args.json:
+        print(dest)
+    return {"path": str(dest)}
+
+
+def cmd_spec(args):
+    from dock.datafiles import load_documents, load_images, load_table
+    from specs import generate_stat_spec, require_extra
+
+    require_extra(args.kind)  # "image specs need the 'image' extra...", before reading the data
+    if args.kind == "table":
+        X, _ = load_table(args.data, args.label_column)
+        out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {args.points} points…")
+    elif args.label_column is not None:
+        raise DataFileError(f"--label-column is for tables; a {args.kind} file holds only the {args.kind}s")
+    elif args.kind == "image":
+        X = load_images(args.data)
+        out.info(f"fitting an RKME of {X.shape[0]} images {X.shape[1:]} with {args.points} points…")
+    else:
+        X = load_documents(args.data)
+        out.info(f"fitting an RKME of {len(X)} documents with {args.points} points…")
+    spec = generate_stat_spec(type=args.kind, X=X, K=args.points, seed=args.seed)
+    spec.save(args.output)
+    if not args.json:
+        out.info(f"wrote {args.output} (gamma {spec.gamma:.4g})")
+    result = {
+        "path": str(args.output),
+        "type": spec.type,
+        "rows": int(len(X)),
+        "dim": int(spec.dim),
+        "points": int(spec.z.shape[0]),
+        "gamma": float(spec.gamma),
+    }
+    if getattr(spec, "embedder", None):
+        result["embedder"] = spec.embedder
+    return result
+
+
+def cmd_search(args):
+    from dock.search.query import UserInfo
+    from specs import load_spec
+
+    semantic = (
+        _read_json(args.semantic, "semantic spec") if args.semantic else _semantic_from_args(args, for_query=True)
+    )
+    stat_info = {}
+    if args.stat:
+        if not args.stat.is_file():
+            raise DockError(f"stat spec file not found: {args.stat}")
+        spec = load_spec(args.stat)
+        stat_info[spec.type] = spec
+    with _open(args) as dock:
+        user_info = UserInfo(semantic_spec=semantic, stat_info=stat_info)
+        if args.peers:
+            if dock.mode != "daemon":
+                raise DockError("--peers needs the network: start `lwdock node` for this home first")
+            result = dock.search_peers(user_info, limit=args.limit).to_dict()
+        else:
+            result = dock.search(user_info, limit=args.limit).to_dict()
+    if not args.json:
+        out.search_result(result)
+    return result
+
+
+def cmd_pack(args):
+    import numpy as np
+
+    from dock.datafiles import load_documents, load_images, load_table
+    from dock.package.pack import pack_learnware
+
+    semantic = _semantic_from_args(args, for_query=False)
+    data_type = (semantic["Data"]["Values"] or ["Table"])[0]
+    y = None
+    if data_type == "Table":
+        X, y = load_table(args.data, args.label_column)
+    elif args.label_column is not None:
+        raise DataFileError(f"--label-column is for tables; give --output-dim for {data_type} learnwares")
+    else:  # the same files `lwdock spec image|text` reads: .npy images, or one document per line
+        X = load_images(args.data) if data_type == "Image" else load_documents(args.data)
+    output_dim = args.output_dim
+    if output_dim is None and y is not None:
+        output_dim = int(len(np.unique(y))) if semantic["Task"]["Values"] == ["Classification"] else 1
+    if (
+        output_dim is None
+        and semantic["Task"]["Values"]
+        and semantic["Task"]["Values"][0] in ("Classification", "Regression")
+    ):
+        raise DataFileError("give --output-dim (number of classes) or --label-column so it can be inferred")
+    if output_dim is not None:
+        semantic["Output"] = {"Dimension": output_dim, "Description": {}}
+    out.info(f"packing {args.name!r}: fitting the {data_type.lower()} spec on {len(X)} items…")
+    path = pack_learnware(
+        args.output,
+        model_file=args.model,
+        model_class_file=args.model_class_file,
+        model_class=args.class_name,
+        X=X,
+        semantic_spec=semantic,
+        predict_method=args.predict_method,
+        requirements=args.requirement or None,
+        K=args.points,
+    )
+    if not args.json:
+        print(path)
+    return {"path": str(path)}
+
+
+def cmd_demo(args):
+    from dock.cli.demo import run_demo
+
+    if args.home:
+        return run_demo(Path(args.home), as_json=args.json)
+    if args.keep:
+        home = Path(tempfile.mkdtemp(prefix="lwdock-demo-"))
+        result = run_demo(home, as_json=args.json)
+        out.info(f"demo dock kept at {home} (use it with --home {home})")
+        return result
+    with tempfile.TemporaryDirectory(prefix="lwdock-demo-") as tmp:
+        return run_demo(Path(tmp), as_json=args.json)
+
+
+def cmd_node(args):
+    from dock.daemon import run_node
+
+    run_node(
+        args.home,
+        listen=args.listen or None,
+        bootstrap=args.bootstrap or None,
+        offline=args.offline,
+        mdns=args.mdns or None,
+        verbose=args.verbose,
+    )
+    return None
+
+
+def cmd_peers(args):
+    with _open(args) as dock:
+        status = dock.status()
+    if not args.json:
+        if not status["online"]:
+            out.info("offline: no node is running for this home (start one with `lwdock node`)")
+        from dock.cli.terminal_text import visible
+
+        for peer in status["peers"]:
+            print(visible(peer))  # addresses are what peers say about themselves
+    return status["peers"]
+
+
+def cmd_fetch(args):
+    with _open(args) as dock:
+        if dock.mode != "daemon":
+            raise DockError("fetching needs the network: start `lwdock node` for this home first")
+        out.info(f"fetching {args.id}…")
+        with out.TransferProgress(f"fetching {args.id[:12]}") as bar:
+            path = dock.fetch(args.id, progress=bar.update)
+    if not args.json:
+        print(path)
+    return {"path": str(path)}
+
+
+def cmd_status(args):
+    with _open(args) as dock:
+        status = dict(dock.status(), mode=dock.mode)
+    if not args.json:
+        out.status(status)
+    return status
+
+
+def cmd_trust(args):
+    with _open(args) as dock:
+        if args.list or args.id is None:
+            if args.id is not None:
+                raise DockError("give an id to trust, or --list, not both")
+            entries = dock.trusted()
+            if not args.json:
+                if not entries:
+                    out.info("no trusted ids (add one with `lwdock trust PEER_ID --note TEXT`)")
+                for entry in entries:
+                    print(f"{entry['id']}  {entry['note']}" if entry["note"] else entry["id"])
+            return entries
+        entry = dock.trust(args.id, args.note)
+    if not args.json:
+        out.info(f"trusted {entry['id']}")
+    return entry
+
+
+def cmd_untrust(args):
+    with _open(args) as dock:
+        found = dock.untrust(args.id)
+    if not found:
+        raise DockError(f"{args.id} is not on the trust list (see `lwdock trust --list`)")
+    if not args.json:
+        out.info(f"untrusted {args.id}")
+    return {"untrusted": args.id}

@@ -1,0 +1,261 @@
+"""`lwdock`: the command line. A thin layer: parse, call the dock, render.
+
+Errors from the dock (DockError) and from specs (SpecError) go to stderr as one line with a
+non-zero exit code; nothing but results goes to stdout, so `--json` output can be piped.
+Heavy modules are imported inside the commands so `lwdock --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from dock.cli import output as out
+from dock.errors import DockError
+
+EPILOG = """\
+The dock lives in $LWDOCK_HOME (default: your user data dir, e.g. ~/.local/share/lwdock).
+
+examples:
+  lwdock demo                                   build a small demo dock and search it
+  lwdock spec table mydata.csv -o stat.json     sketch your data (rows never leave your machine)
+  lwdock spec image images.npy -o stat.json     ... images (N, H, W) / (N, C, H, W); text: one doc per line
+  lwdock search --stat stat.json                find learnwares whose training data resembles yours
+  lwdock search "iris flowers" --task Classification --json
+  lwdock pack --model model.pkl --data train.csv --label-column target --name "My model" -o my.zip
+  lwdock submit my.zip                          check it and store it; prints its id
+  lwdock show 3fa2c1                            any unambiguous id prefix works
+  lwdock node &                                 keep the dock running headless; commands then use it
+  lwdock status --json
+  lwdock trust 12D3KooW... --note "lab server"  its records skip quotas and are never evicted
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lwdock",
+        description="lwdock: a local-first, peer-to-peer learnware dock. Find trained models that fit "
+        "your data, without sending your data anywhere.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--home", help="dock folder (overrides $LWDOCK_HOME)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the dock does to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+
+    def command(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=description or help_text,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+        return p
+
+    p = command(
+        "demo",
+        "try lwdock: a three-node demo network on 127.0.0.1, opened in the terminal UI",
+        "In a terminal: starts three nodes on 127.0.0.1 in a temporary folder (two background\n"
+        "`lwdock node` processes and this one), each holding different learnwares trained on\n"
+        "scikit-learn's bundled datasets, writes data files to search with, and opens the TUI on\n"
+        "this node; everything is removed on exit.\n\n"
+        "With --headless (or --json, --home, or when stdout is not a terminal): packs the demo\n"
+        "learnwares into one dock, searches it as two users would and prints what fits.",
+    )
+    p.add_argument("--headless", action="store_true", help="print the demo instead of opening the TUI")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder and print where it is")
+
+    p = command(
+        "pack",
+        "build a learnware zip from a fitted model and its training data",
+        "Writes a zip in Beimingwu's layout: your model, a statistical spec of the training "
+        "data (an RKME sketch; the rows themselves are not included) and a semantic spec.",
+    )
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", type=Path, help="a fitted scikit-learn model saved with pickle/joblib")
+    model.add_argument("--model-class-file", type=Path, help="a Python file defining the model class")
+    p.add_argument("--class-name", help="the class in --model-class-file")
+    p.add_argument("--data", type=Path, required=True,
+                   help="training data: a table (.csv/.npy, numbers only); with --data-type Image an .npy of "
+                   "images (N, H, W) or (N, C, H, W); with --data-type Text a .txt, one document per line")
+    p.add_argument("--label-column", help="name or number of the label column in --data, left out of the spec")
+    p.add_argument("--predict-method", default="predict", help="method that predicts (e.g. predict_proba)")
+    _semantic_options(p, for_query=False)
+    p.add_argument(
+        "--output-dim",
+        type=int,
+        help="output dimension (classes, for classification); inferred from the label column when given",
+    )
+    p.add_argument("--requirement", action="append", default=[], help="a pip requirement (repeatable)")
+    p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="where to write the zip")
+    _unsafe_option(p)
+
+    p = command("submit", "check a learnware zip and store it in the dock (prints its id)")
+    p.add_argument("zip", type=Path)
+    p.add_argument("--semantic", type=Path, help="semantic spec JSON (when the zip has none, or to replace it)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds the model may take in the checks")
+    _unsafe_option(p)
+
+    command("list", "list the learnwares in the dock")
+
+    p = command("show", "show one learnware: semantic spec, stat specs, size")
+    p.add_argument("id", help="learnware id or an unambiguous prefix")
+
+    p = command("rm", "remove a learnware (record and zip) from the dock")
+    p.add_argument("id", help="learnware id or an unambiguous prefix")
+
+    p = command("export", "copy a learnware's zip out of the dock")
+    p.add_argument("id")
+    p.add_argument("dest", type=Path, help="file or folder")
+
+    p = command(
+        "spec",
+        "make a statistical spec of your data (writes stat.json)",
+        "Fits an RKME: a small weighted point set whose kernel mean embedding matches your data's. "
+        "Use it with `lwdock search --stat`; the data itself is never stored or sent.",
+    )
+    p.add_argument("kind", choices=["table", "image", "text"], help="data kind")
+    p.add_argument("data", type=Path, help="table: .csv or .npy of numbers; image: .npy of (N, H, W) or "
+                   "(N, C, H, W) images; text: UTF-8 .txt, one document per line (blank lines skipped)")
+    p.add_argument("--label-column", help="table only: a column to leave out (e.g. your labels)")
+    p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, default=Path("stat.json"), help="default: stat.json")
+
+    p = command(
+        "node",
+        "run this dock as a headless node (owns the dock; others talk to it)",
+        "Runs until SIGINT/SIGTERM, serving the dock on a control socket in the home so that the "
+        "CLI, scripts and the TUI use it while it runs. Logs to <home>/logs/node.log and stderr.",
+    )
+    p.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        metavar="MULTIADDR",
+        help="libp2p listen address (repeatable), e.g. /ip4/127.0.0.1/tcp/4001",
+    )
+    p.add_argument(
+        "--bootstrap",
+        action="append",
+        default=[],
+        metavar="MULTIADDR",
+        help="a peer to connect to at start (repeatable), with its /p2p/<peer id>",
+    )
+    p.add_argument("--offline", action="store_true", help="serve the dock locally without joining the network")
+    p.add_argument(
+        "--mdns",
+        action="store_true",
+        help="also find peers on the local network by mDNS (multicast DNS) and connect to them; "
+        "or set `mdns = true` in <home>/config.toml",
+    )
+    _unsafe_option(p)
+
+    command("peers", "list the peers the running node is connected to")
+
+    p = command("fetch", "get a learnware's zip from the peers that have it (needs a running node)")
+    p.add_argument("id", help="learnware id or an unambiguous prefix")
+
+    command("status", "show the node: daemon or embedded, peer id, addresses, peers, records")
+
+    p = command(
+        "trust",
+        "trust a peer or publisher: its records skip quotas and are never evicted",
+        "Your trust list (like Syncthing's): a peer id names both a node and the key it publishes\n"
+        "with. Records a trusted id publishes skip the per-publisher quota, are never evicted and\n"
+        "may evict others when the catalogue is full; records it forwards skip the per-peer quota.\n"
+        "It does not make a learnware's code safe to run: models always run sandboxed.",
+    )
+    p.add_argument("id", nargs="?", help="a peer id (12D3KooW...), e.g. a record's publisher from `lwdock show`")
+    p.add_argument("--note", default="", help="a reminder of who this is")
+    p.add_argument("--list", action="store_true", help="list the trusted ids")
+
+    p = command("untrust", "remove a peer or publisher from your trust list")
+    p.add_argument("id", help="a peer id on the trust list")
+
+    p = command(
+        "search",
+        "find learnwares by text, filters and/or a statistical spec",
+        "Ranks by how close each learnware's training distribution is to your spec (MMD), "
+        "after filtering by the semantic options. A recommended mixture of several learnwares "
+        "is shown when it fits clearly better than any single one.",
+    )
+    p.add_argument("text", nargs="?", default="", help="words to look for in names and descriptions")
+    p.add_argument("--stat", type=Path, help="your stat.json (from `lwdock spec` or the learnware package)")
+    p.add_argument("--semantic", type=Path, help="a (partial) semantic spec JSON to filter by")
+    _semantic_options(p, for_query=True)
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--peers", action="store_true", help="also ask every connected peer (needs a running node)")
+    return parser
+
+
+def _unsafe_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run learnware code WITHOUT the sandbox where this machine cannot give it "
+                   "(it can then read your files, use the network and start processes); see `lwdock status`")
+
+
+def _semantic_options(p: argparse.ArgumentParser, *, for_query: bool) -> None:
+    g = p.add_argument_group("semantic spec" + (" filters" if for_query else ""))
+    if not for_query:
+        g.add_argument("--name", required=True)
+        g.add_argument("--description", default="")
+    g.add_argument("--data-type", default=None if for_query else "Table", help="Table, Image or Text")
+    g.add_argument(
+        "--task",
+        default=None if for_query else "Classification",
+        help="Classification, Regression, Feature Extraction, Segmentation, Object Detection, Others",
+    )
+    g.add_argument(
+        "--library", default=None if for_query else "Scikit-learn", help="Scikit-learn, PyTorch, TensorFlow, Others"
+    )
+    g.add_argument("--scenario", action="append", default=[], help="a scenario tag (repeatable), e.g. Nature")
+    g.add_argument("--license", default=None if for_query else "MIT", help="e.g. MIT, Apache-2.0, Others")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from dock.cli.terminal_text import SafeFormatter
+
+    for handler in logging.getLogger().handlers:  # log lines quote names and model errors
+        if handler.formatter is not None and not isinstance(handler.formatter, SafeFormatter):
+            handler.setFormatter(SafeFormatter(handler.formatter))
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from dock.cli import commands as cli_commands
+    from specs.errors import SpecError
+
+    if getattr(args, "unsafe_no_sandbox", False):
+        from dock.runtime.worker import set_default_sandbox
+
+        set_default_sandbox("off")
+        out.stderr.print("[bold red]warning: --unsafe-no-sandbox: learnware code runs UNCONFINED in this "
+                         "process: it can read your files and keys, use the network and start processes. "
+                         "Only for learnwares whose publisher you trust.[/]", markup=True, soft_wrap=True)
+    try:
+        result = getattr(cli_commands, f"cmd_{args.command}")(args)
+    except DockError as exc:
+        out.error(str(exc))
+        return exc.exit_code
+    except SpecError as exc:
+        out.error(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        return 130
+    if args.json and result is not None:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+

@@ -1,0 +1,225 @@
+"""`RemoteDock`: the Dock API spoken over the owner's control socket (see dock/control/server.py).
+
+Scripts, the CLI and the TUI use it when a daemon owns the home; `Dock.connect()` picks it or an
+embedded `Dock` so callers need not care. Models still run in worker processes started here,
+by the caller: the daemon only unpacks the zip and says where.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from dock import errors
+from dock.control.wire import ControlProtocolError, recv_frame, send_frame
+from dock.errors import DockError
+from dock.home import DockHome, control_socket_path
+from dock.records import LearnwareRecord, record_from_dict
+from dock.runtime.loaded import LoadedLearnware
+from dock.search.query import SearchResult, UserInfo
+from dock.search.wire import result_from_wire, user_info_to_wire
+
+
+class DaemonUnavailable(DockError):
+    """No daemon answers on this home's control socket."""
+
+
+class RemoteDock:
+    def __init__(self, home: DockHome, *, timeout: float = 600.0):
+        self.home = home
+        self.socket_path = control_socket_path(home.root)  # its folder is checked there (private)
+        self._timeout = timeout
+        self._sock = self._open_socket()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._loaded: list[LoadedLearnware] = []
+        self.daemon_pid = self._call("ping")["pid"]
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _open_socket(self) -> socket.socket:
+        from dock.control.server import peer_uid
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self._timeout)
+        try:
+            sock.connect(str(self.socket_path))
+        except OSError as exc:
+            sock.close()
+            raise DaemonUnavailable(f"no daemon on {self.socket_path}: {exc.strerror or exc}") from None
+        uid = peer_uid(sock)  # the server's, from the kernel: a socket another user planted is refused
+        if uid is not None and uid not in (os.geteuid(), 0):
+            sock.close()
+            raise errors.StoreError(f"refusing the control socket {self.socket_path}: it is served by uid {uid}, "
+                                    f"not by you (uid {os.geteuid()}); another user may be impersonating your dock")
+        return sock
+
+    def _reconnect_if_closed(self) -> None:
+        """The daemon drops idle clients: find that out before sending (never resend a request)."""
+        import select
+
+        readable, _, _ = select.select([self._sock], [], [], 0)
+        if not readable:
+            return
+        try:
+            closed = self._sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            closed = True
+        if closed:
+            self._sock.close()
+            self._sock = self._open_socket()
+
+    def _pending_refusal(self) -> dict | None:
+        try:
+            self._sock.settimeout(0.5)
+            frame = recv_frame(self._sock)
+        except (OSError, ControlProtocolError):
+            return None
+        finally:
+            self._sock.settimeout(self._timeout)
+        if frame is not None and frame.get("id") is None and frame.get("ok") is False:
+            return frame
+        return None
+
+    def _call(self, method: str, _progress: Callable[[dict], None] | None = None, **params: Any) -> Any:
+        """One request; `_progress(figures)` gets the progress frames a long call sends first."""
+        with self._lock:
+            request_id = next(self._ids)
+            request = {"id": request_id, "method": method, "params": params}
+            if _progress is not None:
+                request["progress"] = True
+            try:
+                self._reconnect_if_closed()
+                send_frame(self._sock, request)
+                reply = recv_frame(self._sock)
+                while reply is not None and "progress" in reply and reply.get("id") == request_id:
+                    if _progress is not None:
+                        _progress(reply["progress"])
+                    reply = recv_frame(self._sock)
+            except (OSError, ControlProtocolError) as exc:
+                refusal = self._pending_refusal()  # refused clients get one frame, then the close
+                if refusal is not None:
+                    raise _error_from(refusal.get("error") or {}) from None
+                raise DaemonUnavailable(f"lost the daemon's control socket: {exc}") from None
+        if reply is not None and reply.get("id") is None and reply.get("ok") is False:
+            raise _error_from(reply.get("error") or {})  # refused: too many clients, or not our uid
+        if reply is None or reply.get("id") != request_id:
+            raise DaemonUnavailable("the daemon closed the control socket")
+        if reply.get("ok"):
+            return reply.get("result")
+        raise _error_from(reply.get("error") or {})
+
+    def close(self) -> None:
+        for loaded in self._loaded:
+            loaded.close()
+        self._loaded.clear()
+        self._sock.close()
+
+    def __enter__(self) -> "RemoteDock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the Dock API ----------------------------------------------------------------------
+    mode = "daemon"
+
+    def status(self) -> dict:
+        return self._call("status")
+
+    def stats(self) -> dict:
+        return self._call("stats")
+
+    def list(self) -> list[LearnwareRecord]:
+        return [record_from_dict(r) for r in self._call("list")]
+
+    def get(self, learnware_id: str) -> LearnwareRecord:
+        return record_from_dict(self._call("get", learnware_id=learnware_id))
+
+    def resolve_id(self, id_or_prefix: str) -> str:
+        return self._call("resolve_id", id_or_prefix=id_or_prefix)
+
+    def submit(self, zip_path: str | os.PathLike, semantic_spec: dict | None = None, *, timeout: float = 60.0) -> str:
+        # The daemon reads the file itself: same machine, same user.
+        return self._call(
+            "submit", zip_path=str(Path(zip_path).resolve()), semantic_spec=semantic_spec, timeout=timeout
+        )
+
+    def remove(self, learnware_id: str) -> None:
+        self._call("remove", learnware_id=learnware_id)
+
+    def export(self, learnware_id: str, dest: str | os.PathLike) -> Path:
+        return Path(self._call("export", learnware_id=learnware_id, dest=str(Path(dest).resolve())))
+
+    def get_stat_specs(self, learnware_id: str) -> dict[str, Any]:
+        from specs import spec_from_bytes
+
+        return {t: spec_from_bytes(b) for t, b in self._call("stat_spec_bytes", learnware_id=learnware_id).items()}
+
+    def has_zip(self, learnware_id: str) -> bool:
+        return bool(self._call("has_zip", learnware_id=learnware_id))
+
+    def local_ids(self) -> set[str]:
+        return set(self._call("local_ids"))
+
+    def zip_path(self, learnware_id: str) -> Path:
+        return Path(self._call("zip_path", learnware_id=learnware_id))
+
+    def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
+        return result_from_wire(self._call("search", user_info=user_info_to_wire(user_info), limit=limit))
+
+    def fetch(self, learnware_id: str, progress: Callable | None = None) -> Path:
+        """As Dock.fetch; `progress(transfer)` as the daemon reports bytes arriving."""
+        if progress is None:
+            return Path(self._call("fetch", learnware_id=learnware_id))
+        from dock.network.fetch import Transfer
+
+        def relay(figures: dict) -> None:
+            progress(Transfer(learnware_id, figures["total"], figures["done"], figures["peer"], figures["state"]))
+
+        return Path(self._call("fetch", _progress=relay, learnware_id=learnware_id))
+
+    def trust(self, peer_id: str, note: str = "") -> dict:
+        return self._call("trust", peer_id=peer_id, note=note)
+
+    def untrust(self, peer_id: str) -> bool:
+        return bool(self._call("untrust", peer_id=peer_id))
+
+    def trusted(self) -> list[dict]:
+        return self._call("trusted")
+
+    def search_peers(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
+        return result_from_wire(self._call("search_peers", user_info=user_info_to_wire(user_info), limit=limit))
+
+    def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096,
+             isolation: str = "process", sandbox: bool | str | None = None,
+             allow_index: bool = False) -> LoadedLearnware:
+        """As Dock.load: the daemon unpacks (fetching the zip if needed), the worker starts here."""
+        from dock.runtime.loaded import start_learnware
+        from specs import spec_from_bytes
+
+        prepared = self._call("prepare_load", learnware_id=learnware_id)
+        record = record_from_dict(prepared["record"])
+        specs = {t: spec_from_bytes(b) for t, b in prepared["specs"].items()}
+        loaded = start_learnware(record, Path(prepared["folder"]), specs, self.home.root / "venvs",
+                                 timeout=timeout, memory_limit_mb=memory_limit_mb, isolation=isolation,
+                                 sandbox=sandbox, allow_index=allow_index)
+        self._loaded.append(loaded)
+        return loaded
+
+
+def _error_from(error: dict) -> Exception:
+    kind, message = error.get("type", "DockError"), error.get("message", "unknown error")
+    if kind == "SpecError":
+        from specs.errors import SpecError
+
+        return SpecError(message)
+    if kind == "CheckError":
+        return errors.CheckError(error.get("check", "unknown"), error.get("reason", message))
+    cls = getattr(errors, kind, None)
+    if isinstance(cls, type) and issubclass(cls, DockError):
+        return cls(message)
+    return DockError(message)

@@ -1,0 +1,2 @@
+"""Demo data: learnwares built from bundled datasets (market) and the three-node demo network the TUI opens
+(network)."""

@@ -1,0 +1,203 @@
+"""The catalogue's network tables (migration 0002_network): envelopes, tombstones, providers.
+
+Kept apart from store.py so the catalogue's core stays small; it uses the same connection and
+lock as its Catalogue (one DuckDB connection per process, serialised by that lock).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from dock.store.catalogue import Catalogue
+
+
+class NetworkStore:
+    def __init__(self, catalogue: Catalogue):
+        self._con = catalogue._con
+        self._lock = catalogue._lock
+
+    def envelope(self, learnware_id: str) -> tuple[str, int, bytes] | None:
+        """(publisher, seq, envelope bytes) of a record, if it is signed."""
+        with self._lock:
+            row = self._con.execute(
+                "SELECT publisher, seq, envelope FROM envelopes WHERE id = ?", [learnware_id]
+            ).fetchone()
+        return (row[0], int(row[1]), bytes(row[2])) if row else None
+
+    def add_envelope(self, learnware_id: str, publisher: str, seq: int, envelope: bytes) -> None:
+        """Sign-after-the-fact for records stored before the network existed (see Dock.sign_unsigned)."""
+        with self._lock:
+            self._con.execute(
+                "INSERT INTO envelopes (id, publisher, seq, envelope) VALUES (?, ?, ?, ?)",
+                [learnware_id, publisher, seq, envelope],
+            )
+            self._con.execute("UPDATE learnwares SET publisher = ? WHERE id = ?", [publisher, learnware_id])
+
+    def unsigned_ids(self) -> list[str]:
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT id FROM learnwares WHERE id NOT IN (SELECT id FROM envelopes) ORDER BY id"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def tombstone(self, learnware_id: str) -> tuple[str, int] | None:
+        with self._lock:
+            row = self._con.execute("SELECT publisher, seq FROM tombstones WHERE id = ?", [learnware_id]).fetchone()
+        return (row[0], int(row[1])) if row else None
+
+    def put_tombstone(self, learnware_id: str, publisher: str, seq: int, envelope: bytes) -> None:
+        with self._lock:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                self._con.execute("DELETE FROM tombstones WHERE id = ?", [learnware_id])
+                self._con.execute(
+                    "INSERT INTO tombstones (id, publisher, seq, envelope) VALUES (?, ?, ?, ?)",
+                    [learnware_id, publisher, seq, envelope],
+                )
+                self._con.execute("COMMIT")
+            except Exception:
+                self._con.execute("ROLLBACK")
+                raise
+
+    def changes_after(self, cursor: int, limit: int) -> list[tuple[int, str, bytes]]:
+        """(n, id, envelope) of records and tombstones stored after `cursor`, oldest first."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT n, id, envelope FROM (SELECT n, id, envelope FROM envelopes "
+                "UNION ALL SELECT n, id, envelope FROM tombstones) WHERE n > ? ORDER BY n LIMIT ?",
+                [cursor, limit],
+            ).fetchall()
+        return [(int(n), lid, bytes(env)) for n, lid, env in rows]
+
+    def add_blob(self, learnware_id: str, size: int) -> None:
+        """Index a zip that arrived from a peer (the blob file is already in place)."""
+        with self._lock:
+            self._con.execute(
+                "INSERT INTO blobs VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [learnware_id, size, datetime.now(timezone.utc)],
+            )
+
+    def add_provider(self, learnware_id: str, peer_id: str) -> None:
+        with self._lock:
+            self._con.execute(
+                "INSERT INTO providers VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET seen_at = excluded.seen_at",
+                [learnware_id, peer_id, datetime.now(timezone.utc)],
+            )
+
+    def providers(self, learnware_id: str) -> list[str]:
+        """Peers known to hold the zip, most recently seen first."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT peer_id FROM providers WHERE id = ? ORDER BY seen_at DESC", [learnware_id]
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def provider_counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._con.execute("SELECT id, count(*) FROM providers GROUP BY id").fetchall()
+        return {lid: int(n) for lid, n in rows}
+
+    # -- tombstones for ids not known here (issue 11: held, bounded, never authoritative) ------
+    def pending_tombstones(self, learnware_id: str) -> dict[str, tuple[int, bytes]]:
+        """Tombstones held for an id: signer -> (seq, envelope)."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT publisher, seq, envelope FROM pending_tombstones WHERE id = ?", [learnware_id]
+            ).fetchall()
+        return {r[0]: (int(r[1]), bytes(r[2])) for r in rows}
+
+    def hold_tombstone(self, learnware_id: str, publisher: str, seq: int, envelope: bytes, *,
+                       per_publisher: int, total: int) -> bool:
+        """Keep a tombstone for an unknown id (the highest seq per id and signer); then drop the
+        signer's oldest beyond `per_publisher` and everyone's oldest beyond `total`. False when
+        an equal or higher one is already held."""
+        with self._lock:
+            held = self._con.execute(
+                "SELECT seq FROM pending_tombstones WHERE id = ? AND publisher = ?", [learnware_id, publisher]
+            ).fetchone()
+            if held is not None and int(held[0]) >= seq:
+                return False
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                self._con.execute(
+                    "DELETE FROM pending_tombstones WHERE id = ? AND publisher = ?", [learnware_id, publisher]
+                )
+                self._con.execute(
+                    "INSERT INTO pending_tombstones VALUES (?, ?, ?, ?, ?)",
+                    [learnware_id, publisher, seq, envelope, datetime.now(timezone.utc)],
+                )
+                # oldest dropped first: beyond the signer's share, then beyond the total
+                for partition, bound in (("PARTITION BY publisher", per_publisher), ("", total)):
+                    self._con.execute(
+                        "DELETE FROM pending_tombstones WHERE id || ' ' || publisher IN (SELECT id || ' ' || "
+                        f"publisher FROM (SELECT id, publisher, row_number() OVER ({partition} ORDER BY "
+                        "received_at DESC, id) AS age FROM pending_tombstones) WHERE age > ?)",
+                        [bound],
+                    )
+                self._con.execute("COMMIT")
+            except Exception:
+                self._con.execute("ROLLBACK")
+                raise
+        return True
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return int(self._con.execute("SELECT count(*) FROM pending_tombstones").fetchone()[0])
+
+    # -- what budgets look at (dock/network/budgets.py) ------------------------------------------------
+    def publisher_records(self, publisher: str) -> int:
+        with self._lock:
+            row = self._con.execute("SELECT count(*) FROM envelopes WHERE publisher = ?", [publisher]).fetchone()
+        return int(row[0])
+
+    def stored_bytes(self) -> int:
+        """What the catalogue's byte budget counts: every envelope plus every spec's float64
+        points and weights (dock_network.record_cost for one record)."""
+        with self._lock:
+            row = self._con.execute(
+                "SELECT (SELECT coalesce(sum(octet_length(envelope)), 0) FROM envelopes) + "
+                "(SELECT coalesce(sum(octet_length(z) + octet_length(beta)), 0) FROM stat_specs)"
+            ).fetchone()
+        return int(row[0])
+
+    def eviction_candidates(self, protected: set[str], limit: int) -> list[tuple[str, int]]:
+        """(id, bytes as stored_bytes counts them) of records that may be evicted, first to go first: never a record
+        without an envelope (local, unsigned), whose zip is here, or whose publisher is protected
+        (this node, trusted ids). Records that no peer but their publisher serves go before those
+        other peers also hold; among equals the most recently added goes first, so a flood
+        cannot flush an established catalogue."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT e.id, octet_length(e.envelope) + coalesce((SELECT sum(octet_length(s.z) + "
+                "octet_length(s.beta)) FROM stat_specs s WHERE s.learnware_id = e.id), 0) "
+                "FROM envelopes e JOIN learnwares l ON l.id = e.id "
+                "WHERE NOT list_contains(?, e.publisher) AND e.id NOT IN (SELECT id FROM blobs) "
+                "ORDER BY (SELECT count(*) FROM providers p WHERE p.id = e.id AND p.peer_id <> e.publisher) > 0, "
+                "l.added_at DESC, e.id LIMIT ?",
+                [sorted(protected), limit],
+            ).fetchall()
+        return [(r[0], int(r[1])) for r in rows]
+
+    # -- the user's trust list (`lwdock trust`) ------------------------------------------------
+    def trusted(self) -> list[tuple[str, str, datetime]]:
+        with self._lock:
+            rows = self._con.execute("SELECT id, note, added_at FROM trusted ORDER BY added_at, id").fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def trust(self, peer_id: str, note: str) -> None:
+        with self._lock:
+            self._con.execute(
+                "INSERT INTO trusted VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET note = excluded.note",
+                [peer_id, note, datetime.now(timezone.utc)],
+            )
+
+    def untrust(self, peer_id: str) -> bool:
+        with self._lock:
+            found = self._con.execute("SELECT 1 FROM trusted WHERE id = ?", [peer_id]).fetchone() is not None
+            self._con.execute("DELETE FROM trusted WHERE id = ?", [peer_id])
+        return found
+
+    def drop_pending_tombstones(self, learnware_id: str) -> None:
+        """Forget every held tombstone for an id whose record (and so its publisher) is now known."""
+        with self._lock:
+            self._con.execute("DELETE FROM pending_tombstones WHERE id = ?", [learnware_id])
