@@ -128,6 +128,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Issue 12: what a fetch learnt about liars outlives a restart (dock/network/fetch.py).
+        # provider_penalties: a provider that sent a wrong piece/layer/header, tried last until
+        # `until` (Unix seconds; rows past it are deleted). bad_records: a record whose zip did
+        # not match it, never fetched again while the same signed record (publisher, seq) stands.
+        # Both are bounded (oldest dropped) by the fetch path.
+        "0005_fetch_penalties",
+        """
+        CREATE TABLE provider_penalties (
+            peer_id VARCHAR PRIMARY KEY,
+            strikes INTEGER NOT NULL,
+            until   DOUBLE NOT NULL,
+            reason  VARCHAR NOT NULL
+        );
+        CREATE TABLE bad_records (
+            id        VARCHAR PRIMARY KEY,
+            publisher VARCHAR NOT NULL,
+            seq       BIGINT NOT NULL,
+            reason    VARCHAR NOT NULL,
+            marked_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 
 # The schema version is the number of migrations applied; names, not numbers, are what is
