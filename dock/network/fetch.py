@@ -4,13 +4,13 @@
   piece checked as it arrives (p2p/pieces.py); the partial file holds verified pieces only and is
   resumed across providers and attempts. A provider that sends a wrong piece, a layer that does
   not match the root or a header for other bytes is penalised: tried last for PENALTY_SECONDS
-  times its strikes, whatever it announces meanwhile.
+  times its strikes, whatever it announces meanwhile (kept in the catalogue across restarts).
 * An older record without pieces: /lwdock/fetch/1.0.0, the whole zip verified at the end; a
   failed attempt's bytes are dropped (no resume from another provider's unverified bytes).
 * Either way the zip is checked against its record before it is stored (adopt_fetched_blob:
   the package's own checks, its specs and model config equal the record's); a mismatch is the
   publisher's doing (the bytes are the ones its record names): the record is marked bad and not
-  fetched again from anyone.
+  fetched again from anyone while that signed record stands (restarts included).
 """
 
 from __future__ import annotations

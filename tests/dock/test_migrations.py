@@ -200,3 +200,19 @@ def test_home_migrations_run_in_order_once(tmp_path, monkeypatch):
     assert ran == [home]
     assert DockHome(home).version() == HOME_VERSION + 1
 
+
+
+def test_the_cli_says_so_in_one_line_and_the_old_dock_lists(tmp_path):
+    from tests.helpers import run_cli
+
+    home, manifest = _unpack(FIXTURES[0], tmp_path)
+    (home / "VERSION").write_text(f"lwdock-home {HOME_VERSION + 1}\n")
+    refused = run_cli(home, "list", check=False)
+    assert refused.returncode == StoreError.exit_code != 0
+    assert refused.stderr.strip().splitlines() == [
+        f"error: the dock home {home} was made by a newer lwdock (home layout {HOME_VERSION + 1}; this lwdock "
+        f"knows up to {HOME_VERSION}). Upgrade lwdock to open it; nothing was changed"
+    ]
+    (home / "VERSION").unlink()  # as the old lwdock left it
+    listed = run_cli(home, "list", "--json", check=True)
+    assert {item["id"] for item in json.loads(listed.stdout)} == set(manifest["learnwares"])
