@@ -75,6 +75,9 @@ def test_an_old_dock_opens_with_everything_intact(fixture, tmp_path):
             assert signed.id == lid and signed.publisher == publisher
         assert network.tombstone(manifest["tombstone"]["id"])[0] == manifest["tombstone"]["publisher"]
         assert manifest["tombstone"]["id"] not in records
+        # sync serves every stored envelope and tombstone again, in their stored order
+        served = [lid for _, lid, _ in network.changes_after(0, 10_000)]
+        assert set(served) == set(manifest["learnwares"]) | {manifest["tombstone"]["id"]}
         for lid, providers in manifest["providers"].items():
             assert sorted(network.providers(lid)) == providers
         assert [t["id"] for t in dock.trusted() if t["id"] in manifest["trusted"]] == manifest["trusted"]
