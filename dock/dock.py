@@ -53,6 +53,7 @@ class Dock:
         lock = OwnerLock(dock_home.lock_path)
         lock.acquire(role)
         try:
+            dock_home.upgrade()  # refuses a home made by a newer lwdock (dock/home.py)
             catalogue = Catalogue(dock_home.db_path)
         except BaseException:
             lock.release()

@@ -9,6 +9,15 @@ Layout:
     blobs/tmp/         partial writes; never read as blobs, swept at open
     cache/unpacked/    zips unpacked for running their model (rebuildable)
     owner.lock         flock'ed by the owning process; holds its pid and command line
+    identity.key       this node's Ed25519 key (PKCS#8 PEM, p2p/identity.py)
+    config.toml        the daemon's settings (dock/daemon.py)
+    VERSION            the version of this layout (HOME_VERSION): "lwdock-home <n>"
+
+Versions: the catalogue's schema has its own (dock/store/catalogue.py, SCHEMA_VERSION); VERSION
+covers everything else in the home (the files above, the blobs layout, identity.key's format,
+config.toml's keys). `DockHome.upgrade()`, run under the owner lock at open, refuses a home made
+by a newer lwdock and applies HOME_MIGRATIONS to an older one, one step and one VERSION write at
+a time. A home without VERSION predates it (lwdock before issue 12) and has layout 1.
 
 Private to its user (another uid on the machine must not read the catalogue or the key, nor
 plant a socket): the home and its folders are 0700, the catalogue and the lock 0600,
@@ -24,6 +33,7 @@ import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from dock.errors import DockBusyError, StoreError
 
@@ -31,6 +41,14 @@ log = logging.getLogger(__name__)
 HOME_ENV = "LWDOCK_HOME"
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+
+
+# Layout 1: everything above, as lwdock has written it since the first release. A change to the
+# home's files appends a step here (version n -> n+1, a function of the home's root) and bumps
+# HOME_VERSION; a released step never changes.
+HOME_VERSION = 1
+HOME_MIGRATIONS: dict[int, tuple[str, Callable[[Path], None]]] = {}
+_VERSION_PREFIX = "lwdock-home "
 
 
 def default_home() -> Path:
@@ -83,6 +101,47 @@ class DockHome:
                            (self.lock_path, PRIVATE_FILE), (self.root / "identity.key", PRIVATE_FILE),
                            (self.root / "config.toml", PRIVATE_FILE)):
             make_private(path, mode)
+
+
+    @property
+    def version_path(self) -> Path:
+        return self.root / "VERSION"
+
+    def version(self) -> int:
+        """The layout version VERSION records; 1 when there is none (a home from before it)."""
+        try:
+            text = self.version_path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return 1
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"cannot read {self.version_path}: {exc}") from None
+        number = text[len(_VERSION_PREFIX):] if text.startswith(_VERSION_PREFIX) else ""
+        if not number.isdigit() or int(number) < 1:
+            raise StoreError(f"{self.version_path} says {text[:60]!r}, not '{_VERSION_PREFIX}<n>'; "
+                             "it is not a dock home this lwdock wrote. Nothing was changed")
+        return int(number)
+
+    def upgrade(self) -> None:
+        """Check the home's layout version and bring it to HOME_VERSION (call under the owner
+        lock). A newer home is refused untouched: an older lwdock must not rewrite its files."""
+        found = self.version()
+        if found > HOME_VERSION:
+            raise StoreError(f"the dock home {self.root} was made by a newer lwdock (home layout {found}; "
+                             f"this lwdock knows up to {HOME_VERSION}). Upgrade lwdock to open it; "
+                             "nothing was changed")
+        for step in range(found, HOME_VERSION):
+            name, migrate = HOME_MIGRATIONS[step]
+            log.info("upgrading the home %s: %s (layout %d -> %d)", self.root, name, step, step + 1)
+            migrate(self.root)
+            self._write_version(step + 1)
+        if not self.version_path.exists():
+            self._write_version(HOME_VERSION)
+
+    def _write_version(self, version: int) -> None:
+        tmp = self.version_path.with_name("VERSION.tmp")
+        tmp.write_text(f"{_VERSION_PREFIX}{version}\n", encoding="utf-8")
+        os.chmod(tmp, PRIVATE_FILE)
+        os.replace(tmp, self.version_path)  # atomic: VERSION is always one whole version
 
 
 def make_private(path: Path, mode: int) -> None:

@@ -4,13 +4,13 @@
   piece checked as it arrives (p2p/pieces.py); the partial file holds verified pieces only and is
   resumed across providers and attempts. A provider that sends a wrong piece, a layer that does
   not match the root or a header for other bytes is penalised: tried last for PENALTY_SECONDS
-  times its strikes, whatever it announces meanwhile.
+  times its strikes, whatever it announces meanwhile (kept in the catalogue across restarts).
 * An older record without pieces: /lwdock/fetch/1.0.0, the whole zip verified at the end; a
   failed attempt's bytes are dropped (no resume from another provider's unverified bytes).
 * Either way the zip is checked against its record before it is stored (adopt_fetched_blob:
   the package's own checks, its specs and model config equal the record's); a mismatch is the
   publisher's doing (the bytes are the ones its record names): the record is marked bad and not
-  fetched again from anyone.
+  fetched again from anyone while that signed record stands (restarts included).
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ class Transfer:
 
 BUSY_BACKOFF = (0.5, 1.0, 2.0, 4.0, None)  # waits between rounds when every provider says BUSY
 PENALTY_SECONDS = 3600.0  # a provider that lied is tried last for this long (times its strikes)
+# Kept in the catalogue across restarts (a restart must not forget a liar), bounded: a flood of
+# liars or bad records costs at most this many rows each.
+MAX_STORED_PENALTIES = 10_000
+MAX_STORED_BAD_RECORDS = 10_000
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,18 @@ def _is_busy(exc: BaseException) -> bool:
     from p2p import ErrorCode, RemoteError
 
     return isinstance(exc, RemoteError) and exc.code == ErrorCode.BUSY
+
+
+def restore_fetch_marks(store) -> tuple[dict[str, Penalty], dict[str, str]]:
+    """The penalties and bad-record marks a previous run stored (dock/store/network_tables.py),
+    as NetworkService keeps them: penalties on the monotonic clock."""
+    now_wall, now_mono = time.time(), time.monotonic()
+    penalties = {peer: Penalty(strikes, now_mono + (until - now_wall), reason)
+                 for peer, (strikes, until, reason) in store.current_penalties().items()}
+    bad = store.bad_records()
+    if penalties or bad:
+        log.info("restored %d provider penalties and %d bad-record marks", len(penalties), len(bad))
+    return penalties, bad
 
 
 class FetchMixin:
@@ -187,6 +203,9 @@ class FetchMixin:
         message = (f"its zip does not match the record signed by publisher {publisher or '?'} ({reason}); "
                    "the zip was not stored and the record is marked bad")
         self.bad_records[learnware_id] = message
+        signed = self.store.envelope(learnware_id)
+        if signed is not None:  # the mark holds while this signed record stands (restarts included)
+            self.store.mark_bad(learnware_id, signed[0], signed[1], message, keep=MAX_STORED_BAD_RECORDS)
         transfer.state = "failed"
         self._notify(transfer, progress)
         log.warning("fetched zip of %s refused: %s", learnware_id[:12], message)
@@ -201,6 +220,8 @@ class FetchMixin:
                 del self._penalties[forgiven]  # served its time: the table holds current penalties only
             strikes = self._penalties.get(peer, Penalty(0, 0.0, "")).strikes + 1
             self._penalties[peer] = Penalty(strikes, now + PENALTY_SECONDS * strikes, reason)
+        self.store.save_penalty(peer, strikes, time.time() + PENALTY_SECONDS * strikes, reason,
+                                keep=MAX_STORED_PENALTIES)
         log.warning("provider %s penalised (%d strike(s)): %s", peer[:16], strikes, reason)
 
     def penalties(self) -> dict[str, dict]:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import msgpack
 
 from dock.network.budgets import Admission, BudgetRefused, Budgets
-from dock.network.fetch import FetchMixin, NetworkError, Penalty, Transfer  # noqa: F401  (re-exported)
+from dock.network.fetch import FetchMixin, NetworkError, Penalty, Transfer, restore_fetch_marks  # noqa: F401
 from dock.network.ingest import ingest, sign_unsigned
 from dock.network.signed_records import RecordError, SignedRecord, decode_envelope
 from dock.network.sync import SyncScheduler, SyncServeLimit, SyncSession, SyncStop, parse_sync_page
@@ -100,8 +100,10 @@ class NetworkService(FetchMixin):
         self.progress_listeners: list[Callable[[Transfer], None]] = []
         self._peer_addrs: dict[str, list[str]] = {}  # from "have" announcements: how to dial providers
         self._last_have = 0.0
-        self._penalties: dict[str, Penalty] = {}  # providers that lied to a fetch (see _penalise)
-        self.bad_records: dict[str, str] = {}  # id -> why its zip is never fetched again (this run)
+        # providers that lied to a fetch (see _penalise); id -> why its zip is never fetched again.
+        # Both kept in the catalogue, so a restart does not forget a liar (fetch.restore_fetch_marks).
+        self._penalties: dict[str, Penalty]
+        self._penalties, self.bad_records = restore_fetch_marks(self.store)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, listen: list[str] | None = None, bootstrap: list[str] | None = None) -> None:

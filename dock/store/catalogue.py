@@ -128,7 +128,52 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Issue 12: what a fetch learnt about liars outlives a restart (dock/network/fetch.py).
+        # provider_penalties: a provider that sent a wrong piece/layer/header, tried last until
+        # `until` (Unix seconds; rows past it are deleted). bad_records: a record whose zip did
+        # not match it, never fetched again while the same signed record (publisher, seq) stands.
+        # Both are bounded (oldest dropped) by the fetch path.
+        "0005_fetch_penalties",
+        """
+        CREATE TABLE provider_penalties (
+            peer_id VARCHAR PRIMARY KEY,
+            strikes INTEGER NOT NULL,
+            until   DOUBLE NOT NULL,
+            reason  VARCHAR NOT NULL
+        );
+        CREATE TABLE bad_records (
+            id        VARCHAR PRIMARY KEY,
+            publisher VARCHAR NOT NULL,
+            seq       BIGINT NOT NULL,
+            reason    VARCHAR NOT NULL,
+            marked_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
+
+# The schema version is the number of migrations applied; names, not numbers, are what is
+# recorded (schema_migrations), so a version is always "these migrations, in this order".
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def check_known(applied: list[str], db_path: Path) -> None:
+    """StoreError when `applied` (migration names a catalogue records) are not a prefix of
+    MIGRATIONS: the catalogue was written by a newer lwdock (or a fork) this one cannot read."""
+    known = [name for name, _ in MIGRATIONS]
+    unknown = sorted(set(applied) - set(known))
+    if unknown:
+        raise StoreError(
+            f"the catalogue {db_path} was written by a newer lwdock: it has schema version "
+            f"{len(applied)} (migrations up to {unknown[-1]}), this lwdock knows up to {SCHEMA_VERSION} "
+            f"({known[-1]}). Upgrade lwdock to open it; nothing was changed"
+        )
+    missing = [name for name in known[:len(applied)] if name not in set(applied)]
+    if missing:
+        raise StoreError(f"the catalogue {db_path} skipped migration(s) {', '.join(missing)} that later ones "
+                         "build on; it was not made by lwdock's migrations and is left as it is")
+
 
 _RECORD_COLUMNS = "id, semantic_json, model_json, size, publisher, created_at"
 
@@ -140,7 +185,12 @@ class Catalogue:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open the catalogue {db_path}: {exc}") from exc
         self._lock = threading.RLock()
-        self._migrate()
+        self._path = Path(db_path)
+        try:
+            self._migrate()
+        except BaseException:
+            self._con.close()
+            raise
         # The catalogue is private (other users must not read it); DuckDB creates its files with
         # the umask's mode, so tighten them (after the migrations' writes made the .wal). The
         # home itself is 0700 (dock/home.py), which covers files DuckDB makes later.
@@ -149,23 +199,37 @@ class Catalogue:
 
     # -- lifecycle -------------------------------------------------------------------------
     def _migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION: each pending migration, in order, in a transaction
+        of its own that also records it (a crash leaves the schema at the last whole step).
+        A catalogue that has migrations this lwdock does not know was written by a newer one:
+        refused before anything is written (an older lwdock never "downgrades" a dock)."""
         with self._lock:
             self._con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
             )
-            done = {row[0] for row in self._con.execute("SELECT name FROM schema_migrations").fetchall()}
+            applied = [row[0] for row in
+                       self._con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+            check_known(applied, self._path)
+            done = set(applied)
             for name, sql in MIGRATIONS:
                 if name in done:
                     continue
-                log.info("applying migration %s", name)
+                log.info("applying migration %s to %s", name, self._path)
                 self._con.execute("BEGIN TRANSACTION")
                 try:
                     self._con.execute(sql)
                     self._con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, _now()])
                     self._con.execute("COMMIT")
-                except Exception:
+                except Exception as exc:
                     self._con.execute("ROLLBACK")
-                    raise
+                    raise StoreError(f"cannot upgrade the catalogue {self._path}: migration {name} failed "
+                                     f"({' '.join(str(exc).split())}); nothing of it was applied") from exc
+
+    @property
+    def schema_version(self) -> int:
+        """How many of MIGRATIONS this catalogue has (SCHEMA_VERSION once opened)."""
+        with self._lock:
+            return int(self._con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0])
 
     def applied_migrations(self) -> list[str]:
         with self._lock:

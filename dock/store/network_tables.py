@@ -1,4 +1,5 @@
-"""The catalogue's network tables (migration 0002_network): envelopes, tombstones, providers.
+"""The catalogue's network tables: envelopes, tombstones, providers (0002), held tombstones and
+trust (0004), fetch penalties and bad records (0005).
 
 Kept apart from store.py so the catalogue's core stays small; it uses the same connection and
 lock as its Catalogue (one DuckDB connection per process, serialised by that lock).
@@ -201,3 +202,69 @@ class NetworkStore:
         """Forget every held tombstone for an id whose record (and so its publisher) is now known."""
         with self._lock:
             self._con.execute("DELETE FROM pending_tombstones WHERE id = ?", [learnware_id])
+
+    # -- what fetches learnt about liars (dock/network/fetch.py), kept across restarts --------
+    def save_penalty(self, peer_id: str, strikes: int, until: float, reason: str, *, keep: int) -> None:
+        """Record a provider's penalty (`until`: Unix seconds); drop expired ones, and the
+        soonest to expire beyond `keep`."""
+        with self._lock:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                self._con.execute(
+                    "INSERT INTO provider_penalties VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                    "strikes = excluded.strikes, until = excluded.until, reason = excluded.reason",
+                    [peer_id, strikes, until, reason],
+                )
+                self._con.execute("DELETE FROM provider_penalties WHERE until <= ?", [_epoch_now()])
+                self._con.execute(
+                    "DELETE FROM provider_penalties WHERE peer_id IN (SELECT peer_id FROM provider_penalties "
+                    "ORDER BY until DESC, peer_id OFFSET ?)", [keep])
+                self._con.execute("COMMIT")
+            except Exception:
+                self._con.execute("ROLLBACK")
+                raise
+
+    def current_penalties(self) -> dict[str, tuple[int, float, str]]:
+        """peer -> (strikes, until in Unix seconds, reason) of penalties not yet served; expired
+        rows are deleted."""
+        with self._lock:
+            now = _epoch_now()
+            self._con.execute("DELETE FROM provider_penalties WHERE until <= ?", [now])
+            rows = self._con.execute("SELECT peer_id, strikes, until, reason FROM provider_penalties").fetchall()
+        return {r[0]: (int(r[1]), float(r[2]), r[3]) for r in rows}
+
+    def mark_bad(self, learnware_id: str, publisher: str, seq: int, reason: str, *, keep: int) -> None:
+        """Remember that the zip of this signed record (publisher, seq) does not match it; the
+        oldest marks beyond `keep` are dropped."""
+        with self._lock:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                self._con.execute(
+                    "INSERT INTO bad_records VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET publisher = "
+                    "excluded.publisher, seq = excluded.seq, reason = excluded.reason, marked_at = excluded.marked_at",
+                    [learnware_id, publisher, seq, reason, datetime.now(timezone.utc)],
+                )
+                self._con.execute(
+                    "DELETE FROM bad_records WHERE id IN (SELECT id FROM bad_records "
+                    "ORDER BY marked_at DESC, id OFFSET ?)", [keep])
+                self._con.execute("COMMIT")
+            except Exception:
+                self._con.execute("ROLLBACK")
+                raise
+
+    def bad_records(self) -> dict[str, str]:
+        """id -> reason of records marked bad whose signed record still stands unchanged; marks
+        of records since withdrawn, evicted or re-signed (another publisher or seq) are deleted."""
+        with self._lock:
+            self._con.execute(
+                "DELETE FROM bad_records b WHERE NOT EXISTS (SELECT 1 FROM envelopes e "
+                "WHERE e.id = b.id AND e.publisher = b.publisher AND e.seq = b.seq)"
+            )
+            rows = self._con.execute("SELECT id, reason FROM bad_records").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+
+def _epoch_now() -> float:
+    import time
+
+    return time.time()
