@@ -12,14 +12,12 @@ import struct
 
 import msgpack
 
-from dock.errors import DockError
+from dock.errors import ControlProtocolError  # noqa: F401  (re-exported)
 
 MAX_FRAME = 64 << 20  # requests and replies are records and specs, never zips: 64 MiB is plenty
 _HEADER = struct.Struct(">I")
 
 
-class ControlProtocolError(DockError):
-    """The other end of the control socket sent something that is not a valid frame."""
 
 
 def send_frame(sock: socket.socket, obj: dict) -> None:
