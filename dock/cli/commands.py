@@ -242,9 +242,10 @@ def cmd_fetch(args):
     with _open(args) as dock:
         # Embedded too: an unknown id is the same NotFoundError (same line, same exit code) as
         # through a node, and an offline dock says to start `lwdock node` when the zip is not here.
-        out.info(f"fetching {args.id}…")
-        with out.TransferProgress(f"fetching {args.id[:12]}") as bar:
-            path = dock.fetch(args.id, progress=bar.update)
+        learnware_id = dock.resolve_id(args.id)  # an unknown id: its one error line, nothing before it
+        out.info(f"fetching {learnware_id}…")
+        with out.TransferProgress(f"fetching {learnware_id[:12]}") as bar:
+            path = dock.fetch(learnware_id, progress=bar.update)
     if not args.json:
         print(path)
     return {"path": str(path)}
