@@ -24,7 +24,14 @@ from typing import Any, Callable
 
 from dock.control.codec import error_to_wire
 from dock.control.wire import recv_frame, send_frame
-from dock.errors import ControlProtocolError, ControlRequestError, DockBusyError, DockError, error_kind
+from dock.errors import (
+    ControlProtocolError,
+    ControlRequestError,
+    DockBusyError,
+    DockError,
+    InternalError,
+    error_kind,
+)
 from dock.records import record_to_dict
 from dock.search.wire import result_to_wire, user_info_from_wire
 
@@ -93,9 +100,18 @@ class _Handler(socketserver.BaseRequestHandler):
                 reply = self.server.control.dispatch(request, relay.report if relay.wanted else None)
             try:
                 send_frame(sock, reply)
-            except (ControlProtocolError, OSError) as exc:
+            except OSError as exc:
                 log.warning("could not reply on the control socket: %s", exc)
                 return
+            except Exception as exc:  # nothing was sent: the reply could not be encoded (too big, or a bug)
+                if not isinstance(exc, ControlProtocolError):
+                    log.error("control method %s returned what cannot be sent", request.get("method"), exc_info=exc)
+                    exc = InternalError(f"internal error in the lwdock node: its reply could not be encoded "
+                                        f"({type(exc).__name__}: {exc})")
+                try:
+                    send_frame(sock, {"id": reply.get("id"), "ok": False, "error": error_to_wire(exc)})
+                except (ControlProtocolError, OSError):
+                    return
 
 
 PROGRESS_METHODS = {"fetch"}  # methods that take `progress` and report while they run

@@ -110,7 +110,8 @@ def control_server():
     def buggy(learnware_id: str) -> int:
         return len(None)  # a bug: TypeError raised inside the method
 
-    server = ControlServer({"lookup": lookup, "buggy": buggy}, folder / "control.sock")
+    server = ControlServer({"lookup": lookup, "buggy": buggy, "unsendable": lambda: {"a": object()}},
+                           folder / "control.sock")
     server.start()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(10)
@@ -152,3 +153,6 @@ def test_a_type_error_inside_a_method_is_an_internal_error(control_server, caplo
     logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is TypeError]
     assert len(logged) == 1 and "buggy" in logged[0].getMessage()  # the traceback stays in the node's log
     assert control_server("lookup", learnware_id="b") == {"id": "b", "verbose": False}  # still serving
+    unsendable = control_server("unsendable")  # a result msgpack cannot carry: an error reply, not a hang-up
+    assert type(unsendable) is InternalError and "could not be encoded" in str(unsendable)
+    assert control_server("lookup", learnware_id="c") == {"id": "c", "verbose": False}
