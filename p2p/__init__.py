@@ -15,6 +15,7 @@ _EXPORTS = {
     "peer_id_from_public_key": "identity",
     "public_key_from_peer_id": "identity",
     "PeerError": "errors",
+    "ListenError": "errors",
     "IdentityError": "errors",
     "NodeNotRunning": "errors",
     "DialError": "errors",

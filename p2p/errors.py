@@ -9,6 +9,10 @@ class PeerError(Exception):
     """Root of every error the p2p layer raises on purpose."""
 
 
+class ListenError(PeerError):
+    """The node could not listen on an address (port in use, address not on this machine, no permission)."""
+
+
 class IdentityError(PeerError):
     """A key file or a peer id that cannot be used (wrong format, wrong key type, unreadable)."""
 

@@ -38,6 +38,7 @@ from .events import Event
 from .gossip import TopicGate, Validator, to_message
 from .guard import GuardConfig, PeerGuard
 from .identity import Identity
+from .listen_check import listen_failure, quiet_listen_failure_log
 from .node_thread import NodeThread, _deep_copy
 from .reqresp import Handler, ProtocolLimits, RequestServer, close_quietly, reset_quietly, send_request
 
@@ -94,10 +95,11 @@ class P2PNode(NodeThread):
                 self._emit, self._guard.banned, self._drop_peer, self._peer_gone, self._seen_addr
             )
             host.get_network().register_notifee(self._connections)
+            quiet_listen_failure_log()  # a failed listen is raised below as a ListenError, not logged twice
             async with host.run([multiaddr.Multiaddr(a) for a in listen]):
                 bound = host.get_transport_addrs()
-                if len(bound) < len(listen):  # py-libp2p logs a failed listen and carries on
-                    raise PeerError(f"cannot listen on {listen} (port in use?); listening on {[str(a) for a in bound]}")
+                if len(bound) < len(listen):  # py-libp2p logs a failed listen (at debug) and carries on
+                    raise listen_failure(listen, set(host.get_network().listeners))
                 self._bound_listen = [str(a) for a in bound]
                 async with background_trio_service(pubsub), background_trio_service(router):
                     await pubsub.wait_until_ready()

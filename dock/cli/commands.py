@@ -240,11 +240,12 @@ def cmd_peers(args):
 
 def cmd_fetch(args):
     with _open(args) as dock:
-        if dock.mode != "daemon":
-            raise DockError("fetching needs the network: start `lwdock node` for this home first")
-        out.info(f"fetching {args.id}…")
-        with out.TransferProgress(f"fetching {args.id[:12]}") as bar:
-            path = dock.fetch(args.id, progress=bar.update)
+        # Embedded too: an unknown id is the same NotFoundError (same line, same exit code) as
+        # through a node, and an offline dock says to start `lwdock node` when the zip is not here.
+        learnware_id = dock.resolve_id(args.id)  # an unknown id: its one error line, nothing before it
+        out.info(f"fetching {learnware_id}…")
+        with out.TransferProgress(f"fetching {learnware_id[:12]}") as bar:
+            path = dock.fetch(learnware_id, progress=bar.update)
     if not args.json:
         print(path)
     return {"path": str(path)}
@@ -284,3 +285,32 @@ def cmd_untrust(args):
     if not args.json:
         out.info(f"untrusted {args.id}")
     return {"untrusted": args.id}
+
+
+def cmd_reuse(args):
+    """Runs one learnware, or several through a reuser, on the user's data file (as the TUI's reuse
+    screen does): predictions, and a score when the file has labels."""
+    from dock.errors import ReuseError
+    from dock.reuse.evaluate import CHOICES, evaluate_reuse, save_predictions
+
+    by_key = {choice.key: choice for choice in CHOICES}
+    with _open(args) as dock:
+        ids = tuple(dock.resolve_id(i) for i in args.ids)
+        first = dock.get(ids[0])
+        key = args.reuser or ("direct" if len(ids) == 1 else "job_selector")
+        choice = by_key.get(key)
+        if choice is None:
+            raise ReuseError(f"no reuser {key!r}; known: {', '.join(by_key)}")
+        if choice.class_name is None and len(ids) > 1:
+            raise ReuseError(f"{key!r} runs one learnware: give one id, or a reuser (--reuser) for several")
+        outcome = evaluate_reuse(dock.load, ids, choice, args.data, args.label_column, lambda *_: None,
+                                 task=first.task_type, data_type=first.data_type)
+    saved = str(save_predictions(outcome, args.output)) if args.output else None
+    result = {"reuser": outcome.reuser, "rows": outcome.rows, "metrics": outcome.metrics,
+              "scored_on": outcome.scored_on, "predictions_csv": saved}
+    if not args.json:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in outcome.metrics.items()) or "no labels: not scored"
+        print(f"{outcome.reuser}: {outcome.rows} {outcome.unit}; {scores} ({outcome.scored_on})")
+        if saved:
+            print(f"predictions written to {saved}")
+    return result

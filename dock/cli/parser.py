@@ -1,7 +1,7 @@
 """`lwdock`: the command line. A thin layer: parse, call the dock, render.
 
-Errors from the dock (DockError) and from specs (SpecError) go to stderr as one line with a
-non-zero exit code; nothing but results goes to stdout, so `--json` output can be piped.
+Errors lwdock raises on purpose (dock/errors.py's REGISTRY: the dock's, specs' and p2p's) go to
+stderr as one line with their own exit code; nothing but results goes to stdout, so `--json` output can be piped.
 Heavy modules are imported inside the commands so `lwdock --help` answers at once.
 """
 
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from dock.cli import output as out
-from dock.errors import DockError
+from dock.errors import error_kind, exit_code_table
 
 EPILOG = """\
 The dock lives in $LWDOCK_HOME (default: your user data dir, e.g. ~/.local/share/lwdock).
@@ -31,6 +31,8 @@ examples:
   lwdock node &                                 keep the dock running headless; commands then use it
   lwdock status --json
   lwdock trust 12D3KooW... --note "lab server"  its records skip quotas and are never evicted
+
+exit codes (the same embedded and through a running node; docs/EXIT_CODES.md):
 """
 
 
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lwdock",
         description="lwdock: a local-first, peer-to-peer learnware dock. Find trained models that fit "
         "your data, without sending your data anywhere.",
-        epilog=EPILOG,
+        epilog=EPILOG + exit_code_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--home", help="dock folder (overrides $LWDOCK_HOME)")
@@ -164,6 +166,22 @@ def build_parser() -> argparse.ArgumentParser:
     command("status", "show the node: daemon or embedded, peer id, addresses, peers, records")
 
     p = command(
+        "reuse",
+        "run learnwares on your data file: one directly, or several through a reuser",
+        "Starts the learnwares (sandboxed workers, as `load` does), predicts on your data file\n"
+        "(a table, images or documents, as for `lwdock spec`) and scores the predictions when the\n"
+        "file has labels (reusers that learn from labels are scored on a held-out half).\n"
+        "Reusers: direct (one learnware), job_selector, vote_by_prob, vote_by_label, mean,\n"
+        "ensemble_pruning, feature_augment.",
+    )
+    p.add_argument("ids", nargs="+", metavar="id", help="learnware ids or unambiguous prefixes")
+    p.add_argument("--data", type=Path, required=True, help="your data file")
+    p.add_argument("--label-column", help="the label column (tables, .csv documents): scores the predictions")
+    p.add_argument("--reuser", help="default: direct for one id, job_selector for several")
+    p.add_argument("-o", "--output", type=Path, help="write the predictions (and labels) as CSV here")
+    _unsafe_option(p)
+
+    p = command(
         "trust",
         "trust a peer or publisher: its records skip quotas and are never evicted",
         "Your trust list (like Syncthing's): a peer id names both a node and the key it publishes\n"
@@ -235,8 +253,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from dock.cli import commands as cli_commands
-    from specs.errors import SpecError
-
     if getattr(args, "unsafe_no_sandbox", False):
         from dock.runtime.worker import set_default_sandbox
 
@@ -246,15 +262,15 @@ def main(argv: list[str] | None = None) -> int:
                          "Only for learnwares whose publisher you trust.[/]", markup=True, soft_wrap=True)
     try:
         result = getattr(cli_commands, f"cmd_{args.command}")(args)
-    except DockError as exc:
-        out.error(str(exc))
-        return exc.exit_code
-    except SpecError as exc:
-        out.error(str(exc))
-        return 2
     except KeyboardInterrupt:
         out.error("interrupted")
         return 130
+    except Exception as exc:
+        kind = error_kind(exc)  # the dock's, specs' and p2p's errors: one line and their exit code
+        if kind is None:
+            raise  # a bug: its traceback is worth more than a line
+        out.error(str(exc) or kind.name)
+        return kind.exit_code
     if args.json and result is not None:
         print(json.dumps(result, indent=2, default=str))
     return 0

@@ -15,17 +15,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dock import errors
+from dock.control.codec import error_from_wire
 from dock.control.wire import ControlProtocolError, recv_frame, send_frame
-from dock.errors import DockError
+from dock.errors import DaemonUnavailable, DockError  # noqa: F401  (DaemonUnavailable: re-exported)
 from dock.home import DockHome, control_socket_path
 from dock.records import LearnwareRecord, record_from_dict
 from dock.runtime.loaded import LoadedLearnware
 from dock.search.query import SearchResult, UserInfo
 from dock.search.wire import result_from_wire, user_info_to_wire
-
-
-class DaemonUnavailable(DockError):
-    """No daemon answers on this home's control socket."""
 
 
 class RemoteDock:
@@ -102,15 +99,15 @@ class RemoteDock:
             except (OSError, ControlProtocolError) as exc:
                 refusal = self._pending_refusal()  # refused clients get one frame, then the close
                 if refusal is not None:
-                    raise _error_from(refusal.get("error") or {}) from None
+                    raise error_from_wire(refusal.get("error") or {}) from None
                 raise DaemonUnavailable(f"lost the daemon's control socket: {exc}") from None
         if reply is not None and reply.get("id") is None and reply.get("ok") is False:
-            raise _error_from(reply.get("error") or {})  # refused: too many clients, or not our uid
+            raise error_from_wire(reply.get("error") or {})  # refused: too many clients, or not our uid
         if reply is None or reply.get("id") != request_id:
             raise DaemonUnavailable("the daemon closed the control socket")
         if reply.get("ok"):
             return reply.get("result")
-        raise _error_from(reply.get("error") or {})
+        raise error_from_wire(reply.get("error") or {})
 
     def close(self) -> None:
         for loaded in self._loaded:
@@ -210,16 +207,3 @@ class RemoteDock:
         self._loaded.append(loaded)
         return loaded
 
-
-def _error_from(error: dict) -> Exception:
-    kind, message = error.get("type", "DockError"), error.get("message", "unknown error")
-    if kind == "SpecError":
-        from specs.errors import SpecError
-
-        return SpecError(message)
-    if kind == "CheckError":
-        return errors.CheckError(error.get("check", "unknown"), error.get("reason", message))
-    cls = getattr(errors, kind, None)
-    if isinstance(cls, type) and issubclass(cls, DockError):
-        return cls(message)
-    return DockError(message)

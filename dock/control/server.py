@@ -11,6 +11,7 @@ serialises its own DuckDB access.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import socket
@@ -21,8 +22,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from dock.control.wire import ControlProtocolError, recv_frame, send_frame
-from dock.errors import CheckError, DockError
+from dock.control.codec import error_to_wire
+from dock.control.wire import recv_frame, send_frame
+from dock.errors import (
+    ControlProtocolError,
+    ControlRequestError,
+    DockBusyError,
+    DockError,
+    InternalError,
+    error_kind,
+)
 from dock.records import record_to_dict
 from dock.search.wire import result_to_wire, user_info_from_wire
 
@@ -91,9 +100,18 @@ class _Handler(socketserver.BaseRequestHandler):
                 reply = self.server.control.dispatch(request, relay.report if relay.wanted else None)
             try:
                 send_frame(sock, reply)
-            except (ControlProtocolError, OSError) as exc:
+            except OSError as exc:
                 log.warning("could not reply on the control socket: %s", exc)
                 return
+            except Exception as exc:  # nothing was sent: the reply could not be encoded (too big, or a bug)
+                if not isinstance(exc, ControlProtocolError):
+                    log.error("control method %s returned what cannot be sent", request.get("method"), exc_info=exc)
+                    exc = InternalError(f"internal error in the lwdock node: its reply could not be encoded "
+                                        f"({type(exc).__name__}: {exc})")
+                try:
+                    send_frame(sock, {"id": reply.get("id"), "ok": False, "error": error_to_wire(exc)})
+                except (ControlProtocolError, OSError):
+                    return
 
 
 PROGRESS_METHODS = {"fetch"}  # methods that take `progress` and report while they run
@@ -161,11 +179,11 @@ def peer_uid(sock: socket.socket) -> int | None:
     return uid
 
 
-def _refuse(sock: socket.socket, kind: str, message: str) -> None:
+def _refuse(sock: socket.socket, error: DockError) -> None:
     """One error frame (id null) for a client we will not serve, then the caller closes it."""
     try:
         sock.settimeout(1.0)  # never let a refused client hold the accept loop
-        send_frame(sock, {"id": None, "ok": False, "error": {"type": kind, "message": message}})
+        send_frame(sock, {"id": None, "ok": False, "error": error_to_wire(error)})
     except (ControlProtocolError, OSError):
         pass
 
@@ -184,7 +202,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         uid, me = peer_uid(request), os.geteuid()
         if uid is not None and uid not in (me, 0):  # root may (it can read the home anyway)
             log.warning("refused a control client of uid %s (this dock serves uid %s)", uid, me)
-            _refuse(request, "DockError", f"this dock's control socket serves uid {me} only, not uid {uid}")
+            _refuse(request, DockError(f"this dock's control socket serves uid {me} only, not uid {uid}"))
             return False
         if not self._clients.acquire(blocking=False):
             self._refused += 1
@@ -193,8 +211,8 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                 log.warning("refused %d control client(s): %d already connected", self._refused,
                             self.control.max_clients)
                 self._refused, self._last_refusal_log = 0, now
-            _refuse(request, "DockBusyError", f"the lwdock node already serves {self.control.max_clients} "
-                    "control clients; close some (other CLI commands or TUIs on this home) and retry")
+            _refuse(request, DockBusyError(f"the lwdock node already serves {self.control.max_clients} "
+                    "control clients; close some (other CLI commands or TUIs on this home) and retry"))
             return False
         return True
 
@@ -244,30 +262,34 @@ class ControlServer:
         log.info("control API listening on %s", self.socket_path)
 
     def dispatch(self, request: dict, progress: Callable | None = None) -> dict:
+        """One request's reply. Parameters are bound against the method's signature first, so a
+        request that does not fit is answered as such (ControlRequestError); whatever the method
+        raises is sent as its registered class, and anything unregistered (a TypeError inside the
+        method included) is a bug: logged here with its traceback, sent as an InternalError."""
         request_id = request.get("id")
-        method = self.methods.get(request.get("method"))  # type: ignore[arg-type]
+        name = request.get("method")
+        method = self.methods.get(name) if isinstance(name, str) else None
         params = request.get("params") or {}
-        if method is None or not isinstance(params, dict):
-            error = {"type": "DockError", "message": f"unknown control method {request.get('method')!r}"}
-            return {"id": request_id, "ok": False, "error": error}
-        if "progress" in params:  # a callback, ours to give: never a client's value
-            error = {"type": "DockError", "message": "bad parameters: progress"}
-            return {"id": request_id, "ok": False, "error": error}
-        if progress is not None:
-            params = dict(params, progress=progress)
         try:
-            return {"id": request_id, "ok": True, "result": method(**params)}
-        except DockError as exc:
-            error = {"type": type(exc).__name__, "message": str(exc)}
-            if isinstance(exc, CheckError):
-                error.update(check=exc.check, reason=exc.reason)
-            return {"id": request_id, "ok": False, "error": error}
-        except TypeError as exc:
-            return {"id": request_id, "ok": False, "error": {"type": "DockError", "message": f"bad parameters: {exc}"}}
-        except Exception as exc:  # a bug or a SpecError: report it, keep serving
-            log.exception("control method %s failed", request.get("method"))
-            kind = "SpecError" if type(exc).__name__ == "SpecError" else "DockError"
-            return {"id": request_id, "ok": False, "error": {"type": kind, "message": str(exc)}}
+            if method is None:
+                raise ControlRequestError(f"unknown control method {str(name)[:100]!r}")
+            if not isinstance(params, dict):
+                raise ControlRequestError(f"bad parameters for {name!r}: a map of names to values is expected")
+            if "progress" in params:  # a callback, ours to give: never a client's value
+                raise ControlRequestError(f"bad parameters for {name!r}: 'progress' is not a client's to give")
+            if progress is not None:
+                params = dict(params, progress=progress)
+            try:
+                bound = inspect.signature(method).bind(**params)
+            except TypeError as exc:
+                raise ControlRequestError(f"bad parameters for {name!r}: {exc}") from None
+            return {"id": request_id, "ok": True, "result": method(*bound.args, **bound.kwargs)}
+        except Exception as exc:  # keep serving whatever happened
+            if error_kind(exc) is None:
+                log.error("control method %s failed", name, exc_info=exc)
+            elif not isinstance(exc, DockError):
+                log.info("control method %s: %s: %s", name, type(exc).__name__, exc)
+            return {"id": request_id, "ok": False, "error": error_to_wire(exc)}
 
     def stop(self) -> None:
         if self._server is not None:

@@ -1,8 +1,9 @@
 """Framing for the local control socket: 4-byte big-endian length + a msgpack map.
 
 Request: {"id": int, "method": str, "params": map}. Reply: {"id": int, "ok": true, "result": any}
-or {"id": int, "ok": false, "error": {"type": "NotFoundError", "message": str}}. Specs cross as
-their compact bytes (`spec.to_bytes()`), never as pickles.
+or {"id": int, "ok": false, "error": {"type": "NotFoundError", "message": str, "fields": map}}
+(type: a name in dock/errors.py's REGISTRY; fields: its constructor's keywords, see
+dock/control/codec.py). Specs cross as their compact bytes (`spec.to_bytes()`), never as pickles.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ import struct
 
 import msgpack
 
-from dock.errors import DockError
+from dock.errors import ControlProtocolError  # noqa: F401  (re-exported)
 
 MAX_FRAME = 64 << 20  # requests and replies are records and specs, never zips: 64 MiB is plenty
 _HEADER = struct.Struct(">I")
 
 
-class ControlProtocolError(DockError):
-    """The other end of the control socket sent something that is not a valid frame."""
 
 
 def send_frame(sock: socket.socket, obj: dict) -> None:

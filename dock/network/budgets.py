@@ -28,17 +28,8 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
-from dock.errors import DockError
+from dock.errors import BudgetRefused, DockError  # noqa: F401  (BudgetRefused: re-exported)
 from dock.store.network_tables import NetworkStore
-
-
-class BudgetRefused(DockError):
-    """A valid record was not stored because a budget is spent; `reason` says which."""
-
-    def __init__(self, reason: str, *, passes: bool = False):
-        super().__init__(f"record refused: {reason}")
-        self.reason = reason
-        self.passes = passes  # True when the same record may be taken later (a quota window)
 
 
 @dataclass(frozen=True)

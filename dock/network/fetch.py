@@ -22,17 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from dock.errors import DockError
+from dock.errors import DockError, NetworkError  # noqa: F401  (NetworkError: re-exported)
 from dock.network.ingest import FetchedZipMismatch, adopt_fetched_blob
 from dock.network.signed_records import RecordError, decode_envelope
 
 log = logging.getLogger(__name__)
 
 
-class NetworkError(DockError):
-    """A network operation failed (no provider, peers unreachable, bad answers)."""
-
-    exit_code = 9
 
 
 @dataclass

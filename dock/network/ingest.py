@@ -22,7 +22,7 @@ import logging
 import os
 from pathlib import Path
 
-from dock.errors import DockError, StoreError
+from dock.errors import DockError, FetchedZipMismatch, StoreError  # noqa: F401  (FetchedZipMismatch: re-exported)
 from dock.network.signed_records import SignedRecord, sign_record, sign_tombstone
 from dock.records import LearnwareRecord
 from dock.store.network_tables import NetworkStore
@@ -123,12 +123,6 @@ def _apply_tombstone(dock, network: NetworkStore, tomb: SignedRecord, admission=
     return "stored"
 
 
-class FetchedZipMismatch(DockError):
-    """A fetched zip is not what its signed record says (bad package, other specs or model)."""
-
-    def __init__(self, reason: str):
-        super().__init__(f"fetched zip does not match its record: {reason}")
-        self.reason = reason
 
 
 def check_against_record(dock, learnware_id: str, path: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgpack
 
-from dock.errors import DockError
+from dock.errors import DockError, RecordError  # noqa: F401  (RecordError: re-exported)
 from dock.store.blobs import is_learnware_id
 
 DOMAIN = b"lwdock/record/v1"
@@ -39,12 +39,6 @@ _UNPACK_LIMITS = dict(raw=False, strict_map_key=True, max_bin_len=MAX_ENVELOPE, 
                       max_array_len=64, max_map_len=64, max_ext_len=0)
 
 
-class RecordError(DockError):
-    """A record or tombstone from the network (or a file) is invalid; `reason` says why."""
-
-    def __init__(self, reason: str):
-        super().__init__(f"invalid record: {reason}")
-        self.reason = reason
 
 
 @dataclass(frozen=True)

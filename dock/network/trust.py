@@ -13,14 +13,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from dock.errors import DockError
+from dock.errors import DockError, TrustError  # noqa: F401  (TrustError: re-exported)
 from dock.store.network_tables import NetworkStore
 
 MAX_NOTE = 200
 
 
-class TrustError(DockError):
-    """A trust-list change was refused (not a peer id, note too long)."""
 
 
 def check_peer_id(peer_id: Any) -> str:

@@ -17,7 +17,7 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dock.errors import PackageError
+from dock.errors import ModelConfigError, PackageError  # noqa: F401  (ModelConfigError: re-exported)
 
 MAX_MODEL_JSON = 64 << 10  # bytes of the model JSON text; kwargs are a few names and numbers
 MAX_KWARGS_DEPTH = 32
@@ -25,8 +25,6 @@ MAX_KWARGS_ITEMS = 4096  # every list item and map entry, counted over the whole
 MAX_MODULE_PATH = 255
 
 
-class ModelConfigError(PackageError):
-    """A model config (class_name, module_path, kwargs) is unsafe or malformed."""
 
 
 def validate_model_config(model: Any) -> dict:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dock.errors import DockError
+from dock.errors import DockError, ReuseError  # noqa: F401  (ReuseError: re-exported)
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -23,10 +23,6 @@ REGRESSION = "regression"
 _PROB_SUM_TOL = 1e-3
 
 
-class ReuseError(DockError, ValueError):
-    """Bad input to a reuser: empty list, wrong shapes, predict before fit, unknown mode."""
-
-    exit_code = 9
 
 
 def check_learnwares(learnware_list: Any) -> list:

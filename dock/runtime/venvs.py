@@ -37,7 +37,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dock.errors import RunnerError
+from dock.errors import RunnerError, VenvError  # noqa: F401  (VenvError: re-exported)
 
 VENV_FORMAT = 1
 MARKER = ".lwdock-complete"
@@ -46,8 +46,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._ -]*\])?\s*([<>=
 _CONDA_SKIP = {"python", "pip", "setuptools", "wheel"}
 
 
-class VenvError(RunnerError):
-    """A learnware's environment could not be built (bad or uninstallable requirement)."""
 
 
 def _normalise(line: str) -> str | None:

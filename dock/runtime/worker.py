@@ -44,7 +44,7 @@ try:
 except ImportError:  # not POSIX: ModelWorker refuses to start there
     resource = None
 
-from dock.errors import RunnerError, RunnerTimeout
+from dock.errors import RunnerError, RunnerTimeout, SandboxUnavailable  # noqa: F401  (SandboxUnavailable: re-exported)
 from dock.runtime import worker_main as wire
 from dock.runtime.sandbox_watch import WorkerWatch
 
@@ -64,8 +64,6 @@ _LIVE: weakref.WeakSet = weakref.WeakSet()
 _default_sandbox = "on"
 
 
-class SandboxUnavailable(RunnerError):
-    """The machine cannot give a promised sandbox layer, so untrusted model code was not run."""
 
 
 def set_default_sandbox(mode: str) -> None:
