@@ -282,10 +282,11 @@ class UserData:
     def describe(self) -> str:
         """e.g. "150 rows × 4 columns", "900 images 8×8", "120 documents"."""
         n = len(self.X)
+        shape = np.shape(self.X)  # X is an array for tables and images (a list only for documents)
         if self.kind == "table":
-            return f"{n} row{'s' * (n != 1)} × {self.X.shape[1]} column{'s' * (self.X.shape[1] != 1)}"
+            return f"{n} row{'s' * (n != 1)} × {shape[1]} column{'s' * (shape[1] != 1)}"
         if self.kind == "image":
-            return f"{n} image{'s' * (n != 1)} {'×'.join(str(s) for s in self.X.shape[1:])}"
+            return f"{n} image{'s' * (n != 1)} {'×'.join(str(s) for s in shape[1:])}"
         return f"{n} document{'s' * (n != 1)}"
 
 
@@ -320,6 +321,7 @@ def read_user_data(path: str | Path, label_column: str | int | None = None, kind
     label column; for a .npz of images the name of its labels array (without it, `y` / `labels`
     when present)."""
     kind = kind or user_data_kind(path)
+    X: np.ndarray | list
     if kind == "table":
         X, y = load_table(path, label_column)
     elif kind == "image":

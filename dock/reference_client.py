@@ -104,11 +104,12 @@ class LearnwareClient:
             raise ValueError("Requires one of learnware_path or learnware_id")
         if learnware_path is not None:
             single = isinstance(learnware_path, (str, os.PathLike))
-            paths = [learnware_path] if single else list(learnware_path)
+            paths = [learnware_path] if isinstance(learnware_path, (str, os.PathLike)) else list(learnware_path)
             ids = [self.dock.submit(Path(p)) for p in paths]
         else:
+            assert learnware_id is not None  # one of the two was given (checked above)
             single = isinstance(learnware_id, str)
-            ids = [learnware_id] if single else list(learnware_id)
+            ids = [learnware_id] if isinstance(learnware_id, str) else list(learnware_id)
         try:
             loaded = [self.dock.load(i, isolation=isolation) for i in ids]
         except VenvError as exc:

@@ -175,6 +175,7 @@ def quiet_libp2p_logging() -> None:
     import libp2p.network.auto_connector  # noqa: F401 - imported for its logger's side effect
 
     for name, candidate in list(logging.root.manager.loggerDict.items()):
-        pinned_low = isinstance(candidate, logging.Logger) and 0 < candidate.level < logging.WARNING
-        if name.startswith("libp2p.") and pinned_low:
+        if not (isinstance(candidate, logging.Logger) and name.startswith("libp2p.")):
+            continue
+        if 0 < candidate.level < logging.WARNING:  # pinned low
             candidate.setLevel(logging.NOTSET)

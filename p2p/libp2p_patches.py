@@ -21,6 +21,7 @@ import importlib
 import importlib.metadata
 import inspect
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import PeerError
@@ -141,6 +142,7 @@ def problem(target: Target) -> str | None:
     if target.params:
         if not callable(obj):
             return f"{target.path} is no longer callable"
+        have: Mapping[str, inspect.Parameter]
         try:
             have = inspect.signature(obj.__init__ if isinstance(obj, type) else obj).parameters
         except (TypeError, ValueError):
@@ -213,4 +215,4 @@ def state() -> dict:
 
 
 def speed_on() -> bool:
-    return bool(_state) and _state["speed"] == "on"
+    return _state is not None and _state.get("speed") == "on"

@@ -315,23 +315,6 @@ async def _read_exactly(reader, n: int, retry_count: int = DEFAULT_RETRY_READ_CO
     return bytes(data) + rest
 
 
-async def _read_exactly(reader, n: int, retry_count: int = DEFAULT_RETRY_READ_COUNT) -> bytes:
-    """libp2p.io.utils.read_exactly without its two copies when the first read brings all n."""
-    data = await reader.read(n)
-    if len(data) == n:
-        return data
-    try:
-        rest = await read_exactly(reader, n - len(data), retry_count)
-    except IncompleteReadError as exc:
-        got = exc.received_bytes + len(data)
-        raise IncompleteReadError(
-            f"Connection closed during read operation: expected {n} bytes but received {got} bytes",
-            expected_bytes=n,
-            received_bytes=got,
-        ) from exc
-    return bytes(data) + rest
-
-
 class _FastYamuxStream(YamuxStream):
     """YamuxStream with go-yamux's window-update hysteresis and batched frame writes.
 

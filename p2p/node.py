@@ -24,6 +24,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import multiaddr
 import trio
@@ -33,7 +34,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from . import defences, peers
 from . import host as host_builder
-from .errors import DialError, PeerError, RequestTimeout
+from .errors import DialError, NodeNotRunning, PeerError, RequestTimeout
 from .events import Event
 from .gossip import TopicGate, Validator, to_message
 from .guard import GuardConfig, PeerGuard
@@ -45,6 +46,15 @@ from .reqresp import Handler, ProtocolLimits, RequestServer, close_quietly, rese
 logger = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = ("/ip4/127.0.0.1/tcp/0",)
+
+
+class StreamHandlerSource(Protocol):
+    """What set_handler takes besides a request handler: a maker of raw trio stream handlers
+    (e.g. transfer.BlobServer's), marked by `is_stream_handler = True`."""
+
+    is_stream_handler: bool
+
+    def bind(self, stats: dict) -> Callable: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +80,18 @@ class P2PNode(NodeThread):
         self._addrs: list[str] = []
         self._listeners: list[Callable[[Event], None]] = []
         self._topics: dict[str, Validator | None] = {}
-        self._handlers: dict[str, tuple[Callable, ProtocolLimits | None]] = {}
+        self._handlers: dict[str, tuple[Handler | StreamHandlerSource, ProtocolLimits | None]] = {}
         self._stats: dict = {"gossip_delivered": 0, "gossip_rejected": 0, "gossip_ignored": 0, "events_dropped": 0,
                              "networking": "up", "restarts": 0, "last_crash": ""}
-        self._host = self._pubsub = None
-        self._nursery = None
+        # libp2p's host, pubsub and router and the loop's nursery: set by _main inside the trio loop and
+        # used only while it runs. Any: libp2p's annotations lack what lwdock uses (router.scorer, ...).
+        self._host: Any = None
+        self._pubsub: Any = None
+        self._nursery: Any = None
         # Outside the trio loop on purpose: bans and penalties survive a restart of the networking.
         self._guard = PeerGuard(self.config.guard)
         self._bound_listen: list[str] | None = None
-        self._router = None
+        self._router: Any = None
         self._connections: peers.ConnectionEvents | None = None
 
     async def _main(self, listen: list[str], bootstrap: list[str]) -> None:
@@ -140,7 +153,7 @@ class P2PNode(NodeThread):
         if nursery is None:
             return
         try:
-            nursery.start_soon(self._connections.close_peer, peer)
+            nursery.start_soon(self._live_connections().close_peer, peer)
         except RuntimeError:
             pass  # the nursery is closing: the node is stopping anyway
 
@@ -181,15 +194,21 @@ class P2PNode(NodeThread):
         except (trio.RunFinishedError, RuntimeError):
             pass
 
+    def _live_connections(self) -> peers.ConnectionEvents:
+        """The running loop's connection tracker (set by _main; None only before or after it runs)."""
+        if self._connections is None:
+            raise NodeNotRunning("the p2p node is not running (start() it first, or it has stopped)")
+        return self._connections
+
     def disconnect(self, peer_id: str) -> None:
         """Close every connection to `peer_id` (a no-op when there is none)."""
-        self._call(self._connections.close_peer, str(peers.parse_peer_id(peer_id)))
+        self._call(self._live_connections().close_peer, str(peers.parse_peer_id(peer_id)))
 
     def peers(self) -> list[str]:
         """Peer ids we hold a live (open, not closing) connection to."""
         if self._restarting():
             return []
-        return self._call_sync(lambda: sorted(str(p) for p in self._connections.live_peers()))
+        return self._call_sync(lambda: sorted(str(p) for p in self._live_connections().live_peers()))
 
     def topic_peers(self, topic: str) -> list[str]:
         """Live-connected peers that told us they subscribe to `topic`."""
@@ -197,7 +216,7 @@ class P2PNode(NodeThread):
             return []
 
         def live_subscribers() -> list[str]:
-            live = self._connections.live_peers()
+            live = self._live_connections().live_peers()
             return sorted(str(p) for p in self._pubsub.peer_topics.get(topic, ()) if str(p) in live)
 
         return self._call_sync(live_subscribers)
@@ -317,7 +336,8 @@ class P2PNode(NodeThread):
 
     # ---- request/response --------------------------------------------------------------------
 
-    def set_handler(self, protocol_id: str, handler: Handler, limits: ProtocolLimits | None = None) -> None:
+    def set_handler(self, protocol_id: str, handler: Handler | StreamHandlerSource,
+                    limits: ProtocolLimits | None = None) -> None:
         """Serve `protocol_id`: `handler(peer_id, request) -> bytes | Iterable[bytes]` runs in a
         worker thread; raise RequestRefused(msg) to answer with an error. Allowed before start()."""
         with self._lock:

@@ -10,16 +10,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from . import libp2p_patches
 from .errors import NodeNotRunning, PeerError
 
+if TYPE_CHECKING:
+    from .node import NodeConfig
+
 logger = logging.getLogger(__name__)
 
 
 class NodeThread:
+    # Set by P2PNode, the class built on this one; declared here for the type checker.
+    config: NodeConfig
+    peer_id: str
+    _stats: dict[str, Any]
+    _stop_event: trio.Event
+    _scope: trio.CancelScope
+    _main: Callable[[list[str], list[str]], Awaitable[None]]
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state = "new"  # new -> running -> stopped

@@ -39,6 +39,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -117,7 +118,7 @@ class BlobServer:
         self.idle_timeout = idle_timeout
         self.max_per_peer = max_per_peer  # 0: half of max_concurrent (see PeerShares)
         self._layers = _LayerCache()
-        self._slots = None
+        self._slots: Any = None  # a trio.Semaphore, made on the node thread at the first install
 
     def handlers(self, protocol_id: str | None = None) -> list[tuple[str, _ProtocolHandler]]:
         """(protocol id, handler) pairs for P2PNode.set_handler: the piece-verified protocol and

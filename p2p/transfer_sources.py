@@ -101,7 +101,8 @@ class _FileSource:
         try:
             item = self._q.get_nowait()
         except queue.Empty:
-            item = await trio.to_thread.run_sync(self._q.get, abandon_on_cancel=True)
+            # mypy (2.4) misreads run_sync's `*args: Unpack[Ts]` followed by keyword-only options.
+            item = await trio.to_thread.run_sync(self._q.get, abandon_on_cancel=True)  # type: ignore[call-arg]
         if isinstance(item, BaseException):
             raise TransferError(f"cannot read the blob: {item}") from item
         return item

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from typing import Any
 
 from .errors import SpecError
 
@@ -54,8 +55,9 @@ def register_spec_class(type_name: str, cls: type) -> None:
         _loaded[type_name] = cls
 
 
-def spec_class(type_name: str) -> type:
-    """The class for a spec type name; SpecError listing the known kinds if there is none."""
+def spec_class(type_name: str) -> Any:
+    """The class for a spec type name; SpecError listing the known kinds if there is none.
+    (Any: plugin classes are duck-typed, see the module docstring, not subclasses of one base.)"""
     if not isinstance(type_name, str):
         raise SpecError(
             f"spec type: {type_name!r} is not allowed; expected one of {', '.join(known_spec_types())}"

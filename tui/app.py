@@ -35,12 +35,15 @@ class LwdockApp(App[int]):
     ]
 
     def __init__(self, backend: DockBackend, *, cursor_blink: bool = True, show_timings: bool = True,
-                 log_path: Path | None = None, startup_notice: str | None = None):
+                 show_ids_and_sizes: bool = True, log_path: Path | None = None, startup_notice: str | None = None):
         super().__init__()
         self.startup_notice = startup_notice  # e.g. the demo's data files, shown once at start
         self.backend = backend
         self.cursor_blink = cursor_blink
         self.show_timings = show_timings  # off in snapshot tests: wall times are not deterministic
+        # Off in snapshot tests: an id is the sha256 of a zip and a size its length, and a model trained
+        # on another CPU/BLAS build (or zipped by another zlib) has other bytes: both differ by machine.
+        self.show_ids_and_sizes = show_ids_and_sizes
         self.log_path = log_path
         self.dock_generation = 0  # bumped whenever the dock's contents change
 
@@ -76,12 +79,12 @@ class LwdockApp(App[int]):
 
 
 def make_app(dock: Any = None, *, backend: DockBackend | None = None, network: NetworkStatusSource | None = None,
-             cursor_blink: bool = True, show_timings: bool = True, log_path: Path | None = None,
-             startup_notice: str | None = None) -> LwdockApp:
+             cursor_blink: bool = True, show_timings: bool = True, show_ids_and_sizes: bool = True,
+             log_path: Path | None = None, startup_notice: str | None = None) -> LwdockApp:
     """Build the app on an open `dock.Dock` (or a ready backend). The caller owns the dock."""
     if backend is None:
         if dock is None:
             raise ValueError("make_app needs a dock or a backend")
         backend = DockBackend(dock, network)
-    return LwdockApp(backend, cursor_blink=cursor_blink, show_timings=show_timings, log_path=log_path,
-                     startup_notice=startup_notice)
+    return LwdockApp(backend, cursor_blink=cursor_blink, show_timings=show_timings,
+                     show_ids_and_sizes=show_ids_and_sizes, log_path=log_path, startup_notice=startup_notice)

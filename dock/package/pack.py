@@ -155,7 +155,7 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
         raise ValueError("model_class_file needs model_class, the name of the class in it")
     kind = _data_kind(semantic_spec)
     spec_input, X, input_shape = _inputs(kind, X)
-    dim = input_shape[0] if kind == "table" else None
+    dim = input_shape[0] if kind == "table" and input_shape else None  # a table always has its width
     sem = _semantic_for(semantic_spec, dim)
     try:
         spec = generate_stat_spec(type=kind, X=spec_input, K=K, seed=seed)
@@ -174,11 +174,13 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
             _, out = _probe(folder, config, X, timeout, python)
             kwargs["output_shape"] = tuple(int(s) for s in out.shape[1:]) or (1,)
         else:
+            assert model_class_file is not None and model_class  # exactly one of the two files (checked above)
             shutil.copyfile(model_class_file, folder / "__init__.py")
             config = {"class_name": model_class, "kwargs": dict(model_kwargs or {})}
             worker, _ = _probe(folder, config, X, timeout, python)
             declared = worker.input_shape
-            if kind == "image" and declared is not None and as_chw(tuple(declared)) == as_chw(input_shape):
+            if (kind == "image" and declared is not None and input_shape is not None
+                    and as_chw(tuple(declared)) == as_chw(input_shape)):
                 declared = input_shape  # (H, W) and (1, H, W): the same image, as the dock's checks agree
             if kind != "text" and declared is not None and declared != input_shape:
                 raise PackageError(f"{model_class}.input_shape is {worker.input_shape} "

@@ -130,7 +130,8 @@ def _plan(zf: zipfile.ZipFile, max_entries: int, max_total: int, max_ratio: floa
     infos = zf.infolist()
     if len(infos) > max_entries:
         raise PackageError(f"zip has {len(infos)} entries; at most {max_entries} are allowed")
-    entries, seen, declared = [], {}, 0
+    entries, declared = [], 0
+    seen: dict[str, str] = {}  # normalised name -> the entry name first seen with it
     for info in infos:
         parts = _check_name(info.filename)
         if parts[0] == "__MACOSX":  # Finder's resource forks: noise, never part of a learnware

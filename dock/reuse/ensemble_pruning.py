@@ -71,6 +71,7 @@ class EnsemblePruningReuser:
     def _combine(self, cols: np.ndarray, subset: list[int]) -> np.ndarray:
         if self.mode == CLASSIFICATION:
             labels = cols[subset].T
+            assert self.n_classes is not None  # set by fit for classification
             return vote(labels, self.n_classes, np.full(len(subset), 1.0 / len(subset)))
         return cols[subset].mean(axis=0)
 
@@ -131,7 +132,7 @@ class EnsemblePruningReuser:
         outputs = predict_all(chosen, X)
         if self.mode == CLASSIFICATION:
             # Classes seen at predict time may exceed fit's (a learnware's rare class): widen.
-            self.n_classes = max(self.n_classes, infer_n_classes(chosen, outputs))
+            self.n_classes = max(self.n_classes or 0, infer_n_classes(chosen, outputs))
         cols = self._columns(outputs)
         pred = self._combine(cols, list(range(len(chosen))))
         return pred[:, 0] if pred.ndim == 2 and pred.shape[1] == 1 else pred

@@ -182,6 +182,7 @@ def evaluate_reuse(load: Callable[[str], Any], ids: tuple[str, ...], choice: Reu
                 order = np.random.default_rng(0).permutation(len(X))
                 fit_rows, scored = np.sort(order[: len(X) // 2]), np.sort(order[len(X) // 2:])
                 progress(done, steps, f"fitting on {len(fit_rows)} labelled rows")
+                assert y is not None  # needs_labels without labels was refused above
                 reuser.fit(X[fit_rows], y[fit_rows])
                 done += 1
             progress(done, steps, f"predicting {len(X)} {unit}")

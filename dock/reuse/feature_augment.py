@@ -16,7 +16,7 @@ when a class has fewer labelled rows than folds, and an argument scikit-learn re
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -56,14 +56,17 @@ class FeatureAugmentReuser:
             raise ReuseError(f"output_weight must be > 0, got {output_weight!r}")
         self.mode = mode or task_of(self.learnware_list)
         self.output_weight = float(output_weight)
-        self.augment_reuser = None  # the fitted linear model (the reference's attribute name)
+        self.augment_reuser: Any = None  # the fitted linear model (the reference's attribute name)
         self.n_classes: int | None = None
         self.dim: int | None = None
-        self._x_scale = self._out_scale = None
-        self._constant = None
+        # (offset, scale) pairs and the one label of a one-class fit: set by fit, read after it
+        self._x_scale: Any = None
+        self._out_scale: Any = None
+        self._constant: int | None = None
 
     def _output_block(self, outputs: list[np.ndarray]) -> np.ndarray:
         if self.mode == CLASSIFICATION:
+            assert self.n_classes is not None  # set by fit before any output block is built
             return np.hstack([output_to_probs(o, self.n_classes) for o in outputs])
         return np.hstack([regression_columns(o) for o in outputs])
 
@@ -112,5 +115,6 @@ class FeatureAugmentReuser:
         outputs = predict_all(self.learnware_list, X)
         if self.mode == CLASSIFICATION:
             # A label beyond fit's classes can only be one the model never saw: clip it in.
+            assert self.n_classes is not None  # set by fit for classification
             outputs = [o if o.ndim == 2 and o.shape[1] > 1 else np.minimum(o, self.n_classes - 1) for o in outputs]
         return self.augment_reuser.predict(self._augment(X, outputs, fitting=False))

@@ -218,7 +218,7 @@ class JobSelectorReuser:
         if len(widths) != 1:
             raise ReuseError(f"the learnwares' outputs have different widths {sorted(widths)}; "
                              "pass mode='classification' if they are labels and class scores")
-        result = np.zeros((n, widths.pop()), dtype=np.result_type(*[c.dtype for _, c in cols]))
+        table = np.zeros((n, widths.pop()), dtype=np.result_type(*[c.dtype for _, c in cols]))
         for rows, c in cols:
-            result[rows] = c
-        return result[:, 0] if result.shape[1] == 1 else result
+            table[rows] = c
+        return table[:, 0] if table.shape[1] == 1 else table

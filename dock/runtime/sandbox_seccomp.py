@@ -146,6 +146,7 @@ def install() -> str:
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
     nr = _NR["seccomp"][0 if machine == "x86_64" else 1]
+    assert nr is not None  # seccomp(2) exists on both architectures
     # seccomp(2) with TSYNC puts every thread under the filter; prctl only the calling thread.
     if libc.syscall(ctypes.c_long(nr), ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
                     ctypes.c_uint(_SECCOMP_FILTER_FLAG_TSYNC), ctypes.byref(fprog)) != 0:

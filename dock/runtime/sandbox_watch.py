@@ -49,7 +49,8 @@ class WorkerWatch:
         self._stopped.set()
         self.thread.join(timeout=2.0)
         try:
-            self.proc.stderr.close()
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
         except OSError:
             pass
 
@@ -63,6 +64,7 @@ class WorkerWatch:
             pass
 
     def _run(self) -> None:
+        assert self.proc.stderr is not None  # the worker is started with stderr=PIPE
         fd = self.proc.stderr.fileno()
         poller = select.poll()
         poller.register(fd, select.POLLIN)

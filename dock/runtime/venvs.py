@@ -106,6 +106,8 @@ def _dock_site_packages() -> list[str]:
     import numpy
 
     for module in (numpy, msgpack):  # wherever they really are (user site, a PYTHONPATH entry...)
+        if module.__file__ is None:  # a namespace package: no folder of its own to add
+            continue
         parent = str(Path(module.__file__).resolve().parents[1])
         if parent not in paths:
             paths.append(parent)

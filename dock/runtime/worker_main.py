@@ -141,8 +141,9 @@ def _install_shims() -> None:
     model = types.ModuleType("learnware.model")
     base = types.ModuleType("learnware.model.base")
     root.__path__, model.__path__ = [], []
-    base.BaseModel = model.BaseModel = BaseModel
-    root.model, model.base = model, base
+    # Hand-built modules: mypy knows no attributes of a bare ModuleType (this file imports no typing).
+    base.BaseModel = model.BaseModel = BaseModel  # type: ignore[attr-defined]
+    root.model, model.base = model, base  # type: ignore[attr-defined]
     sys.modules.update({"learnware": root, "learnware.model": model, "learnware.model.base": base})
 
 
@@ -157,6 +158,7 @@ def _import_model_module(module_path: str):
     if module_path == "__init__.py":
         # Loaded as a package so `from .helpers import x` inside a learnware works.
         spec = importlib.util.spec_from_file_location(PACKAGE_NAME, init, submodule_search_locations=[folder])
+        assert spec is not None and spec.loader is not None  # a path ending in .py always has a loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[PACKAGE_NAME] = module
         spec.loader.exec_module(module)
@@ -171,6 +173,7 @@ def _import_model_module(module_path: str):
     # A file name that is no module name ("my-model.py"): load it by path, as the reference does.
     name = PACKAGE_NAME + "._" + "".join(c if c.isalnum() else "_" for c in module_path[:-3])
     spec = importlib.util.spec_from_file_location(name, os.path.join(folder, module_path))
+    assert spec is not None and spec.loader is not None  # a path ending in .py always has a loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -320,6 +323,7 @@ def _sandbox(argv: list) -> dict:
     # By path: `-I` keeps this script's folder off sys.path.
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
     spec = importlib.util.spec_from_file_location("lwdock_worker_sandbox", path)
+    assert spec is not None and spec.loader is not None  # a path ending in .py always has a loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     protect = tuple(argv[i + 1] for i, a in enumerate(argv) if a == "--protect")

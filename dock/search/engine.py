@@ -34,6 +34,7 @@ import json
 import math
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
@@ -154,7 +155,9 @@ class SearchIndex:
             self._load(catalogue, missing)
 
     def semantic_spec(self, learnware_id: str) -> dict:
-        return json.loads(self.semantic_json[self.row_of[learnware_id]])
+        text = self.semantic_json[self.row_of[learnware_id]]
+        assert text is not None  # None only in a removed row, which row_of no longer names
+        return json.loads(text)
 
     def memory_bytes(self) -> int:
         """Bytes held by the stat groups' arrays and caches (the bulk; text postings not counted)."""
@@ -213,7 +216,7 @@ def _semantic_result(index, mask, shown, raw, limit) -> SearchResult:
     rows = np.flatnonzero(mask)
     if shown is None:
         ordered = sorted(rows.tolist(), key=lambda r: (index.semantic.names[r].casefold(), index.ids[r]))
-        picked = [(r, 1.0, None) for r in ordered[:limit]]
+        picked: list[tuple[int, float, float | None]] = [(r, 1.0, None) for r in ordered[:limit]]
     else:
         # Score, then raw BM25, then the older learnware first; in C, as 100k rows can match.
         order = np.lexsort((rows, -raw[rows], -shown[rows]))[:limit]
@@ -261,7 +264,7 @@ def _statistical(index, spec, mask, shown, limit) -> SearchResult:
 
     self_q = weighted_kernel_sum(z, bq, z, bq, gamma)  # blockwise: no K x K matrix
     q, shift, q_group = group.query_frame(z, bq)
-    info = {"gamma": gamma, "learnwares": int(slots.size)}
+    info: dict[str, Any] = {"gamma": gamma, "learnwares": int(slots.size)}
     if z.shape[0] * group.points_in(slots) <= EXACT_MAX_ENTRIES:
         candidates = slots
         info["mode"] = "exact"

@@ -93,7 +93,8 @@ def small_simplex_qp(H: np.ndarray, c: np.ndarray) -> np.ndarray:
     from itertools import combinations
 
     n = len(c)
-    best, best_f = None, np.inf
+    best: np.ndarray | None = None
+    best_f = np.inf
     for size in range(1, n + 1):
         for support in combinations(range(n), size):
             idx = list(support)
@@ -112,6 +113,7 @@ def small_simplex_qp(H: np.ndarray, c: np.ndarray) -> np.ndarray:
                 return w
             if f < best_f:
                 best, best_f = w, f
+    assert best is not None  # a one-variable support (w = 1) is always feasible, with a finite f
     return best
 
 

@@ -118,7 +118,7 @@ class SemanticIndex:
         self._scenarios.set(row, mask)
         self._input_dim.set(row, -1 if fields.get("input_dim") is None else int(fields["input_dim"]))
         self._output_dim.set(row, -1 if fields.get("output_dim") is None else int(fields["output_dim"]))
-        tf: Counter = Counter()
+        tf: defaultdict[str, float] = defaultdict(float)  # term -> weighted count
         for t in tokens(fields.get("name") or ""):
             tf[t] += NAME_WEIGHT
         for t in tokens(fields.get("description") or ""):

@@ -10,6 +10,7 @@ loads them with one `np.frombuffer(...).reshape(k, dim)` and no parsing.
 
 from __future__ import annotations
 
+import builtins  # `list` names Catalogue.list inside the class: annotations say builtins.list
 import json
 import logging
 import threading
@@ -379,7 +380,8 @@ class Catalogue:
             ).fetchall()
         return {t: bytes(b) for t, b in rows}
 
-    def stat_points(self, key: str, ids: list[str] | None = None) -> list[tuple[str, float, np.ndarray, np.ndarray]]:
+    def stat_points(self, key: str, ids: builtins.list[str] | None = None
+                    ) -> builtins.list[tuple[str, float, np.ndarray, np.ndarray]]:
         """(id, gamma, z, beta) of every spec with this compatibility key (optionally among ids)."""
         sql = "SELECT learnware_id, gamma, k, dim, z, beta FROM stat_specs WHERE compat_key = ?"
         params: list[Any] = [key]
@@ -397,7 +399,7 @@ class Catalogue:
     # These never filter stat_specs with `compat_key = ?`: DuckDB (2.0.1) answers that through
     # the stat_specs_compat ART index with one point fetch per row, which with the BLOB columns
     # took 14-24 s for 1,000 specs, against ~0.15 s for the same rows by a sequential scan.
-    def search_rows(self, ids: list[str] | None = None) -> list[tuple]:
+    def search_rows(self, ids: builtins.list[str] | None = None) -> builtins.list[tuple]:
         """(id, name, description, data_type, task_type, library_type, license, scenarios,
         input_dim, output_dim, semantic_json) of every learnware (or of these): what search
         keeps in memory."""
@@ -410,11 +412,11 @@ class Catalogue:
                 return self._con.execute(sql + " ORDER BY id").fetchall()
             return self._con.execute(sql + " WHERE id IN (SELECT unnest(?)) ORDER BY id", [list(ids)]).fetchall()
 
-    def learnware_ids(self) -> list[str]:
+    def learnware_ids(self) -> builtins.list[str]:
         with self._lock:
             return [r[0] for r in self._con.execute("SELECT id FROM learnwares ORDER BY id").fetchall()]
 
-    def iter_stat_rows(self, ids: list[str] | None = None, batch: int = 1000):
+    def iter_stat_rows(self, ids: builtins.list[str] | None = None, batch: int = 1000):
         """Batches (lists) of (learnware_id, spec_type, compat_key, gamma, z, beta) for every
         spec (or those of these learnwares), in one streamed scan.
 
@@ -440,7 +442,7 @@ class Catalogue:
         finally:
             cursor.close()
 
-    def _spec_types(self, ids: list[str]) -> dict[str, tuple[str, ...]]:
+    def _spec_types(self, ids: builtins.list[str]) -> dict[str, tuple[str, ...]]:
         if not ids:
             return {}
         rows = self._con.execute(

@@ -196,7 +196,9 @@ def test_forged_search_answers_never_rank_and_scores_are_recomputed_here(net, zi
         ingest(check, decode_envelope(b.store.envelope(iris_id)[2]))
         local = {m.id: m.score for m in check.search(query, limit=5).single}
     for match in merged.single:
-        assert match.score == pytest.approx(local[match.id], rel=1e-6, abs=1e-9)
+        # Two docks, two float32 indexes (other blocks and offsets): equal to float32 precision, the
+        # 1e-5 on scores tests/dock/test_search_stat.py holds the index to, not bit for bit.
+        assert match.score == pytest.approx(local[match.id], abs=1e-5)
 
 
 def test_a_record_whose_model_escapes_its_package_is_refused_at_decode_and_load(net, zips, tmp_path):

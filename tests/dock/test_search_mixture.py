@@ -41,7 +41,9 @@ def test_two_learnware_mixture_is_recovered_with_its_weights(tmp_path):
     mixture = result.multiple
     assert mixture is not None and mixture.ids == [lid(5), lid(2)]
     assert mixture.weights == pytest.approx([0.7, 0.3], abs=1e-3)
-    assert mixture.mmd2 == pytest.approx(0.0, abs=1e-6) and mixture.score == pytest.approx(1.0, abs=1e-5)
+    # float32 kernel sums (terms up to 1) leave ~1e-7 per sum, more over many points, on other CPUs/BLAS;
+    # 1e-5 still tells the recovered mixture (0 here) from any wrong one (far above 1e-3).
+    assert mixture.mmd2 == pytest.approx(0.0, abs=1e-5) and mixture.score == pytest.approx(1.0, abs=1e-4)
     assert mixture.score > result.single[0].score + MIXTURE_MIN_SCORE_GAIN
     assert [s["Name"]["Values"] for s in mixture.semantic_specs] == ["m5", "m2"]
     cat.close()

@@ -88,7 +88,9 @@ def test_query_gamma_is_used_on_both_sides(tmp_path):
     cat = catalogue_with(tmp_path, specs)
     query = random_spec(rng, k=5, gamma=1.0)
     first, second = run(cat, query).single
-    assert first.mmd2 == pytest.approx(second.mmd2, abs=1e-7)
+    # Two float32 paths (other gamma groups, other offsets): equal to float32 precision over sums of
+    # terms up to 1, the 2e-6 the index is held to against the float64 reference, not bit for bit.
+    assert first.mmd2 == pytest.approx(second.mmd2, abs=2e-6)
     assert first.mmd2 == pytest.approx(query.dist(specs[0]), abs=2e-6)  # a.dist(b) uses a.gamma
     assert first.mmd2 != pytest.approx(specs[0].dist(query), abs=1e-3)  # not the learnware's gamma
     cat.close()

@@ -42,7 +42,7 @@ def semantic_table(details: LearnwareDetails) -> Table:
     return table
 
 
-def facts_table(details: LearnwareDetails, row: ResultRow | None) -> Table:
+def facts_table(details: LearnwareDetails, row: ResultRow | None, show_id_and_size: bool = True) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
@@ -55,14 +55,15 @@ def facts_table(details: LearnwareDetails, row: ResultRow | None) -> Table:
         if row.text_score is not None:
             made_of.append(f"text relevance {row.text_score:.0%}")
         table.add_row("Made of", "\n".join(made_of) or "—")
-    table.add_row("Id", Text(details.id))
+    hidden = Text("(hidden)", style="dim")
+    table.add_row("Id", Text(details.id) if show_id_and_size else hidden)
     if details.publisher is None:
         table.add_row("Publisher", Text("unknown (an unsigned record)", style="dim"))
     elif details.publisher_label == "you":
         table.add_row("Publisher", Text.assemble("you, this node: ", (details.publisher, "dim")))
     else:
         table.add_row("Publisher", Text(details.publisher))
-    table.add_row("Size", human_size(details.size))
+    table.add_row("Size", human_size(details.size) if show_id_and_size else hidden)
     # The dock does not track providers yet: this dock is the only one we can name.
     table.add_row("Providers", Text("this dock (the zip is local)", style="green") if details.local
                   else Text("none known: the zip is not in this dock", style="yellow"))
@@ -123,7 +124,7 @@ class DetailScreen(LearnwareActionsMixin, LwdockScreen):
     def on_details_loaded(self, message: m.DetailsLoaded) -> None:
         details = self.details = message.details
         self.query_one("#detail-description", Static).update(Text(details.description or "(no description)"))
-        self.query_one("#detail-facts", Static).update(facts_table(details, self.row))
+        self.query_one("#detail-facts", Static).update(facts_table(details, self.row, self.app.show_ids_and_sizes))
         self.query_one("#detail-semantic", Static).update(semantic_table(details))
         self.query_one("#fetch", Button).disabled = bool(details.fetch_reason)
         fetch_text = f"Fetch: {details.fetch_reason}." if details.fetch_reason else "Fetch: its zip is on peers (f)."

@@ -29,9 +29,10 @@ DATA_SUFFIXES = (".csv", ".npy", ".npz", ".txt")
 PREVIEW_ROWS = 12
 
 
-def target_text(target: ReuseTarget) -> Text:
+def target_text(target: ReuseTarget, show_ids_and_sizes: bool = True) -> Text:
     if not target.is_mixture:
-        return Text.assemble(("Learnware: ", "bold"), target.names[0], (f"  {target.ids[0][:12]}…", "dim"))
+        shown_id = f"{target.ids[0][:12]}…" if show_ids_and_sizes else "(id hidden)"
+        return Text.assemble(("Learnware: ", "bold"), target.names[0], (f"  {shown_id}", "dim"))
     text = Text("Mixture: ", style="bold")
     weights = target.weights or (1 / len(target.ids),) * len(target.ids)
     text.append(" + ".join(f"{n} ({w:.0%})" for n, w in zip(target.names, weights, strict=False)))
@@ -100,7 +101,7 @@ class ReuseScreen(LwdockScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="reuse-body"):
-            yield Static(target_text(self.target), id="reuse-target")
+            yield Static(target_text(self.target, self.app.show_ids_and_sizes), id="reuse-target")
             with Horizontal(classes="form-row"):
                 yield Label("Reuser", classes="form-label")
                 yield Select([(self.choice_label(c), c.key) for c in self.choices], value=self.default_choice(),
