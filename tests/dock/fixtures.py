@@ -180,3 +180,30 @@ def build_package(tmp_path: Path, files: dict[str, bytes], name: str = "lw"):
     tmp_path.mkdir(parents=True, exist_ok=True)
     zip_path = write_zip(tmp_path / f"{name}.zip", files)
     return read_package(zip_path), extract_package(zip_path, tmp_path / f"{name}-x")
+
+
+class Net:
+    """Real NetworkServices on 127.0.0.1 in one process, each on its own dock under tmp_path;
+    `close()` stops them in reverse order. `bootstrap` takes services or full multiaddrs."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.nodes: list = []
+
+    def add(self, name: str, bootstrap=(), budgets=None, submit: Path | None = None):
+        from dock import Dock
+        from dock.network.service import NetworkService
+
+        dock = Dock.open(self.tmp_path / name)
+        if submit is not None:  # stored before the node is online: peers can only sync it
+            dock.submit(submit)
+        service = NetworkService(dock, budgets=budgets)
+        addrs = [b if isinstance(b, str) else b.node.addrs[0] for b in bootstrap or ()]
+        service.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=addrs)
+        self.nodes.append(service)
+        return service
+
+    def close(self) -> None:
+        for service in reversed(self.nodes):
+            service.stop()
+            service.dock.close()

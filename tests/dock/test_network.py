@@ -3,8 +3,6 @@ peers, fetch + verify, late-joiner sync, withdrawal, and garbage from a peer."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -13,25 +11,7 @@ from dock.network.service import RECORDS_TOPIC, NetworkService
 from specs import generate_stat_spec
 from tests.helpers import wait_until
 
-from .fixtures import fitted_iris_model, reference_files, write_zip
-
-
-class Net:
-    def __init__(self, tmp_path: Path):
-        self.tmp_path = tmp_path
-        self.nodes: list[NetworkService] = []
-
-    def add(self, name: str, bootstrap: list[str] | None = None) -> NetworkService:
-        dock = Dock.open(self.tmp_path / name)
-        service = NetworkService(dock)
-        service.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=bootstrap or [])
-        self.nodes.append(service)
-        return service
-
-    def close(self):
-        for service in reversed(self.nodes):
-            service.stop()
-            service.dock.close()
+from .fixtures import Net, fitted_iris_model, reference_files, write_zip
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import hashlib
 import json
 import threading
 import time
-from pathlib import Path
 
 import msgpack
 import numpy as np
@@ -17,35 +16,14 @@ import pytest
 from dock import Dock, UserInfo
 from dock.network.budgets import Budgets
 from dock.network.ingest import ingest
-from dock.network.service import RECORDS_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL, NetworkService
+from dock.network.service import RECORDS_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL
 from dock.network.signed_records import _seal, decode_envelope
 from dock.package.model_config import ModelConfigError
 from p2p import Identity, ProtocolLimits, RequestRefused
 from specs import generate_stat_spec
 from tests.helpers import wait_until
 
-from .fixtures import fitted_iris_model, reference_files, semantic, write_zip
-
-
-class Net:
-    def __init__(self, tmp_path: Path):
-        self.tmp_path = tmp_path
-        self.nodes: list[NetworkService] = []
-
-    def add(self, name: str, bootstrap: list[NetworkService] = (), budgets: Budgets | None = None,
-            submit: Path | None = None) -> NetworkService:
-        dock = Dock.open(self.tmp_path / name)
-        if submit is not None:  # stored before the node is online: peers can only sync it
-            dock.submit(submit)
-        service = NetworkService(dock, budgets=budgets)
-        service.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=[s.node.addrs[0] for s in bootstrap])
-        self.nodes.append(service)
-        return service
-
-    def close(self):
-        for service in reversed(self.nodes):
-            service.stop()
-            service.dock.close()
+from .fixtures import Net, fitted_iris_model, reference_files, semantic, write_zip
 
 
 @pytest.fixture
