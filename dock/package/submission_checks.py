@@ -12,11 +12,13 @@ first failure.
 from __future__ import annotations
 
 from pathlib import Path
+from types import EllipsisType
 
 import numpy as np
 
 from dock.errors import CheckError, RunnerError
 from dock.package.reader import LearnwarePackage
+from dock.runtime.limits import WorkerLimits, resolve_limits
 from dock.runtime.worker import ModelWorker
 
 PROBE_ROWS = 10
@@ -170,18 +172,19 @@ def check_outputs(outputs: np.ndarray, n_rows: int, model_output_shape: tuple | 
     return out.shape[1:]
 
 
-def check_package(pkg: LearnwarePackage, folder: Path, *, timeout: float = 60.0,
-                  memory_limit_mb: int | None = 4096, python: str | None = None,
-                  sandbox: bool | str | None = None) -> dict:
+def check_package(pkg: LearnwarePackage, folder: Path, *, limits: WorkerLimits | None = None,
+                  timeout: float | EllipsisType = ..., memory_limit_mb: int | None | EllipsisType = ...,
+                  python: str | None = None, sandbox: bool | str | None = None) -> dict:
     """Run every check on an extracted package; return a small report or raise CheckError.
 
     `folder` is the package's extracted root (extract_package). The model's worker is closed
     before returning, pass or fail. `sandbox`: as ModelWorker (None: the process default).
+    `limits`: the worker's budgets (dock/runtime/limits.py); `timeout`/`memory_limit_mb` override them.
     """
     sem = check_semantic(pkg.semantic_spec)
     check_stat_specs(pkg.stat_specs, sem)
-    worker = ModelWorker(folder, pkg.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb,
-                         python=python, sandbox=sandbox)
+    worker = ModelWorker(folder, pkg.model_config, limits=resolve_limits(limits, timeout=timeout,
+                         memory_limit_mb=memory_limit_mb), python=python, sandbox=sandbox)
     try:
         check_model_load(worker, sem, pkg.stat_specs)
         X = probe_inputs(pkg.stat_specs)
