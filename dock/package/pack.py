@@ -21,6 +21,7 @@ from dock.errors import PackageError, RunnerError
 from dock.package.reader import SEMANTIC_FILE, YAML_FILE, read_package, write_package_zip
 from dock.package.submission_checks import as_chw
 from dock.runtime.worker import ModelWorker
+from specs.semantic import SemanticView
 
 PICKLE_FILE = "model.pkl"
 SPEC_FILE = "stat_spec.json"
@@ -72,10 +73,10 @@ class PickleLoadedModel(BaseModel):
 
 def _data_kind(semantic_spec: dict) -> str:
     """"table", "image" or "text", from the semantic spec's Data field (Table when absent)."""
-    values = (semantic_spec.get("Data") or {}).get("Values") or ["Table"]
-    kind = str(values[0]).lower()
+    data_type = SemanticView.from_spec(semantic_spec).data_type or "Table"
+    kind = data_type.lower()
     if kind not in ("table", "image", "text"):
-        raise PackageError(f"semantic spec Data {values[0]!r}: pack makes Table, Image or Text learnwares")
+        raise PackageError(f"semantic spec Data {data_type!r}: pack makes Table, Image or Text learnwares")
     return kind
 
 
