@@ -75,8 +75,8 @@ class DockAPI(Protocol):
         are stored once.
 
         Raises:
-            PackageError: no such file, or the zip/its learnware.yaml is malformed or hostile.
-            SpecError: the semantic spec (argument or in the zip) or a stat spec is invalid.
+            PackageError: no such file; the zip or its learnware.yaml is malformed or hostile; or the
+                semantic spec (argument or in the zip) or a stat spec is invalid (the message names it).
             CheckError: the model failed a check (load, input shape, predict, output shape).
         """
         ...
@@ -160,8 +160,8 @@ class DockAPI(Protocol):
         mixture proposal when a stat spec is given (dock/search/engine.py).
 
         Raises:
-            SpecError: the query's semantic spec or stat spec is invalid.
-            SearchError: the query cannot be run (e.g. a spec kind the dock cannot compare).
+            SearchError: the query's semantic spec or stat spec is invalid, or they disagree
+                (e.g. the stat spec's dimension is not the query's Input.Dimension).
         """
         ...
 
@@ -169,7 +169,7 @@ class DockAPI(Protocol):
         """As `search`, over this dock and every connected peer's; offline, this dock alone.
 
         Raises:
-            SpecError, SearchError: as `search`.
+            SearchError: as `search`.
         """
         ...
 
