@@ -20,6 +20,7 @@ import yaml
 from dock.errors import PackageError, RunnerError
 from dock.package.reader import SEMANTIC_FILE, YAML_FILE, read_package, write_package_zip
 from dock.package.submission_checks import as_chw
+from dock.runtime.limits import DEFAULT_LIMITS
 from dock.runtime.worker import ModelWorker
 from specs.semantic import SemanticView
 
@@ -137,7 +138,7 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
                    model_class_file: Path | None = None, model_class: str | None = None, X,
                    semantic_spec: dict, predict_method: str = "predict",
                    requirements: list[str] | None = None, K: int = 100, seed: int = 0,
-                   model_kwargs: dict | None = None, timeout: float = 60.0,
+                   model_kwargs: dict | None = None, timeout: float = DEFAULT_LIMITS.timeout,
                    python: str | None = None) -> Path:
     """Write a learnware zip to `out_zip` and return its path.
 
