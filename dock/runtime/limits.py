@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from types import EllipsisType
 from typing import Any
 
+from dock.errors import DockError
 from dock.runtime.worker_main import MAX_FRAME
+
+
+class WorkerLimitsError(DockError, ValueError):
+    """A worker limit that cannot be (zero, negative, not a number...). A DockError so the CLI and
+    the daemon report it in one line; a ValueError because that is what it is."""
 
 
 def _positive_number(name: str, value: Any, *, optional: bool) -> None:
@@ -22,7 +28,7 @@ def _positive_number(name: str, value: Any, *, optional: bool) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         allowed = "a positive number" + (" or None (no limit)" if optional else "")
-        raise ValueError(f"WorkerLimits.{name}: {value!r} is not allowed; expected {allowed}")
+        raise WorkerLimitsError(f"worker limit {name}: {value!r} is not allowed; expected {allowed}")
 
 
 def _positive_int(name: str, value: Any, *, optional: bool) -> None:
@@ -30,7 +36,7 @@ def _positive_int(name: str, value: Any, *, optional: bool) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         allowed = "a positive integer" + (" or None (no limit)" if optional else "")
-        raise ValueError(f"WorkerLimits.{name}: {value!r} is not allowed; expected {allowed}")
+        raise WorkerLimitsError(f"worker limit {name}: {value!r} is not allowed; expected {allowed}")
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,8 @@ class WorkerLimits:
             _positive_int(name, getattr(self, name), optional=True)
         _positive_int("max_frame", self.max_frame, optional=False)
         if self.max_frame > MAX_FRAME:
-            raise ValueError(f"WorkerLimits.max_frame: {self.max_frame} is not allowed; at most {MAX_FRAME} bytes")
+            raise WorkerLimitsError(f"worker limit max_frame: {self.max_frame} is not allowed; "
+                                    f"at most {MAX_FRAME} bytes")
 
     @property
     def effective_load_timeout(self) -> float:

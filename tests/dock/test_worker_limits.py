@@ -11,7 +11,7 @@ import pytest
 
 from dock import Dock
 from dock.errors import RunnerTimeout
-from dock.runtime.limits import DEFAULT_LIMITS, WorkerLimits, resolve_limits
+from dock.runtime.limits import DEFAULT_LIMITS, WorkerLimits, WorkerLimitsError, resolve_limits
 from dock.runtime.worker import ModelWorker
 from dock.runtime.worker_main import MAX_FRAME
 
@@ -19,16 +19,16 @@ from .fixtures import model_folder, model_source, package_files, semantic, write
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"timeout": 0}, "WorkerLimits.timeout: 0 is not allowed; expected a positive number"),
-    ({"timeout": float("nan")}, "WorkerLimits.timeout: nan is not allowed"),
-    ({"timeout": None}, "WorkerLimits.timeout: None is not allowed; expected a positive number"),
-    ({"memory_limit_mb": True}, "WorkerLimits.memory_limit_mb: True is not allowed; expected a positive integer"),
-    ({"disk_limit_mb": -1}, "WorkerLimits.disk_limit_mb: -1 is not allowed"),
-    ({"max_threads": 2.5}, "WorkerLimits.max_threads: 2.5 is not allowed"),
+    ({"timeout": 0}, "worker limit timeout: 0 is not allowed; expected a positive number"),
+    ({"timeout": float("nan")}, "worker limit timeout: nan is not allowed"),
+    ({"timeout": None}, "worker limit timeout: None is not allowed; expected a positive number"),
+    ({"memory_limit_mb": True}, "worker limit memory_limit_mb: True is not allowed; expected a positive integer"),
+    ({"disk_limit_mb": -1}, "worker limit disk_limit_mb: -1 is not allowed"),
+    ({"max_threads": 2.5}, "worker limit max_threads: 2.5 is not allowed"),
     ({"max_frame": MAX_FRAME + 1}, f"at most {MAX_FRAME} bytes"),
 ])
 def test_bad_limits_are_refused_with_the_field_named(changes, message):
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
+    with pytest.raises(WorkerLimitsError, match=message.replace("[", r"\[").replace("(", r"\(")):
         WorkerLimits(**changes)
     # The honest values of the same fields are accepted, and None means "no limit" where allowed.
     assert WorkerLimits(timeout=0.5, memory_limit_mb=None, disk_limit_mb=None, max_threads=None).timeout == 0.5
@@ -53,7 +53,7 @@ def test_keywords_map_onto_the_limits(tmp_path):
     # `...` (the keywords' default) keeps the limits' value; an explicit value overrides it.
     assert resolve_limits(base) is base
     assert resolve_limits(base, timeout=7).timeout == 7 and resolve_limits(base, timeout=7).disk_limit_mb == 10
-    with pytest.raises(ValueError, match="WorkerLimits.output_limit_mb"):
+    with pytest.raises(WorkerLimitsError, match="worker limit output_limit_mb"):
         ModelWorker(folder, config, output_limit_mb=0)
     with pytest.raises(TypeError, match="unknown worker limit"):
         base.with_keywords(gpu_limit=1)
@@ -73,5 +73,20 @@ def test_dock_load_runs_the_worker_under_the_given_limits(tmp_path):
                 loaded.predict(np.full((2, 4), 1000.0))
             assert time.monotonic() - started < 10
             assert loaded.predict(X[:5]).shape == (5,)
-        with pytest.raises(ValueError, match="WorkerLimits.timeout: -1"):
+        with pytest.raises(WorkerLimitsError, match="worker limit timeout: -1"):
             dock.load(learnware_id, timeout=-1)
+        assert dock.load(learnware_id, timeout=5).predict(X[:2]).shape == (2,)  # closed with the dock
+
+
+def test_a_bad_limit_on_the_command_line_is_one_line_and_nothing_is_stored(tmp_path):
+    from tests.helpers import run_cli
+
+    from .fixtures import write_reference_zip
+
+    zip_path = write_reference_zip(tmp_path / "iris.zip")
+    home = tmp_path / "home"
+    refused = run_cli(home, "submit", str(zip_path), "--timeout", "0", check=False)
+    assert refused.returncode != 0
+    assert refused.stderr.strip() == "error: worker limit timeout: 0.0 is not allowed; expected a positive number"
+    assert run_cli(home, "list", "--json").stdout.strip() == "[]"
+    assert run_cli(home, "submit", str(zip_path), "--timeout", "30").returncode == 0  # the honest path
