@@ -159,6 +159,8 @@ def _scenario(dock: DockAPI, home: Path, zips: dict, tmp: Path) -> dict:
           UserInfo(semantic_spec={"Input": {"Dimension": DIM + 1}}, stat_info={wrong_dim.type: wrong_dim}))
     _call(t, "error: trust bad id", home, dock.trust, "not-a-peer-id")
     _call(t, "error: fetch offline", home, dock.fetch, "0" * 12)
+    _call(t, "error: load bad limit", home, dock.load, beta, timeout=0)
+    _call(t, "error: submit bad limit", home, dock.submit, zips["bad output"], timeout=-1)
 
     _call(t, "remove", home, dock.remove, gamma[:12])
     _call(t, "list after remove", home, lambda: sorted(r.name for r in dock.list()))
@@ -219,7 +221,8 @@ STEPS = [
     "error: get unknown", "error: get bad prefix", "error: load unknown", "error: remove unknown",
     "error: export unknown", "error: submit missing file", "error: submit garbage", "error: submit bad semantic",
     "error: submit failing check", "error: search bad query", "error: search spec vs Input", "error: trust bad id",
-    "error: fetch offline", "remove", "list after remove", "error: get removed", "stats",
+    "error: fetch offline", "error: load bad limit", "error: submit bad limit", "remove", "list after remove",
+    "error: get removed", "stats",
 ]
 # Errors defined outside dock/errors.py come back from the daemon as a plain DockError until the error
 # registry (issue 12 item 2, helper "errors") lands; drop this once it has.
@@ -287,7 +290,8 @@ def test_the_scenario_did_what_it_says(transcripts, mode):
         "error: submit garbage": "PackageError", "error: submit bad semantic": "PackageError",
         "error: submit failing check": "CheckError", "error: search bad query": "SearchError",
         "error: search spec vs Input": "SearchError", "error: fetch offline": "NotFoundError",
-        "error: get removed": "NotFoundError",
+        "error: get removed": "NotFoundError", "error: load bad limit": "WorkerLimitsError",
+        "error: submit bad limit": "WorkerLimitsError",
     }
     assert {k: errors[k] for k in expected} == expected
     assert "Output.Dimension = 2" in t["error: submit failing check"][2]
