@@ -37,13 +37,19 @@ _EXPORTS = {
     "generate_stat_spec": "specs",
     "load_spec": "specs",
     "SpecError": "specs",
+    "SemanticView": "specs",
+    "DockAPI": "dock.api",
+    "WorkerLimits": "dock.runtime.limits",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from dock.api import DockAPI  # noqa: F401
     from dock.dock import Dock  # noqa: F401
+    from dock.runtime.limits import WorkerLimits  # noqa: F401
     from dock.search.query import BaseUserInfo, UserInfo  # noqa: F401
+    from specs import SemanticView  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

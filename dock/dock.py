@@ -9,21 +9,30 @@ stores nothing; a crash between the blob and the insert leaves an orphan blob th
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import EllipsisType
+from typing import TYPE_CHECKING, Any, Self
 
 from dock.errors import DockBusyError, NotFoundError, PackageError
 from dock.home import DockHome, OwnerLock
 from dock.network.signed_records import sign_record
 from dock.records import LearnwareRecord
+from dock.runtime.limits import WorkerLimits, resolve_limits
 from dock.runtime.loaded import LoadedLearnware
 from dock.search.query import SearchResult, UserInfo
 from dock.store.blobs import BlobStore, is_learnware_id, sha256_file
 from dock.store.catalogue import Catalogue
+
+if TYPE_CHECKING:
+    from dock.api import DockAPI
+    from dock.network.fetch import Transfer
+    from dock.search.engine import SearchIndex
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +47,7 @@ class Dock:
         self._lock = lock
         self._loaded: list[LoadedLearnware] = []
         self._closed = False
-        self._search_index = None  # dock.search.SearchIndex, built on the first search
+        self._search_index: SearchIndex | None = None  # built on the first search
         self._identity = None  # this node's signing key, loaded on first use
         self._trust_list = None  # dock.network.trust.TrustList, on first use
         self.network = None  # a dock.network.NetworkService attaches itself here when online
@@ -63,7 +72,7 @@ class Dock:
         return dock
 
     @classmethod
-    def connect(cls, home: str | os.PathLike | None = None, *, wait: float = 5.0):
+    def connect(cls, home: str | os.PathLike | None = None, *, wait: float = 5.0) -> DockAPI:
         """The running daemon's dock (over its control socket) if one owns `home`, else this dock
         opened embedded. Both offer the same methods.
 
@@ -111,15 +120,31 @@ class Dock:
         self.catalogue.close()
         self._lock.release()
 
-    def __enter__(self) -> "Dock":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def owner_pid(self) -> int:
+        return os.getpid()
+
+    @property
+    def online(self) -> bool:
+        return self.network is not None
+
+    def peer_id(self) -> str | None:
+        """This node's peer id; None until it has a key (never creates one)."""
+        if self._identity is None and not (self.home.root / "identity.key").is_file():
+            return None
+        return self.identity.peer_id
+
     # -- learnwares ------------------------------------------------------------------------
-    def submit(self, zip_path: str | os.PathLike, semantic_spec: dict | None = None, *, timeout: float = 60.0) -> str:
-        """Check a learnware zip and store it; returns its id. The same bytes are stored once."""
+    def submit(self, zip_path: str | os.PathLike[str], semantic_spec: dict[str, Any] | None = None, *,
+               timeout: float | EllipsisType = ...) -> str:
+        """Check a learnware zip and store it; returns its id. The same bytes are stored once.
+        (DockAPI.submit in dock/api.py says what it raises.)"""
         from dock.package.reader import extract_package, read_folder
         from dock.package.submission_checks import check_package
 
@@ -133,7 +158,7 @@ class Dock:
         with tempfile.TemporaryDirectory(prefix="lwdock-check-") as tmp:
             folder = extract_package(zip_path, Path(tmp) / "learnware")
             package = read_folder(folder, zip_path.resolve(), learnware_id, semantic_spec)
-            check_package(package, folder, timeout=timeout)
+            check_package(package, folder, limits=resolve_limits(None, timeout=timeout))
         # Sign (which validates the record as a receiver would) before the blob is written, so a
         # record that cannot exist never leaves a copied zip behind.
         signed = sign_record(
@@ -181,7 +206,7 @@ class Dock:
             self._trust_list = TrustList(self.catalogue, self.identity.peer_id)
         return self._trust_list
 
-    def trust(self, peer_id: str, note: str = "") -> dict:
+    def trust(self, peer_id: str, note: str = "") -> dict[str, Any]:
         """Trust a peer or publisher id (`lwdock trust`): exempt from quotas, never evicted."""
         return self.trust_list.add(peer_id, note)
 
@@ -189,7 +214,7 @@ class Dock:
         """Remove an id from the trust list; False when it was not on it."""
         return self.trust_list.remove(peer_id)
 
-    def trusted(self) -> list[dict]:
+    def trusted(self) -> builtins.list[dict[str, Any]]:
         """The trust list: [{"id", "note", "added_at"}], oldest first."""
         return self.trust_list.list()
 
@@ -227,7 +252,7 @@ class Dock:
             raise NotFoundError(f"the zip of {learnware_id[:12]}… is not in this dock")
         return self.blobs.path(learnware_id)
 
-    def export(self, learnware_id: str, dest: str | os.PathLike) -> Path:
+    def export(self, learnware_id: str, dest: str | os.PathLike[str]) -> Path:
         dest = Path(dest)
         if dest.is_dir():
             dest = dest / f"{self.resolve_id(learnware_id)}.zip"
@@ -255,11 +280,11 @@ class Dock:
     # -- search and reuse ------------------------------------------------------------------
     def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         """Rank this dock's learnwares for a user (see dock/search/engine.py); the index is built on first use."""
-        from dock.search.engine import SearchIndex, search
+        from dock.search import engine
 
         if self._search_index is None:
-            self._search_index = SearchIndex.from_catalogue(self.catalogue)
-        return search(self._search_index, self.catalogue, user_info, limit=limit)
+            self._search_index = engine.SearchIndex.from_catalogue(self.catalogue)
+        return engine.search(self._search_index, self.catalogue, user_info, limit=limit)
 
     def prepare_load(self, learnware_id: str) -> tuple[LearnwareRecord, Path]:
         """The record and the unpacked folder a worker starts from (the control API's load step).
@@ -277,7 +302,7 @@ class Dock:
         config = check_model_files(folder, record.model_config)
         return dataclasses.replace(record, model_config=config), folder
 
-    def fetch(self, learnware_id: str, progress=None) -> Path:
+    def fetch(self, learnware_id: str, progress: Callable[[Transfer], None] | None = None) -> Path:
         """Make the learnware's zip local (from a peer); its path. Needs the network.
         `progress(transfer)` is called as bytes arrive (transfer.done, .total, .peer, .state)."""
         learnware_id = self.resolve_id(learnware_id)
@@ -296,9 +321,9 @@ class Dock:
             return self.search(user_info, limit=limit)
         return self.network.search_peers(user_info, limit=limit)
 
-    def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096,
-             isolation: str = "process", sandbox: bool | str | None = None,
-             allow_index: bool = False) -> LoadedLearnware:
+    def load(self, learnware_id: str, *, limits: WorkerLimits | None = None, timeout: float | EllipsisType = ...,
+             memory_limit_mb: int | None | EllipsisType = ..., isolation: str = "process",
+             sandbox: bool | str | None = None, allow_index: bool = False) -> LoadedLearnware:
         """Start the learnware's model in its own worker process and return a handle to it.
 
         isolation "process": the worker runs the dock's Python and packages. "venv": the worker
@@ -306,13 +331,14 @@ class Dock:
         requirements set under `<home>/venvs/` (dock/runtime/venvs.py); offline unless allow_index.
         sandbox: None = the process default (the full sandbox, or a refusal where the machine lacks
         a layer, unless --unsafe-no-sandbox); "off" = unconfined (dock/runtime/worker.py).
+        limits: the worker's budgets (dock/runtime/limits.py); `timeout`/`memory_limit_mb` override them.
         """
         from dock.runtime.loaded import start_learnware
 
         record, folder = self.prepare_load(learnware_id)
         loaded = start_learnware(record, folder, self.get_stat_specs(record.id), self.home.root / "venvs",
-                                 timeout=timeout, memory_limit_mb=memory_limit_mb, isolation=isolation,
-                                 sandbox=sandbox, allow_index=allow_index)
+                                 limits=resolve_limits(limits, timeout=timeout, memory_limit_mb=memory_limit_mb),
+                                 isolation=isolation, sandbox=sandbox, allow_index=allow_index)
         self._loaded.append(loaded)
         return loaded
 
@@ -359,3 +385,7 @@ def _sandbox_status() -> dict:
     report = sandbox_report()
     keys = ("ok", "summary", "layers", "missing", "guarantees", "attacks")
     return {key: report.get(key) for key in keys}
+
+
+if TYPE_CHECKING:
+    _: type[DockAPI] = Dock  # the type checker proves Dock implements the dock API (dock/api.py)

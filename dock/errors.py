@@ -176,6 +176,13 @@ class InternalError(DockError):
     exit_code = 24
 
 
+class WorkerLimitsError(DockError, ValueError):
+    """A worker limit that cannot be (zero, negative, not a number...). A ValueError too, because
+    that is what it is."""
+
+    exit_code = 26
+
+
 @dataclass(frozen=True)
 class ErrorKind:
     cls: type[BaseException]
@@ -204,7 +211,7 @@ class ErrorKind:
 _DOCK_ERRORS = (DockError, PackageError, CheckError, RunnerError, StoreError, SearchError, DataFileError,
                 NetworkError, ReuseError, NotFoundError, DockBusyError, RunnerTimeout, SandboxUnavailable,
                 VenvError, ModelConfigError, RecordError, FetchedZipMismatch, BudgetRefused, TrustError,
-                DaemonUnavailable, ControlProtocolError, ControlRequestError, InternalError)
+                DaemonUnavailable, ControlProtocolError, ControlRequestError, InternalError, WorkerLimitsError)
 
 # The specs and p2p layers know nothing of exit codes: they are given theirs here.
 _FOREIGN_ERRORS: tuple[tuple[type[BaseException], int], ...] = (

@@ -7,24 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
-
-def _first(semantic: dict, key: str) -> str | None:
-    values = (semantic.get(key) or {}).get("Values") or []
-    return values[0] if isinstance(values, list) and values else None
-
-
-def _text(semantic: dict, key: str) -> str:
-    value = (semantic.get(key) or {}).get("Values")
-    return value if isinstance(value, str) else ""
-
-
-def _dimension(semantic: dict, key: str) -> int | None:
-    block = semantic.get(key)
-    if isinstance(block, dict) and block.get("Dimension") is not None:
-        return int(block["Dimension"])
-    return None
+from specs.semantic import SemanticView
 
 
 @dataclass(frozen=True)
@@ -37,41 +23,46 @@ class LearnwareRecord:
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     stat_spec_types: tuple[str, ...] = ()
 
+    @cached_property
+    def semantic(self) -> SemanticView:
+        """The semantic spec, read once (the record is frozen, so is its spec)."""
+        return SemanticView.from_spec(self.semantic_spec)
+
     @property
     def name(self) -> str:
-        return _text(self.semantic_spec, "Name")
+        return self.semantic.name
 
     @property
     def description(self) -> str:
-        return _text(self.semantic_spec, "Description")
+        return self.semantic.description
 
     @property
     def data_type(self) -> str | None:
-        return _first(self.semantic_spec, "Data")
+        return self.semantic.data_type
 
     @property
     def task_type(self) -> str | None:
-        return _first(self.semantic_spec, "Task")
+        return self.semantic.task_type
 
     @property
     def library_type(self) -> str | None:
-        return _first(self.semantic_spec, "Library")
+        return self.semantic.library
 
     @property
     def license(self) -> str | None:
-        return _first(self.semantic_spec, "License")
+        return self.semantic.license
 
     @property
     def scenarios(self) -> list[str]:
-        return list((self.semantic_spec.get("Scenario") or {}).get("Values") or [])
+        return list(self.semantic.scenarios)
 
     @property
     def input_dim(self) -> int | None:
-        return _dimension(self.semantic_spec, "Input")
+        return self.semantic.input_dim
 
     @property
     def output_dim(self) -> int | None:
-        return _dimension(self.semantic_spec, "Output")
+        return self.semantic.output_dim
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready dict for the CLI's --json and for scripts."""

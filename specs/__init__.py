@@ -21,6 +21,7 @@ _EXPORTS = {
     "generate_semantic_spec": "semantic",
     "validate_semantic_spec": "semantic",
     "SEMANTIC_FIELDS": "semantic",
+    "SemanticView": "semantic",
     "RKMETableSpecification": "table",
     "RKMEImageSpecification": "image",  # loading/comparing needs numpy only; fitting imports torch
     "RKMETextSpecification": "text",  # fitting imports sentence-transformers (offline model)

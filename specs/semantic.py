@@ -18,6 +18,7 @@ import copy
 import difflib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from .errors import SpecError
 
@@ -301,3 +302,105 @@ def generate_semantic_spec(
     if output_description is not None:
         spec["Output"] = output_description
     return validate_semantic_spec(spec, partial=True)
+
+
+# -- reading a spec ---------------------------------------------------------------------------
+# Every reader of a semantic spec (records, search filters, checks, pack, reuse, CLI, TUI) goes
+# through SemanticView instead of unpacking {"Data": {"Values": [...]}} by hand. It never raises:
+# it reads a learnware's validated spec, a partial query, or a stranger's unvalidated dict alike,
+# and whatever is missing or of the wrong shape reads as empty.
+
+_CLASS_KEYS = ("Data", "Task", "Library", "Scenario", "License")
+
+
+def _class_values(spec: Mapping, key: str) -> tuple[str, ...]:
+    entry = spec.get(key)
+    values = entry.get("Values") if isinstance(entry, Mapping) else entry  # a bare value is tolerated
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, (list, tuple)):
+        return ()
+    return tuple(str(v) for v in values if v is not None)
+
+
+def _string_value(spec: Mapping, key: str) -> str:
+    entry = spec.get(key)
+    value = entry.get("Values") if isinstance(entry, Mapping) else entry
+    return value if isinstance(value, str) else ""
+
+
+def _io_block(spec: Mapping, key: str) -> tuple[int | None, tuple[tuple[int, str], ...]]:
+    block = spec.get(key)
+    if not isinstance(block, Mapping):
+        return None, ()
+    raw = block.get("Dimension")
+    dim = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        dim = raw
+    elif isinstance(raw, str) and raw.strip().isdigit():
+        dim = int(raw)
+    described = block.get("Description")
+    pairs: list[tuple[int, str]] = []
+    if isinstance(described, Mapping):
+        for index, text in described.items():
+            if isinstance(text, str) and str(index).strip().isdigit():
+                pairs.append((int(str(index).strip()), text))
+    return dim, tuple(sorted(pairs))
+
+
+@dataclass(frozen=True)
+class SemanticView:
+    """A semantic spec, read: typed fields instead of nested dicts. Build with `from_spec`.
+
+    Class fields keep every value (a query may list several, meaning "any of"); the singular
+    properties (`data_type`, ...) give the first, as a learnware has exactly one."""
+
+    name: str = ""
+    description: str = ""
+    data_types: tuple[str, ...] = ()
+    task_types: tuple[str, ...] = ()
+    libraries: tuple[str, ...] = ()
+    scenarios: tuple[str, ...] = ()
+    licenses: tuple[str, ...] = ()
+    input_dim: int | None = None
+    output_dim: int | None = None
+    input_descriptions: tuple[tuple[int, str], ...] = ()  # (column, text), by column
+    output_descriptions: tuple[tuple[int, str], ...] = ()
+
+    @classmethod
+    def from_spec(cls, spec: Mapping | None) -> SemanticView:
+        if not isinstance(spec, Mapping):
+            return cls()
+        input_dim, input_descriptions = _io_block(spec, "Input")
+        output_dim, output_descriptions = _io_block(spec, "Output")
+        return cls(
+            name=_string_value(spec, "Name"), description=_string_value(spec, "Description"),
+            data_types=_class_values(spec, "Data"), task_types=_class_values(spec, "Task"),
+            libraries=_class_values(spec, "Library"), scenarios=_class_values(spec, "Scenario"),
+            licenses=_class_values(spec, "License"), input_dim=input_dim, output_dim=output_dim,
+            input_descriptions=input_descriptions, output_descriptions=output_descriptions,
+        )
+
+    def values(self, key: str) -> tuple[str, ...]:
+        """The values of a class or tag field by its spec key: "Data", "Task", "Library", "Scenario", "License"."""
+        by_key = {"Data": self.data_types, "Task": self.task_types, "Library": self.libraries,
+                  "Scenario": self.scenarios, "License": self.licenses}
+        if key not in by_key:
+            raise KeyError(f"{key!r} is not a class field; one of {', '.join(_CLASS_KEYS)}")
+        return by_key[key]
+
+    @property
+    def data_type(self) -> str | None:
+        return self.data_types[0] if self.data_types else None
+
+    @property
+    def task_type(self) -> str | None:
+        return self.task_types[0] if self.task_types else None
+
+    @property
+    def library(self) -> str | None:
+        return self.libraries[0] if self.libraries else None
+
+    @property
+    def license(self) -> str | None:
+        return self.licenses[0] if self.licenses else None

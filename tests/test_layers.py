@@ -57,6 +57,7 @@ DOCK_ORDER = (
     ("package",),
     ("reuse",),
     ("network",),
+    ("api",),
     ("control",),
     ("dock",),
     ("reference_client", "daemon", "demo"),

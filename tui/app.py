@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from textual.app import App
 from textual.binding import Binding
@@ -18,6 +18,9 @@ from .screens.help import HelpScreen
 from .screens.network import NetworkScreen
 from .screens.publish import PublishScreen
 from .screens.search import SearchScreen
+
+if TYPE_CHECKING:
+    from dock.api import DockAPI
 
 
 class LwdockApp(App[int]):
@@ -78,9 +81,10 @@ class LwdockApp(App[int]):
         self.push_screen(HelpScreen(about))
 
 
-def make_app(dock: Any = None, *, backend: DockBackend | None = None, network: NetworkStatusSource | None = None,
-             cursor_blink: bool = True, show_timings: bool = True, show_ids_and_sizes: bool = True,
-             log_path: Path | None = None, startup_notice: str | None = None) -> LwdockApp:
+def make_app(dock: DockAPI | None = None, *, backend: DockBackend | None = None,
+             network: NetworkStatusSource | None = None, cursor_blink: bool = True, show_timings: bool = True,
+             show_ids_and_sizes: bool = True, log_path: Path | None = None,
+             startup_notice: str | None = None) -> LwdockApp:
     """Build the app on an open `dock.Dock` (or a ready backend). The caller owns the dock."""
     if backend is None:
         if dock is None:

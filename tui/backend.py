@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from dock import SemanticView
 from dock.cli.terminal_text import visible, visible_tree
 
 from .network_status import DockStatusNetwork, NetworkStatus, NetworkStatusSource
@@ -25,6 +27,13 @@ from .viewmodels import (
     StatSpecInfo,
 )
 
+if TYPE_CHECKING:
+    from dock.api import DockAPI
+    from dock.network.fetch import Transfer
+    from dock.records import LearnwareRecord
+    from dock.runtime.loaded import LoadedLearnware
+    from dock.search.query import Match, Mixture
+
 log = logging.getLogger(__name__)
 LISTING_ROWS = 200  # rows shown when nothing is asked yet (all learnwares, by name)
 
@@ -34,14 +43,8 @@ LISTING_ROWS = 200  # rows shown when nothing is asked yet (all learnwares, by n
 # escapes); the widgets then render them as Text, never as markup.
 
 
-def _first(semantic: dict, key: str) -> str:
-    values = (semantic.get(key) or {}).get("Values") or []
-    return visible(values[0]) if isinstance(values, list) and values else ""
-
-
-def _name(semantic: dict) -> str:
-    value = (semantic.get("Name") or {}).get("Values")
-    return visible(value) if isinstance(value, str) else ""
+def _shown(value: str | None) -> str:
+    return visible(value) if value else ""
 
 
 def short_peer(peer_id: str) -> str:
@@ -50,29 +53,27 @@ def short_peer(peer_id: str) -> str:
 
 
 class DockBackend:
-    """Over an embedded `Dock` or a daemon's `RemoteDock` (`Dock.connect` gives either)."""
+    """Over an embedded `Dock` or a daemon's `RemoteDock` (`Dock.connect` gives either): typed
+    against `DockAPI` (dock/api.py), so it uses nothing one of them lacks."""
 
-    def __init__(self, dock: Any, network: NetworkStatusSource | None = None):
+    def __init__(self, dock: DockAPI, network: NetworkStatusSource | None = None):
         self.dock = dock
-        self.mode = getattr(dock, "mode", "embedded")
+        self.mode = dock.mode
         if self.mode != "embedded":
-            self.kind = f"attached to the lwdock node (pid {getattr(dock, 'daemon_pid', '?')})"
+            self.kind = f"attached to the lwdock node (pid {dock.owner_pid})"
         else:
-            self.kind = "embedded node, online" if getattr(dock, "network", None) is not None else "embedded dock"
+            self.kind = "embedded node, online" if dock.online else "embedded dock"
         self.network: NetworkStatusSource = network or DockStatusNetwork(dock)
         self._write_lock = threading.RLock()  # submit / remove / export one at a time
-        self._self_id: str | None | bool = False  # False: not looked up yet
+        self._self_id: str | None = None
+        self._self_id_known = False  # looked up once: reading the key costs a file read
 
     def own_peer_id(self) -> str | None:
         """This node's peer id (the publisher of what it publishes), without creating a key."""
-        if self._self_id is False:
-            self._self_id = None
+        if not self._self_id_known:
+            self._self_id_known = True
             try:
-                if self.mode == "embedded":
-                    if (self.home / "identity.key").is_file() and hasattr(self.dock, "identity"):
-                        self._self_id = self.dock.identity.peer_id
-                else:
-                    self._self_id = (self.dock.status() or {}).get("peer_id")
+                self._self_id = self.dock.peer_id()
             except Exception:  # noqa: BLE001 - an unreadable key only costs the "you" label
                 log.warning("cannot read this node's peer id", exc_info=True)
         return self._self_id
@@ -82,11 +83,8 @@ class DockBackend:
             return "—"
         return "you" if publisher == self.own_peer_id() else short_peer(publisher)
 
-    def _local(self, ids) -> set[str]:
-        local_ids = getattr(self.dock, "local_ids", None)
-        if callable(local_ids):
-            return set(local_ids())
-        return {i for i in ids if self.dock.has_zip(i)}
+    def _local(self) -> set[str]:
+        return self.dock.local_ids()
 
     # -- reads -----------------------------------------------------------------------------
     @property
@@ -98,7 +96,7 @@ class DockBackend:
         if query.is_empty:
             # The dock has no paged listing yet: sort every record, then build rows for the shown ones only.
             records = sorted(self.dock.list(), key=lambda r: (r.name.casefold(), r.id))
-            local = self._local(r.id for r in records[:LISTING_ROWS])
+            local = self._local()
             rows = [self._record_row(r, r.id in local) for r in records[:LISTING_ROWS]]
             return SearchOutcome(rows, "name", len(records), time.perf_counter() - start)
         from dock import UserInfo
@@ -107,7 +105,7 @@ class DockBackend:
         result = self.dock.search(UserInfo(semantic_spec=query.semantic_spec(), stat_info=stat_info),
                                   limit=query.limit)
         mixture = result.multiple if result.multiple is not None and len(result.multiple.ids) > 1 else None
-        local = self._local({m.id for m in result.single} | set(mixture.ids if mixture else ()))
+        local = self._local()
         rows = [self._match_row(m, self.dock.get(m.id), m.id in local) for m in result.single]
         if mixture is not None:
             rows.insert(0, self._mixture_row(mixture, all(i in local for i in mixture.ids)))
@@ -118,30 +116,32 @@ class DockBackend:
             ranked_by = "text" if query.text.strip() else "filters"
         return SearchOutcome(rows, ranked_by, total, time.perf_counter() - start)
 
-    def _record_row(self, record, local: bool) -> ResultRow:
+    def _record_row(self, record: LearnwareRecord, local: bool) -> ResultRow:
         return ResultRow(
             key=record.id, name=visible(record.name), data_type=visible(record.data_type or ""),
             task=visible(record.task_type or ""), score=None, publisher=self.publisher_label(record.publisher),
             local=local, ids=(record.id,), names=(visible(record.name),),
         )
 
-    def _match_row(self, match, record, local: bool) -> ResultRow:
-        sem = match.semantic_spec
+    def _match_row(self, match: Match, record: LearnwareRecord | None, local: bool) -> ResultRow:
+        sem = SemanticView.from_spec(match.semantic_spec)
         # Without text and stat spec a search only filters: every match then has the same score.
         score = match.score if (match.mmd2 is not None or match.text_score is not None) else None
         return ResultRow(
-            key=match.id, name=visible(match.name) if match.name else _name(sem), data_type=_first(sem, "Data"),
-            task=_first(sem, "Task"), score=score, mmd2=match.mmd2, text_score=match.text_score,
+            key=match.id, name=_shown(sem.name), data_type=_shown(sem.data_type),
+            task=_shown(sem.task_type), score=score, mmd2=match.mmd2, text_score=match.text_score,
             publisher=self.publisher_label(record.publisher if record else None), local=local,
-            ids=(match.id,), names=(visible(match.name) if match.name else _name(sem),),
+            ids=(match.id,), names=(_shown(sem.name),),
         )
 
-    def _mixture_row(self, mixture, local: bool) -> ResultRow:
-        names = tuple(_name(s) for s in mixture.semantic_specs)
+    def _mixture_row(self, mixture: Mixture, local: bool) -> ResultRow:
+        views = [SemanticView.from_spec(s) for s in mixture.semantic_specs]
+        names = tuple(_shown(v.name) for v in views)
         parts = " + ".join(f"{n} {w:.0%}" for n, w in zip(names, mixture.weights, strict=False))
-        first = mixture.semantic_specs[0] if mixture.semantic_specs else {}
+        first = views[0] if views else SemanticView()
         return ResultRow(
-            key=MIXTURE_KEY, name=f"Mixture: {parts}", data_type=_first(first, "Data"), task=_first(first, "Task"),
+            key=MIXTURE_KEY, name=f"Mixture: {parts}", data_type=_shown(first.data_type),
+            task=_shown(first.task_type),
             score=mixture.score, mmd2=mixture.mmd2, publisher=None, local=local,
             ids=tuple(mixture.ids), names=names, weights=tuple(float(w) for w in mixture.weights),
         )
@@ -176,11 +176,11 @@ class DockBackend:
             return "the network is offline: " + (status.reason or "no node is running")
         return ""
 
-    def fetch(self, learnware_id: str, progress) -> Path:
+    def fetch(self, learnware_id: str, progress: Callable[[int, int | None, str], None]) -> Path:
         """Download the zip from the peers that have it; `progress(done, total, text)` as it goes."""
 
-        def report(transfer) -> None:
-            peer = short_peer(str(getattr(transfer, "peer", "") or "?"))
+        def report(transfer: Transfer) -> None:
+            peer = short_peer(str(transfer.peer or "?"))
             progress(transfer.done, transfer.total or None, f"from {peer}")
 
         # An embedded dock reports from its network service, a daemon's over the control socket.
@@ -200,6 +200,6 @@ class DockBackend:
         with self._write_lock:
             return self.dock.submit(zip_path)
 
-    def load(self, learnware_id: str):
+    def load(self, learnware_id: str) -> LoadedLearnware:
         """A running learnware (its model in a worker process); the caller closes it."""
         return self.dock.load(learnware_id)

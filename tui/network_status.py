@@ -11,7 +11,10 @@ These dataclasses live in tui/ because dock has no typed status yet (dock cannot
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from dock.api import DockAPI
 
 
 @dataclass(frozen=True)
@@ -66,18 +69,15 @@ EMBEDDED_OFFLINE = ("embedded dock: no lwdock node runs for this home, so nothin
 class DockStatusNetwork:
     """The network as the dock reports it in `dock.status()`."""
 
-    def __init__(self, dock: Any):
+    def __init__(self, dock: DockAPI):
         self.dock = dock
 
     def status(self) -> NetworkStatus:
-        report = getattr(self.dock, "status", None)
-        if not callable(report):
-            return NetworkStatus(online=False, reason="this dock reports no network status")
-        d = report() or {}
+        d = self.dock.status() or {}
         online = bool(d.get("online"))
         reason = ""
         if not online:
-            if getattr(self.dock, "mode", "embedded") == "embedded":
+            if self.dock.mode == "embedded":
                 reason = EMBEDDED_OFFLINE
             else:
                 reason = f"the lwdock node (pid {d.get('pid', '?')}) runs without the peer-to-peer network"

@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dock.cli import output as out
 from dock.errors import DataFileError, DockError
 
+if TYPE_CHECKING:
+    from dock.api import DockAPI
 
-def _open(args):
-    """The daemon's dock when one runs for this home, else the dock opened embedded."""
+
+def _open(args) -> DockAPI:
+    """The daemon's dock when one runs for this home, else the dock opened embedded: either way
+    a DockAPI (dock/api.py), so every command runs the same against both."""
     from dock.dock import Dock
 
     return Dock.connect(args.home)
@@ -159,9 +163,11 @@ def cmd_pack(args):
 
     from dock.datafiles import load_documents, load_images, load_table
     from dock.package.pack import pack_learnware
+    from specs.semantic import SemanticView
 
     semantic = _semantic_from_args(args, for_query=False)
-    data_type = (semantic["Data"]["Values"] or ["Table"])[0]
+    view = SemanticView.from_spec(semantic)
+    data_type = view.data_type or "Table"
     y = None
     if data_type == "Table":
         X, y = load_table(args.data, args.label_column)
@@ -171,12 +177,8 @@ def cmd_pack(args):
         X = load_images(args.data) if data_type == "Image" else load_documents(args.data)
     output_dim = args.output_dim
     if output_dim is None and y is not None:
-        output_dim = int(len(np.unique(y))) if semantic["Task"]["Values"] == ["Classification"] else 1
-    if (
-        output_dim is None
-        and semantic["Task"]["Values"]
-        and semantic["Task"]["Values"][0] in ("Classification", "Regression")
-    ):
+        output_dim = int(len(np.unique(y))) if view.task_type == "Classification" else 1
+    if output_dim is None and view.task_type in ("Classification", "Regression"):
         raise DataFileError("give --output-dim (number of classes) or --label-column so it can be inferred")
     if output_dim is not None:
         semantic["Output"] = {"Dimension": output_dim, "Description": {}}

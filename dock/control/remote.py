@@ -7,12 +7,15 @@ by the caller: the daemon only unpacks the zip and says where.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from types import EllipsisType
+from typing import TYPE_CHECKING, Any, Self
 
 from dock import errors
 from dock.control.codec import error_from_wire
@@ -20,9 +23,14 @@ from dock.control.wire import ControlProtocolError, recv_frame, send_frame
 from dock.errors import DaemonUnavailable, DockError  # noqa: F401  (DaemonUnavailable: re-exported)
 from dock.home import DockHome, control_socket_path
 from dock.records import LearnwareRecord, record_from_dict
+from dock.runtime.limits import WorkerLimits, resolve_limits
 from dock.runtime.loaded import LoadedLearnware
 from dock.search.query import SearchResult, UserInfo
 from dock.search.wire import result_from_wire, user_info_to_wire
+
+if TYPE_CHECKING:
+    from dock.api import DockAPI
+    from dock.network.fetch import Transfer
 
 
 class RemoteDock:
@@ -115,19 +123,36 @@ class RemoteDock:
         self._loaded.clear()
         self._sock.close()
 
-    def __enter__(self) -> "RemoteDock":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- the Dock API ----------------------------------------------------------------------
+    # -- the Dock API (dock/api.py: DockAPI says what each method raises) -------------------
     mode = "daemon"
 
-    def status(self) -> dict:
+    @property
+    def owner_pid(self) -> int:
+        return int(self.daemon_pid)
+
+    @property
+    def online(self) -> bool:
+        return bool(self.status().get("online"))
+
+    def peer_id(self) -> str | None:
+        """This node's peer id, read from the home's key (same user, same machine); None without one."""
+        key = self.home.root / "identity.key"
+        if not key.is_file():
+            return None
+        from p2p import load_or_create_identity
+
+        return load_or_create_identity(key).peer_id
+
+    def status(self) -> dict[str, Any]:
         return self._call("status")
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         return self._call("stats")
 
     def list(self) -> list[LearnwareRecord]:
@@ -139,8 +164,11 @@ class RemoteDock:
     def resolve_id(self, id_or_prefix: str) -> str:
         return self._call("resolve_id", id_or_prefix=id_or_prefix)
 
-    def submit(self, zip_path: str | os.PathLike, semantic_spec: dict | None = None, *, timeout: float = 60.0) -> str:
-        # The daemon reads the file itself: same machine, same user.
+    def submit(self, zip_path: str | os.PathLike[str], semantic_spec: dict[str, Any] | None = None, *,
+               timeout: float | EllipsisType = ...) -> str:
+        # The daemon reads the file itself: same machine, same user. The check's limits are the
+        # daemon's (DEFAULT_LIMITS), with the timeout when one is given.
+        timeout = resolve_limits(None, timeout=timeout).timeout
         return self._call(
             "submit", zip_path=str(Path(zip_path).resolve()), semantic_spec=semantic_spec, timeout=timeout
         )
@@ -148,7 +176,7 @@ class RemoteDock:
     def remove(self, learnware_id: str) -> None:
         self._call("remove", learnware_id=learnware_id)
 
-    def export(self, learnware_id: str, dest: str | os.PathLike) -> Path:
+    def export(self, learnware_id: str, dest: str | os.PathLike[str]) -> Path:
         return Path(self._call("export", learnware_id=learnware_id, dest=str(Path(dest).resolve())))
 
     def get_stat_specs(self, learnware_id: str) -> dict[str, Any]:
@@ -168,32 +196,32 @@ class RemoteDock:
     def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         return result_from_wire(self._call("search", user_info=user_info_to_wire(user_info), limit=limit))
 
-    def fetch(self, learnware_id: str, progress: Callable | None = None) -> Path:
+    def fetch(self, learnware_id: str, progress: Callable[[Transfer], None] | None = None) -> Path:
         """As Dock.fetch; `progress(transfer)` as the daemon reports bytes arriving."""
         if progress is None:
             return Path(self._call("fetch", learnware_id=learnware_id))
-        from dock.network.fetch import Transfer
+        from dock.network import fetch
 
         def relay(figures: dict) -> None:
-            progress(Transfer(learnware_id, figures["total"], figures["done"], figures["peer"], figures["state"]))
+            progress(fetch.Transfer(learnware_id, figures["total"], figures["done"], figures["peer"], figures["state"]))
 
         return Path(self._call("fetch", _progress=relay, learnware_id=learnware_id))
 
-    def trust(self, peer_id: str, note: str = "") -> dict:
+    def trust(self, peer_id: str, note: str = "") -> dict[str, Any]:
         return self._call("trust", peer_id=peer_id, note=note)
 
     def untrust(self, peer_id: str) -> bool:
         return bool(self._call("untrust", peer_id=peer_id))
 
-    def trusted(self) -> list[dict]:
+    def trusted(self) -> builtins.list[dict[str, Any]]:
         return self._call("trusted")
 
     def search_peers(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         return result_from_wire(self._call("search_peers", user_info=user_info_to_wire(user_info), limit=limit))
 
-    def load(self, learnware_id: str, *, timeout: float = 60.0, memory_limit_mb: int | None = 4096,
-             isolation: str = "process", sandbox: bool | str | None = None,
-             allow_index: bool = False) -> LoadedLearnware:
+    def load(self, learnware_id: str, *, limits: WorkerLimits | None = None, timeout: float | EllipsisType = ...,
+             memory_limit_mb: int | None | EllipsisType = ..., isolation: str = "process",
+             sandbox: bool | str | None = None, allow_index: bool = False) -> LoadedLearnware:
         """As Dock.load: the daemon unpacks (fetching the zip if needed), the worker starts here."""
         from dock.runtime.loaded import start_learnware
         from specs import spec_from_bytes
@@ -202,8 +230,12 @@ class RemoteDock:
         record = record_from_dict(prepared["record"])
         specs = {t: spec_from_bytes(b) for t, b in prepared["specs"].items()}
         loaded = start_learnware(record, Path(prepared["folder"]), specs, self.home.root / "venvs",
-                                 timeout=timeout, memory_limit_mb=memory_limit_mb, isolation=isolation,
-                                 sandbox=sandbox, allow_index=allow_index)
+                                 limits=resolve_limits(limits, timeout=timeout, memory_limit_mb=memory_limit_mb),
+                                 isolation=isolation, sandbox=sandbox, allow_index=allow_index)
         self._loaded.append(loaded)
         return loaded
 
+
+
+if TYPE_CHECKING:
+    _: type[DockAPI] = RemoteDock  # the type checker proves RemoteDock implements the dock API (dock/api.py)

@@ -20,7 +20,9 @@ import yaml
 from dock.errors import PackageError, RunnerError
 from dock.package.reader import SEMANTIC_FILE, YAML_FILE, read_package, write_package_zip
 from dock.package.submission_checks import as_chw
+from dock.runtime.limits import DEFAULT_LIMITS
 from dock.runtime.worker import ModelWorker
+from specs.semantic import SemanticView
 
 PICKLE_FILE = "model.pkl"
 SPEC_FILE = "stat_spec.json"
@@ -72,10 +74,10 @@ class PickleLoadedModel(BaseModel):
 
 def _data_kind(semantic_spec: dict) -> str:
     """"table", "image" or "text", from the semantic spec's Data field (Table when absent)."""
-    values = (semantic_spec.get("Data") or {}).get("Values") or ["Table"]
-    kind = str(values[0]).lower()
+    data_type = SemanticView.from_spec(semantic_spec).data_type or "Table"
+    kind = data_type.lower()
     if kind not in ("table", "image", "text"):
-        raise PackageError(f"semantic spec Data {values[0]!r}: pack makes Table, Image or Text learnwares")
+        raise PackageError(f"semantic spec Data {data_type!r}: pack makes Table, Image or Text learnwares")
     return kind
 
 
@@ -136,7 +138,7 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
                    model_class_file: Path | None = None, model_class: str | None = None, X,
                    semantic_spec: dict, predict_method: str = "predict",
                    requirements: list[str] | None = None, K: int = 100, seed: int = 0,
-                   model_kwargs: dict | None = None, timeout: float = 60.0,
+                   model_kwargs: dict | None = None, timeout: float = DEFAULT_LIMITS.timeout,
                    python: str | None = None) -> Path:
     """Write a learnware zip to `out_zip` and return its path.
 

@@ -12,12 +12,15 @@ first failure.
 from __future__ import annotations
 
 from pathlib import Path
+from types import EllipsisType
 
 import numpy as np
 
 from dock.errors import CheckError, RunnerError
 from dock.package.reader import LearnwarePackage
+from dock.runtime.limits import WorkerLimits, resolve_limits
 from dock.runtime.worker import ModelWorker
+from specs.semantic import SemanticView
 
 PROBE_ROWS = 10
 CHECKS = ("semantic", "stat_spec", "model_load", "predict")
@@ -25,18 +28,6 @@ CHECKS = ("semantic", "stat_spec", "model_load", "predict")
 PROBE_ORDER = ("RKMETableSpecification", "RKMEImageSpecification", "RKMETextSpecification")
 # Data kind (semantic "Data") -> the stat spec such a learnware must carry.
 SPEC_FOR_DATA = {"Image": "RKMEImageSpecification", "Text": "RKMETextSpecification"}
-
-
-def _values(sem: dict, key: str) -> list:
-    values = (sem.get(key) or {}).get("Values") or []
-    return values if isinstance(values, list) else [values]
-
-
-def _dimension(sem: dict, key: str) -> int | None:
-    part = sem.get(key)
-    if not isinstance(part, dict) or part.get("Dimension") is None:
-        return None
-    return int(part["Dimension"])
 
 
 def check_semantic(semantic_spec: dict) -> dict:
@@ -47,10 +38,11 @@ def check_semantic(semantic_spec: dict) -> dict:
         sem = validate_semantic_spec(semantic_spec, partial=False)
     except SpecError as exc:
         raise CheckError("semantic", str(exc)) from exc
-    if "Table" in _values(sem, "Data") and _dimension(sem, "Input") is None:
+    view = SemanticView.from_spec(sem)
+    if "Table" in view.data_types and view.input_dim is None:
         raise CheckError("semantic", "a Table learnware needs Input.Dimension")
-    task = (_values(sem, "Task") or [None])[0]
-    if task in ("Classification", "Regression") and _dimension(sem, "Output") is None:
+    task = view.task_type
+    if task in ("Classification", "Regression") and view.output_dim is None:
         raise CheckError("semantic", f"a {task} learnware needs Output.Dimension")
     return sem
 
@@ -69,14 +61,15 @@ def check_stat_specs(stat_specs: dict, sem: dict) -> None:
             raise CheckError("stat_spec", f"{kind}: {exc}") from exc
         if not np.isfinite(d):
             raise CheckError("stat_spec", f"{kind}: distance to itself is {d}, not finite")
+    view = SemanticView.from_spec(sem)
     for data, kind in SPEC_FOR_DATA.items():
-        if data in _values(sem, "Data") and kind not in stat_specs:
+        if data in view.data_types and kind not in stat_specs:
             raise CheckError("stat_spec", f"{data} learnwares need an {kind}")
-    if "Table" in _values(sem, "Data"):
+    if "Table" in view.data_types:
         table = stat_specs.get("RKMETableSpecification")
         if table is None:
             raise CheckError("stat_spec", "a Table learnware needs an RKMETableSpecification")
-        want = _dimension(sem, "Input")
+        want = view.input_dim
         if table.dim != want:
             raise CheckError("stat_spec", f"RKMETableSpecification has dimension {table.dim} "
                              f"but the semantic spec says Input.Dimension = {want}")
@@ -112,9 +105,10 @@ def check_model_load(worker: ModelWorker, sem: dict, stat_specs: dict | None = N
         raise CheckError("model_load", str(exc)) from exc
     if worker.load_notes:
         raise CheckError("model_load", "; ".join(worker.load_notes))
-    data = _values(sem, "Data")
+    view = SemanticView.from_spec(sem)
+    data = view.data_types
     if "Table" in data and worker.input_shape is not None:
-        want = (_dimension(sem, "Input"),)
+        want = (view.input_dim,)
         if worker.input_shape != want:
             raise CheckError("model_load", f"model input_shape is {worker.input_shape} but the "
                              f"semantic spec says {want}")
@@ -149,8 +143,8 @@ def check_outputs(outputs: np.ndarray, n_rows: int, model_output_shape: tuple | 
     if model_output_shape is not None and out.shape[1:] != tuple(model_output_shape):
         raise CheckError("predict", f"each output row has shape {out.shape[1:]} but the model "
                          f"declares output_shape {tuple(model_output_shape)}")
-    task = (_values(sem, "Task") or [None])[0]
-    want = _dimension(sem, "Output")
+    view = SemanticView.from_spec(sem)
+    task, want = view.task_type, view.output_dim
     if task == "Regression" and out.shape[1:] != (want,):
         raise CheckError("predict", f"regression outputs have shape {out.shape[1:]} but the "
                          f"semantic spec says Output.Dimension = {want}")
@@ -170,18 +164,19 @@ def check_outputs(outputs: np.ndarray, n_rows: int, model_output_shape: tuple | 
     return out.shape[1:]
 
 
-def check_package(pkg: LearnwarePackage, folder: Path, *, timeout: float = 60.0,
-                  memory_limit_mb: int | None = 4096, python: str | None = None,
-                  sandbox: bool | str | None = None) -> dict:
+def check_package(pkg: LearnwarePackage, folder: Path, *, limits: WorkerLimits | None = None,
+                  timeout: float | EllipsisType = ..., memory_limit_mb: int | None | EllipsisType = ...,
+                  python: str | None = None, sandbox: bool | str | None = None) -> dict:
     """Run every check on an extracted package; return a small report or raise CheckError.
 
     `folder` is the package's extracted root (extract_package). The model's worker is closed
     before returning, pass or fail. `sandbox`: as ModelWorker (None: the process default).
+    `limits`: the worker's budgets (dock/runtime/limits.py); `timeout`/`memory_limit_mb` override them.
     """
     sem = check_semantic(pkg.semantic_spec)
     check_stat_specs(pkg.stat_specs, sem)
-    worker = ModelWorker(folder, pkg.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb,
-                         python=python, sandbox=sandbox)
+    worker = ModelWorker(folder, pkg.model_config, limits=resolve_limits(limits, timeout=timeout,
+                         memory_limit_mb=memory_limit_mb), python=python, sandbox=sandbox)
     try:
         check_model_load(worker, sem, pkg.stat_specs)
         X = probe_inputs(pkg.stat_specs)

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dock.errors import DockError, ReuseError  # noqa: F401  (ReuseError: re-exported)
+from specs.semantic import SemanticView
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -61,8 +62,7 @@ def data_kind_of(learnwares: Sequence) -> str:
     """'Image' or 'Text' when every learnware's semantic Data says so, else 'Table'."""
     kinds = set()
     for lw in learnwares:
-        values = (semantic_of(lw).get("Data") or {}).get("Values") or ["Table"]
-        kinds.add(str(values[0]) if isinstance(values, list) else str(values))
+        kinds.add(SemanticView.from_spec(semantic_of(lw)).data_type or "Table")
     return kinds.pop() if len(kinds) == 1 and kinds <= {"Image", "Text"} else "Table"
 
 
@@ -127,8 +127,8 @@ def task_of(learnwares: Sequence) -> str | None:
     """'classification', 'regression' or None when the semantic specs do not say (or disagree)."""
     tasks = set()
     for lw in learnwares:
-        values = (semantic_of(lw).get("Task") or {}).get("Values") or []
-        tasks.add(str(values[0]).lower() if values else None)
+        task = SemanticView.from_spec(semantic_of(lw)).task_type
+        tasks.add(task.lower() if task else None)
     if tasks == {"classification"}:
         return CLASSIFICATION
     if tasks == {"regression"}:
@@ -140,8 +140,8 @@ def n_classes_of(learnwares: Sequence) -> int | None:
     """The largest Output.Dimension among the learnwares' semantic specs (classes 0..C-1)."""
     dims = []
     for lw in learnwares:
-        dim = (semantic_of(lw).get("Output") or {}).get("Dimension")
-        if isinstance(dim, int) and dim > 0:
+        dim = SemanticView.from_spec(semantic_of(lw)).output_dim
+        if dim is not None and dim > 0:
             dims.append(dim)
     return max(dims) if dims else None
 

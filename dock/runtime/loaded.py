@@ -12,6 +12,7 @@ import numpy as np
 
 from dock.errors import RunnerError
 from dock.records import LearnwareRecord
+from dock.runtime.limits import DEFAULT_LIMITS, WorkerLimits
 
 
 class LoadedLearnware:
@@ -84,7 +85,7 @@ class LoadedLearnware:
 
 
 def start_learnware(record: LearnwareRecord, folder, stat_specs: dict[str, Any], venvs_root, *,
-                    timeout: float = 60.0, memory_limit_mb: int | None = 4096, isolation: str = "process",
+                    limits: WorkerLimits = DEFAULT_LIMITS, isolation: str = "process",
                     sandbox: bool | str | None = None, allow_index: bool = False) -> LoadedLearnware:
     """Start a worker for an unpacked learnware (shared by the embedded and the remote dock).
 
@@ -92,7 +93,8 @@ def start_learnware(record: LearnwareRecord, folder, stat_specs: dict[str, Any],
     built from the learnware's requirements, cached per requirements set under `venvs_root`
     (dock/runtime/venvs.py); offline unless allow_index. sandbox: None = the process default ("on" unless
     the CLI's --unsafe-no-sandbox), "on"/True = the full sandbox or SandboxUnavailable, "off"/False
-    = unconfined (dock/runtime/sandbox.py). The dock home (venvs_root's parent) is kept unreadable."""
+    = unconfined (dock/runtime/sandbox.py). `limits`: the worker's budgets (dock/runtime/limits.py).
+    The dock home (venvs_root's parent) is kept unreadable."""
     from dock.runtime.worker import ModelWorker
 
     if isolation not in ("process", "venv"):
@@ -102,7 +104,7 @@ def start_learnware(record: LearnwareRecord, folder, stat_specs: dict[str, Any],
         from dock.runtime.venvs import ensure_venv, requirements_of
 
         python = str(ensure_venv(venvs_root, requirements_of(folder), allow_index=allow_index))
-    worker = ModelWorker(folder, record.model_config, timeout=timeout, memory_limit_mb=memory_limit_mb,
-                         python=python, sandbox=sandbox, protect=(str(Path(venvs_root).parent),))
+    worker = ModelWorker(folder, record.model_config, limits=limits, python=python, sandbox=sandbox,
+                         protect=(str(Path(venvs_root).parent),))
     worker.start()
     return LoadedLearnware(record, worker, stat_specs)

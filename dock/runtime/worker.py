@@ -36,6 +36,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
+from types import EllipsisType
 
 import numpy as np
 
@@ -46,6 +47,7 @@ except ImportError:  # not POSIX: ModelWorker refuses to start there
 
 from dock.errors import RunnerError, RunnerTimeout, SandboxUnavailable  # noqa: F401  (SandboxUnavailable: re-exported)
 from dock.runtime import worker_main as wire
+from dock.runtime.limits import DEFAULT_LIMITS, WorkerLimits
 from dock.runtime.sandbox_watch import WorkerWatch
 
 log = logging.getLogger(__name__)
@@ -130,23 +132,29 @@ class ModelWorker:
     overruns kills the worker and raises RunnerTimeout, and the next call starts a fresh one.
     """
 
-    def __init__(self, folder: str | os.PathLike, model_config: dict, *, timeout: float = 60.0,
-                 memory_limit_mb: int | None = 4096, python: str | None = None,
-                 load_timeout: float | None = None, max_frame: int = wire.MAX_FRAME,
-                 sandbox: bool | str | None = None, cpu_limit_s: int | None = 3600,
-                 disk_limit_mb: int | None = 1024, output_limit_mb: int | None = 64, max_threads: int | None = 256,
+    def __init__(self, folder: str | os.PathLike, model_config: dict, *, limits: WorkerLimits | None = None,
+                 timeout: float | EllipsisType = ..., memory_limit_mb: int | None | EllipsisType = ...,
+                 python: str | None = None, load_timeout: float | None | EllipsisType = ...,
+                 max_frame: int | EllipsisType = ..., sandbox: bool | str | None = None,
+                 cpu_limit_s: int | None | EllipsisType = ..., disk_limit_mb: int | None | EllipsisType = ...,
+                 output_limit_mb: int | None | EllipsisType = ..., max_threads: int | None | EllipsisType = ...,
                  protect=()):
+        # Budgets: `limits` (else DEFAULT_LIMITS), with any keyword given here on top (`...`: as limits).
+        self.limits = (limits or DEFAULT_LIMITS).with_keywords(
+            timeout=timeout, memory_limit_mb=memory_limit_mb, load_timeout=load_timeout, max_frame=max_frame,
+            cpu_limit_s=cpu_limit_s, disk_limit_mb=disk_limit_mb, output_limit_mb=output_limit_mb,
+            max_threads=max_threads)
         if os.name != "posix":
             raise RunnerError("the model runner needs a POSIX system (process groups, rlimits, poll)")
         self.folder = Path(folder).resolve()
         module_path = model_config.get("module_path") or "__init__.py"
         self.model_config = {"class_name": model_config["class_name"], "module_path": module_path,
                              "kwargs": dict(model_config.get("kwargs") or {})}
-        self.timeout = float(timeout)
-        self.load_timeout = float(load_timeout if load_timeout is not None else timeout)
-        self.memory_limit_mb = memory_limit_mb
+        self.timeout = float(self.limits.timeout)
+        self.load_timeout = self.limits.effective_load_timeout
+        self.memory_limit_mb = self.limits.memory_limit_mb
         self.python = python or sys.executable
-        self.max_frame = min(max_frame, wire.MAX_FRAME)
+        self.max_frame = self.limits.max_frame
         self.input_shape: tuple | None = None
         self.output_shape: tuple | None = None
         self.methods: tuple = ()
@@ -155,8 +163,8 @@ class ModelWorker:
         self.sandbox_mode = sandbox_mode(sandbox)
         self.use_sandbox = self.sandbox_mode == "on"
         self.sandbox = "sandbox: not started"  # what confines the running worker, as it reported
-        self.cpu_limit_s, self.disk_limit_mb, self.output_limit_mb = cpu_limit_s, disk_limit_mb, output_limit_mb
-        self.max_threads = max_threads
+        self.cpu_limit_s, self.disk_limit_mb = self.limits.cpu_limit_s, self.limits.disk_limit_mb
+        self.output_limit_mb, self.max_threads = self.limits.output_limit_mb, self.limits.max_threads
         self.protect = protected_paths(protect)
         self._scratch: str | None = None
         self._lock = threading.RLock()

@@ -47,6 +47,7 @@ from dock.search.scores import mixture_is_worth_it, scores_from_mmd2
 from dock.search.stat_group import StatGroup
 from dock.search.text import SemanticIndex, tokens
 from dock.store.catalogue import Catalogue
+from specs.semantic import SemanticView
 
 EXACT_MAX_ENTRIES = 4_000_000
 PREFILTER_MIN = 100
@@ -178,10 +179,8 @@ def search(index: SearchIndex, catalogue: Catalogue, user_info: UserInfo, limit:
     index.sync(catalogue)
     with index.lock, blas_single_thread():
         mask = index.semantic.filter_mask(semantic)
-        text = " ".join(
-            v.strip() for v in ((semantic.get(k) or {}).get("Values") for k in ("Name", "Description"))
-            if isinstance(v, str) and v.strip()
-        )
+        view = SemanticView.from_spec(semantic)
+        text = " ".join(v.strip() for v in (view.name, view.description) if v.strip())
         shown = raw = None
         if tokens(text):  # words left after stopwords; "the" alone filters nothing
             shown, raw = index.semantic.text_scores(text)
@@ -206,8 +205,8 @@ def _stat_spec(user_info: UserInfo, semantic: dict):
         spec.validate()
     except (SpecError, AttributeError, TypeError, ValueError) as exc:
         raise SearchError(f"bad statistical spec: {exc}") from exc
-    want = (semantic.get("Input") or {}).get("Dimension")
-    if want is not None and int(want) != int(spec.dim):
+    want = SemanticView.from_spec(semantic).input_dim
+    if want is not None and want != int(spec.dim):
         raise SearchError(f"the statistical spec has {spec.dim} features but the query's Input says {want}")
     return spec
 

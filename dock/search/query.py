@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from specs.semantic import SemanticView
+
 
 @dataclass(frozen=True)
 class UserInfo:
@@ -47,8 +49,7 @@ class Match:
 
     @property
     def name(self) -> str:
-        value = (self.semantic_spec.get("Name") or {}).get("Values")
-        return value if isinstance(value, str) else ""
+        return SemanticView.from_spec(self.semantic_spec).name
 
     def to_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "score": self.score, "mmd2": self.mmd2, "text_score": self.text_score}

@@ -32,6 +32,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from specs.semantic import SemanticView
+
 NAME_WEIGHT = 2.0
 K1, B = 1.2, 0.75
 FUZZY_MIN_RATIO = 0.75
@@ -160,22 +162,22 @@ class SemanticIndex:
         """Rows passing the query's class, tag and dimension filters (and alive)."""
         n = self.n_rows
         mask = self._live.a[:n].copy()
+        view = SemanticView.from_spec(semantic)
         for f in CLASS_FIELDS:
-            values = (semantic.get(f) or {}).get("Values") or []
+            values = view.values(f)
             if values:
                 codes = [self._code_of[f][v] for v in values if v in self._code_of[f]]
                 mask &= np.isin(self._codes[f].a[:n], codes)
-        tags = (semantic.get("Scenario") or {}).get("Values") or []
+        tags = view.scenarios
         if tags:
             bits = 0
             for t in tags:
                 if t in self._scenario_bit and self._scenario_bit[t] < 63:
                     bits |= 1 << self._scenario_bit[t]
             mask &= (self._scenarios.a[:n] & bits) != 0
-        for key, column in (("Input", self._input_dim), ("Output", self._output_dim)):
-            block = semantic.get(key)
-            if isinstance(block, dict) and block.get("Dimension") is not None:
-                mask &= column.a[:n] == int(block["Dimension"])
+        for dim, column in ((view.input_dim, self._input_dim), (view.output_dim, self._output_dim)):
+            if dim is not None:
+                mask &= column.a[:n] == dim
         return mask
 
     # -- text ----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Footer, Header, Static
 
+from dock import SemanticView
+
 from .. import messages as m
 from ..viewmodels import LearnwareDetails, ResultRow, ReuseTarget
 from ..widgets.progress_line import ProgressLine
@@ -21,22 +23,20 @@ from .learnware_actions import LearnwareActionsMixin
 SEMANTIC_ORDER = ("Data", "Task", "Library", "Scenario", "License")
 
 
-def _values(spec: dict, key: str) -> str:
-    values = (spec.get(key) or {}).get("Values")
-    if isinstance(values, list):
-        return ", ".join(str(v) for v in values) or "—"
-    return str(values) if values else "—"
+def _values(view: SemanticView, key: str) -> str:
+    return ", ".join(view.values(key)) or "—"
 
 
 def semantic_table(details: LearnwareDetails) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
+    view = SemanticView.from_spec(details.semantic_spec)
     for key in SEMANTIC_ORDER:  # Text cells: a rich Table parses str cells as markup
-        table.add_row(key, Text(_values(details.semantic_spec, key)))
-    for key, dim in (("Input", details.input_dim), ("Output", details.output_dim)):
-        block = details.semantic_spec.get(key) or {}
-        described = ", ".join(f"{i}: {d}" for i, d in sorted((block.get("Description") or {}).items())[:6])
+        table.add_row(key, Text(_values(view, key)))
+    for key, dim, pairs in (("Input", details.input_dim, view.input_descriptions),
+                            ("Output", details.output_dim, view.output_descriptions)):
+        described = ", ".join(f"{i}: {d}" for i, d in pairs[:6])
         table.add_row(key, Text(f"{dim} column{'s' if dim != 1 else ''}" + (f" ({described})" if described else "")
                                 if dim is not None else "—"))
     return table
