@@ -121,7 +121,7 @@ class RKMETableSpecification:
         on one numpy/BLAS build and thread count; BLAS summation order differs across them).
 
         gamma None applies the median-grid4 policy. rounds x z_steps bounds the passes over X.
-        privacy "private" (opt-in for now) fits at most 10% of n points, none closer to a row than
+        privacy "private" (opt-in for now) fits at most 3% of n points, none closer to a row than
         rows are to each other (specs/privacy.py); None or "none" is the plain fit.
         """
         A = as_table_data(X)
