@@ -82,7 +82,7 @@ def push_away(z: np.ndarray, X: np.ndarray, radius: float, seed: int) -> np.ndar
     """Move every point closer than radius to a row out to radius from that row (radially)."""
     z = z.copy()
     rng = np.random.default_rng(seed)
-    for _ in range(MAX_PUSH_PASSES):
+    for attempt in range(MAX_PUSH_PASSES):
         arg, d2 = nearest_rows(z, X)
         close = np.flatnonzero(d2 < radius**2 * (1 - 1e-9))
         if close.size == 0:
@@ -93,8 +93,10 @@ def push_away(z: np.ndarray, X: np.ndarray, radius: float, seed: int) -> np.ndar
         if copies.any():  # exactly on a row: no direction to push along, pick one at random
             away[copies] = rng.normal(size=(int(copies.sum()), z.shape[1]))
             norm[copies] = np.linalg.norm(away[copies], axis=1)
-        # A little past radius so a point pushed off one row does not stall on its boundary.
-        z[close] = X[arg[close]] + away * (radius * 1.001 / norm)[:, None]
+        # A little past radius so a point pushed off one row does not stall on its boundary; the
+        # overshoot grows each pass, so a point bouncing between rows of a tight group leaves it.
+        overshoot = 1.001 + 0.1 * attempt
+        z[close] = X[arg[close]] + away * (radius * overshoot / norm)[:, None]
     else:
         log.info("private spec: %d point(s) still within the spacing after %d passes",
                  int((nearest_rows(z, X)[1] < radius**2 * (1 - 1e-9)).sum()), MAX_PUSH_PASSES)
