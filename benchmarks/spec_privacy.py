@@ -17,7 +17,7 @@ ratio = median over reduced points of the distance to the nearest training row /
 training rows of the distance to their nearest other training row (< 1: reduced points are
 closer to a row than rows are to each other, i.e. near-copies; 0: copies).
 Datasets (scikit-learn's bundled loaders): iris (75 rows in the spec: n < K), wine standardised
-(89: n < K), breast cancer standardised cut to 120 rows (n around K) and whole (284), digits / 16
+(89: n < K), breast cancer standardised cut to 240 rows (120 in the spec: n around K) and whole (284), digits / 16
 (898). Times are spec fits (one process; the machine may be shared).
 """
 
