@@ -19,6 +19,11 @@ closer to a row than rows are to each other, i.e. near-copies; 0: copies).
 Datasets (scikit-learn's bundled loaders): iris (75 rows in the spec: n < K), wine standardised
 (89: n < K), breast cancer standardised cut to 240 rows (120 in the spec: n around K) and whole (284), digits / 16
 (898). Times are spec fits (one process; the machine may be shared).
+
+    PYTHONPATH=. python benchmarks/spec_privacy.py --market private --seeds 0 1
+
+runs benchmarks/digits_market.py instead (search top-1, mixture, JobSelector) with every table
+spec of the run, learnwares' and users', fitted with that privacy method ("none" = today's).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parent))  # digits_market, for --market
 
 
 def datasets() -> dict[str, np.ndarray]:
@@ -98,12 +104,28 @@ def fit(variant: str, X: np.ndarray, K: int, seed: int):
     return RKMETableSpecification.fit(X, K=K, seed=seed, privacy=variant)
 
 
+def market(privacy: str, seeds: list[int]) -> None:
+    """digits_market with every RKMETableSpecification.fit of this process made with `privacy`."""
+    import digits_market
+
+    from specs import RKMETableSpecification
+
+    plain_fit = RKMETableSpecification.fit.__func__
+    RKMETableSpecification.fit = classmethod(
+        lambda cls, X, **kw: plain_fit(cls, X, **{"privacy": privacy, **kw}))
+    digits_market.main(["--seeds", *map(str, seeds)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--K", type=int, default=100)
     parser.add_argument("--variants", nargs="+", default=["current", "private"])
+    parser.add_argument("--market", choices=["none", "private"], help="run the digits market instead")
     args = parser.parse_args()
+    if args.market:
+        market(args.market, args.seeds)
+        return
 
     cols = ["nearest", "kde", "lrt", "ratio"]
     print(f"K={args.K}, seeds {args.seeds}; AUC per attacker (mean over seeds), ratio, K used, fit time")
