@@ -32,6 +32,8 @@ from .checks import as_table_data, check_gamma, check_int
 from .errors import SpecError
 from .kernels import grid_gamma, median_heuristic_gamma, mmd2, weighted_kernel_sum
 from .limits import check_file_size, check_nested_shape, check_shape
+from .privacy import METHOD as PRIVATE_METHOD
+from .privacy import PRIVACY_WIRE_KEY, check_privacy_method, check_privacy_record, fit_private
 from .rkme_fit import fit_rkme
 from .wire import MAX_DECOMPRESSED_BYTES, pack_spec, unpack_spec
 
@@ -58,7 +60,7 @@ class RKMETableSpecification:
     type = "RKMETableSpecification"
     kind = "table"
 
-    def __init__(self, z, beta, gamma, num_points: int = 0, version: int = SPEC_VERSION):
+    def __init__(self, z, beta, gamma, num_points: int = 0, version: int = SPEC_VERSION, privacy=None):
         check_nested_shape(z)  # a JSON list's K and d, before numpy copies it
         try:
             self.z = np.array(z, dtype=np.float64)
@@ -68,6 +70,9 @@ class RKMETableSpecification:
         self.gamma = gamma
         self.num_points = num_points
         self.version = version
+        # None: a plain fit (or unknown). Else a dict {"method", "version", ...} of the method that
+        # made the points (specs/privacy.py); it travels in JSON ("lwdock.privacy") and on the wire ("pr").
+        self.privacy = check_privacy_record(privacy)
         self.validate()
 
     @property
@@ -110,12 +115,14 @@ class RKMETableSpecification:
 
     @classmethod
     def fit(
-        cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5
+        cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None
     ) -> RKMETableSpecification:
         """Fit a spec to X (n, d). K is capped at n. Deterministic for given inputs and seed (bitwise
         on one numpy/BLAS build and thread count; BLAS summation order differs across them).
 
         gamma None applies the median-grid4 policy. rounds x z_steps bounds the passes over X.
+        privacy "private" (opt-in for now) fits at most 3% of n points, none closer to a row than
+        rows are to each other (specs/privacy.py); None or "none" is the plain fit.
         """
         A = as_table_data(X)
         K = check_int("K", K, 1)
@@ -123,6 +130,9 @@ class RKMETableSpecification:
         rounds = check_int("rounds", rounds, 0)
         z_steps = check_int("z_steps", z_steps, 0)
         g = table_gamma(A) if gamma is None else check_gamma(gamma)
+        if check_privacy_method(privacy) == PRIVATE_METHOD:
+            z, beta, record = fit_private(A, K, g, seed=seed, rounds=rounds, z_steps=z_steps)
+            return cls(z, beta, g, num_points=A.shape[0], privacy=record)
         z, beta, _ = fit_rkme(A, K, g, seed=seed, rounds=rounds, z_steps=z_steps)
         return cls(z, beta, g, num_points=A.shape[0])
 
@@ -174,7 +184,8 @@ class RKMETableSpecification:
             "beta": self.beta.tolist(),
             "gamma": self.gamma,
             "num_points": self.num_points,
-            "lwdock": {"version": self.version, "kernel": "gaussian", "gamma_policy": GAMMA_POLICY},
+            "lwdock": {"version": self.version, "kernel": "gaussian", "gamma_policy": GAMMA_POLICY,
+                       **({"privacy": dict(self.privacy)} if self.privacy else {})},
         }
 
     @classmethod
@@ -199,6 +210,7 @@ class RKMETableSpecification:
             REFERENCE_DEFAULT_GAMMA if gamma is None else gamma,
             num_points=d.get("num_points", 0),
             version=meta.get("version", SPEC_VERSION),
+            privacy=meta.get("privacy"),
         )
 
     def save(self, path) -> None:
@@ -218,21 +230,17 @@ class RKMETableSpecification:
     # ----- compact binary (wire) form: zstd(msgpack), float32 arrays -----
 
     def to_bytes(self) -> bytes:
-        K, d = self.z.shape
         if np.abs(self.z).max() > np.finfo(np.float32).max:  # would come back as inf, unreadable
             raise SpecError("z: values beyond float32 range cannot use the binary form; use to_json_dict")
-        return pack_spec(
-            {
-                "t": self.type,
-                "v": self.version,
-                "g": self.gamma,
-                "n": self.num_points,
-                "k": K,
-                "d": d,
-                "z": self.z.astype("<f4").tobytes(),
-                "b": self.beta.astype("<f4").tobytes(),
-            }
-        )
+        return pack_spec(self._wire_dict())
+
+    def _wire_dict(self) -> dict:
+        K, d = self.z.shape
+        w = {"t": self.type, "v": self.version, "g": self.gamma, "n": self.num_points, "k": K, "d": d,
+             "z": self.z.astype("<f4").tobytes(), "b": self.beta.astype("<f4").tobytes()}
+        if self.privacy:  # only private specs carry "pr": default specs keep the 8 keys of PROTOCOL.md 6
+            w[PRIVACY_WIRE_KEY] = dict(self.privacy)
+        return w
 
     @classmethod
     def from_bytes(cls, data, max_size: int = MAX_DECOMPRESSED_BYTES) -> RKMETableSpecification:
@@ -261,4 +269,4 @@ class RKMETableSpecification:
         total = beta.sum()
         if np.isfinite(total) and total > 0:
             beta = beta / total  # float32 rounding moves the sum by ~1e-7; restore it exactly
-        return cls(zz, beta, w["g"], num_points=w["n"], version=w["v"])
+        return cls(zz, beta, w["g"], num_points=w["n"], version=w["v"], privacy=w.get(PRIVACY_WIRE_KEY))

@@ -1,0 +1,110 @@
+"""The opt-in private table spec (specs/privacy.py): never a copy of a row, reduced points no closer
+to a row than rows are to each other, its method recorded through JSON and the wire form, and it
+compares with plain specs as any spec does."""
+
+from __future__ import annotations
+
+import json
+
+import msgpack
+import numpy as np
+import pytest
+import zstandard
+
+from specs import RKMETableSpecification, SpecError, generate_stat_spec, spec_from_bytes
+from specs.privacy import MAX_POINT_FRACTION, nearest_rows, row_spacing
+from specs.wire import pack_spec
+
+
+def two_blobs(n: int, seed: int = 0, shift: float = 3.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.vstack([rng.normal(size=(n - n // 3, 5)), rng.normal(shift, 1, size=(n // 3, 5))])
+
+
+def min_distance_to_rows(spec, X) -> np.ndarray:
+    return np.sqrt(nearest_rows(spec.z, X)[1])
+
+
+@pytest.mark.parametrize("n", [20, 80, 400])  # far fewer rows than K=100, around it, more
+def test_private_points_are_never_rows_and_keep_the_spacing(n):
+    X = two_blobs(n)
+    plain = RKMETableSpecification.fit(X, K=100, seed=0)
+    private = RKMETableSpecification.fit(X, K=100, seed=0, privacy="private")
+    spacing = row_spacing(X)
+    # The plain fit really does publish its rows when n <= K (what this method exists to stop).
+    if n <= 100:
+        assert min_distance_to_rows(plain, X).max() < 1e-6 * spacing
+    assert private.z.shape[0] <= max(1, int(MAX_POINT_FRACTION * n)) < n
+    assert min_distance_to_rows(private, X).min() >= 0.999 * spacing
+    # ratio of the issue: median point-to-nearest-row over median row-to-nearest-row
+    assert np.median(min_distance_to_rows(private, X)) / spacing >= 1.0
+    assert private.privacy["method"] == "private" and plain.privacy is None
+
+
+def test_duplicate_rows_are_not_published_either():
+    X = np.repeat(two_blobs(60, seed=1), 3, axis=0)  # every row three times: spacing 0 among copies
+    private = RKMETableSpecification.fit(X, K=100, seed=0, privacy="private")
+    assert min_distance_to_rows(private, X).min() > 0.1 * row_spacing(np.unique(X, axis=0))
+
+
+def test_privacy_record_round_trips_through_json_and_wire():
+    X = two_blobs(300)
+    private = generate_stat_spec(type="table", X=X, K=50, privacy="private")
+    record = private.privacy
+    assert record["method"] == "private" and record["version"] == 1
+    d = json.loads(json.dumps(private.to_json_dict()))
+    assert d["lwdock"]["privacy"] == record
+    assert RKMETableSpecification.from_json_dict(d).privacy == record
+    back = spec_from_bytes(private.to_bytes())
+    assert back.privacy == record
+    np.testing.assert_allclose(back.z, private.z, rtol=1e-6)
+    wire = msgpack.unpackb(zstandard.ZstdDecompressor().decompress(private.to_bytes()))
+    assert wire["pr"] == record
+
+
+def test_default_specs_keep_the_old_json_and_wire_forms():
+    plain = RKMETableSpecification.fit(two_blobs(300), K=20, seed=0)
+    wire = msgpack.unpackb(zstandard.ZstdDecompressor().decompress(plain.to_bytes()))
+    assert set(wire) == {"t", "v", "g", "n", "k", "d", "z", "b"}  # what PROTOCOL.md 6 lists, nothing more
+    assert "privacy" not in plain.to_json_dict()["lwdock"]
+    assert spec_from_bytes(plain.to_bytes()).privacy is None
+
+
+@pytest.mark.parametrize("record, message", [
+    ("private", "expected an object"),
+    ({"version": 1}, "privacy.method"),
+    ({"method": "private", "version": 0}, "privacy.version"),
+    ({"method": "private", "version": 1, "x": [1, 2]}, "privacy.x"),
+    ({"method": "private", "version": 1, "x": float("nan")}, "finite"),
+    ({"method": "private", "version": 1, **{f"k{i}": i for i in range(8)}}, "at most 8"),
+])
+def test_a_bad_privacy_record_on_the_wire_is_refused(record, message):
+    plain = RKMETableSpecification.fit(two_blobs(100), K=5, seed=0)
+    w = msgpack.unpackb(zstandard.ZstdDecompressor().decompress(plain.to_bytes()))
+    with pytest.raises(SpecError, match=message):
+        spec_from_bytes(pack_spec({**w, "pr": record}))
+    # The honest record from a newer peer (an unknown method) is accepted: it only describes the spec.
+    newer = spec_from_bytes(pack_spec({**w, "pr": {"method": "dp-kme", "version": 2, "epsilon": 1.0}}))
+    assert newer.privacy["method"] == "dp-kme"
+
+
+def test_an_unknown_privacy_method_is_refused_when_fitting():
+    X = two_blobs(100)
+    with pytest.raises(SpecError, match="privacy: 'secret' is not allowed"):
+        RKMETableSpecification.fit(X, privacy="secret")
+    assert RKMETableSpecification.fit(X, K=5, privacy="none").privacy is None
+
+
+def test_private_and_plain_specs_compare_and_rank_alike():
+    same_a, same_b = two_blobs(400, seed=2), two_blobs(400, seed=3)
+    other = two_blobs(400, seed=4, shift=-4.0) + 2.0
+    user = RKMETableSpecification.fit(same_a, K=50, seed=0)
+    private_same = RKMETableSpecification.fit(same_b, K=50, seed=0, privacy="private")
+    private_other = RKMETableSpecification.fit(other, K=50, seed=0, privacy="private")
+    plain_same = RKMETableSpecification.fit(same_b, K=50, seed=0)
+    near, far = user.dist(private_same), user.dist(private_other)
+    assert near < far / 5  # the private spec of the same distribution ranks first
+    assert near < user.dist(plain_same) + 0.05  # and is nearly as close as the plain spec of it
+    # both directions and the inner product work across the two kinds of spec
+    assert private_same.dist(user, gamma=user.gamma) == pytest.approx(near, rel=1e-9, abs=1e-12)
+    assert user.inner_prod(private_same) > user.inner_prod(private_other)
