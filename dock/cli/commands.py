@@ -165,6 +165,9 @@ def cmd_pack(args):
     from dock.package.pack import pack_learnware
     from specs.semantic import SemanticView
 
+    for model_path in (args.model, args.model_class_file):
+        if model_path is not None and not model_path.is_file():
+            raise DataFileError(f"no such model file: {model_path}; give the fitted model saved with pickle or joblib")
     semantic = _semantic_from_args(args, for_query=False)
     view = SemanticView.from_spec(semantic)
     data_type = view.data_type or "Table"
@@ -182,7 +185,8 @@ def cmd_pack(args):
         raise DataFileError("give --output-dim (number of classes) or --label-column so it can be inferred")
     if output_dim is not None:
         semantic["Output"] = {"Dimension": output_dim, "Description": {}}
-    out.info(f"packing {args.name!r}: fitting the {data_type.lower()} spec on {len(X)} items…")
+    out.info(f"packing {args.name!r}: running the model on a few of {len(X)} items, then fitting the "
+             f"{data_type.lower()} spec…")
     path = pack_learnware(
         args.output,
         model_file=args.model,
