@@ -126,3 +126,17 @@ def test_a_model_rejecting_the_data_is_summarised_in_one_line(files, tmp_path):
     run_cli(tmp_path, "pack", "--model", str(files / "m69.pkl"), "--data", str(tmp_path / "digits.npy"),
             "--label-column", "64", "--name", "d", "--scenario", "Education", "--output-dim", "10", "-o", str(out_zip))
     assert out_zip.is_file()
+
+
+def test_the_empty_dock_hint_names_valid_commands(tmp_path):
+    import re
+
+    from dock.cli.parser import build_parser
+    from tui.screens.search import EMPTY_DOCK_HINT
+
+    commands = re.findall(r"`lwdock ([^`]*)`", EMPTY_DOCK_HINT)
+    assert len(commands) == 2
+    for command in commands:
+        build_parser().parse_args(command.replace("DIR", str(tmp_path)).split())  # exits (fails) if invalid
+    with pytest.raises(SystemExit):  # the old hint, which did not parse
+        build_parser().parse_args(["demo", "--home", str(tmp_path)])

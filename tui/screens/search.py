@@ -28,6 +28,9 @@ SPEC_SUFFIXES = (".csv", ".npy", ".npz", ".txt", ".json")
 NO_SPEC = ("[dim]No statistical spec: ranking by text and filters. Give your data (.csv/.npy table, .npy/.npz "
            "images, .txt documents) or a stat.json to rank learnwares by fit.[/]")
 TEXT_EMBEDDER_NOTE = "loading the text embedder (a few seconds the first time)"
+# Every command quoted here must parse (tests/test_cli_first_hour.py checks it).
+EMPTY_DOCK_HINT = ("The dock is empty: publish a learnware (F3), or try `lwdock demo` (a demo network) or "
+                   "`lwdock --home DIR demo --headless` (a demo dock in DIR).")
 TYPING_DELAY = 0.3  # seconds of quiet typing before the search runs by itself
 
 
@@ -110,7 +113,7 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
                 article = "an" if self.stat.kind == "image" else "a"
                 text += f" None has {article} {self.stat.kind} spec made the same way that passes the filters."
         elif outcome.ranked_by == "name" and not outcome.total:
-            text = "The dock is empty: publish a learnware (F3), or try `lwdock demo --home DIR` for a demo dock."
+            text = EMPTY_DOCK_HINT
         elif outcome.ranked_by == "name":
             text = f"All {outcome.total} learnwares, by name. Type, filter or give your data to rank them."
         else:
