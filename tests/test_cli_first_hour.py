@@ -140,3 +140,22 @@ def test_the_empty_dock_hint_names_valid_commands(tmp_path):
         build_parser().parse_args(command.replace("DIR", str(tmp_path)).split())  # exits (fails) if invalid
     with pytest.raises(SystemExit):  # the old hint, which did not parse
         build_parser().parse_args(["demo", "--home", str(tmp_path)])
+
+
+def test_a_classifier_trained_on_a_subset_of_classes_packs_and_submits(files, tmp_path):
+    out_zip = tmp_path / "d69.zip"
+    proc = run_cli(tmp_path, "pack", "--model", str(files / "m69.pkl"), "--data", str(files / "digits_6-9.csv"),
+                   "--label-column", "label", "--name", "Digits 6-9", "--scenario", "Education", "-o", str(out_zip))
+    assert "Output.Dimension 10" in proc.stderr and "trained on 4" in proc.stderr
+    learnware_id = run_cli(tmp_path, "submit", str(out_zip)).stdout.strip()
+    shown = json.loads(run_cli(tmp_path, "show", learnware_id, "--json").stdout)
+    assert shown["semantic_spec"]["Output"]["Dimension"] == 10
+    assert sorted(shown["semantic_spec"]["Output"]["Description"]) == ["6", "7", "8", "9"]
+    # the refusal still holds for a dimension too small for the labels, and says the fix
+    small_zip = tmp_path / "d4.zip"
+    run_cli(tmp_path, "pack", "--model", str(files / "m69.pkl"), "--data", str(files / "digits_6-9.csv"),
+            "--label-column", "label", "--output-dim", "4", "--name", "Digits 4", "--scenario", "Education",
+            "-o", str(small_zip))
+    proc = run_cli(tmp_path, "submit", str(small_zip), check=False)
+    assert_one_line_error(proc, "labels must be integers in [0, 4)", "--output-dim 10")
+    assert len(json.loads(run_cli(tmp_path, "list", "--json").stdout)) == 1  # nothing stored

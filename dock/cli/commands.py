@@ -179,12 +179,18 @@ def cmd_pack(args):
     else:  # the same files `lwdock spec image|text` reads: .npy images, or one document per line
         X = load_images(args.data) if data_type == "Image" else load_documents(args.data)
     output_dim = args.output_dim
+    description: dict = {}
     if output_dim is None and y is not None:
-        output_dim = int(len(np.unique(y))) if view.task_type == "Classification" else 1
+        output_dim = _classes_dimension(y) if view.task_type == "Classification" else 1
+        if view.task_type == "Classification":
+            classes = sorted({int(c) for c in np.unique(y)})
+            description = {str(c): "a class in the training data" for c in classes} if output_dim <= 1000 else {}
+            out.info(f"Output.Dimension {output_dim}: labels are class numbers 0..{output_dim - 1}; "
+                     f"the model was trained on {len(classes)} of them")
     if output_dim is None and view.task_type in ("Classification", "Regression"):
         raise DataFileError("give --output-dim (number of classes) or --label-column so it can be inferred")
     if output_dim is not None:
-        semantic["Output"] = {"Dimension": output_dim, "Description": {}}
+        semantic["Output"] = {"Dimension": output_dim, "Description": description}
     out.info(f"packing {args.name!r}: running the model on a few of {len(X)} items, then fitting the "
              f"{data_type.lower()} spec…")
     path = pack_learnware(
@@ -201,6 +207,20 @@ def cmd_pack(args):
     if not args.json:
         print(path)
     return {"path": str(path)}
+
+
+def _classes_dimension(y) -> int:
+    """Output.Dimension of a classifier from its training labels. Labels are class numbers
+    0..Dimension-1 (the reference's contract, which the submission check enforces), so a model
+    trained on a subset of the classes (digits 6-9) has Dimension max+1 (10), not 4."""
+    import numpy as np
+
+    y = np.asarray(y, dtype=np.float64)
+    if not np.all(np.isfinite(y)) or np.any(y < 0) or np.any(y != np.round(y)):
+        bad = sorted({float(v) for v in y if not (np.isfinite(v) and v >= 0 and v == round(v))})[:3]
+        raise DataFileError(f"classification labels must be class numbers 0, 1, 2, …; the label column holds "
+                            f"e.g. {bad}; renumber them, or give --output-dim and predict class numbers")
+    return int(y.max()) + 1
 
 
 def cmd_demo(args):

@@ -474,7 +474,9 @@ def summarise_model_failure(error: RunnerError) -> str:
         if marker in first:
             cause = first.split(marker, 1)[1]
             exc_type, sep, rest = cause.partition(": ")
-            if method != "load" and sep and exc_type.replace(".", "").replace("_", "").isalnum():
+            if method != "load" and exc_type != "ValueError":
+                lead = "the model failed on the data"  # a bug of the model's, perhaps: keep its type
+            elif method != "load" and sep:
                 cause = rest  # "ValueError: X has 65 ...": the message says it better than the type
             return f"{lead}: {cause}"
     return first
