@@ -159,3 +159,43 @@ def test_a_classifier_trained_on_a_subset_of_classes_packs_and_submits(files, tm
     proc = run_cli(tmp_path, "submit", str(small_zip), check=False)
     assert_one_line_error(proc, "labels must be integers in [0, 4)", "--output-dim 10")
     assert len(json.loads(run_cli(tmp_path, "list", "--json").stdout)) == 1  # nothing stored
+
+
+# -- one data-file flow ------------------------------------------------------------------------------
+def test_readme_spec_then_search_finds_the_learnware(wine_dock, files, tmp_path):
+    home, learnware_id = wine_dock
+    stat = tmp_path / "stat.json"
+    proc = run_cli(home, "spec", "table", str(files / "wine.csv"), "-o", str(stat), "--json")
+    assert "label column: `target` (guessed" in proc.stderr
+    assert json.loads(proc.stdout)["dim"] == 13  # the label column is left out
+    found = json.loads(run_cli(home, "search", "--stat", str(stat), "--json").stdout)
+    assert found["single"][0]["id"] == learnware_id
+    # keeping every column is still possible, and the refusal then says the fix
+    stat14 = tmp_path / "stat14.json"
+    run_cli(home, "spec", "table", str(files / "wine.csv"), "--label-column", "none", "-o", str(stat14))
+    proc = run_cli(home, "search", "--stat", str(stat14), check=False)
+    assert_one_line_error(proc, "dimensions available: 13", "--label-column NAME")
+
+
+def test_search_stat_takes_a_data_file(wine_dock, files):
+    home, learnware_id = wine_dock
+    proc = run_cli(home, "search", "--stat", str(files / "wine.csv"), "--json")
+    assert "label column: `target` (guessed" in proc.stderr
+    assert json.loads(proc.stdout)["single"][0]["id"] == learnware_id
+    proc = run_cli(home, "search", "--stat", str(files / "wine.csv"), "--label-column", "none", check=False)
+    assert_one_line_error(proc, "wine.csv has 14 feature columns, the learnwares here take 13",
+                          "is `target` your label column? --label-column target")
+
+
+def test_the_guess_belongs_to_each_file(files, tmp_path):
+    from dock.datafiles import guess_label_column, resolve_label_column
+
+    price = tmp_path / "houses.csv"
+    price.write_text("rooms,area,price\n3,70,200\n4,90,260\n")
+    assert guess_label_column(files / "wine.csv") == "target"
+    assert guess_label_column(files / "digits_6-9.csv") == "label"
+    assert guess_label_column(price) is None  # the previous file's guess does not carry over
+    regression = {"Output": {"Dimension": 1, "Description": {"0": "price"}}}
+    assert guess_label_column(price, [regression]) == "price"  # named by the learnware's Output
+    assert resolve_label_column(files / "wine.csv", "none") == (None, False)
+    assert resolve_label_column(files / "wine.csv", None) == ("target", True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dock.cli import output as out
-from dock.errors import DataFileError, DockError
+from dock.errors import DataFileError, DockError, SearchError
 
 if TYPE_CHECKING:
     from dock.api import DockAPI
@@ -99,30 +99,46 @@ def cmd_export(args):
     return {"path": str(dest)}
 
 
-def cmd_spec(args):
+def _label_column(path: Path, given: str | None, semantic_specs=()) -> str | None:
+    """The label column (dock/datafiles.py's shared guess when none is given), the guess said aloud."""
+    from dock.datafiles import resolve_label_column
+
+    label, guessed = resolve_label_column(path, given, semantic_specs)
+    if guessed:
+        out.info(f"label column: `{label}` (guessed; left out of the features; give --label-column NAME, "
+                 "or --label-column none to keep every column)")
+    return label
+
+
+def _fit_spec(kind: str, data: Path, label_given: str | None, points: int, seed: int):
+    """(spec, number of items) of a data file, as `lwdock spec` makes it."""
     from dock.datafiles import load_documents, load_images, load_table
     from specs import generate_stat_spec, require_extra
 
-    require_extra(args.kind)  # "image specs need the 'image' extra...", before reading the data
-    if args.kind == "table":
-        X, _ = load_table(args.data, args.label_column)
-        out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {args.points} points…")
-    elif args.label_column is not None:
-        raise DataFileError(f"--label-column is for tables; a {args.kind} file holds only the {args.kind}s")
-    elif args.kind == "image":
-        X = load_images(args.data)
-        out.info(f"fitting an RKME of {X.shape[0]} images {X.shape[1:]} with {args.points} points…")
+    require_extra(kind)  # "image specs need the 'image' extra...", before reading the data
+    if kind == "table":
+        X, _ = load_table(data, _label_column(data, label_given))
+        out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {points} points…")
+    elif label_given is not None:
+        raise DataFileError(f"--label-column is for tables; a {kind} file holds only the {kind}s")
+    elif kind == "image":
+        X = load_images(data)
+        out.info(f"fitting an RKME of {X.shape[0]} images {X.shape[1:]} with {points} points…")
     else:
-        X = load_documents(args.data)
-        out.info(f"fitting an RKME of {len(X)} documents with {args.points} points…")
-    spec = generate_stat_spec(type=args.kind, X=X, K=args.points, seed=args.seed)
+        X = load_documents(data)
+        out.info(f"fitting an RKME of {len(X)} documents with {points} points…")
+    return generate_stat_spec(type=kind, X=X, K=points, seed=seed), len(X)
+
+
+def cmd_spec(args):
+    spec, rows = _fit_spec(args.kind, args.data, args.label_column, args.points, args.seed)
     spec.save(args.output)
     if not args.json:
         out.info(f"wrote {args.output} (gamma {spec.gamma:.4g})")
     result = {
         "path": str(args.output),
         "type": spec.type,
-        "rows": int(len(X)),
+        "rows": int(rows),
         "dim": int(spec.dim),
         "points": int(spec.z.shape[0]),
         "gamma": float(spec.gamma),
@@ -139,20 +155,38 @@ def cmd_search(args):
     semantic = (
         _read_json(args.semantic, "semantic spec") if args.semantic else _semantic_from_args(args, for_query=True)
     )
+    from dock.datafiles import column_count_hint, user_data_kind
+
     stat_info = {}
+    from_data = False
     if args.stat:
         if not args.stat.is_file():
             raise DockError(f"stat spec file not found: {args.stat}")
-        spec = load_spec(args.stat)
+        if args.stat.suffix.lower() == ".json":
+            spec = load_spec(args.stat)
+        else:  # a data file: sketched here as `lwdock spec` would (its rows stay on this machine)
+            from_data = True
+            spec, _ = _fit_spec(user_data_kind(args.stat), args.stat, args.label_column, 100, 0)
         stat_info[spec.type] = spec
     with _open(args) as dock:
         user_info = UserInfo(semantic_spec=semantic, stat_info=stat_info)
-        if args.peers:
-            if dock.mode != "daemon":
-                raise DockError("--peers needs the network: start `lwdock node` for this home first")
-            result = dock.search_peers(user_info, limit=args.limit).to_dict()
-        else:
-            result = dock.search(user_info, limit=args.limit).to_dict()
+        try:
+            if args.peers:
+                if dock.mode != "daemon":
+                    raise DockError("--peers needs the network: start `lwdock node` for this home first")
+                result = dock.search_peers(user_info, limit=args.limit).to_dict()
+            else:
+                result = dock.search(user_info, limit=args.limit).to_dict()
+        except SearchError as exc:
+            dims = str(exc).partition("dimensions available: ")[2]
+            if not dims or not args.stat or "Table" not in spec.type:
+                raise
+            wanted = {int(d) for d in dims.split(", ") if d.strip().isdigit()}
+            if from_data:
+                raise SearchError(column_count_hint(args.stat, int(spec.dim), wanted)) from None
+            raise SearchError(f"{exc}: is one of your columns the labels? make the spec without it: "
+                              "lwdock spec table FILE --label-column NAME (or search --stat FILE, which "
+                              "guesses it)") from None
     if not args.json:
         out.search_result(result)
     return result
@@ -173,7 +207,7 @@ def cmd_pack(args):
     data_type = view.data_type or "Table"
     y = None
     if data_type == "Table":
-        X, y = load_table(args.data, args.label_column)
+        X, y = load_table(args.data, _label_column(args.data, args.label_column))
     elif args.label_column is not None:
         raise DataFileError(f"--label-column is for tables; give --output-dim for {data_type} learnwares")
     else:  # the same files `lwdock spec image|text` reads: .npy images, or one document per line

@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True,
                    help="training data: a table (.csv/.npy, numbers only); with --data-type Image an .npy of "
                    "images (N, H, W) or (N, C, H, W); with --data-type Text a .txt, one document per line")
-    p.add_argument("--label-column", help="name or number of the label column in --data, left out of the spec")
+    p.add_argument("--label-column", help="name or number of the label column in --data, left out of the spec "
+                   "(default: a column named label, target, y or class, said aloud; `none`: no label column)")
     p.add_argument("--predict-method", default="predict", help="method that predicts (e.g. predict_proba)")
     _semantic_options(p, for_query=False)
     p.add_argument(
@@ -127,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=["table", "image", "text"], help="data kind")
     p.add_argument("data", type=Path, help="table: .csv or .npy of numbers; image: .npy of (N, H, W) or "
                    "(N, C, H, W) images; text: UTF-8 .txt, one document per line (blank lines skipped)")
-    p.add_argument("--label-column", help="table only: a column to leave out (e.g. your labels)")
+    p.add_argument("--label-column", help="table only: a column to leave out (default: a column named label, "
+                   "target, y or class, said aloud; `none` keeps every column)")
     p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, default=Path("stat.json"), help="default: stat.json")
@@ -207,7 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
         "is shown when it fits clearly better than any single one.",
     )
     p.add_argument("text", nargs="?", default="", help="words to look for in names and descriptions")
-    p.add_argument("--stat", type=Path, help="your stat.json (from `lwdock spec` or the learnware package)")
+    p.add_argument("--stat", type=Path, help="your stat.json (from `lwdock spec`), or your data file itself "
+                   "(.csv/.npy table, .npy/.npz images, .txt documents), sketched on this machine")
+    p.add_argument("--label-column", help="with --stat DATAFILE: the label column to leave out (default: a column "
+                   "named label, target, y or class; `none` keeps every column)")
     p.add_argument("--semantic", type=Path, help="a (partial) semantic spec JSON to filter by")
     _semantic_options(p, for_query=True)
     p.add_argument("--limit", type=int, default=10)
