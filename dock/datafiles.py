@@ -386,13 +386,13 @@ def resolve_label_column(path: str | Path, given: str | None, semantic_specs: li
     return guess, guess is not None
 
 
-def column_count_hint(path: str | Path, n_columns: int, wanted: set[int] | list[int], what: str = "the learnwares here"
-                      ) -> str:
+def column_count_hint(path: str | Path, n_columns: int, wanted: set[int] | list[int],
+                      what: str = "the learnwares here take") -> str:
     """Why `path`'s columns do not fit, and the fix: "14 columns, the learnwares here take 13: is
     `target` your label column? --label-column target"."""
     wanted = sorted(set(int(w) for w in wanted))
     takes = ", ".join(map(str, wanted)) if wanted else "none"
-    text = f"{Path(path).name} has {n_columns} feature columns, {what} take {takes}"
+    text = f"{Path(path).name} has {n_columns} feature columns, {what} {takes}"
     if n_columns - 1 in wanted:
         header = table_header(path)
         candidate = guess_label_column(path) or (header[-1] if header else None)

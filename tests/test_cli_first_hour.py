@@ -199,3 +199,17 @@ def test_the_guess_belongs_to_each_file(files, tmp_path):
     assert guess_label_column(price, [regression]) == "price"  # named by the learnware's Output
     assert resolve_label_column(files / "wine.csv", "none") == (None, False)
     assert resolve_label_column(files / "wine.csv", None) == ("target", True)
+
+
+def test_reuse_guesses_the_label_and_checks_columns_before_running(wine_dock, files):
+    home, learnware_id = wine_dock
+    proc = run_cli(home, "reuse", learnware_id[:10], "--data", str(files / "wine.csv"), "--json")
+    assert "label column: `target` (guessed" in proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["rows"] == 178 and result["metrics"]["accuracy"] > 0.8
+    proc = run_cli(home, "reuse", learnware_id[:10], "--data", str(files / "wine.csv"), "--label-column", "none",
+                   check=False)
+    assert_one_line_error(proc, "wine.csv has 14 feature columns, this learnware takes 13",
+                          "--label-column target")
+    proc = run_cli(home, "reuse", learnware_id[:10], "--data", str(files / "digits_0-5.csv"), check=False)
+    assert_one_line_error(proc, "digits_0-5.csv has 64 feature columns, this learnware takes 13")

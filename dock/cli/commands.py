@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dock.cli import output as out
-from dock.errors import DataFileError, DockError, SearchError
+from dock.errors import DataFileError, DockError, RunnerError, SearchError
 
 if TYPE_CHECKING:
     from dock.api import DockAPI
@@ -347,6 +347,21 @@ def cmd_untrust(args):
     return {"untrusted": args.id}
 
 
+def _check_columns(data: Path, given: str | None, semantic_specs: list[dict]) -> str | None:
+    """The table's label column (the shared guess, with the learnwares' Output names), and its
+    feature columns checked against the learnwares' Input.Dimension before any model runs."""
+    from dock.datafiles import column_count_hint, load_table
+    from specs.semantic import SemanticView
+
+    label = _label_column(data, given, semantic_specs)
+    X, _ = load_table(data, label)
+    wanted = {SemanticView.from_spec(spec).input_dim for spec in semantic_specs} - {None}
+    if wanted and X.shape[1] not in wanted:
+        what = "this learnware takes" if len(semantic_specs) == 1 else "these learnwares take"
+        raise DataFileError(column_count_hint(data, X.shape[1], wanted, what=what))
+    return label
+
+
 def cmd_reuse(args):
     """Runs one learnware, or several through a reuser, on the user's data file (as the TUI's reuse
     screen does): predictions, and a score when the file has labels."""
@@ -363,8 +378,17 @@ def cmd_reuse(args):
             raise ReuseError(f"no reuser {key!r}; known: {', '.join(by_key)}")
         if choice.class_name is None and len(ids) > 1:
             raise ReuseError(f"{key!r} runs one learnware: give one id, or a reuser (--reuser) for several")
-        outcome = evaluate_reuse(dock.load, ids, choice, args.data, args.label_column, lambda *_: None,
-                                 task=first.task_type, data_type=first.data_type)
+        label = args.label_column
+        if first.data_type in (None, "Table"):
+            label = _check_columns(args.data, label, [dock.get(i).semantic_spec for i in ids])
+        try:
+            outcome = evaluate_reuse(dock.load, ids, choice, args.data, label, lambda *_: None,
+                                     task=first.task_type, data_type=first.data_type)
+        except RunnerError as exc:  # the model's own exception: one line, its traceback for the log
+            from dock.runtime.worker import summarise_model_failure
+
+            details = str(exc).partition("\n")[2]
+            raise RunnerError(summarise_model_failure(exc) + (f"\n{details}" if details else "")) from None
     saved = str(save_predictions(outcome, args.output)) if args.output else None
     result = {"reuser": outcome.reuser, "rows": outcome.rows, "metrics": outcome.metrics,
               "scored_on": outcome.scored_on, "predictions_csv": saved}
