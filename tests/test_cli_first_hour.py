@@ -213,3 +213,19 @@ def test_reuse_guesses_the_label_and_checks_columns_before_running(wine_dock, fi
                           "--label-column target")
     proc = run_cli(home, "reuse", learnware_id[:10], "--data", str(files / "digits_0-5.csv"), check=False)
     assert_one_line_error(proc, "digits_0-5.csv has 64 feature columns, this learnware takes 13")
+
+
+def test_the_tui_label_box_follows_each_file(files, tmp_path):
+    """The search, reuse and publish screens fill their label box through tui/label_guess.py."""
+    from types import SimpleNamespace
+
+    from tui.label_guess import LabelGuess
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("a,b,c\n1,2,3\n4,5,6\n")
+    box, said = SimpleNamespace(value=""), []
+    state = LabelGuess()
+    assert state.apply(box, files / "wine.csv", notify=said.append) == "target" and "target" in said[0]
+    assert state.apply(box, plain, notify=said.append) is None and box.value == ""  # the guess did not stick
+    box.value = "c"  # the user's own choice is kept for the next file
+    assert state.apply(box, files / "digits_6-9.csv") == "c"

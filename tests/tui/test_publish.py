@@ -194,6 +194,6 @@ def test_publish_images_with_the_wrong_data_type_or_a_text_model_says_why(dock, 
 
     (data_error, probe_error), result = run(make_app(dock=dock), scenario)
     assert "digits.npz holds 300 images 8×8" in data_error and "set Data to Image" in data_error
-    assert "did not run" in probe_error and "expected strings" in probe_error
+    assert "the model rejected the data: expected strings" in probe_error
     assert "Published" not in result
     assert [r.id for r in dock.list()] == before
