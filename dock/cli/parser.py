@@ -25,6 +25,7 @@ examples:
   lwdock spec table mydata.csv -o stat.json     sketch your data (rows never leave your machine)
   lwdock spec image images.npy -o stat.json     ... images (N, H, W) / (N, C, H, W); text: one doc per line
   lwdock search --stat stat.json                find learnwares whose training data resembles yours
+  lwdock search --stat mydata.csv               ... or give the data file (a `target`/`label` column is left out)
   lwdock search "iris flowers" --task Classification --json
   lwdock pack --model model.pkl --data train.csv --label-column target --name "My model" -o my.zip
   lwdock submit my.zip                          check it and store it; prints its id
