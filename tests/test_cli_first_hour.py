@@ -229,3 +229,17 @@ def test_the_tui_label_box_follows_each_file(files, tmp_path):
     assert state.apply(box, plain, notify=said.append) is None and box.value == ""  # the guess did not stick
     box.value = "c"  # the user's own choice is kept for the next file
     assert state.apply(box, files / "digits_6-9.csv") == "c"
+
+
+def test_a_model_rejecting_the_data_in_reuse_is_one_line(wine_dock, files, tmp_path):
+    home, learnware_id = wine_dock
+    lines = (files / "wine.csv").read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[0] = ""  # a missing value, which the model refuses
+    holes = tmp_path / "holes.csv"
+    holes.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    proc = run_cli(home, "reuse", learnware_id[:10], "--data", str(holes), check=False)
+    line = assert_one_line_error(proc, "the model rejected the data:", "NaN")
+    assert "details: " in line
+    assert json.loads(run_cli(home, "reuse", learnware_id[:10], "--data", str(files / "wine.csv"),
+                              "--json").stdout)["rows"] == 178

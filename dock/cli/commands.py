@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dock.cli import output as out
-from dock.errors import DataFileError, DockError, RunnerError, SearchError
+from dock.errors import DataFileError, DockError, SearchError
 
 if TYPE_CHECKING:
     from dock.api import DockAPI
@@ -381,14 +381,8 @@ def cmd_reuse(args):
         label = args.label_column
         if first.data_type in (None, "Table"):
             label = _check_columns(args.data, label, [dock.get(i).semantic_spec for i in ids])
-        try:
-            outcome = evaluate_reuse(dock.load, ids, choice, args.data, label, lambda *_: None,
-                                     task=first.task_type, data_type=first.data_type)
-        except RunnerError as exc:  # the model's own exception: one line, its traceback for the log
-            from dock.runtime.worker import summarise_model_failure
-
-            details = str(exc).partition("\n")[2]
-            raise RunnerError(summarise_model_failure(exc) + (f"\n{details}" if details else "")) from None
+        outcome = evaluate_reuse(dock.load, ids, choice, args.data, label, lambda *_: None,
+                                 task=first.task_type, data_type=first.data_type)
     saved = str(save_predictions(outcome, args.output)) if args.output else None
     result = {"reuser": outcome.reuser, "rows": outcome.rows, "metrics": outcome.metrics,
               "scored_on": outcome.scored_on, "predictions_csv": saved}
