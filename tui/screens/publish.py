@@ -122,7 +122,7 @@ class PublishScreen(LwdockScreen):
         if not s.has_labels:
             labels = "no label column" if s.kind == "table" else "no labels"
         else:
-            labels = f"labels: {s.classes} classes" if s.classes else "labels look continuous"
+            labels = f"labels: class numbers 0..{s.classes - 1}" if s.classes else "labels look continuous"
         took = f" in {s.seconds:.1f} s" if self.app.show_timings else ""
         what = f"{s.rows} rows × {s.columns} feature columns" if s.kind == "table" else s.described
         summary = (f"{s.path.name}: {what}; {labels} → {s.kind} spec of {s.points} points (γ = {s.gamma:.3g})"
