@@ -243,3 +243,21 @@ def test_a_model_rejecting_the_data_in_reuse_is_one_line(wine_dock, files, tmp_p
     assert "details: " in line
     assert json.loads(run_cli(home, "reuse", learnware_id[:10], "--data", str(files / "wine.csv"),
                               "--json").stdout)["rows"] == 178
+
+
+def test_a_bug_is_one_line_naming_the_log(tmp_path):
+    """No real bug to trigger on purpose: the command is replaced by one that fails unexpectedly."""
+    code = ("import sys, dock.cli.commands as c\n"
+            "def broken(args):\n    raise KeyError('surprise')\n"
+            "c.cmd_list = broken\n"
+            "from dock.cli.parser import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    env = dict(os.environ, LWDOCK_HOME=str(tmp_path / "home"))
+    proc = subprocess.run([sys.executable, "-c", code, "list"], capture_output=True, text=True, env=env, timeout=60)
+    line = assert_one_line_error(proc, "unexpected KeyError", "this is a bug in lwdock", "cli-errors.log")
+    log = Path(line.split("the traceback is in ")[1].split(" (please")[0])
+    assert "Traceback" in log.read_text() and "surprise" in log.read_text()
+    proc = subprocess.run([sys.executable, "-c", code, "--debug", "list"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr  # --debug: the details on stderr
+    assert run_cli(tmp_path / "home", "list", "--json").stdout.strip() == "[]"  # the honest path
