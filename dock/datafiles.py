@@ -331,3 +331,72 @@ def read_user_data(path: str | Path, label_column: str | int | None = None, kind
     else:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     return UserData(kind, X, y)
+
+
+# -- the label column: guessed the same way everywhere (search, reuse, publish, spec, pack) -----------
+LABEL_NAMES = ("label", "labels", "target", "y", "class")  # case-insensitive
+
+
+def table_header(path: str | Path) -> list[str] | None:
+    """A .csv's header row (None when the file has none, is not a .csv or cannot be read)."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            first = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    cells = [cell.strip() for cell in first]
+    return None if not cells or all(_is_number(cell) for cell in cells) else cells
+
+
+def output_label_names(semantic_spec: dict | None) -> tuple[str, ...]:
+    """Column names a learnware's Output.Description gives (e.g. {"0": "price"}): a column of that
+    name in the user's file is its label column."""
+    output = (semantic_spec or {}).get("Output") or {}
+    description = output.get("Description") if isinstance(output, dict) else None
+    if not isinstance(description, dict):
+        return ()
+    return tuple(v.strip() for v in description.values() if isinstance(v, str) and v.strip())
+
+
+def guess_label_column(path: str | Path, semantic_specs: list[dict] | tuple = ()) -> str | None:
+    """The name of a .csv's label column when it has an obvious one: a column named in one of the
+    learnwares' Output descriptions, else `label`, `labels`, `target`, `y` or `class`; None
+    otherwise. Computed from this file alone, so a guess never carries over to the next file."""
+    header = table_header(path)
+    if not header:
+        return None
+    folded = {cell.casefold(): cell for cell in reversed(header)}  # the first of equal names wins
+    for spec in semantic_specs:
+        for name in output_label_names(spec):
+            if name.casefold() in folded and name.casefold() != TEXT_COLUMN:
+                return folded[name.casefold()]
+    return next((folded[name] for name in LABEL_NAMES if name in folded), None)
+
+
+def resolve_label_column(path: str | Path, given: str | None, semantic_specs: list[dict] | tuple = ()
+                         ) -> tuple[str | None, bool]:
+    """(the label column to use, whether it was guessed). `given` wins; "" or "none" means no label
+    column (no guess either)."""
+    if given is not None:
+        return (None, False) if given.strip().lower() in ("", "none") else (given, False)
+    guess = guess_label_column(path, semantic_specs)
+    return guess, guess is not None
+
+
+def column_count_hint(path: str | Path, n_columns: int, wanted: set[int] | list[int],
+                      what: str = "the learnwares here take") -> str:
+    """Why `path`'s columns do not fit, and the fix: "14 columns, the learnwares here take 13: is
+    `target` your label column? --label-column target"."""
+    wanted = sorted(set(int(w) for w in wanted))
+    takes = ", ".join(map(str, wanted)) if wanted else "none"
+    text = f"{Path(path).name} has {n_columns} feature columns, {what} {takes}"
+    if n_columns - 1 in wanted:
+        header = table_header(path)
+        candidate = guess_label_column(path) or (header[-1] if header else None)
+        if candidate:
+            return f"{text}: is `{candidate}` your label column? --label-column {candidate}"
+        return f"{text}: is one column your labels? --label-column NUMBER (0 = the first)"
+    return text

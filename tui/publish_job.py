@@ -33,7 +33,7 @@ class DataSketch:
     rows: int  # rows, images or documents
     columns: int | None  # a table's feature columns; None for images and documents
     label_column: str | None  # the label column (a .npz: the name of its labels array, if given)
-    classes: int | None  # distinct integer labels, when the labels look like classes
+    classes: int | None  # max label + 1 (Output.Dimension), when the labels look like class numbers
     points: int
     gamma: float
     seconds: float
@@ -86,7 +86,11 @@ def _classes(y: np.ndarray | None) -> int | None:
     if y is None or not np.all(np.isfinite(y)) or not np.all(np.mod(y, 1) == 0):
         return None
     n = len(np.unique(y))
-    return n if 2 <= n <= max(50, len(y) // 20) else None
+    if not 2 <= n <= max(50, len(y) // 20) or y.min() < 0:
+        return None
+    # Output.Dimension counts the class numbers 0..max (as pack and the submission check), so a
+    # model trained on a subset of the classes (digits 6-9) is published with Dimension 10.
+    return int(y.max()) + 1
 
 
 def _read(path: Path, label_column: str | None):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dock.cli import output as out
-from dock.errors import DataFileError, DockError
+from dock.errors import DataFileError, DockError, SearchError
 
 if TYPE_CHECKING:
     from dock.api import DockAPI
@@ -99,30 +99,46 @@ def cmd_export(args):
     return {"path": str(dest)}
 
 
-def cmd_spec(args):
+def _label_column(path: Path, given: str | None, semantic_specs=()) -> str | None:
+    """The label column (dock/datafiles.py's shared guess when none is given), the guess said aloud."""
+    from dock.datafiles import resolve_label_column
+
+    label, guessed = resolve_label_column(path, given, semantic_specs)
+    if guessed:
+        out.info(f"label column: `{label}` (guessed; left out of the features; give --label-column NAME, "
+                 "or --label-column none to keep every column)")
+    return label
+
+
+def _fit_spec(kind: str, data: Path, label_given: str | None, points: int, seed: int):
+    """(spec, number of items) of a data file, as `lwdock spec` makes it."""
     from dock.datafiles import load_documents, load_images, load_table
     from specs import generate_stat_spec, require_extra
 
-    require_extra(args.kind)  # "image specs need the 'image' extra...", before reading the data
-    if args.kind == "table":
-        X, _ = load_table(args.data, args.label_column)
-        out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {args.points} points…")
-    elif args.label_column is not None:
-        raise DataFileError(f"--label-column is for tables; a {args.kind} file holds only the {args.kind}s")
-    elif args.kind == "image":
-        X = load_images(args.data)
-        out.info(f"fitting an RKME of {X.shape[0]} images {X.shape[1:]} with {args.points} points…")
+    require_extra(kind)  # "image specs need the 'image' extra...", before reading the data
+    if kind == "table":
+        X, _ = load_table(data, _label_column(data, label_given))
+        out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {points} points…")
+    elif label_given is not None:
+        raise DataFileError(f"--label-column is for tables; a {kind} file holds only the {kind}s")
+    elif kind == "image":
+        X = load_images(data)
+        out.info(f"fitting an RKME of {X.shape[0]} images {X.shape[1:]} with {points} points…")
     else:
-        X = load_documents(args.data)
-        out.info(f"fitting an RKME of {len(X)} documents with {args.points} points…")
-    spec = generate_stat_spec(type=args.kind, X=X, K=args.points, seed=args.seed)
+        X = load_documents(data)
+        out.info(f"fitting an RKME of {len(X)} documents with {points} points…")
+    return generate_stat_spec(type=kind, X=X, K=points, seed=seed), len(X)
+
+
+def cmd_spec(args):
+    spec, rows = _fit_spec(args.kind, args.data, args.label_column, args.points, args.seed)
     spec.save(args.output)
     if not args.json:
         out.info(f"wrote {args.output} (gamma {spec.gamma:.4g})")
     result = {
         "path": str(args.output),
         "type": spec.type,
-        "rows": int(len(X)),
+        "rows": int(rows),
         "dim": int(spec.dim),
         "points": int(spec.z.shape[0]),
         "gamma": float(spec.gamma),
@@ -139,20 +155,38 @@ def cmd_search(args):
     semantic = (
         _read_json(args.semantic, "semantic spec") if args.semantic else _semantic_from_args(args, for_query=True)
     )
+    from dock.datafiles import column_count_hint, user_data_kind
+
     stat_info = {}
+    from_data = False
     if args.stat:
         if not args.stat.is_file():
             raise DockError(f"stat spec file not found: {args.stat}")
-        spec = load_spec(args.stat)
+        if args.stat.suffix.lower() == ".json":
+            spec = load_spec(args.stat)
+        else:  # a data file: sketched here as `lwdock spec` would (its rows stay on this machine)
+            from_data = True
+            spec, _ = _fit_spec(user_data_kind(args.stat), args.stat, args.label_column, 100, 0)
         stat_info[spec.type] = spec
     with _open(args) as dock:
         user_info = UserInfo(semantic_spec=semantic, stat_info=stat_info)
-        if args.peers:
-            if dock.mode != "daemon":
-                raise DockError("--peers needs the network: start `lwdock node` for this home first")
-            result = dock.search_peers(user_info, limit=args.limit).to_dict()
-        else:
-            result = dock.search(user_info, limit=args.limit).to_dict()
+        try:
+            if args.peers:
+                if dock.mode != "daemon":
+                    raise DockError("--peers needs the network: start `lwdock node` for this home first")
+                result = dock.search_peers(user_info, limit=args.limit).to_dict()
+            else:
+                result = dock.search(user_info, limit=args.limit).to_dict()
+        except SearchError as exc:
+            dims = str(exc).partition("dimensions available: ")[2]
+            if not dims or not args.stat or "Table" not in spec.type:
+                raise
+            wanted = {int(d) for d in dims.split(", ") if d.strip().isdigit()}
+            if from_data:
+                raise SearchError(column_count_hint(args.stat, int(spec.dim), wanted)) from None
+            raise SearchError(f"{exc}: is one of your columns the labels? make the spec without it: "
+                              "lwdock spec table FILE --label-column NAME (or search --stat FILE, which "
+                              "guesses it)") from None
     if not args.json:
         out.search_result(result)
     return result
@@ -165,24 +199,34 @@ def cmd_pack(args):
     from dock.package.pack import pack_learnware
     from specs.semantic import SemanticView
 
+    for model_path in (args.model, args.model_class_file):
+        if model_path is not None and not model_path.is_file():
+            raise DataFileError(f"no such model file: {model_path}; give the fitted model saved with pickle or joblib")
     semantic = _semantic_from_args(args, for_query=False)
     view = SemanticView.from_spec(semantic)
     data_type = view.data_type or "Table"
     y = None
     if data_type == "Table":
-        X, y = load_table(args.data, args.label_column)
+        X, y = load_table(args.data, _label_column(args.data, args.label_column))
     elif args.label_column is not None:
         raise DataFileError(f"--label-column is for tables; give --output-dim for {data_type} learnwares")
     else:  # the same files `lwdock spec image|text` reads: .npy images, or one document per line
         X = load_images(args.data) if data_type == "Image" else load_documents(args.data)
     output_dim = args.output_dim
+    description: dict = {}
     if output_dim is None and y is not None:
-        output_dim = int(len(np.unique(y))) if view.task_type == "Classification" else 1
+        output_dim = _classes_dimension(y) if view.task_type == "Classification" else 1
+        if view.task_type == "Classification":
+            classes = sorted({int(c) for c in np.unique(y)})
+            description = {str(c): "a class in the training data" for c in classes} if output_dim <= 1000 else {}
+            out.info(f"Output.Dimension {output_dim}: labels are class numbers 0..{output_dim - 1}; "
+                     f"the model was trained on {len(classes)} of them")
     if output_dim is None and view.task_type in ("Classification", "Regression"):
         raise DataFileError("give --output-dim (number of classes) or --label-column so it can be inferred")
     if output_dim is not None:
-        semantic["Output"] = {"Dimension": output_dim, "Description": {}}
-    out.info(f"packing {args.name!r}: fitting the {data_type.lower()} spec on {len(X)} items…")
+        semantic["Output"] = {"Dimension": output_dim, "Description": description}
+    out.info(f"packing {args.name!r}: running the model on a few of {len(X)} items, then fitting the "
+             f"{data_type.lower()} spec…")
     path = pack_learnware(
         args.output,
         model_file=args.model,
@@ -197,6 +241,20 @@ def cmd_pack(args):
     if not args.json:
         print(path)
     return {"path": str(path)}
+
+
+def _classes_dimension(y) -> int:
+    """Output.Dimension of a classifier from its training labels. Labels are class numbers
+    0..Dimension-1 (the reference's contract, which the submission check enforces), so a model
+    trained on a subset of the classes (digits 6-9) has Dimension max+1 (10), not 4."""
+    import numpy as np
+
+    y = np.asarray(y, dtype=np.float64)
+    if not np.all(np.isfinite(y)) or np.any(y < 0) or np.any(y != np.round(y)):
+        bad = sorted({float(v) for v in y if not (np.isfinite(v) and v >= 0 and v == round(v))})[:3]
+        raise DataFileError(f"classification labels must be class numbers 0, 1, 2, …; the label column holds "
+                            f"e.g. {bad}; renumber them, or give --output-dim and predict class numbers")
+    return int(y.max()) + 1
 
 
 def cmd_demo(args):
@@ -289,6 +347,21 @@ def cmd_untrust(args):
     return {"untrusted": args.id}
 
 
+def _check_columns(data: Path, given: str | None, semantic_specs: list[dict]) -> str | None:
+    """The table's label column (the shared guess, with the learnwares' Output names), and its
+    feature columns checked against the learnwares' Input.Dimension before any model runs."""
+    from dock.datafiles import column_count_hint, load_table
+    from specs.semantic import SemanticView
+
+    label = _label_column(data, given, semantic_specs)
+    X, _ = load_table(data, label)
+    wanted = {SemanticView.from_spec(spec).input_dim for spec in semantic_specs} - {None}
+    if wanted and X.shape[1] not in wanted:
+        what = "this learnware takes" if len(semantic_specs) == 1 else "these learnwares take"
+        raise DataFileError(column_count_hint(data, X.shape[1], wanted, what=what))
+    return label
+
+
 def cmd_reuse(args):
     """Runs one learnware, or several through a reuser, on the user's data file (as the TUI's reuse
     screen does): predictions, and a score when the file has labels."""
@@ -305,7 +378,10 @@ def cmd_reuse(args):
             raise ReuseError(f"no reuser {key!r}; known: {', '.join(by_key)}")
         if choice.class_name is None and len(ids) > 1:
             raise ReuseError(f"{key!r} runs one learnware: give one id, or a reuser (--reuser) for several")
-        outcome = evaluate_reuse(dock.load, ids, choice, args.data, args.label_column, lambda *_: None,
+        label = args.label_column
+        if first.data_type in (None, "Table"):
+            label = _check_columns(args.data, label, [dock.get(i).semantic_spec for i in ids])
+        outcome = evaluate_reuse(dock.load, ids, choice, args.data, label, lambda *_: None,
                                  task=first.task_type, data_type=first.data_type)
     saved = str(save_predictions(outcome, args.output)) if args.output else None
     result = {"reuser": outcome.reuser, "rows": outcome.rows, "metrics": outcome.metrics,

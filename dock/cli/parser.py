@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ examples:
   lwdock spec table mydata.csv -o stat.json     sketch your data (rows never leave your machine)
   lwdock spec image images.npy -o stat.json     ... images (N, H, W) / (N, C, H, W); text: one doc per line
   lwdock search --stat stat.json                find learnwares whose training data resembles yours
+  lwdock search --stat mydata.csv               ... or give the data file (a `target`/`label` column is left out)
   lwdock search "iris flowers" --task Classification --json
   lwdock pack --model model.pkl --data train.csv --label-column target --name "My model" -o my.zip
   lwdock submit my.zip                          check it and store it; prints its id
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--home", help="dock folder (overrides $LWDOCK_HOME)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the dock does to stderr")
+    parser.add_argument("--debug", action="store_true",
+                        help="print an error's full details (a model's traceback, a bug's) instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
 
     def command(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
@@ -84,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True,
                    help="training data: a table (.csv/.npy, numbers only); with --data-type Image an .npy of "
                    "images (N, H, W) or (N, C, H, W); with --data-type Text a .txt, one document per line")
-    p.add_argument("--label-column", help="name or number of the label column in --data, left out of the spec")
+    p.add_argument("--label-column", help="name or number of the label column in --data, left out of the spec "
+                   "(default: a column named label, target, y or class, said aloud; `none`: no label column)")
     p.add_argument("--predict-method", default="predict", help="method that predicts (e.g. predict_proba)")
     _semantic_options(p, for_query=False)
     p.add_argument(
@@ -124,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=["table", "image", "text"], help="data kind")
     p.add_argument("data", type=Path, help="table: .csv or .npy of numbers; image: .npy of (N, H, W) or "
                    "(N, C, H, W) images; text: UTF-8 .txt, one document per line (blank lines skipped)")
-    p.add_argument("--label-column", help="table only: a column to leave out (e.g. your labels)")
+    p.add_argument("--label-column", help="table only: a column to leave out (default: a column named label, "
+                   "target, y or class, said aloud; `none` keeps every column)")
     p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, default=Path("stat.json"), help="default: stat.json")
@@ -204,7 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
         "is shown when it fits clearly better than any single one.",
     )
     p.add_argument("text", nargs="?", default="", help="words to look for in names and descriptions")
-    p.add_argument("--stat", type=Path, help="your stat.json (from `lwdock spec` or the learnware package)")
+    p.add_argument("--stat", type=Path, help="your stat.json (from `lwdock spec`), or your data file itself "
+                   "(.csv/.npy table, .npy/.npz images, .txt documents), sketched on this machine")
+    p.add_argument("--label-column", help="with --stat DATAFILE: the label column to leave out (default: a column "
+                   "named label, target, y or class; `none` keeps every column)")
     p.add_argument("--semantic", type=Path, help="a (partial) semantic spec JSON to filter by")
     _semantic_options(p, for_query=True)
     p.add_argument("--limit", type=int, default=10)
@@ -262,16 +271,73 @@ def main(argv: list[str] | None = None) -> int:
                          "Only for learnwares whose publisher you trust.[/]", markup=True, soft_wrap=True)
     try:
         result = getattr(cli_commands, f"cmd_{args.command}")(args)
+        if args.json and result is not None:
+            print(json.dumps(result, indent=2, default=str))
+            sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+    except BrokenPipeError:
+        return _reader_went_away()
     except KeyboardInterrupt:
         out.error("interrupted")
         return 130
     except Exception as exc:
-        kind = error_kind(exc)  # the dock's, specs' and p2p's errors: one line and their exit code
-        if kind is None:
-            raise  # a bug: its traceback is worth more than a line
-        out.error(str(exc) or kind.name)
-        return kind.exit_code
-    if args.json and result is not None:
-        print(json.dumps(result, indent=2, default=str))
+        return _report_error(exc, args)
     return 0
 
+
+def _reader_went_away() -> int:
+    """`lwdock list --json | head -2`: the reader closed the pipe; stop quietly with status 0, as
+    `git log | head` does. stdout goes to devnull so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0
+
+
+def _report_error(exc: Exception, args) -> int:
+    """One line on stderr, whatever went wrong: a known error's first line (its details, e.g. a
+    model's traceback, go to a log file, or to stderr with --debug) and its exit code; anything
+    else is a bug: one line naming the log file that holds its traceback."""
+    import traceback
+
+    from dock.errors import InternalError
+
+    kind = error_kind(exc)  # the dock's, specs' and p2p's errors: one line and their exit code
+    if kind is not None:
+        message = str(exc) or kind.name
+        first, _, details = message.partition("\n")
+        if args.debug:
+            out.error(message)
+        elif details.strip():
+            out.error(f"{first} (details: {_write_log(message, args.home)}; or run with --debug)")
+        else:
+            out.error(first)
+        return kind.exit_code
+    text = "".join(traceback.format_exception(exc))
+    if args.debug:
+        sys.stderr.write(text)
+    else:
+        out.error(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; this is a bug "
+                  f"in lwdock: the traceback is in {_write_log(text, args.home)} (please report it)")
+    return InternalError.exit_code
+
+
+def _write_log(text: str, home: str | None) -> str:
+    """Append `text` to the CLI's error log (in the dock's logs folder, private to the user) and
+    return its path; a temporary file when the home cannot be written."""
+    import tempfile
+    import time
+
+    try:
+        from dock.home import default_home
+
+        folder = (Path(home).expanduser() if home else default_home()) / "logs"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / "cli-errors.log"
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} lwdock {' '.join(sys.argv[1:])}\n{text}\n")
+        return str(path)
+    except OSError:
+        fd, name = tempfile.mkstemp(prefix="lwdock-error-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        return name

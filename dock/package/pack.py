@@ -21,7 +21,7 @@ from dock.errors import PackageError, RunnerError
 from dock.package.reader import SEMANTIC_FILE, YAML_FILE, read_package, write_package_zip
 from dock.package.submission_checks import as_chw
 from dock.runtime.limits import DEFAULT_LIMITS
-from dock.runtime.worker import ModelWorker
+from dock.runtime.worker import ModelWorker, summarise_model_failure
 from specs.semantic import SemanticView
 
 PICKLE_FILE = "model.pkl"
@@ -126,8 +126,9 @@ def _probe(folder: Path, model_config: dict, X: np.ndarray, timeout: float, pyth
             with ModelWorker(copy_dir, model_config, timeout=timeout, python=python) as worker:
                 out = worker.predict(X[:PROBE_ROWS])
                 return worker, out
-        except RunnerError as exc:
-            raise PackageError(f"the model did not run: {exc}") from exc
+        except RunnerError as exc:  # first line for the user; the model's traceback after it (log, --debug)
+            details = str(exc).partition("\n")[2]
+            raise PackageError(summarise_model_failure(exc) + (f"\n{details}" if details else "")) from exc
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -159,10 +160,9 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
     spec_input, X, input_shape = _inputs(kind, X)
     dim = input_shape[0] if kind == "table" and input_shape else None  # a table always has its width
     sem = _semantic_for(semantic_spec, dim)
-    try:
-        spec = generate_stat_spec(type=kind, X=spec_input, K=K, seed=seed)
-    except SpecError as exc:
-        raise PackageError(f"cannot build the statistical spec: {exc}") from exc
+    for given in (model_file, model_class_file):
+        if given is not None and not Path(given).is_file():
+            raise PackageError(f"no such model file: {given}")
 
     with tempfile.TemporaryDirectory(prefix="lwdock-pack-") as tmp:
         folder = Path(tmp) / "learnware"
@@ -187,6 +187,10 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
             if kind != "text" and declared is not None and declared != input_shape:
                 raise PackageError(f"{model_class}.input_shape is {worker.input_shape} "
                                    f"but X's items have shape {input_shape}")
+        try:  # after the model ran: a missing or broken model is said before minutes of fitting
+            spec = generate_stat_spec(type=kind, X=spec_input, K=K, seed=seed)
+        except SpecError as exc:
+            raise PackageError(f"cannot build the statistical spec: {exc}") from exc
         spec.save(folder / SPEC_FILE)
         _write_text(folder / SEMANTIC_FILE, json.dumps(sem, indent=2, ensure_ascii=False) + "\n")
         _write_text(folder / "requirements.txt", "".join(r.strip() + "\n" for r in requirements or []))

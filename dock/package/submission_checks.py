@@ -157,7 +157,10 @@ def check_outputs(outputs: np.ndarray, n_rows: int, model_output_shape: tuple | 
             labels = out[:, 0]
             if not np.all(labels == np.round(labels)) or labels.min() < 0 or labels.max() >= want:
                 bad = sorted({float(v) for v in labels if not (0 <= v < want and v == round(v))})[:5]
-                raise CheckError("predict", f"labels must be integers in [0, {want}); got e.g. {bad}")
+                fix = int(max(bad)) + 1 if bad and max(bad) >= 0 else want
+                raise CheckError("predict", f"labels must be integers in [0, {want}); got e.g. {bad}: "
+                                 "Output.Dimension counts the class numbers 0..Dimension-1, not the classes "
+                                 f"trained on (pack with --output-dim {fix})")
         elif out.shape[1] != want:
             raise CheckError("predict", f"classification outputs have {out.shape[1]} columns but the "
                              f"semantic spec says Output.Dimension = {want}")

@@ -143,8 +143,9 @@ def evaluate_reuse(load: Callable[[str], Any], ids: tuple[str, ...], choice: Reu
     """Run `choice` over the learnwares `ids` (started with `load(id)`, closed after) on the data file,
     and score it when the file has labels. None when `is_cancelled()` turned true on the way.
     `task` and `data_type` are what the search said of the learnwares (None: unknown)."""
-    from dock.datafiles import read_user_data, user_data_kind
-    from dock.errors import DataFileError
+    from dock.datafiles import column_count_hint, read_user_data, user_data_kind
+    from dock.errors import DataFileError, RunnerError
+    from dock.runtime.worker import summarise_model_failure
 
     start = time.perf_counter()
     is_mixture = len(ids) > 1
@@ -171,6 +172,10 @@ def evaluate_reuse(load: Callable[[str], Any], ids: tuple[str, ...], choice: Reu
             progress(n, steps, f"starting learnware {n}/{len(ids)}")
             loaded.append(load(learnware_id))
         task = task or (loaded[0].record.task_type or "")
+        wanted = {lw.record.input_dim for lw in loaded} - {None}
+        if kind == "table" and wanted and X.shape[1] not in wanted:  # say the fix, not the model's traceback
+            takes = "these learnwares take" if is_mixture else "this learnware takes"
+            raise DataFileError(column_count_hint(data_path, X.shape[1], wanted, what=takes))
         done = 1 + len(ids)
         scored = np.arange(len(X))
         if choice.class_name is None:
@@ -187,6 +192,9 @@ def evaluate_reuse(load: Callable[[str], Any], ids: tuple[str, ...], choice: Reu
                 done += 1
             progress(done, steps, f"predicting {len(X)} {unit}")
             raw = reuser.predict(X)
+    except RunnerError as exc:  # the model's own exception: one line first, its traceback after it
+        details = str(exc).partition("\n")[2]
+        raise RunnerError(summarise_model_failure(exc) + (f"\n{details}" if details else "")) from exc
     finally:
         for learnware in loaded:
             learnware.close()

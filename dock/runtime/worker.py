@@ -460,3 +460,23 @@ def _close_all() -> None:
             worker._kill()
         except Exception:
             pass
+
+
+def summarise_model_failure(error: RunnerError) -> str:
+    """One line for a user from a model's own exception: "the model rejected the data: X has 65
+    features, but StandardScaler is expecting 64 features as input" (the worker's traceback and
+    stderr, the lines after the first, stay in the error for the log / --debug)."""
+    first = str(error).split("\n", 1)[0]
+    for method, lead in (("load", "the model file could not be loaded (is it a fitted model saved with pickle "
+                                  "or joblib?)"),
+                         ("predict", "the model rejected the data"), ("predict_proba", "the model rejected the data")):
+        marker = f" {method} failed: "
+        if marker in first:
+            cause = first.split(marker, 1)[1]
+            exc_type, sep, rest = cause.partition(": ")
+            if method != "load" and exc_type != "ValueError":
+                lead = "the model failed on the data"  # a bug of the model's, perhaps: keep its type
+            elif method != "load" and sep:
+                cause = rest  # "ValueError: X has 65 ...": the message says it better than the type
+            return f"{lead}: {cause}"
+    return first

@@ -143,7 +143,7 @@ def test_publish_an_image_learnware_from_a_model_class_and_an_npz(dock, tmp_path
 
     form = run(make_app(dock=dock), scenario)
     assert (form["data"], form["task"], form["output"]) == ("Image", "Classification", "5")
-    assert "300 images 8×8" in form["sketch"] and "5 classes" in form["sketch"]
+    assert "300 images 8×8" in form["sketch"] and "class numbers 0..4" in form["sketch"]
     assert len(dock.list()) == before + 1
     record = next(r for r in dock.list() if r.name == "Bright digits")
     assert record.data_type == "Image" and record.output_dim == 5 and record.input_dim is None
@@ -194,6 +194,55 @@ def test_publish_images_with_the_wrong_data_type_or_a_text_model_says_why(dock, 
 
     (data_error, probe_error), result = run(make_app(dock=dock), scenario)
     assert "digits.npz holds 300 images 8×8" in data_error and "set Data to Image" in data_error
-    assert "did not run" in probe_error and "expected strings" in probe_error
+    assert "the model rejected the data: expected strings" in probe_error
     assert "Published" not in result
     assert [r.id for r in dock.list()] == before
+
+
+def test_publish_guesses_the_label_column_and_takes_a_subset_of_classes(dock, tmp_path):
+    """digits 6-9 with a `label` column nobody typed: the guess is used (and said), Output.Dimension
+    is 10 (class numbers 0..9), the checks pass; a file without such a column gets no stale guess."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[y >= 6], y[y >= 6]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+    model_path = tmp_path / "d69.pkl"
+    model_path.write_bytes(pickle.dumps(model))
+    data_path = tmp_path / "digits_6-9.csv"
+    header = ",".join([f"p{i}" for i in range(64)] + ["label"])
+    rows = [",".join(f"{v:g}" for v in x) for x in X]
+    data_path.write_text(header + "\n" + "\n".join(f"{row},{t}" for row, t in zip(rows, y, strict=True)) + "\n")
+    unlabelled = tmp_path / "features.csv"
+    unlabelled.write_text(header.rsplit(",", 1)[0] + "\n" + "\n".join(rows) + "\n")
+
+    async def scenario(pilot):
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, PublishScreen), what="the publish screen")
+        screen = pilot.app.screen
+        await type_into(pilot, "#data-path", str(unlabelled))
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.sketch is not None, what="the first sketch")
+        first = (screen.query_one("#label-column").value, screen.sketch.has_labels)
+        await type_into(pilot, "#model-path", str(model_path))
+        await type_into(pilot, "#data-path", str(data_path))
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.sketch is not None and screen.sketch.path == data_path,
+                         what="the second sketch")
+        await pilot.pause()
+        guessed = (screen.query_one("#label-column").value, screen.query_one("#output-dim").value)
+        await type_into(pilot, "#name", "Digits 6-9")
+        screen.query_one("#sem-scenario", SelectionList).select("Education")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "Published" in plain(screen, "#publish-result"), timeout=90,
+                         what="publishing")
+        return first, guessed
+
+    first, guessed = run(make_app(dock=dock), scenario)
+    assert first == ("", False)
+    assert guessed == ("label", "10")
+    record = next(r for r in dock.list() if r.name == "Digits 6-9")
+    assert record.output_dim == 10 and record.input_dim == 64

@@ -10,7 +10,10 @@ from textual.widgets import Button, Label, Static
 
 
 class ErrorDialog(ModalScreen[None]):
-    BINDINGS = [Binding("escape,enter", "dismiss_dialog", "Close")]
+    """The error's first line (its cause); the rest (a model's traceback, the worker's stderr)
+    behind a Details toggle."""
+
+    BINDINGS = [Binding("escape,enter", "dismiss_dialog", "Close"), Binding("d", "toggle_details", "Details")]
     DEFAULT_CSS = """
     ErrorDialog { align: center middle; }
     ErrorDialog > Vertical { width: 72; max-width: 90%; height: auto; max-height: 80%;
@@ -18,6 +21,8 @@ class ErrorDialog(ModalScreen[None]):
     ErrorDialog #error-title { text-style: bold; color: $error; width: 1fr; }
     ErrorDialog VerticalScroll { height: auto; max-height: 16; margin: 1 0; }
     ErrorDialog Horizontal { height: auto; align-horizontal: right; }
+    ErrorDialog #error-details { display: none; color: $text-muted; margin-top: 1; }
+    ErrorDialog.-details #error-details { display: block; }
     """
 
     def __init__(self, title: str, message: str, context: str = ""):
@@ -32,16 +37,33 @@ class ErrorDialog(ModalScreen[None]):
             with VerticalScroll():
                 if self.context:
                     yield Static(f"while {self.context}:", classes="error-context", markup=False)
-                yield Static(self.message, id="error-message", markup=False)
+                cause, _, details = self.message.partition("\n")
+                yield Static(cause, id="error-message", markup=False)
+                if details.strip():
+                    yield Static(details, id="error-details", markup=False)
             with Horizontal():
+                if details.strip():
+                    yield Button("Details (d)", id="error-details-toggle")
                 yield Button("OK", variant="error", id="error-ok")
 
     def on_mount(self) -> None:
-        self.query_one(Button).focus()
+        self._focus_ok()
+        self.call_after_refresh(self._focus_ok)  # pushed from outside a handler, the buttons mount later
+
+    def _focus_ok(self) -> None:
+        for button in self.query("#error-ok").results(Button):
+            button.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss()
+        if event.button.id == "error-details-toggle":
+            self.action_toggle_details()
+        else:
+            self.dismiss()
+
+    def action_toggle_details(self) -> None:
+        if self.query("#error-details"):
+            self.toggle_class("-details")
 
     def action_dismiss_dialog(self) -> None:
         self.dismiss()

@@ -15,6 +15,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Select
 from .. import messages as m
 from .. import specs_access
 from ..dialogs.file_picker import FilePicker
+from ..label_guess import LabelGuess
 from ..publish_job import MODEL_SUFFIXES, DataSketch, PublishForm, pack_and_submit, sketch_training_data
 from ..widgets.path_input import PathInput
 from ..widgets.progress_line import ProgressLine
@@ -44,6 +45,7 @@ class PublishScreen(LwdockScreen):
         super().__init__()
         self.choices = specs_access.semantic_choices()
         self.sketch: DataSketch | None = None
+        self._label_guess = LabelGuess()  # the shared guess; a guess never sticks to the next file
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -106,7 +108,8 @@ class PublishScreen(LwdockScreen):
             self.app.notify("Give the training data file first.", severity="warning")
             return
         self.query_one(f"#progress-{m.SKETCH}", ProgressLine).start(f"reading {path.name}")
-        self.read_data(path, self.query_one("#label-column", Input).value.strip() or None)
+        self.read_data(path, self._label_guess.apply(self.query_one("#label-column", Input), path,
+                                                     notify=self.app.notify))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=m.SKETCH)
     def read_data(self, path: Path, label_column: str | None) -> None:
@@ -119,7 +122,7 @@ class PublishScreen(LwdockScreen):
         if not s.has_labels:
             labels = "no label column" if s.kind == "table" else "no labels"
         else:
-            labels = f"labels: {s.classes} classes" if s.classes else "labels look continuous"
+            labels = f"labels: class numbers 0..{s.classes - 1}" if s.classes else "labels look continuous"
         took = f" in {s.seconds:.1f} s" if self.app.show_timings else ""
         what = f"{s.rows} rows × {s.columns} feature columns" if s.kind == "table" else s.described
         summary = (f"{s.path.name}: {what}; {labels} → {s.kind} spec of {s.points} points (γ = {s.gamma:.3g})"

@@ -19,6 +19,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sel
 
 from .. import messages as m
 from ..dialogs.file_picker import FilePicker
+from ..label_guess import LabelGuess
 from ..reuse_job import ReuseOutcome, data_kind, offered_reusers, run_reuse, save_predictions
 from ..viewmodels import ReuseTarget
 from ..widgets.path_input import PathInput
@@ -72,6 +73,7 @@ class ReuseScreen(LwdockScreen):
         super().__init__()
         self.target = target
         self.data_path, self.label_column = data_path, label_column  # prefilled: the data searched with
+        self._label_guess = LabelGuess(data_path, label_column or "")  # the prefill belongs to that file only
         self.choices, self.missing = offered_reusers(target)
         self.outcome: ReuseOutcome | None = None
 
@@ -143,6 +145,13 @@ class ReuseScreen(LwdockScreen):
 
         self.app.push_screen(FilePicker("Your data", field.path, DATA_SUFFIXES), picked)
 
+    def target_specs(self) -> list[dict]:
+        """The learnwares' semantic specs: a column their Output names is the label column."""
+        try:
+            return [self.backend.dock.get(i).semantic_spec for i in self.target.ids]
+        except Exception:  # noqa: BLE001 - only a hint for the guess; the run says what is wrong
+            return []
+
     @on(Input.Submitted, "#data-path, #label-column")
     @on(Button.Pressed, "#run")
     def action_run(self) -> None:
@@ -152,7 +161,8 @@ class ReuseScreen(LwdockScreen):
             return
         key = self.query_one("#reuser", Select).value
         choice = next(c for c in self.choices if c.key == key)
-        label = self.query_one("#label-column", Input).value.strip() or None
+        label = self._label_guess.apply(self.query_one("#label-column", Input), path, self.target_specs(),
+                                        notify=self.app.notify)
         self.query_one(f"#progress-{m.REUSE}", ProgressLine).start(f"reading {path.name}")
         self.query_one("#reuse-metric", Static).update("")
         self.reuse(choice, path, label)

@@ -16,6 +16,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 from .. import messages as m
 from .. import specs_access
 from ..dialogs.file_picker import FilePicker
+from ..label_guess import LabelGuess
 from ..viewmodels import ReuseTarget, SearchQuery, StatSpecChoice
 from ..widgets.filters import FilterPanel
 from ..widgets.path_input import PathInput
@@ -28,6 +29,9 @@ SPEC_SUFFIXES = (".csv", ".npy", ".npz", ".txt", ".json")
 NO_SPEC = ("[dim]No statistical spec: ranking by text and filters. Give your data (.csv/.npy table, .npy/.npz "
            "images, .txt documents) or a stat.json to rank learnwares by fit.[/]")
 TEXT_EMBEDDER_NOTE = "loading the text embedder (a few seconds the first time)"
+# Every command quoted here must parse (tests/test_cli_first_hour.py checks it).
+EMPTY_DOCK_HINT = ("The dock is empty: publish a learnware (F3), or try `lwdock demo` (a demo network) or "
+                   "`lwdock --home DIR demo --headless` (a demo dock in DIR).")
 TYPING_DELAY = 0.3  # seconds of quiet typing before the search runs by itself
 
 
@@ -56,6 +60,7 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
     def __init__(self):
         super().__init__()
         self.stat: StatSpecChoice | None = None
+        self._label_guess = LabelGuess()  # a guess for one file never sticks to the next
         self._typing: Timer | None = None
         self._generation = -1  # the app's dock generation of the last search
 
@@ -110,7 +115,7 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
                 article = "an" if self.stat.kind == "image" else "a"
                 text += f" None has {article} {self.stat.kind} spec made the same way that passes the filters."
         elif outcome.ranked_by == "name" and not outcome.total:
-            text = "The dock is empty: publish a learnware (F3), or try `lwdock demo --home DIR` for a demo dock."
+            text = EMPTY_DOCK_HINT
         elif outcome.ranked_by == "name":
             text = f"All {outcome.total} learnwares, by name. Type, filter or give your data to rank them."
         else:
@@ -145,10 +150,7 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
             self.app.notify("Give a data file (.csv / .npy / .npz / .txt) or a stat spec (.json) first.",
                             severity="warning")
             return
-        label_input = self.query_one("#spec-label", Input)
-        if not label_input.value.strip():
-            label_input.value = _guess_label_column(path)  # a CSV's "label"/"target" column is not a feature
-        label = label_input.value.strip() or None
+        label = self._label_guess.apply(self.query_one("#spec-label", Input), path, notify=self.app.notify)
         self.query_one(f"#progress-{m.SPEC}", ProgressLine).start(f"reading {path.name}")
         self.make_spec(path, label)
 
@@ -287,18 +289,3 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
         row = self.query_one(ResultsTable).selected()
         if row is not None and not row.is_mixture:
             self.ask_remove(row.key, row.name)
-
-
-LABEL_NAMES = ("label", "labels", "target", "class", "y")
-
-
-def _guess_label_column(path: Path) -> str:
-    """The header name of a CSV's label column when it has an obvious one, else ""."""
-    if path.suffix.lower() != ".csv":
-        return ""
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            header = [cell.strip() for cell in f.readline().split(",")]
-    except (OSError, UnicodeDecodeError):
-        return ""
-    return next((cell for cell in header if cell.lower() in LABEL_NAMES), "")
