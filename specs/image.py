@@ -51,8 +51,10 @@ class RKMEImageSpecification(EmbeddedRKMESpecification):
                 "integer": bool(meta.get("integer", False))}
 
     @classmethod
-    def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5):
+    def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None):
         """Fit to images X: (N, H, W) or (N, C, H, W), C in {1, 3, 4}, channels first."""
+        if privacy not in (None, "none"):  # the private method is for tables only (specs/privacy.py)
+            raise SpecError(f"privacy: {privacy!r} is not available for image specs yet; only table specs have it")
         from .embedders.image import as_images, embedder_id, image_features
 
         A = np.asarray(X)

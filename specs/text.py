@@ -83,8 +83,10 @@ class RKMETextSpecification(EmbeddedRKMESpecification):
         return out
 
     @classmethod
-    def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5):
+    def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None):
         """Fit to documents X (a list of non-empty strings)."""
+        if privacy not in (None, "none"):  # the private method is for tables only (specs/privacy.py)
+            raise SpecError(f"privacy: {privacy!r} is not available for text specs yet; only table specs have it")
         from .embedders import text as emb
 
         docs = as_documents(X)

@@ -116,6 +116,7 @@ def _fit_spec(kind: str, data: Path, label_given: str | None, points: int, seed:
     from specs import generate_stat_spec, require_extra
 
     require_extra(kind)  # "image specs need the 'image' extra...", before reading the data
+    X: Any
     if kind == "table":
         X, _ = load_table(data, _label_column(data, label_given))
         out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {points} points…")
@@ -355,7 +356,7 @@ def _check_columns(data: Path, given: str | None, semantic_specs: list[dict]) ->
 
     label = _label_column(data, given, semantic_specs)
     X, _ = load_table(data, label)
-    wanted = {SemanticView.from_spec(spec).input_dim for spec in semantic_specs} - {None}
+    wanted = {d for spec in semantic_specs if (d := SemanticView.from_spec(spec).input_dim) is not None}
     if wanted and X.shape[1] not in wanted:
         what = "this learnware takes" if len(semantic_specs) == 1 else "these learnwares take"
         raise DataFileError(column_count_hint(data, X.shape[1], wanted, what=what))

@@ -172,8 +172,8 @@ def evaluate_reuse(load: Callable[[str], Any], ids: tuple[str, ...], choice: Reu
             progress(n, steps, f"starting learnware {n}/{len(ids)}")
             loaded.append(load(learnware_id))
         task = task or (loaded[0].record.task_type or "")
-        wanted = {lw.record.input_dim for lw in loaded} - {None}
-        if kind == "table" and wanted and X.shape[1] not in wanted:  # say the fix, not the model's traceback
+        wanted = {d for lw in loaded if (d := lw.record.input_dim) is not None}
+        if isinstance(X, np.ndarray) and kind == "table" and wanted and X.shape[1] not in wanted:  # the fix
             takes = "these learnwares take" if is_mixture else "this learnware takes"
             raise DataFileError(column_count_hint(data_path, X.shape[1], wanted, what=takes))
         done = 1 + len(ids)
