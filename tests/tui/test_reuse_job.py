@@ -13,6 +13,7 @@ from tui.viewmodels import ReuseTarget
 
 class FakeRecord:
     task_type = "Classification"
+    input_dim = None  # no declared Input.Dimension: the reuse's column check has nothing to compare
 
 
 class FakeLearnware:
