@@ -186,12 +186,19 @@ class PieceSink:
         """Blocking (run it in a worker thread): flush (and fsync when complete); an unfinished
         piece is dropped, so the file ends on a verified piece boundary."""
         self._pending.clear()
-        try:
-            self._f.flush()
-            self._f.truncate(self.verified)
-            if complete:
-                os.fsync(self._f.fileno())
-        except OSError as exc:
-            raise TransferError(f"cannot write the partial file: {exc}") from exc
-        finally:
-            self._f.close()
+        close_partial(self._f, complete, truncate_to=self.verified)
+
+
+def close_partial(f, complete: bool, truncate_to: int | None = None) -> None:
+    """Flush a partial download (cut back to `truncate_to` bytes if given), fsync it when the blob
+    is complete, and close it: shared by the piece and the whole-file receivers. Blocking."""
+    try:
+        f.flush()
+        if truncate_to is not None:
+            f.truncate(truncate_to)
+        if complete:
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise TransferError(f"cannot write the partial file: {exc}") from exc
+    finally:
+        f.close()

@@ -51,6 +51,7 @@ from .pieces import (
     BadLayer,
     Pieces,
     PieceSink,
+    close_partial,
     hash_file,
     is_valid_piece_size,
     layer_root,
@@ -294,14 +295,7 @@ class _FileSink:
 
     def close(self, complete: bool) -> None:
         """Blocking (run it in a worker thread): flush, then fsync if the blob is complete."""
-        try:
-            self._f.flush()
-            if complete:
-                os.fsync(self._f.fileno())
-        except OSError as exc:
-            raise TransferError(f"cannot write the partial file: {exc}") from exc
-        finally:
-            self._f.close()
+        close_partial(self._f, complete)
 
 
 async def fetch_blob(

@@ -11,14 +11,7 @@ from dock.network.service import RECORDS_TOPIC, NetworkService
 from specs import generate_stat_spec
 from tests.helpers import wait_until
 
-from .fixtures import Net, fitted_iris_model, reference_files, write_zip
-
-
-@pytest.fixture
-def net(tmp_path):
-    network = Net(tmp_path)
-    yield network
-    network.close()
+from .fixtures import fitted_iris_model, reference_files, write_zip
 
 
 @pytest.fixture(scope="module")

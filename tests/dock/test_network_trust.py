@@ -23,14 +23,7 @@ from p2p import Identity, ProtocolLimits, RequestRefused
 from specs import generate_stat_spec
 from tests.helpers import wait_until
 
-from .fixtures import Net, fitted_iris_model, reference_files, semantic, write_zip
-
-
-@pytest.fixture
-def net(tmp_path):
-    network = Net(tmp_path)
-    yield network
-    network.close()
+from .fixtures import fitted_iris_model, reference_files, semantic, write_zip
 
 
 @pytest.fixture(scope="module")
