@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dock.cli import output as out
-from dock.errors import DataFileError, DockError
+from dock.errors import DataFileError, DockError, PreviewError
 
 if TYPE_CHECKING:
     from dock.api import DockAPI
@@ -25,12 +25,12 @@ def prepare(args) -> None:
     if data is not None and args.stat is not None:
         raise DockError("give --data FILE or --stat FILE, not both (--data is a data file, searched and previewed)")
     if preview is not None and preview < 1:
-        raise DockError(f"--preview takes how many of the top learnwares to run (1 or more), got {preview}")
+        raise PreviewError(f"--preview takes how many of the top learnwares to run (1 or more), got {preview}")
     if getattr(args, "preview_rows", None) is not None and args.preview_rows < 1:
-        raise DockError(f"--preview-rows must be 1 or more, got {args.preview_rows}")
+        raise PreviewError(f"--preview-rows must be 1 or more, got {args.preview_rows}")
     if preview is not None and data is None:
         if args.stat is None or args.stat.suffix.lower() == ".json":
-            raise DockError("--preview runs the learnwares on your labelled rows: give them with --data FILE "
+            raise PreviewError("--preview runs the learnwares on your labelled rows: give them with --data FILE "
                             "(a stat.json holds no rows)")
         data = args.stat
     if data is None:
@@ -45,7 +45,7 @@ def prepare(args) -> None:
         out.info(f"label column: `{label}` (guessed; left out of the features; give --label-column NAME, "
                  "or --label-column none to keep every column)")
     if preview is not None and label is None:
-        raise DataFileError(f"--preview measures accuracy on your labelled rows, and {Path(data).name} has no "
+        raise PreviewError(f"--preview measures accuracy on your labelled rows, and {Path(data).name} has no "
                             "column named label, target, y or class: give --label-column NAME")
     args.label_column = label if label is not None else "none"
     args.preview_label = label
@@ -74,7 +74,7 @@ def attach_preview(args, dock: DockAPI, found: SearchResult, result: dict) -> di
     label = getattr(args, "preview_label", None) if kind == "table" else None
     data = read_user_data(path, label, kind)
     if data.y is None:
-        raise DataFileError(f"--preview measures accuracy on your labelled rows, and {path.name} has no labels "
+        raise PreviewError(f"--preview measures accuracy on your labelled rows, and {path.name} has no labels "
                             "(images: a .npz with y)")
     top = min(args.preview, len(found.single))
     has_mixture = found.multiple is not None and len(found.multiple.ids) > 1

@@ -168,7 +168,7 @@ def _metric_of(task: str | None) -> str | None:
     return {"classification": "accuracy", "regression": "rmse"}.get((task or "").lower())
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """A user's line for a failure: the model's own error summarised, a dock error's first line."""
     from dock.errors import DockError, RunnerError
     from dock.runtime.worker import summarise_model_failure
@@ -202,7 +202,7 @@ class _Workers:
                 self.loaded[learnware_id] = self.dock.load(learnware_id)
             except Exception as exc:  # noqa: BLE001 - one candidate's failure; the preview goes on
                 log.info("preview: learnware %s did not start", learnware_id[:12], exc_info=True)
-                self.refused[learnware_id] = (FAILED, _one_line(exc))
+                self.refused[learnware_id] = (FAILED, one_line(exc))
                 return None
         return self.loaded[learnware_id]
 
@@ -301,7 +301,7 @@ def _run_one(cand: Candidate, sample: PreviewSample, workers: _Workers, as_predi
         measured = metrics(pred, sample.y, cand.task or "")
     except Exception as exc:  # noqa: BLE001 - the model's (or reuser's) failure is this row's result
         log.info("preview: %s failed on the sample", cand.name, exc_info=True)
-        return PreviewEntry(**base, status=FAILED, rows=sample.rows, message=_one_line(exc))
+        return PreviewEntry(**base, status=FAILED, rows=sample.rows, message=one_line(exc))
     value = measured.pop(metric)
     return PreviewEntry(**base, status=MEASURED, metric=metric, value=value, rows=sample.rows,
                         message=f"on {sample.describe()}", extra=measured)
