@@ -1,4 +1,5 @@
-"""The home screen: describe your task (words, filters, your data's spec) and see what fits."""
+"""The home screen: describe your task (words, filters, your data's spec) and see which learnwares were
+trained on similar data, and, when your file has labels, what the top ones really score on it."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from .learnware_actions import LearnwareActionsMixin
 
 SPEC_SUFFIXES = (".csv", ".npy", ".npz", ".txt", ".json")
 NO_SPEC = ("[dim]No statistical spec: ranking by text and filters. Give your data (.csv/.npy table, .npy/.npz "
-           "images, .txt documents) or a stat.json to rank learnwares by fit.[/]")
+           "images, .txt documents) or a stat.json to rank learnwares by similarity.[/]")
 TEXT_EMBEDDER_NOTE = "loading the text embedder (a few seconds the first time)"
 # Every command quoted here must parse (tests/test_cli_first_hour.py checks it).
 EMPTY_DOCK_HINT = ("The dock is empty: publish a learnware (F3), or try `lwdock demo` (a demo network) or "
@@ -51,7 +52,7 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
     ]
     PALETTE = (
         ("Search: focus the query", "type words found in names and descriptions", "focus_query"),
-        ("Search: use my data file or stat spec", "rank learnwares by how well they fit your data", "pick_data"),
+        ("Search: use my data file or stat spec", "rank learnwares by how similar their training data is", "pick_data"),
         ("Search: new search", "clear the query, the filters and the statistical spec", "reset"),
         ("Search: show or hide the filters", "Data, Task, Library, License, Scenario", "toggle_filters"),
         ("Learnware: details", "semantic spec, score, size, id of the selected row", "details"),
