@@ -92,8 +92,11 @@ def test_a_zip_that_is_not_here_says_not_local_and_the_others_are_measured(dock,
 
     async def scenario(pilot):
         await _use(pilot, digits_0_5)
-        await wait_until(pilot, lambda: "running…" not in _measured(pilot.app).values()
-                         and len(_measured(pilot.app)) >= 2, timeout=120, what="the preview to end")
+        def ended():  # every row has its cell (before the preview starts they are all blank)
+            values = _measured(pilot.app).values()
+            return values and all(v and v != "running…" for v in values)
+
+        await wait_until(pilot, ended, timeout=120, what="the preview to end")
         await settle(pilot)
         return _measured(pilot.app), plain(pilot.app.screen, "#preview-note")
 
@@ -111,6 +114,8 @@ def test_no_preview_column_without_labels(dock, tmp_path):
 
     async def scenario(pilot):
         await _use(pilot, path)
+        table = pilot.app.screen.query_one(ResultsTable)
+        await wait_until(pilot, lambda: any(r.mmd2 is not None for r in table.rows_shown), what="ranked rows")
         await settle(pilot)
         return _header(pilot.app), pilot.app.screen.workers_busy("preview")
 

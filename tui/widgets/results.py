@@ -17,7 +17,7 @@ BAR = 10
 # key, label, width (None: the name column, which gets the rest)
 COLUMNS = (("name", "Name", None), ("score", "Similarity", BAR + 5), ("kind", "Data / task", 22),
            ("publisher", "Publisher", 11), ("where", "Where", 9))
-PREVIEW_COLUMN = ("preview", "Measured", 13)  # after the score, while a preview is on
+PREVIEW_COLUMN = ("preview", "Measured", 13)  # after the score, in the Publisher's place, while a preview is on
 MIN_NAME = 18
 MAX_MEMBERS_SHOWN = 4
 
@@ -34,7 +34,9 @@ class ResultsTable(DataTable):
     def _columns(self):
         if self._preview is None:
             return COLUMNS
-        return COLUMNS[:2] + (PREVIEW_COLUMN,) + COLUMNS[2:]
+        # The Measured column takes the Publisher's place (the detail view still names it): the name
+        # keeps its room.
+        return COLUMNS[:2] + (PREVIEW_COLUMN,) + tuple(c for c in COLUMNS[2:] if c[0] != "publisher")
 
     def _score_label(self, rows: list[ResultRow]) -> str:
         if any(r.mmd2 is not None for r in rows):
@@ -94,7 +96,8 @@ class ResultsTable(DataTable):
     def _with_preview(self, row: ResultRow, cells: tuple) -> tuple:
         if self._preview is None:
             return cells
-        return cells[:2] + (self._preview.get(row.key, Text("")),) + cells[2:]
+        name, score, kind, _publisher, where = cells
+        return name, score, self._preview.get(row.key, Text("")), kind, where
 
     # -- the preview column ------------------------------------------------------------------
     def preview_on(self, cells: dict[str, Text]) -> None:
