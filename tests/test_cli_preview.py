@@ -132,3 +132,35 @@ def test_a_zip_only_on_peers_is_said_not_local_offline(demo, tmp_path):
     result = json.loads(run_cli(copy, "search", "--data", str(files["iris"]), "--preview", "1", "--json").stdout)
     entry = result["single"][0]["preview"]
     assert entry["status"] == "not local" and entry["value"] is None and "on peers" in entry["message"]
+
+
+def test_online_a_small_zip_only_on_a_peer_is_fetched_and_measured(demo, tmp_path):
+    """Two real `lwdock node` processes on 127.0.0.1: the provider holds the demo learnwares, this
+    home none; its preview fetches the iris zip from the peer (small) and measures it."""
+    import shutil
+
+    from tests.helpers import start_node, stop_node, wait_until
+
+    home, files = demo
+    provider, mine = tmp_path / "provider", tmp_path / "mine"
+    shutil.copytree(home, provider)  # its own node key comes along; `mine` makes a new one
+    procs = []
+    try:
+        proc, status = start_node(provider)
+        procs.append(proc)
+        proc, _ = start_node(mine, "--bootstrap", status["addrs"][0])
+        procs.append(proc)
+
+        def iris_record():
+            listed = json.loads(run_cli(mine, "list", "--json").stdout)
+            return next((r for r in listed if r["name"] == "Iris species classifier"), None)
+
+        iris = wait_until(iris_record, 60, "the iris record synced to this node")
+        assert not json.loads(run_cli(mine, "show", iris["id"], "--json").stdout)["local"]
+        proc = run_cli(mine, "search", "--data", str(files["iris"]), "--preview", "1", "--json")
+        entry = json.loads(proc.stdout)["single"][0]["preview"]
+        assert entry["status"] == "measured" and entry["accuracy"] > 0.9
+        assert json.loads(run_cli(mine, "show", iris["id"], "--json").stdout)["local"]  # fetched
+    finally:
+        for proc in procs:
+            stop_node(proc)

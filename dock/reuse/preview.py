@@ -242,7 +242,11 @@ def run_preview(dock: DockAPI, candidates: Sequence[Candidate], sample: PreviewS
                 break
             report(n, len(candidates), f"running {cand.name} on {sample.rows} labelled rows")
             start = time.perf_counter()
-            entry = _run_one(cand, sample, workers, _as_predictions, _metrics, is_cancelled)
+            try:
+                entry = _run_one(cand, sample, workers, _as_predictions, _metrics, is_cancelled)
+            except Exception as exc:  # noqa: BLE001 - e.g. a peer's result not in this catalogue: one line
+                log.info("preview: %s could not run", cand.name, exc_info=True)
+                entry = PreviewEntry(cand.key, cand.ids, cand.name, cand.similarity, FAILED, message=one_line(exc))
             if entry is None:  # cancelled on the way
                 break
             entry = _with(entry, seconds=time.perf_counter() - start)
