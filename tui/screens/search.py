@@ -354,6 +354,8 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
         panel.display = not panel.display
 
     def check_action(self, action: str, parameters) -> bool | None:
+        if action == "stop_preview":  # escape does nothing else here; the palette lists it only while running
+            return self.workers_busy(pv.PREVIEW)
         if action in ("details", "reuse", "export", "remove"):
             row = self.query_one(ResultsTable).selected()
             if row is None:
