@@ -246,7 +246,7 @@ def run_preview(dock: DockAPI, candidates: Sequence[Candidate], sample: PreviewS
                 entry = _run_one(cand, sample, workers, _as_predictions, _metrics, is_cancelled)
             except Exception as exc:  # noqa: BLE001 - e.g. a peer's result not in this catalogue: one line
                 log.info("preview: %s could not run", cand.name, exc_info=True)
-                entry = PreviewEntry(cand.key, cand.ids, cand.name, cand.similarity, FAILED, message=one_line(exc))
+                entry = _entry(cand, FAILED, message=one_line(exc))
             if entry is None:  # cancelled on the way
                 break
             entry = _with(entry, seconds=time.perf_counter() - start)
@@ -262,6 +262,10 @@ def run_preview(dock: DockAPI, candidates: Sequence[Candidate], sample: PreviewS
     return entries
 
 
+def _entry(cand: Candidate, status: str, **fields: Any) -> PreviewEntry:
+    return PreviewEntry(cand.key, cand.ids, cand.name, cand.similarity, status, **fields)
+
+
 def _with(entry: PreviewEntry, **changes) -> PreviewEntry:
     import dataclasses
 
@@ -270,15 +274,14 @@ def _with(entry: PreviewEntry, **changes) -> PreviewEntry:
 
 def _run_one(cand: Candidate, sample: PreviewSample, workers: _Workers, as_predictions, metrics,
              is_cancelled) -> PreviewEntry | None:
-    base = {"key": cand.key, "ids": cand.ids, "name": cand.name, "similarity": cand.similarity}
     metric = _metric_of(cand.task)
     if metric is None:
-        return PreviewEntry(**base, status=NO_METRIC, message=f"no measure for task {cand.task or 'unknown'}")
+        return _entry(cand, NO_METRIC, message=f"no measure for task {cand.task or 'unknown'}")
     wanted = {d for i in cand.ids if (d := workers.dock.get(i).input_dim) is not None}
     if isinstance(sample.X, np.ndarray) and sample.X.ndim == 2 and wanted and sample.X.shape[1] not in wanted:
         takes = ", ".join(map(str, sorted(wanted)))
-        return PreviewEntry(**base, status=FAILED, message=f"your data has {sample.X.shape[1]} feature columns, "
-                                                           f"{'these take' if cand.is_mixture else 'it takes'} {takes}")
+        takes = f"{'these take' if cand.is_mixture else 'it takes'} {takes}"
+        return _entry(cand, FAILED, message=f"your data has {sample.X.shape[1]} feature columns, {takes}")
     loaded = []
     for i in cand.ids:
         if is_cancelled():
@@ -288,7 +291,7 @@ def _run_one(cand: Candidate, sample: PreviewSample, workers: _Workers, as_predi
             status, why = workers.refused[i]
             if cand.is_mixture:
                 why = f"member {workers.dock.get(i).name}: {why}"
-            return PreviewEntry(**base, status=status, message=why)
+            return _entry(cand, status, message=why)
         loaded.append(lw)
     if is_cancelled():
         return None
@@ -305,9 +308,9 @@ def _run_one(cand: Candidate, sample: PreviewSample, workers: _Workers, as_predi
         measured = metrics(pred, sample.y, cand.task or "")
     except Exception as exc:  # noqa: BLE001 - the model's (or reuser's) failure is this row's result
         log.info("preview: %s failed on the sample", cand.name, exc_info=True)
-        return PreviewEntry(**base, status=FAILED, rows=sample.rows, message=one_line(exc))
+        return _entry(cand, FAILED, rows=sample.rows, message=one_line(exc))
     value = measured.pop(metric)
-    return PreviewEntry(**base, status=MEASURED, metric=metric, value=value, rows=sample.rows,
+    return _entry(cand, MEASURED, metric=metric, value=value, rows=sample.rows,
                         message=f"on {sample.describe()}", extra=measured)
 
 
