@@ -183,6 +183,13 @@ class WorkerLimitsError(DockError, ValueError):
     exit_code = 26
 
 
+class PreviewError(DockError):
+    """A preview of measured quality cannot run: it needs your labelled rows (a data file and its label
+    column), which were not given."""
+
+    exit_code = 27
+
+
 @dataclass(frozen=True)
 class ErrorKind:
     cls: type[BaseException]
@@ -211,7 +218,8 @@ class ErrorKind:
 _DOCK_ERRORS = (DockError, PackageError, CheckError, RunnerError, StoreError, SearchError, DataFileError,
                 NetworkError, ReuseError, NotFoundError, DockBusyError, RunnerTimeout, SandboxUnavailable,
                 VenvError, ModelConfigError, RecordError, FetchedZipMismatch, BudgetRefused, TrustError,
-                DaemonUnavailable, ControlProtocolError, ControlRequestError, InternalError, WorkerLimitsError)
+                DaemonUnavailable, ControlProtocolError, ControlRequestError, InternalError, WorkerLimitsError,
+                PreviewError)
 
 # The specs and p2p layers know nothing of exit codes: they are given theirs here.
 _FOREIGN_ERRORS: tuple[tuple[type[BaseException], int], ...] = (

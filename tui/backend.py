@@ -203,3 +203,27 @@ class DockBackend:
     def load(self, learnware_id: str) -> LoadedLearnware:
         """A running learnware (its model in a worker process); the caller closes it."""
         return self.dock.load(learnware_id)
+
+    # -- preview (honest) ----------------------------------------------------------------------
+    def preview(self, rows: list[ResultRow], data_path: Path, label_column: str | None, kind: str, *,
+                on_entry: Callable, is_cancelled: Callable[[], bool],
+                progress: Callable[[float, float, str], None] | None = None,
+                started: Callable[[str], None] | None = None) -> list:
+        """Run these result rows (learnwares or the mixture) on a sample of the labelled rows of
+        `data_path` (dock/reuse/preview.py); `on_entry(entry)` as each one is measured, `started(text)`
+        once the sample is drawn. Raises PreviewError when the file has no labels."""
+        from dock.datafiles import read_user_data
+        from dock.errors import PreviewError
+        from dock.reuse.preview import Candidate, make_sample, run_preview
+
+        data = read_user_data(data_path, label_column if kind in ("table", "text") else None, kind)
+        if data.y is None:
+            raise PreviewError(f"{data_path.name} has no labels: give its label column to preview accuracy")
+        candidates = [Candidate(r.key, tuple(r.ids), r.name, r.score if r.mmd2 is not None else None, r.task or None)
+                      for r in rows]
+        task = next((c.task for c in candidates if c.task), None)
+        sample = make_sample(data.X, data.y, task)
+        if started is not None:
+            started(sample.describe())
+        return run_preview(self.dock, candidates, sample, on_entry=on_entry, is_cancelled=is_cancelled,
+                           progress=progress)

@@ -156,8 +156,10 @@ def cmd_search(args):
     semantic = (
         _read_json(args.semantic, "semantic spec") if args.semantic else _semantic_from_args(args, for_query=True)
     )
+    from dock.cli import cmd_preview
     from dock.datafiles import column_count_hint, user_data_kind
 
+    cmd_preview.prepare(args)  # --data FILE / --preview N (honest): the data file becomes the stat source
     stat_info = {}
     from_data = False
     if args.stat:
@@ -175,9 +177,10 @@ def cmd_search(args):
             if args.peers:
                 if dock.mode != "daemon":
                     raise DockError("--peers needs the network: start `lwdock node` for this home first")
-                result = dock.search_peers(user_info, limit=args.limit).to_dict()
+                found = dock.search_peers(user_info, limit=args.limit)
             else:
-                result = dock.search(user_info, limit=args.limit).to_dict()
+                found = dock.search(user_info, limit=args.limit)
+            result = cmd_preview.annotate(found.to_dict(), found)
         except SearchError as exc:
             dims = str(exc).partition("dimensions available: ")[2]
             if not dims or not args.stat or "Table" not in spec.type:
@@ -188,6 +191,7 @@ def cmd_search(args):
             raise SearchError(f"{exc}: is one of your columns the labels? make the spec without it: "
                               "lwdock spec table FILE --label-column NAME (or search --stat FILE, which "
                               "guesses it)") from None
+        cmd_preview.attach_preview(args, dock, found, result)
     if not args.json:
         out.search_result(result)
     return result

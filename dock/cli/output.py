@@ -45,7 +45,13 @@ def records_table(records: list[dict]) -> None:
     stdout.print(table)
 
 
+SIMILARITY_NOTE = ("similarity compares the distributions of inputs only, never labels: it is not a prediction "
+                   "of accuracy (measure it: lwdock search --data FILE --preview 5)")
+
+
 def search_result(result: dict) -> None:
+    """The ranked learnwares: similarity of input distributions (a neutral bar; text relevance when the
+    search had no statistical spec) and, after a preview, what each measured on the user's labelled rows."""
     single = result["single"]
     if not single:
         stdout.print(
@@ -53,20 +59,61 @@ def search_result(result: dict) -> None:
             "and dimension match some learnware (`lwdock list`)"
         )
         return
+    statistical = any(m["mmd2"] is not None for m in single)
+    preview = result.get("preview")
     table = Table(box=None, header_style="bold", title="single learnwares", title_justify="left")
-    for column in ("#", "id", "name", "match", "", "MMD²"):
+    columns = ["#", "id", "name", "similarity" if statistical else "relevance", "", "MMD²"]
+    if preview:
+        columns.append(f"measured ({preview['rows']} rows)")
+    for column in columns:
         table.add_column(column)
     for rank, m in enumerate(single, 1):
         mmd = "" if m["mmd2"] is None else f"{m['mmd2']:.4f}"
-        table.add_row(str(rank), plain(m["id"][:12]), plain(m["name"]), f"{m['score']:.1%}", score_bar(m["score"]), mmd)
+        cells = [str(rank), plain(m["id"][:12]), plain(m["name"]), f"{m['score']:.1%}", score_bar(m["score"]), mmd]
+        if preview:
+            cells.append(preview_cell(m.get("preview")))
+        table.add_row(*cells)
     stdout.print(table)
     mix = result.get("multiple")
     if mix:
         parts = ", ".join(f"{markup_safe(i[:12])} ×{w:.2f}" for i, w in zip(mix["ids"], mix["weights"], strict=True))
+        measured = f"  measured {preview_cell(mix.get('preview'))}" if preview else ""
         stdout.print(
-            f"\n[bold]recommended mixture[/]  match {mix['score']:.1%} {score_bar(mix['score'])}  "
-            f"MMD² {mix['mmd2']:.4f}\n  {parts}"
+            f"\n[bold]recommended mixture[/]  similarity {mix['score']:.1%} {score_bar(mix['score'])}  "
+            f"MMD² {mix['mmd2']:.4f}{markup_safe(measured)}\n  {parts}"
         )
+    if preview:
+        stdout.print()
+        stdout.print(visible(f"measured on {preview['sample']} of {preview['file']} (label column "
+                             f"{preview['label_column'] or 'from the file'}); the mixture runs as a job selector"),
+                     markup=False, style="dim")
+        for entry in _preview_notes(result):
+            stdout.print(visible(entry), markup=False, style="dim")
+    elif statistical:
+        stdout.print(SIMILARITY_NOTE, markup=False, style="dim")
+
+
+def preview_cell(entry: dict | None) -> str:
+    """A preview entry as a short cell: "acc 98.5%", "RMSE 3.21", "not local", "rejected the data"."""
+    if not entry:
+        return "—"
+    if entry["status"] == "measured" and entry["value"] is not None:
+        return f"acc {entry['value']:.1%}" if entry["metric"] == "accuracy" else f"RMSE {entry['value']:.3g}"
+    if entry["status"] == "failed":
+        return "rejected the data" if "rejected the data" in entry["message"] else "failed"
+    return plain(entry["status"])
+
+
+def _preview_notes(result: dict) -> list[str]:
+    """One line per candidate that was not measured, saying why."""
+    notes = []
+    items = [(m["name"], m.get("preview")) for m in result["single"]]
+    if result.get("multiple"):
+        items.append(("the mixture", result["multiple"].get("preview")))
+    for name, entry in items:
+        if entry and entry["status"] != "measured":
+            notes.append(f"  {name}: {entry['message']}")
+    return notes
 
 
 def show_record(record: dict, semantic: dict, specs: dict) -> None:

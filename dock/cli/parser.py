@@ -207,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
         "find learnwares by text, filters and/or a statistical spec",
         "Ranks by how close each learnware's training distribution is to your spec (MMD), "
         "after filtering by the semantic options. A recommended mixture of several learnwares "
-        "is shown when it fits clearly better than any single one.",
+        "is shown when it fits clearly better than any single one. The similarity compares "
+        "inputs only, never labels: it is not a prediction of accuracy. To measure that, give "
+        "your labelled data: lwdock search --data FILE --label-column C --preview 5",
     )
     p.add_argument("text", nargs="?", default="", help="words to look for in names and descriptions")
     p.add_argument("--stat", type=Path, help="your stat.json (from `lwdock spec`), or your data file itself "
@@ -218,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
     _semantic_options(p, for_query=True)
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--peers", action="store_true", help="also ask every connected peer (needs a running node)")
+    g = p.add_argument_group("your data and a preview of real quality")
+    g.add_argument("--data", type=Path, help="your data file: searched with (as --stat DATAFILE) and, with "
+                   "--preview, the labelled rows the learnwares are measured on")
+    g.add_argument("--preview", type=int, metavar="N", help="run the top N learnwares (and the recommended "
+                   "mixture) on a sample of your labelled rows and show their measured accuracy (classification) "
+                   "or RMSE (regression) beside their similarity; zips only on peers are fetched when a node "
+                   "runs and they are small, else said `not local`")
+    g.add_argument("--preview-rows", type=int, default=None, metavar="ROWS",
+                   help="labelled rows to run on (default 200; a seeded sample, stratified by class)")
+    g.add_argument("--preview-seed", type=int, default=0, help="seed of the preview's sample (default 0)")
     return parser
 
 

@@ -1,4 +1,10 @@
-"""The matching score shown to people, and when a mixture is worth recommending.
+"""The similarity score shown to people, and when a mixture is worth recommending.
+
+What it is, and what it is not: a similarity of INPUT distributions. It compares the user's rows
+with the learnware's training rows and never sees a label, so it cannot predict quality: a digits
+6-9 recogniser scores 0.86 on digits 0-5 and gets every row wrong. It is shown as "similarity"
+(never "match"), in one neutral colour; the measured accuracy / RMSE on the user's labelled rows
+comes from the preview (dock/reuse/preview.py).
 
 Score = the fraction of the user's kernel mean embedding that a learnware (or a mixture)
 explains, like an R^2:

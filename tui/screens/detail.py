@@ -47,11 +47,11 @@ def facts_table(details: LearnwareDetails, row: ResultRow | None, show_id_and_si
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     if row is not None and row.score is not None:
-        table.add_row("Match", score_bar(row.score, width=20))
+        table.add_row("Similarity" if row.mmd2 is not None else "Relevance", score_bar(row.score, width=20))
         made_of = []
         if row.mmd2 is not None:
             made_of.append(f"MMD² {row.mmd2:.4g} between its training data's embedding and your data's "
-                           "(0 = the same distribution)")
+                           "(0 = the same distribution); inputs only, not a prediction of accuracy")
         if row.text_score is not None:
             made_of.append(f"text relevance {row.text_score:.0%}")
         table.add_row("Made of", "\n".join(made_of) or "—")

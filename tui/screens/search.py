@@ -1,4 +1,5 @@
-"""The home screen: describe your task (words, filters, your data's spec) and see what fits."""
+"""The home screen: describe your task (words, filters, your data's spec) and see which learnwares were
+trained on similar data, and, when your file has labels, what the top ones really score on it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
 from .. import messages as m
+from .. import preview_job as pv
 from .. import specs_access
 from ..dialogs.file_picker import FilePicker
 from ..label_guess import LabelGuess
@@ -27,7 +29,7 @@ from .learnware_actions import LearnwareActionsMixin
 
 SPEC_SUFFIXES = (".csv", ".npy", ".npz", ".txt", ".json")
 NO_SPEC = ("[dim]No statistical spec: ranking by text and filters. Give your data (.csv/.npy table, .npy/.npz "
-           "images, .txt documents) or a stat.json to rank learnwares by fit.[/]")
+           "images, .txt documents) or a stat.json to rank learnwares by similarity.[/]")
 TEXT_EMBEDDER_NOTE = "loading the text embedder (a few seconds the first time)"
 # Every command quoted here must parse (tests/test_cli_first_hour.py checks it).
 EMPTY_DOCK_HINT = ("The dock is empty: publish a learnware (F3), or try `lwdock demo` (a demo network) or "
@@ -45,16 +47,20 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
         Binding("r", "reuse", "Reuse"),
         Binding("e", "export", "Export", show=False),
         Binding("x,delete", "remove", "Remove", show=False),
+        Binding("p", "preview", "Preview", show=False),
+        Binding("escape", "stop_preview", "Stop preview", show=False),
     ]
     PALETTE = (
         ("Search: focus the query", "type words found in names and descriptions", "focus_query"),
-        ("Search: use my data file or stat spec", "rank learnwares by how well they fit your data", "pick_data"),
+        ("Search: use my data file or stat spec", "rank learnwares by how similar their training data is", "pick_data"),
         ("Search: new search", "clear the query, the filters and the statistical spec", "reset"),
         ("Search: show or hide the filters", "Data, Task, Library, License, Scenario", "toggle_filters"),
         ("Learnware: details", "semantic spec, score, size, id of the selected row", "details"),
         ("Learnware: reuse on my data", "run the selected learnware or mixture on a data file", "reuse"),
         ("Learnware: export zip", "copy the selected learnware's zip to a file", "export"),
         ("Learnware: remove", "delete the selected learnware from this dock", "remove"),
+        ("Search: preview accuracy", "run the top results on a sample of your labelled rows", "preview"),
+        ("Search: stop the preview", "stop running the top results on your rows", "stop_preview"),
     )
 
     def __init__(self):
@@ -63,6 +69,10 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
         self._label_guess = LabelGuess()  # a guess for one file never sticks to the next
         self._typing: Timer | None = None
         self._generation = -1  # the app's dock generation of the last search
+        self._preview_run = 0  # messages of an older preview run are ignored
+        self._preview_cache = pv.PreviewCache()
+        self._preview_notes: list[str] = []  # one line per row not measured, and why
+        self._preview_head = ""  # what the preview is doing, above those lines
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,6 +88,8 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
                 yield Static(NO_SPEC, id="spec-info")
                 yield ProgressLine(id=f"progress-{m.SPEC}")
                 yield ResultsTable(id="results")
+                yield ProgressLine(id=f"progress-{pv.PREVIEW}")
+                yield Static("", id="preview-note")
                 yield Static("", id="search-status")
         yield Footer()
 
@@ -106,6 +118,7 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
     def on_search_done(self, message: m.SearchDone) -> None:
         outcome = message.outcome
         self.query_one(ResultsTable).show(outcome.rows)
+        self.start_preview(outcome.rows)
         singles = sum(1 for r in outcome.rows if not r.is_mixture)
         if not outcome.rows and outcome.total:
             text = f"No learnware matches (the dock holds {outcome.total})."
@@ -124,6 +137,117 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
             if self.app.show_timings:
                 text += f" · {outcome.seconds * 1000:.0f} ms"
         self.query_one("#search-status", Static).update(text)
+
+    # -- the preview: measured accuracy / RMSE on the user's labelled rows ---------------------
+    def _previewable(self) -> bool:
+        """A data file (not a stat.json) whose labels we know how to find: a table's or a text
+        .csv's label column, or an image .npz (its y)."""
+        stat = self.stat
+        if stat is None or stat.data_path is None:
+            return False
+        return stat.kind == "image" or bool(stat.label_column)
+
+    def start_preview(self, rows, rerun: bool = False) -> None:
+        """Show the Measured column for the top rows and run those not measured yet on this file."""
+        self.workers.cancel_group(self, pv.PREVIEW)
+        self._preview_run += 1
+        table = self.query_one(ResultsTable)
+        self._preview_notes = []
+        if not self._previewable():
+            table.preview_off()
+            self.query_one("#preview-note", Static).update("")
+            return
+        stat = self.stat
+        assert stat is not None and stat.data_path is not None
+        self._preview_cache.for_source(stat.data_path, stat.label_column)
+        singles = [r for r in rows if not r.is_mixture][: pv.PREVIEW_TOP]
+        chosen = [r for r in rows if r.is_mixture] + singles
+        cells, missing = {}, []
+        for row in chosen:
+            entry = None if rerun else self._preview_cache.get(row.key, tuple(row.ids))
+            if entry is None:
+                missing.append(row)
+            else:
+                self._note(entry)
+            cells[row.key] = pv.cell(entry, running=entry is None)
+        table.preview_on(cells)
+        self._show_notes("Measuring on your labelled rows… (esc stops)" if missing
+                         else pv.done_note(self._preview_cache.sample))
+        if missing:
+            self.query_one(f"#progress-{pv.PREVIEW}", ProgressLine).start("starting the preview")
+            self.run_preview(self._preview_run, missing, stat.data_path, stat.label_column, stat.kind)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=pv.PREVIEW)
+    def run_preview(self, run: int, rows, data_path: Path, label_column: str | None, kind: str) -> None:
+        note = ""
+        try:
+            self.backend.preview(
+                rows, data_path, label_column, kind,
+                on_entry=lambda entry: self.post_message(pv.PreviewMeasured(run, entry)),
+                is_cancelled=self.cancelled, progress=self.progress_reporter(pv.PREVIEW),
+                started=lambda sample: self.post_message(pv.PreviewStarted(run, sample)))
+        except Exception as exc:  # noqa: BLE001 - a preview that cannot run is a note, never a traceback
+            from dock.reuse.preview import one_line
+
+            note = one_line(exc)
+        self.post_message(pv.PreviewFinished(run, note))
+
+    def on_preview_started(self, message: pv.PreviewStarted) -> None:
+        if message.run == self._preview_run:
+            self._preview_cache.sample = message.sample
+            self._show_notes(f"Measuring on {message.sample}… (esc stops)")
+
+    def on_preview_measured(self, message: pv.PreviewMeasured) -> None:
+        if message.run != self._preview_run:
+            return  # a superseded run's late result
+        entry = message.entry
+        self._preview_cache.put(entry)
+        self.query_one(ResultsTable).set_preview(entry.key, pv.cell(entry))
+        self._note(entry)
+        self._show_notes(None)
+
+    def on_preview_finished(self, message: pv.PreviewFinished) -> None:
+        if message.run != self._preview_run:
+            return
+        table = self.query_one(ResultsTable)
+        for key in table.preview_keys():
+            if table.preview_text(key) == "running…":
+                table.set_preview(key, pv.cell(None))
+        if message.note:
+            self._show_notes(f"No preview: {message.note}")
+        else:
+            self._show_notes(pv.done_note(self._preview_cache.sample))
+
+    def _note(self, entry) -> None:
+        if entry.status != "measured":
+            self._preview_notes.append(pv.note_line(entry))
+
+    def _show_notes(self, head: str | None) -> None:
+        """The note under the results: `head` (None: keep the last one), then the rows not measured."""
+        if head is not None:
+            self._preview_head = head
+        lines = [line for line in (self._preview_head, *self._preview_notes) if line]
+        self.query_one("#preview-note", Static).update(Text("\n".join(lines), style="dim", no_wrap=True,
+                                                            overflow="ellipsis"))
+
+    def action_preview(self) -> None:
+        if not self._previewable():
+            self.app.notify("Give a data file with labels (and its label column) to preview accuracy.",
+                            severity="warning")
+            return
+        self.start_preview(self.query_one(ResultsTable).rows_shown, rerun=True)
+
+    def action_stop_preview(self) -> None:
+        if not self.workers_busy(pv.PREVIEW):
+            return
+        self.workers.cancel_group(self, pv.PREVIEW)
+        self._preview_run += 1
+        table = self.query_one(ResultsTable)
+        for key in table.preview_keys():
+            if table.preview_text(key) == "running…":
+                table.set_preview(key, Text("stopped", style="dim"))
+        self.query_one(f"#progress-{pv.PREVIEW}", ProgressLine).stop()
+        self._show_notes("Preview stopped (p runs it again).")
 
     @on(Input.Changed, "#query")
     def query_typed(self) -> None:
@@ -220,6 +344,7 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
         self.query_one(FilterPanel).reset()
         self.query_one("#spec-info", Static).update(NO_SPEC)
         self.workers.cancel_group(self, m.SPEC)
+        self.workers.cancel_group(self, pv.PREVIEW)
         self.query_one(f"#progress-{m.SPEC}", ProgressLine).stop()
         self.refresh_search()
         self.action_focus_query()
@@ -229,6 +354,8 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
         panel.display = not panel.display
 
     def check_action(self, action: str, parameters) -> bool | None:
+        if action == "stop_preview":  # escape does nothing else here; the palette lists it only while running
+            return self.workers_busy(pv.PREVIEW)
         if action in ("details", "reuse", "export", "remove"):
             row = self.query_one(ResultsTable).selected()
             if row is None:

@@ -1,5 +1,9 @@
 """The search results: one row per learnware, the recommended mixture as its own first row
-(one line per member with its weight). The name column takes whatever width the others leave."""
+(one line per member with its weight). The name column takes whatever width the others leave.
+
+The score column says what the score is: "Similarity" (of input distributions, a statistical
+search) or "Relevance" (of the words, a text search). While a preview runs (tui/preview_job.py), a
+"Measured" column shows each row's accuracy / RMSE on the user's labelled rows as it arrives."""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ from .score import score_bar
 
 BAR = 10
 # key, label, width (None: the name column, which gets the rest)
-COLUMNS = (("name", "Name", None), ("score", "Match", BAR + 5), ("kind", "Data / task", 22),
+COLUMNS = (("name", "Name", None), ("score", "Similarity", BAR + 5), ("kind", "Data / task", 22),
            ("publisher", "Publisher", 11), ("where", "Where", 9))
+PREVIEW_COLUMN = ("preview", "Measured", 13)  # after the score, in the Publisher's place, while a preview is on
 MIN_NAME = 18
 MAX_MEMBERS_SHOWN = 4
 
@@ -24,10 +29,24 @@ class ResultsTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._rows: dict[str, ResultRow] = {}
         self._name_width = 0
+        self._preview: dict[str, Text] | None = None  # key -> the Measured cell; None: no preview column
+
+    def _columns(self):
+        if self._preview is None:
+            return COLUMNS
+        # The Measured column takes the Publisher's place (the detail view still names it): the name
+        # keeps its room.
+        return COLUMNS[:2] + (PREVIEW_COLUMN,) + tuple(c for c in COLUMNS[2:] if c[0] != "publisher")
+
+    def _score_label(self, rows: list[ResultRow]) -> str:
+        if any(r.mmd2 is not None for r in rows):
+            return "Similarity"
+        return "Relevance" if any(r.text_score is not None for r in rows) else "Similarity"
 
     def _fit_name_width(self) -> int:
         width = self.size.width or 100
-        fixed = sum(w for _, _, w in COLUMNS if w) + 2 * self.cell_padding * len(COLUMNS) + 2  # + scrollbar
+        columns = self._columns()
+        fixed = sum(w for _, _, w in columns if w) + 2 * self.cell_padding * len(columns) + 2  # + scrollbar
         return max(MIN_NAME, width - fixed)
 
     def on_mount(self) -> None:
@@ -42,7 +61,8 @@ class ResultsTable(DataTable):
         cursor = self.cursor_row
         self.clear(columns=True)
         self._name_width = self._fit_name_width()
-        for key, label, width in COLUMNS:
+        for key, label, width in self._columns():
+            label = self._score_label(rows) if key == "score" else label
             self.add_column(label, key=key, width=width or self._name_width)
         self._rows = {row.key: row for row in rows}
         for row in rows:
@@ -66,11 +86,42 @@ class ResultsTable(DataTable):
                 name.append("\n")
                 name.append_text(self._name_cell(f"  {weight:4.0%} {member}"))
             where = Text("local" if row.local else "not all local", style="green" if row.local else "yellow")
-            return name, score_bar(row.score, BAR), Text(kind), Text("—", style="dim"), where
+            return self._with_preview(row, (name, score_bar(row.score, BAR), Text(kind), Text("—", style="dim"), where))
         where = Text("local", style="green") if row.local else Text("not local", style="yellow")
         publisher = Text(row.publisher or "—", style="dim" if row.publisher in (None, "—") else "")
         # Text cells, never str: a DataTable parses str cells as markup, and these come from records.
-        return self._name_cell(row.name or row.key[:12]), score_bar(row.score, BAR), Text(kind), publisher, where
+        return self._with_preview(row, (self._name_cell(row.name or row.key[:12]), score_bar(row.score, BAR),
+                                        Text(kind), publisher, where))
+
+    def _with_preview(self, row: ResultRow, cells: tuple) -> tuple:
+        if self._preview is None:
+            return cells
+        name, score, kind, _publisher, where = cells
+        return name, score, self._preview.get(row.key, Text("")), kind, where
+
+    # -- the preview column ------------------------------------------------------------------
+    def preview_on(self, cells: dict[str, Text]) -> None:
+        """Show the Measured column with these cells (key -> text); rows without one stay blank."""
+        self._preview = dict(cells)
+        self.show(list(self._rows.values()), keep_cursor=True)
+
+    def preview_off(self) -> None:
+        if self._preview is not None:
+            self._preview = None
+            self.show(list(self._rows.values()), keep_cursor=True)
+
+    def set_preview(self, key: str, cell: Text) -> None:
+        """One row's Measured cell (ignored when the row or the column is gone: a late message)."""
+        if self._preview is None or key not in self._rows:
+            return
+        self._preview[key] = cell
+        self.update_cell(key, "preview", cell)
+
+    def preview_keys(self) -> list[str]:
+        return list(self._preview or {})
+
+    def preview_text(self, key: str) -> str:
+        return self._preview[key].plain if self._preview and key in self._preview else ""
 
     def selected(self) -> ResultRow | None:
         if not self._rows or self.cursor_row < 0 or self.cursor_row >= self.row_count:

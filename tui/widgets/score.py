@@ -1,18 +1,22 @@
-"""A matching score as a bar and a percentage, e.g. `███████▍   74%`."""
+"""A search score as a bar and a percentage, e.g. `███████▍   74%`, in one neutral colour.
+
+The statistical score is the similarity of input distributions (dock/search/scores.py), not a
+prediction of quality: a digits 6-9 recogniser is 86% similar to digits 0-5 and gets every one of
+them wrong. So no green-means-good: the bar says "how much", never "how good". What a learnware
+measured on the user's labelled rows (the preview, dock/reuse/preview.py) is shown beside it.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
 
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
+NEUTRAL = "steel_blue"  # the same at every value: a magnitude, not a verdict
 
 
 def score_style(score: float) -> str:
-    if score >= 0.8:
-        return "green"
-    if score >= 0.5:
-        return "yellow"
-    return "red"
+    """The bar's style: the same for every score (kept as a function for callers that ask)."""
+    return NEUTRAL
 
 
 def score_bar(score: float | None, width: int = 10) -> Text:
