@@ -183,6 +183,20 @@ class WorkerLimitsError(DockError, ValueError):
     exit_code = 26
 
 
+
+# -- issue 15 (compat): semantic spec updates ----------------------------------------------
+class SemanticConflict(PackageError):
+    """This zip is already in the dock with another semantic spec; nothing was changed (use `lwdock update`)."""
+
+    exit_code = 52
+
+
+class NotPublisherError(DockError):
+    """Only a learnware's publisher can update its semantic spec; this node did not publish it."""
+
+    exit_code = 53
+
+
 @dataclass(frozen=True)
 class ErrorKind:
     cls: type[BaseException]
@@ -212,6 +226,7 @@ _DOCK_ERRORS = (DockError, PackageError, CheckError, RunnerError, StoreError, Se
                 NetworkError, ReuseError, NotFoundError, DockBusyError, RunnerTimeout, SandboxUnavailable,
                 VenvError, ModelConfigError, RecordError, FetchedZipMismatch, BudgetRefused, TrustError,
                 DaemonUnavailable, ControlProtocolError, ControlRequestError, InternalError, WorkerLimitsError)
+_DOCK_ERRORS += (SemanticConflict, NotPublisherError)  # issue 15 (compat)
 
 # The specs and p2p layers know nothing of exit codes: they are given theirs here.
 _FOREIGN_ERRORS: tuple[tuple[type[BaseException], int], ...] = (
