@@ -2,7 +2,8 @@
 
 Built on lwdock's script client (dock/reference_client.py: login accepted and ignored, search,
 load with runnable_option None / "conda" (a venv, offline) / "docker" (ignored, said so), upload,
-download, delete). What this layer adds, in the reference's shapes:
+download, delete, and update_learnware / check_learnware / list_semantic_specification_values as
+described below). What this layer adds, in the reference's shapes:
 
 * load_learnware returns `Learnware` objects (`.get_specification().get_stat_spec()`, `.predict`).
 * search_learnware also takes this layer's BaseUserInfo (the reference's argument order).
@@ -52,29 +53,6 @@ class LearnwareClient(_NativeClient):
         items = loaded if isinstance(loaded, list) else [loaded]
         wrapped = [learnware_from_dock(self.dock, lw.id, loaded=lw) for lw in items]
         return wrapped if isinstance(loaded, list) else wrapped[0]
-
-    def list_semantic_specification_values(self, key: SemanticSpecificationKey) -> list:
-        from specs.semantic import SEMANTIC_FIELDS
-
-        return list(SEMANTIC_FIELDS[key.value]["Values"] or [])
-
-    def update_learnware(self, learnware_id: str, semantic_specification: dict, learnware_zip_path=None) -> None:
-        if learnware_zip_path is not None:
-            raise ValueError("lwdock identifies a learnware by its zip's bytes: upload the new zip as a new "
-                             "learnware (and delete the old one); update_learnware changes the semantic spec only")
-        self.dock.update_semantic(learnware_id, semantic_specification)
-
-    @staticmethod
-    def check_learnware(learnware_zip_path, semantic_specification=None) -> None:
-        from dock.errors import DockError
-        from dock.network.semantic_update import check_zip
-        from specs import SpecError
-
-        try:
-            check_zip(learnware_zip_path, semantic_specification)
-        except (DockError, SpecError) as exc:
-            raise AssertionError(f"learnware check failed: {exc}") from exc
-        log.info("The learnware has passed the test.")
 
     def cleanup(self) -> None:
         """The reference removes its download folders; lwdock's loaded models stop with close()."""
