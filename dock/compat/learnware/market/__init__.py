@@ -52,10 +52,11 @@ class LearnwareMarket:
     def check_learnware(self, zip_path: str, semantic_spec: dict, checker_names: list | None = None, **kwargs) -> int:
         """lwdock's whole submission check, without storing anything (Dock.check): USABLE or INVALID."""
         from dock.errors import DockError
+        from specs import SpecError
 
         try:
             self.dock.check(zip_path, semantic_spec)
-        except DockError as exc:
+        except (DockError, SpecError) as exc:
             log.warning("Check learnware failed! Due to %s.", exc)
             return BaseChecker.INVALID_LEARNWARE
         return BaseChecker.USABLE_LEARNWARE

@@ -100,12 +100,13 @@ class EasyOrganizer(BaseOrganizer):
     def add_learnware(self, zip_path: str, semantic_spec: dict, check_status: int | None = None,
                       learnware_id: str | None = None, **kwargs) -> tuple[str | None, int]:
         from dock.errors import DockError
+        from specs import SpecError
 
         if learnware_id is not None:
             log.warning("learnware_id=%r ignored: lwdock's id is the sha256 of the zip", learnware_id)
         try:
             new_id = self.dock.submit(zip_path, semantic_spec)
-        except DockError as exc:
+        except (DockError, SpecError) as exc:
             log.warning("Add learnware failed! Due to %s", exc)
             return None, BaseChecker.INVALID_LEARNWARE
         return new_id, BaseChecker.USABLE_LEARNWARE
@@ -229,6 +230,7 @@ class EasyStatChecker(BaseChecker):
 
     def __call__(self, learnware) -> tuple[int, str]:
         from dock.errors import DockError
+        from specs import SpecError
 
         dock, zip_path = getattr(learnware, "_dock", None), None
         if dock is None:
@@ -236,6 +238,6 @@ class EasyStatChecker(BaseChecker):
         try:
             zip_path = dock.zip_path(learnware.id)
             dock.check(zip_path, learnware.get_specification().get_semantic_spec())
-        except DockError as exc:
+        except (DockError, SpecError) as exc:
             return BaseChecker.INVALID_LEARNWARE, str(exc)
         return BaseChecker.USABLE_LEARNWARE, "EasyStatChecker Success"
