@@ -42,6 +42,7 @@ def _rows(results, key):
 
 
 def test_market_add_and_semantic_search(results):
+    assert _rows(results, "bad_semantic") == [["None", "-1", "0"]]  # refused, nothing stored
     assert _rows(results, "added") == [["5"]]
     exact, typo = _rows(results, "semantic")
     assert exact == ["learnware_4", "5", "True"]  # the exact name first

@@ -85,6 +85,9 @@ def main():
     zip_paths = prepare_learnwares(pool_dir)
     easy_market = instantiate_learnware_market(market_id="sklearn_digits_easy", name="easy", rebuild=True)
     assert len(easy_market) == 0, "The market should be empty!"
+    bad = semantic_for(0)
+    bad["Description"]["Values"] = ""  # the reference's checker refuses an empty description
+    print("RESULT bad_semantic", *easy_market.add_learnware(zip_paths[0], bad), len(easy_market))
     ids = []
     for idx, zip_path in enumerate(zip_paths):
         learnware_id, status = easy_market.add_learnware(zip_path, semantic_for(idx))
