@@ -222,6 +222,7 @@ class ErrorKind:
         return tuple(p.name for p in list(inspect.signature(init).parameters.values())[1:] if p.kind in kinds)
 
 
+_DOCK_ERRORS: tuple[type[DockError], ...]  # (a declaration: other issues append their errors below)
 _DOCK_ERRORS = (DockError, PackageError, CheckError, RunnerError, StoreError, SearchError, DataFileError,
                 NetworkError, ReuseError, NotFoundError, DockBusyError, RunnerTimeout, SandboxUnavailable,
                 VenvError, ModelConfigError, RecordError, FetchedZipMismatch, BudgetRefused, TrustError,

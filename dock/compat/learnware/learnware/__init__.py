@@ -72,7 +72,7 @@ class Learnware:
 
     @property
     def semantic_spec(self) -> dict:  # what lwdock's reusers read
-        return self.specification.get_semantic_spec()
+        return self.specification.get_semantic_spec() or {}
 
     @property
     def stat_specs(self) -> dict:
@@ -118,7 +118,7 @@ def _reference_classes(stat_specs: dict) -> dict:
     for name, spec in stat_specs.items():
         cls = classes.get(spec.type)
         if cls is not None and not isinstance(spec, cls):
-            converted = cls.__new__(cls)
+            converted: Any = object.__new__(cls)
             converted.__dict__.update(spec.__dict__)
             spec = converted
         out[name] = spec
@@ -135,7 +135,7 @@ def get_learnware_from_dirpath(id: str, semantic_spec: dict, learnware_dirpath, 
     from dock.package.reader import read_folder
 
     try:
-        package = read_folder(Path(learnware_dirpath), None, str(id), semantic_spec)
+        package = read_folder(Path(learnware_dirpath), Path(learnware_dirpath), str(id), semantic_spec)
     except Exception as exc:  # the reference's contract: log and return None
         if not ignore_error:
             raise

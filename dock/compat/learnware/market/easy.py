@@ -21,6 +21,7 @@ from .base import BaseChecker, BaseUserInfo, MultipleSearchItem, SearchResults, 
 log = logging.getLogger(__name__)
 
 _open_docks: dict[Path, Any] = {}  # one open Dock per market folder in this process (the owner lock is per home)
+_learnwares: dict[Path, dict[str, Any]] = {}  # per market folder: the Learnware objects (their workers) by id
 _lock = threading.Lock()
 
 
@@ -33,12 +34,10 @@ def _market_home(market_id: str) -> Path:
 
 
 def _close_dock(home: Path) -> None:
+    for lw in _learnwares.pop(home, {}).values():
+        lw.close()
     dock = _open_docks.pop(home, None)
     if dock is not None:
-        from ..learnware import Learnware  # noqa: F401  (workers are closed with the dock below)
-
-        for lw in getattr(dock, "_compat_learnwares", {}).values():
-            lw.close()
         dock.close()
 
 
@@ -66,7 +65,7 @@ def open_market_dock(market_id: str, rebuild: bool):
         if dock is None:
             os.makedirs(home.parent, exist_ok=True)
             dock = _open_docks[home] = Dock.open(home)
-            dock._compat_learnwares = {}
+            _learnwares[home] = {}
         return dock
 
 
@@ -82,6 +81,7 @@ class EasyOrganizer(BaseOrganizer):
     def reset(self, market_id: str, rebuild: bool = False, **kwargs) -> None:
         self.market_id = market_id
         self.dock = open_market_dock(market_id, rebuild)
+        self._learnwares = _learnwares[_market_home(market_id)]
 
     def reload_market(self, rebuild: bool = False, **kwargs) -> bool:
         self.reset(self.market_id, rebuild=rebuild)
@@ -91,7 +91,7 @@ class EasyOrganizer(BaseOrganizer):
         """The one `Learnware` object per id (its worker, once started, is shared)."""
         from ..learnware import learnware_from_dock
 
-        cache = self.dock._compat_learnwares
+        cache = self._learnwares
         lw = cache.get(learnware_id)
         if lw is None:
             lw = cache[learnware_id] = learnware_from_dock(self.dock, learnware_id)
@@ -119,7 +119,7 @@ class EasyOrganizer(BaseOrganizer):
         except NotFoundError:
             log.warning("Learnware id:'%s' NOT Found!", id)
             return False
-        lw = self.dock._compat_learnwares.pop(learnware_id, None)
+        lw = self._learnwares.pop(learnware_id, None)
         if lw is not None:
             lw.close()
         self.dock.remove(learnware_id)
@@ -135,7 +135,7 @@ class EasyOrganizer(BaseOrganizer):
         if semantic_spec is not None:
             learnware_id = self.dock.resolve_id(id)
             self.dock.update_semantic(learnware_id, semantic_spec)
-            lw = self.dock._compat_learnwares.get(learnware_id)
+            lw = self._learnwares.get(learnware_id)
             if lw is not None:
                 lw.update_semantic_spec(dict(self.dock.get(learnware_id).semantic_spec))
         return BaseChecker.USABLE_LEARNWARE
@@ -172,7 +172,7 @@ class EasyOrganizer(BaseOrganizer):
         return self.learnware(self.dock.resolve_id(ids)).get_dirpath()
 
     def reload_learnware(self, learnware_id: str) -> None:
-        lw = self.dock._compat_learnwares.pop(self.dock.resolve_id(learnware_id), None)
+        lw = self._learnwares.pop(self.dock.resolve_id(learnware_id), None)
         if lw is not None:
             lw.close()
 

@@ -43,45 +43,36 @@ class AveragingReuser(_Averaging):
     def __init__(self, learnware_list: list | None = None, mode: str = "mean"):
         super().__init__(learnware_list, mode=mode)
 
-    def predict(self, user_data=None, *, X=None) -> np.ndarray:
-        data = keyword_data(user_data, X, "user_data", "X")
+    def predict(self, X=None, *, user_data=None) -> np.ndarray:
+        """Labels for "vote_by_label", values for "mean", averaged probabilities (n, C) for "vote_by_prob"."""
+        data = keyword_data(X, user_data, "X", "user_data")
         if self.mode == "vote_by_prob":
             return self.predict_proba(data)
         return super().predict(data)
 
 
 class EnsemblePruningReuser(_EnsemblePruning):
+    """fit(val_X, val_y, maxgen=500) and predict(user_data=) are lwdock's own signatures (they accept the
+    reference's keywords); mode defaults to "classification" as in the reference."""
+
     def __init__(self, learnware_list: list | None = None, mode: str = "classification"):
         if mode not in ("regression", "classification"):
             raise ValueError(f"Mode must be one of ['regression', 'classification'], but got {mode}")
         super().__init__(learnware_list, mode=mode)
 
-    def fit(self, val_X=None, val_y=None, maxgen: int = 500, **kwargs):
-        return super().fit(val_X, val_y, maxgen, **kwargs)
-
-    def predict(self, user_data=None, *, X=None) -> np.ndarray:
-        return super().predict(keyword_data(user_data, X, "user_data", "X"))
-
 
 class FeatureAugmentReuser(_FeatureAugment):
+    """fit(x_train, y_train) and predict(user_data=) are lwdock's own signatures (keyword compatible)."""
+
     def __init__(self, learnware_list: list | None = None, mode: str | None = None):
         if mode not in ("classification", "regression"):
             raise AssertionError("Mode must be either 'classification' or 'regression'")
         super().__init__(learnware_list, mode=mode)
 
-    def fit(self, x_train=None, y_train=None, **kwargs):
-        return super().fit(x_train, y_train, **kwargs)
-
-    def predict(self, user_data=None, *, X=None) -> np.ndarray:
-        return super().predict(keyword_data(user_data, X, "user_data", "X"))
-
 
 class JobSelectorReuser(_JobSelector):
     def __init__(self, learnware_list: list | None = None, herding_num: int = 1000, use_herding: bool = True):
         super().__init__(learnware_list, herding_num=herding_num, use_herding=use_herding)
-
-    def predict(self, user_data=None, *, X=None) -> np.ndarray:
-        return super().predict(keyword_data(user_data, X, "user_data", "X"))
 
     def _assemble(self, parts, n: int) -> np.ndarray:
         widths = {out.shape[1] if out.ndim == 2 else 0 for _, out in parts}

@@ -48,7 +48,7 @@ class Specification:
     def get_stat_spec(self) -> dict:
         return self.stat_spec
 
-    def get_semantic_spec(self) -> dict:
+    def get_semantic_spec(self) -> dict | None:
         return self.semantic_spec
 
     def update_semantic_spec(self, semantic_spec: dict) -> None:

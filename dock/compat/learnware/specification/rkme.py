@@ -57,14 +57,12 @@ def _check_fit_options(nonnegative_beta: bool, cuda_idx: Any) -> None:
         log.debug("cuda_idx=%r ignored: lwdock computes RKME specs on the CPU", cuda_idx)
 
 
-class _ReferenceStyle:
+class _ReferenceStyle(_NativeTable):
     """What the three reference classes share: empty construction, in-place load, get_z/get_beta."""
 
-    _native: type
-
     def _empty(self, gamma: float, type_name: str) -> None:
-        self.z = None
-        self.beta = None
+        self.z = None  # type: ignore[assignment]  # empty until load / generate_stat_spec_from_data
+        self.beta = None  # type: ignore[assignment]
         self.gamma = gamma
         self.num_points = 0
         self.version = 1
@@ -80,7 +78,7 @@ class _ReferenceStyle:
         if self.z is None:
             raise SpecError(f"this {self.type} is empty: load(path) or generate_stat_spec_from_data(X) first")
 
-    def load(self, filepath) -> bool:  # replaced below by the instance-or-class descriptor
+    def _load_into(self, filepath) -> bool:
         from specs import load_spec
 
         spec = load_spec(str(filepath))
@@ -93,7 +91,7 @@ class _ReferenceStyle:
     def _load_new(cls, filepath):
         spec = cls.__new__(cls)
         spec._empty(REFERENCE_GAMMA, cls.type)
-        spec.load(filepath)
+        spec._load_into(filepath)
         return spec
 
     def get_z(self) -> np.ndarray:
@@ -109,14 +107,15 @@ class _ReferenceStyle:
         return {"type": self.type, "z": self.get_z(), "beta": self.get_beta(), "gamma": self.gamma,
                 "num_points": self.num_points}
 
-    def inner_prod(self, Phi2, gamma=None) -> float:
+    def inner_prod(self, other, gamma=None) -> float:
         self._require_filled()
-        return super().inner_prod(Phi2, gamma)
+        return super().inner_prod(other, gamma)
 
-    def dist(self, Phi2, omit_term1: bool = False, gamma=None) -> float:
-        """MMD^2 under one kernel (self.gamma unless gamma is given); omit_term1 drops <self, self>."""
+    def dist(self, other, omit_term1: bool = False, gamma=None) -> float:  # type: ignore[override]
+        """MMD^2 under one kernel (self.gamma unless gamma is given); omit_term1 drops <self, self>
+        (the reference's signature: dist(Phi2, omit_term1=False))."""
         self._require_filled()
-        value = super().dist(Phi2, gamma)
+        value = super().dist(other, gamma)
         if omit_term1:
             value -= super().inner_prod(self, gamma)
         return float(value)
@@ -127,12 +126,12 @@ class _ReferenceStyle:
         self._require_filled()
         return herd(self, int(T))
 
-    def save(self, filepath) -> None:
+    def save(self, path) -> None:
         self._require_filled()
-        super().save(filepath)
+        super().save(path)
 
 
-class RKMETableSpecification(_ReferenceStyle, _NativeTable):
+class RKMETableSpecification(_ReferenceStyle):
     """`RKMETableSpecification(gamma=0.1, cuda_idx=None)` (empty, the reference's form) or lwdock's
     `RKMETableSpecification(z, beta, gamma, ...)`."""
 
@@ -145,7 +144,7 @@ class RKMETableSpecification(_ReferenceStyle, _NativeTable):
         self._empty(args[0] if args else gamma, self.type)
         self._cuda_idx = cuda_idx
 
-    load = _InstanceOrClassMethod(_ReferenceStyle.load)
+    load = _InstanceOrClassMethod(_ReferenceStyle._load_into)
 
     def generate_stat_spec_from_data(self, X, K: int = 100, step_size: float = 0.1, steps: int = 3,
                                      nonnegative_beta: bool = True, reduce: bool = True) -> None:
@@ -181,7 +180,7 @@ class RKMEImageSpecification(_ReferenceStyle, _NativeImage):
         self.embedder, self.meta = "", {}
         self._cuda_idx = cuda_idx
 
-    load = _InstanceOrClassMethod(_ReferenceStyle.load)
+    load = _InstanceOrClassMethod(_ReferenceStyle._load_into)
 
     def generate_stat_spec_from_data(self, X, K: int = 50, step_size: float = 0.01, steps: int = 100,
                                      resize: bool = True, sample_size: int = 5000, nonnegative_beta: bool = True,
@@ -201,7 +200,7 @@ class RKMETextSpecification(_ReferenceStyle, _NativeText):
         self.embedder, self.meta = "", {}
         self._cuda_idx = cuda_idx
 
-    load = _InstanceOrClassMethod(_ReferenceStyle.load)
+    load = _InstanceOrClassMethod(_ReferenceStyle._load_into)
 
     def generate_stat_spec_from_data(self, X, K: int = 100, step_size: float = 0.1, steps: int = 3,
                                      nonnegative_beta: bool = True, reduce: bool = True) -> None:

@@ -12,6 +12,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from shutil import copyfile
+from typing import Any
 
 import yaml
 
@@ -74,7 +75,7 @@ class LearnwareTemplate:
     @staticmethod
     def generate_learnware_yaml(filepath, model_config: dict | None = None,
                                 stat_spec_config: list | None = None) -> None:
-        config = {}
+        config: dict[str, Any] = {}
         if model_config is not None:
             config["model"] = model_config
         if stat_spec_config is not None:
@@ -88,9 +89,10 @@ class LearnwareTemplate:
         with tempfile.TemporaryDirectory(suffix="learnware_template") as tempdir:
             LearnwareTemplate.generate_requirements(os.path.join(tempdir, "requirements.txt"), requirements)
             copyfile(model_template.template_path, os.path.join(tempdir, "__init__.py"))
-            stat_spec_config = {"module_path": "learnware.specification", "class_name": stat_spec_template.type,
-                                "file_name": "stat_spec.json", "kwargs": {}}
-            copyfile(stat_spec_template.filepath, os.path.join(tempdir, stat_spec_config["file_name"]))
+            stat_spec_config: dict[str, Any] = {"module_path": "learnware.specification",
+                                                "class_name": stat_spec_template.type,
+                                                "file_name": "stat_spec.json", "kwargs": {}}
+            copyfile(stat_spec_template.filepath, os.path.join(tempdir, "stat_spec.json"))
             LearnwareTemplate.generate_learnware_yaml(
                 os.path.join(tempdir, "learnware.yaml"),
                 {"class_name": model_template.class_name, "kwargs": model_template.model_kwargs},
