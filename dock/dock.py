@@ -153,6 +153,9 @@ class Dock:
             raise PackageError(f"no such file: {zip_path}")
         learnware_id = sha256_file(zip_path)
         if self.catalogue.exists(learnware_id):
+            from dock.network.semantic_update import refuse_conflicting_resubmit
+
+            refuse_conflicting_resubmit(self, learnware_id, semantic_spec)  # another spec: SemanticConflict
             log.info("learnware %s is already in the dock", learnware_id[:12])
             return learnware_id
         with tempfile.TemporaryDirectory(prefix="lwdock-check-") as tmp:
@@ -276,6 +279,24 @@ class Dock:
         # Catalogue first: a crash after it leaves an orphan blob, which `open` sweeps.
         self.blobs.remove(learnware_id)
         shutil.rmtree(self.home.unpacked / learnware_id, ignore_errors=True)
+
+    # -- semantic updates and checks without storing (issue 15) -----------------------------
+    def check(self, zip_path: str | os.PathLike[str], semantic_spec: dict[str, Any] | None = None, *,
+              timeout: float | EllipsisType = ...) -> dict[str, Any]:
+        """Run every check `submit` runs on a zip and store nothing (`lwdock check ZIP`); returns
+        {"id", "semantic_spec", "model", "stat_specs"} or raises what submit would."""
+        from dock.network.semantic_update import check_zip
+
+        return check_zip(zip_path, semantic_spec, limits=resolve_limits(None, timeout=timeout))
+
+    def update_semantic(self, learnware_id: str, semantic_spec: dict[str, Any], *,
+                        timeout: float | EllipsisType = ...) -> LearnwareRecord:
+        """Replace a learnware's semantic spec by a newer signed record that peers apply (`lwdock update
+        ID --semantic F`; rules in dock/network/semantic_update.py). Publisher only; the zip is checked
+        again against the new spec first."""
+        from dock.network.semantic_update import update_semantic
+
+        return update_semantic(self, learnware_id, semantic_spec, limits=resolve_limits(None, timeout=timeout))
 
     # -- search and reuse ------------------------------------------------------------------
     def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:

@@ -190,6 +190,19 @@ class PreviewError(DockError):
     exit_code = 27
 
 
+# -- issue 15 (compat): semantic spec updates ----------------------------------------------
+class SemanticConflict(PackageError):
+    """This zip is already in the dock with another semantic spec; nothing was changed (use `lwdock update`)."""
+
+    exit_code = 52
+
+
+class NotPublisherError(DockError):
+    """Only a learnware's publisher can update its semantic spec; this node did not publish it."""
+
+    exit_code = 53
+
+
 @dataclass(frozen=True)
 class ErrorKind:
     cls: type[BaseException]
@@ -215,11 +228,12 @@ class ErrorKind:
         return tuple(p.name for p in list(inspect.signature(init).parameters.values())[1:] if p.kind in kinds)
 
 
+_DOCK_ERRORS: tuple[type[DockError], ...]  # (a declaration: other issues append their errors below)
 _DOCK_ERRORS = (DockError, PackageError, CheckError, RunnerError, StoreError, SearchError, DataFileError,
                 NetworkError, ReuseError, NotFoundError, DockBusyError, RunnerTimeout, SandboxUnavailable,
                 VenvError, ModelConfigError, RecordError, FetchedZipMismatch, BudgetRefused, TrustError,
                 DaemonUnavailable, ControlProtocolError, ControlRequestError, InternalError, WorkerLimitsError,
-                PreviewError)
+                PreviewError, SemanticConflict, NotPublisherError)
 
 # The specs and p2p layers know nothing of exit codes: they are given theirs here.
 _FOREIGN_ERRORS: tuple[tuple[type[BaseException], int], ...] = (

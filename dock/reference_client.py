@@ -133,6 +133,40 @@ class LearnwareClient:
     def delete_learnware(self, learnware_id: str) -> None:
         self.dock.remove(learnware_id)
 
+    # -- the reference's later calls (issue 15) --------------------------------------------
+    def list_semantic_specification_values(self, key) -> list[str]:
+        """The values lwdock's checker allows for a Class/Tag key ("Data", "Task", "Library", "Scenario",
+        "License", or the reference's SemanticSpecificationKey member)."""
+        from specs.semantic import SEMANTIC_FIELDS
+
+        name = getattr(key, "value", key)
+        if name not in SEMANTIC_FIELDS or SEMANTIC_FIELDS[name]["Values"] is None:
+            choices = [k for k, f in SEMANTIC_FIELDS.items() if f["Values"] is not None]
+            raise ValueError(f"key must be one of {choices}, got {name!r}")
+        return list(SEMANTIC_FIELDS[name]["Values"])
+
+    def update_learnware(self, learnware_id: str, semantic_specification: dict,
+                         learnware_zip_path: str | os.PathLike | None = None) -> None:
+        """A new semantic spec for a learnware this dock published (a newer signed record, see
+        Dock.update_semantic). A new zip is a new learnware here (its id is the zip's hash): refused."""
+        if learnware_zip_path is not None:
+            raise ValueError("lwdock identifies a learnware by its zip's bytes: upload the new zip as a new "
+                             "learnware (and delete the old one); update_learnware changes the semantic spec only")
+        self.dock.update_semantic(learnware_id, semantic_specification)
+
+    @staticmethod
+    def check_learnware(learnware_zip_path: str | os.PathLike, semantic_specification: dict | None = None) -> None:
+        """Every submission check on a zip, nothing stored (`lwdock check`). Without a semantic spec the
+        zip's own is used. AssertionError with the reason on failure, as the reference's asserts."""
+        from dock.errors import DockError
+        from dock.network.semantic_update import check_zip
+        from specs import SpecError
+
+        try:
+            check_zip(learnware_zip_path, semantic_specification)
+        except (DockError, SpecError) as exc:
+            raise AssertionError(f"learnware check failed: {exc}") from exc
+
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
         if self._dock is not None:

@@ -11,8 +11,12 @@ the pixel range (min, max), so the dock can probe an image model with image arra
 (`probe_inputs`); `sample` stays in feature space, like the table spec's. Nothing else about
 the images is kept.
 
-A reference RKMEImageSpecification JSON (no lwdock.embedder; its z are images) is refused with
-a SpecError: its points live in another space and cannot be compared with ours.
+A reference RKMEImageSpecification JSON (no lwdock.embedder; its z are K images (K, C, H, W)) is
+read as a spec of its own feature space, the images' pixels: embedder "reference-pixels-v1:CxHxW",
+points flattened, gamma by the median heuristic on those points (the reference compares with an NNGP
+kernel that has no gamma). Such specs are compared only with each other (a reference query against
+reference learnwares), under a Gaussian kernel on pixels, never with lwdock's conv-feature specs;
+the reference's own NNGP kernel is not reproduced (docs/COMPAT.md, "Reference image specs").
 """
 
 from __future__ import annotations
@@ -28,12 +32,56 @@ from .table import table_gamma
 SPEC_VERSION = 1
 
 
+REFERENCE_PIXELS = "reference-pixels-v1"  # the embedder of a reference-made spec: its points are images
+
+
 class RKMEImageSpecification(EmbeddedRKMESpecification):
     type = "RKMEImageSpecification"
     kind = "image"
-    reference_note = ("It looks like a reference (Beimingwu) image spec, whose points are images compared "
-                      "through an NNGP kernel; lwdock cannot compare those. Regenerate it with "
-                      "generate_stat_spec('image', X=images).")
+    reference_note = ("It looks like a reference (Beimingwu) image spec, but its z is not K images "
+                      "(K, C, H, W) with C in 1, 3, 4; regenerate it with generate_stat_spec('image', X=images).")
+
+    @classmethod
+    def from_json_dict(cls, d):
+        meta = d.get("lwdock") if isinstance(d, dict) else None
+        if isinstance(d, dict) and not (isinstance(meta, dict) and "embedder" in meta) and "z" in d:
+            return cls._from_reference_json(d)
+        return super().from_json_dict(d)
+
+    @classmethod
+    def _from_reference_json(cls, d):
+        """A reference-made spec: K images as points, read in pixel space (module docstring)."""
+        if d.get("type", cls.type) != cls.type:
+            raise SpecError(f"type: {d.get('type')!r} is not allowed here; expected {cls.type!r}")
+        try:  # the file's size was bounded by load_spec; K x d is checked by validate()
+            z = np.asarray(d["z"], dtype=np.float64)
+            beta = np.asarray(d.get("beta"), dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise SpecError(f"z and beta must be numeric arrays; {e}") from e
+        if z.ndim != 4 or z.shape[1] not in (1, 3, 4) or min(z.shape) < 1:
+            raise SpecError(f"{cls.type}: no lwdock.embedder in this JSON and z has shape {z.shape}. "
+                            f"{cls.reference_note}")
+        K, C, H, W = z.shape
+        flat = z.reshape(K, -1)
+        if not np.isfinite(flat).all():
+            raise SpecError("z and beta must be finite (found NaN or inf)")
+        meta = {"shape": [C, H, W], "range": [float(flat.min()), float(flat.max())], "integer": False}
+        return cls(flat, beta, table_gamma(flat), num_points=int(d.get("num_points") or 0), version=SPEC_VERSION,
+                   embedder=f"{REFERENCE_PIXELS}:{C}x{H}x{W}", meta=meta)
+
+    def embed(self, X) -> np.ndarray:
+        """A reference-made spec's space is its images' pixels: items of the recorded shape, flattened
+        (not resized: resize them as the spec's maker did). Else lwdock's conv features."""
+        if not self.embedder.startswith(REFERENCE_PIXELS + ":"):
+            return super().embed(X)
+        A = np.asarray(X, dtype=np.float64)
+        shape = tuple(self.meta["shape"])
+        if A.ndim == 3 and shape[0] == 1:
+            A = A[:, None]
+        if A.shape[1:] != shape:
+            raise SpecError(f"images of shape {A.shape[1:]} cannot be compared with a reference spec of {shape} "
+                            "images; resize them as the spec's maker did")
+        return A.reshape(A.shape[0], -1)
 
     @classmethod
     def check_meta(cls, meta) -> dict:

@@ -8,8 +8,13 @@ Shape (the reference's, so Beimingwu learnwares load as they are):
 Two strictness levels: a learnware's spec must be complete (validate_semantic_spec), a user's
 search query may leave anything out (partial=True) but may not use values that do not exist.
 In a query a Class field may list several values, meaning "any of these".
-Validation is forgiving about spelling case ("classification", "task") and strict about
-everything else, and returns a normalised copy rather than editing the caller's dict.
+A search query is forgiving about the spelling case of values ("classification") and keys ("task");
+a learnware's spec is checked like the reference's checker (market/easy/checker.py) checks it
+(issue 15): values spelled exactly, Values of the right shape (a list for Class and Tag, never a bare
+string or a bare value), a non-empty Description, Input/Output with an integer Dimension and a
+Description dict. lwdock is deliberately stricter in a few places (docs/COMPAT.md): Input.Dimension
+>= 1, Description keys within the dimension for every Data type, sizes bounded. Keys stay forgiving
+about case in both modes. Validation returns a normalised copy rather than editing the caller's dict.
 """
 
 from __future__ import annotations
@@ -72,11 +77,15 @@ def _suggest(word: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _canonical_value(key: str, value, allowed: tuple[str, ...]) -> str:
+def _canonical_value(key: str, value, allowed: tuple[str, ...], exact: bool = False) -> str:
     if isinstance(value, str):
+        if value in allowed:
+            return value
         folded = value.strip().casefold()
         for a in allowed:
             if a.casefold() == folded:
+                if exact:  # the reference's checker compares exactly; a learnware's spec must too
+                    raise SpecError(f"{key}: {value!r} is not allowed in a learnware's spec; write {a!r}")
                 return a
     hint = _suggest(value, allowed) if isinstance(value, str) else ""
     raise SpecError(f"{key}: {value!r} is not one of {', '.join(allowed)}{hint}")
@@ -117,8 +126,12 @@ def _field(key: str, entry, partial: bool) -> dict:
         if not isinstance(given_type, str) or given_type.casefold() != kind.casefold():
             raise SpecError(f"{key}.Type: {given_type!r} is not allowed; expected {kind!r}")
         values = entry.get("Values")
+    elif partial:
+        values = entry  # a query may give a bare value: {"Data": "Table"}
     else:
-        values = entry  # tolerate a bare value: {"Data": "Table"}
+        example = "'...'" if allowed is None else f"[{entry!r}]"
+        raise SpecError(f"{key}: {entry!r} is not allowed in a learnware's spec; "
+                        f"expected {{'Type': {kind!r}, 'Values': {example}}}")
 
     if allowed is None:  # String
         if values is None and partial:
@@ -127,6 +140,8 @@ def _field(key: str, entry, partial: bool) -> dict:
             raise SpecError(f"{key}: {values!r} is not allowed; {key} must be a string")
         if key == "Name" and not partial and not values.strip():
             raise SpecError(f"{key}: {values!r} is not allowed; a learnware needs a non-empty name")
+        if key == "Description" and not partial and not values.strip():
+            raise SpecError(f"{key}: {values!r} is not allowed; say in a sentence what the learnware does")
         if key == "Name" and len(values) > MAX_NAME_CHARS:
             raise SpecError(f"{key}: {len(values)} characters is not allowed; at most {MAX_NAME_CHARS}")
         return {"Type": kind, "Values": values}
@@ -134,12 +149,14 @@ def _field(key: str, entry, partial: bool) -> dict:
     if values is None:
         values = []
     elif isinstance(values, str):
+        if not partial:
+            raise SpecError(f"{key}: {values!r} is not allowed in a learnware's spec; Values is a list: [{values!r}]")
         values = [values]
     elif not isinstance(values, (list, tuple)):
         raise SpecError(f"{key}: {values!r} is not allowed; Values must be a list of: {', '.join(allowed)}")
     canon: list[str] = []
     for v in values:
-        c = _canonical_value(key, v, allowed)
+        c = _canonical_value(key, v, allowed, exact=not partial)
         if c not in canon:  # duplicates carry no meaning; drop them
             canon.append(c)
     if not partial and kind == "Class" and len(canon) != 1:
@@ -159,8 +176,9 @@ def _as_int(where: str, value, rule: str) -> int:
     raise SpecError(f"{where}: {value!r} is not allowed; {rule}")
 
 
-def _io(key: str, io) -> dict:
-    """{"Dimension": int >= 1, "Description": {"<i>": str}} with i in [0, Dimension)."""
+def _io(key: str, io, partial: bool = True) -> dict:
+    """{"Dimension": int >= 1, "Description": {"<i>": str}} with i in [0, Dimension). A learnware's spec
+    (partial False) must give Description (may be {}) and an int Dimension, as the reference requires."""
     if not isinstance(io, Mapping):
         raise SpecError(
             f"{key}: {io!r} is not allowed; expected {{'Dimension': int, 'Description': {{'0': '...'}}}}"
@@ -168,8 +186,13 @@ def _io(key: str, io) -> dict:
     if "Dimension" not in io:
         raise SpecError(f"{key}.Dimension: missing; expected an integer >= 1")
     dim = _as_int(f"{key}.Dimension", io["Dimension"], "expected an integer >= 1")
+    if not partial and isinstance(io["Dimension"], str):
+        raise SpecError(f"{key}.Dimension: {io['Dimension']!r} is not allowed in a learnware's spec; "
+                        f"expected an integer: {dim}")
     if dim < 1:
         raise SpecError(f"{key}.Dimension: {dim!r} is not allowed; expected an integer >= 1")
+    if not partial and "Description" not in io:
+        raise SpecError(f"{key}.Description: missing; give one per column, e.g. {{'0': 'age'}}, or {{}}")
     desc = io.get("Description")
     desc = {} if desc is None else desc
     if not isinstance(desc, Mapping):
@@ -243,7 +266,7 @@ def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
     out = {key: _field(key, given.get(key), partial) for key in _FIELDS}
     for key in _IO_KEYS:
         if given.get(key) is not None:
-            out[key] = _io(key, given[key])
+            out[key] = _io(key, given[key], partial)
     for key, value in given.items():
         if key not in out and key not in _KNOWN_KEYS:
             out[key] = copy.deepcopy(value)

@@ -79,6 +79,18 @@ class RKMETableSpecification:
     def dim(self) -> int:
         return int(self.z.shape[1])
 
+    # The reference's accessors (issue 15): copies, so a caller cannot break the spec's invariants.
+    def get_z(self) -> np.ndarray:
+        return self.z.copy()
+
+    def get_beta(self) -> np.ndarray:
+        return self.beta.copy()
+
+    def get_states(self) -> dict:
+        """The spec's public state as the reference names it (what its save() writes)."""
+        return {"type": self.type, "z": self.get_z(), "beta": self.get_beta(), "gamma": self.gamma,
+                "num_points": self.num_points}
+
     def __repr__(self) -> str:
         return (
             f"RKMETableSpecification(K={self.z.shape[0]}, dim={self.dim}, gamma={self.gamma:.6g}, "

@@ -15,7 +15,7 @@ from tests.helpers import run_cli
 
 SUBCOMMANDS = [
     "demo", "pack", "submit", "list", "show", "rm", "export", "spec", "search", "node", "status", "peers", "fetch",
-    "trust", "untrust", "reuse",
+    "trust", "untrust", "reuse", "check", "update",
 ]
 
 

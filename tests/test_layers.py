@@ -61,6 +61,7 @@ DOCK_ORDER = (
     ("control",),
     ("dock",),
     ("reference_client", "daemon", "demo"),
+    ("compat",),
     ("cli",),
 )
 

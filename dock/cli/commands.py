@@ -397,3 +397,6 @@ def cmd_reuse(args):
         if saved:
             print(f"predictions written to {saved}")
     return result
+
+
+from dock.cli.cmd_compat import cmd_check, cmd_update  # noqa: E402, F401  (issue 15; dispatched by name)

@@ -108,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds the model may take in the checks")
     _unsafe_option(p)
 
+    p = command("check", "run every submission check on a learnware zip without storing it (prints its id)")
+    p.add_argument("zip", type=Path)
+    p.add_argument("--semantic", type=Path, help="semantic spec JSON (when the zip has none, or to replace it)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds the model may take in the checks")
+    _unsafe_option(p)
+
+    p = command("update", "replace a learnware's semantic spec (a newer signed record its peers apply)")
+    p.add_argument("id", help="learnware id or an unambiguous prefix")
+    p.add_argument("--semantic", type=Path, required=True, help="the new semantic spec JSON")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds the model may take in the re-check")
+    _unsafe_option(p)
+
     command("list", "list the learnwares in the dock")
 
     p = command("show", "show one learnware: semantic spec, stat specs, size")

@@ -57,7 +57,9 @@ def ingest(dock, signed: SignedRecord, from_peer: str | None = None, admission=N
     if dock.catalogue.exists(signed.id):
         # Whoever else publishes the same bytes evidently has them.
         network.add_provider(signed.id, signed.publisher)
-        return "duplicate"
+        from dock.network.semantic_update import apply_update  # its publisher's newer semantic spec (issue 15)
+
+        return apply_update(dock, signed)
     held = network.pending_tombstones(signed.id)
     pending = held.get(signed.publisher)
     if pending is not None and pending[0] >= signed.seq:

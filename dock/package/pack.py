@@ -111,6 +111,12 @@ def _semantic_for(semantic_spec: dict, dim: int | None) -> dict:
                            f"but X has {dim} columns")
     else:
         sem["Input"].setdefault("Dimension", dim)
+    description = sem.get("Description")
+    if isinstance(description, dict) and not str(description.get("Values") or "").strip():
+        # A learnware's Description may not be empty (the reference's rule, issue 15): packing without
+        # one describes the learnware by its name rather than refusing the first-hour `lwdock pack`.
+        name = sem.get("Name")
+        sem["Description"] = {"Type": "String", "Values": name.get("Values", "") if isinstance(name, dict) else ""}
     try:
         return validate_semantic_spec(sem, partial=False)
     except SpecError as exc:

@@ -23,6 +23,7 @@ from dock.reuse.base import (
     check_items,
     check_learnwares,
     infer_n_classes,
+    keyword_data,
     output_to_labels,
     output_to_probs,
     predict_all,
@@ -65,8 +66,8 @@ class AveragingReuser:
         self.mode = mode
         self.weights = _weights(weights, len(self.learnware_list))
 
-    def predict(self, X) -> np.ndarray:
-        X = check_items(X, self.learnware_list)
+    def predict(self, X=None, *, user_data=None) -> np.ndarray:
+        X = check_items(keyword_data(X, user_data, "X", "user_data"), self.learnware_list)
         outputs = predict_all(self.learnware_list, X)
         if self.mode == "mean":
             cols = [regression_columns(o) for o in outputs]
@@ -82,11 +83,11 @@ class AveragingReuser:
             return vote(labels, n_classes, self.weights)
         return self._mean_probs(outputs, n_classes).argmax(axis=1)
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X=None, *, user_data=None) -> np.ndarray:
         """(n, C) class probabilities: the weighted mean of the learnwares' (vote_by_prob)."""
         if self.mode == "mean":
             raise ReuseError("predict_proba needs a classification mode ('vote_by_label' or 'vote_by_prob')")
-        X = check_items(X, self.learnware_list)
+        X = check_items(keyword_data(X, user_data, "X", "user_data"), self.learnware_list)
         outputs = predict_all(self.learnware_list, X)
         return self._mean_probs(outputs, infer_n_classes(self.learnware_list, outputs))
 

@@ -24,6 +24,14 @@ REGRESSION = "regression"
 _PROB_SUM_TOL = 1e-3
 
 
+def keyword_data(value: Any, alias_value: Any, name: str, alias: str) -> Any:
+    """The argument given as `name` (lwdock's) or as `alias` (the reference's keyword, e.g. predict(user_data=)),
+    exactly one of them. Lets scripts written for the reference call lwdock's reusers unchanged."""
+    if value is not None and alias_value is not None:
+        raise ReuseError(f"give {name} or {alias}, not both")
+    if value is None and alias_value is None:
+        raise ReuseError(f"{name} is missing (the reference calls it {alias})")
+    return value if value is not None else alias_value
 
 
 def check_learnwares(learnware_list: Any) -> list:

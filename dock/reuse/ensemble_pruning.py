@@ -29,6 +29,7 @@ from dock.reuse.base import (
     check_labels,
     check_learnwares,
     infer_n_classes,
+    keyword_data,
     labels_for_task,
     output_to_labels,
     predict_all,
@@ -109,9 +110,14 @@ class EnsemblePruningReuser:
 
     # ---------------------------------------------------------------- API
 
-    def fit(self, X, y) -> EnsemblePruningReuser:
-        X = check_items(X, self.learnware_list)
-        y = check_labels(y, len(X))
+    def fit(self, X=None, y=None, maxgen: int | None = None, *, val_X=None, val_y=None) -> EnsemblePruningReuser:
+        """Choose the subset on labelled rows X, y (the reference's val_X, val_y). maxgen, the reference's
+        bound on its evolutionary search's generations, is accepted and checked but has nothing to bound
+        here: greedy forward selection with a cross-validated size is deterministic and finite."""
+        if maxgen is not None and not (isinstance(maxgen, int) and maxgen >= 1):
+            raise ReuseError(f"maxgen must be a positive int, got {maxgen!r}")
+        X = check_items(keyword_data(X, val_X, "X", "val_X"), self.learnware_list)
+        y = check_labels(keyword_data(y, val_y, "y", "val_y"), len(X))
         outputs = predict_all(self.learnware_list, X)
         self.mode, y = labels_for_task(self.mode, y)
         if self.mode == CLASSIFICATION:
@@ -124,10 +130,10 @@ class EnsemblePruningReuser:
         self.item_shape = X.shape[1:]
         return self
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X=None, *, user_data=None) -> np.ndarray:
         if self.selected is None:
             raise ReuseError("EnsemblePruningReuser.predict called before fit(X, y)")
-        X = check_items(X, self.learnware_list, item_shape=self.item_shape)
+        X = check_items(keyword_data(X, user_data, "X", "user_data"), self.learnware_list, item_shape=self.item_shape)
         chosen = [self.learnware_list[i] for i in self.selected]
         outputs = predict_all(chosen, X)
         if self.mode == CLASSIFICATION:

@@ -28,6 +28,7 @@ from dock.reuse.base import (
     check_learnwares,
     check_table,
     infer_n_classes,
+    keyword_data,
     labels_for_task,
     output_to_probs,
     predict_all,
@@ -84,11 +85,12 @@ class FeatureAugmentReuser:
         block = self.output_weight * np.sqrt(X.shape[1] / max(1, out.shape[1]))
         return np.hstack([xs, block * os_])
 
-    def fit(self, X, y) -> FeatureAugmentReuser:
+    def fit(self, X=None, y=None, *, x_train=None, y_train=None) -> FeatureAugmentReuser:
+        """Fit on labelled rows X, y (the reference's keywords x_train, y_train are accepted too)."""
         from sklearn.linear_model import LogisticRegression, RidgeCV
 
-        X = check_table(X)
-        y = check_labels(y, len(X))
+        X = check_table(keyword_data(X, x_train, "X", "x_train"))
+        y = check_labels(keyword_data(y, y_train, "y", "y_train"), len(X))
         self.mode, y = labels_for_task(self.mode, y)
         outputs = predict_all(self.learnware_list, X)
         if self.mode == CLASSIFICATION:
@@ -106,10 +108,10 @@ class FeatureAugmentReuser:
             self.augment_reuser = RidgeCV(alphas=RIDGE_ALPHAS).fit(A, y.astype(np.float64))
         return self
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X=None, *, user_data=None) -> np.ndarray:
         if self.augment_reuser is None:
             raise ReuseError("FeatureAugmentReuser.predict called before fit(X, y)")
-        X = check_table(X, dim=self.dim)
+        X = check_table(keyword_data(X, user_data, "X", "user_data"), dim=self.dim)
         if self._constant is not None:
             return np.full(len(X), self._constant, dtype=np.int64)
         outputs = predict_all(self.learnware_list, X)

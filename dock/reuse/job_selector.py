@@ -33,6 +33,7 @@ from dock.reuse.base import (
     ReuseError,
     check_learnwares,
     check_table,
+    keyword_data,
     output_to_labels,
     regression_columns,
     task_of,
@@ -190,7 +191,8 @@ class JobSelectorReuser:
 
     select = job_selector
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X=None, *, user_data=None) -> np.ndarray:
+        X = keyword_data(X, user_data, "X", "user_data")
         route = self.job_selector(X)
         X = np.asarray(X) if self._embedded else check_table(X, dim=self.dim)
         used = [i for i in range(len(self.learnware_list)) if (route == i).any()]

@@ -42,7 +42,7 @@ from dock.errors import SearchError
 from dock.records import LearnwareRecord, compat_key
 from dock.search.kernels import blas_single_thread
 from dock.search.mixture import MIXTURE_CANDIDATES, LazyGram, best_mixture
-from dock.search.query import Match, Mixture, SearchResult, UserInfo
+from dock.search.query import Match, Mixture, SearchResult, UserInfo, rescaled_query_spec
 from dock.search.scores import mixture_is_worth_it, scores_from_mmd2
 from dock.search.stat_group import StatGroup
 from dock.search.text import SemanticIndex, tokens
@@ -208,7 +208,7 @@ def _stat_spec(user_info: UserInfo, semantic: dict):
     want = SemanticView.from_spec(semantic).input_dim
     if want is not None and want != int(spec.dim):
         raise SearchError(f"the statistical spec has {spec.dim} features but the query's Input says {want}")
-    return spec
+    return rescaled_query_spec(spec)  # a degenerate stored gamma (e.g. the reference's 0.1) re-estimated
 
 
 def _semantic_result(index, mask, shown, raw, limit) -> SearchResult:

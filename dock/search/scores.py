@@ -58,7 +58,11 @@ def score_from_mmd2(mmd2: float, self_query: float) -> float:
 
 
 def mixture_is_worth_it(mixture_mmd2: float, best_single_mmd2: float, self_query: float) -> bool:
-    gain = (best_single_mmd2 - mixture_mmd2) / self_query
-    room = best_single_mmd2 / self_query  # 1 - the best single's (unclipped) score
+    # The gain is measured on the scores people see (clipped to [0, 1]): a mixture whose score is 0,
+    # like every single's, explains nothing more, however much lower its unclipped MMD^2 (issue 15:
+    # a 5-learnware "mixture" with score 0.0 was reported for a degenerate query).
+    single_score = score_from_mmd2(best_single_mmd2, self_query)
+    gain = score_from_mmd2(mixture_mmd2, self_query) - single_score
+    room = 1.0 - single_score
     needed = max(MIXTURE_FLOOR_SCORE_GAIN, min(MIXTURE_MIN_SCORE_GAIN, MIXTURE_ROOM_SHARE * room))
     return mixture_mmd2 <= (1.0 - MIXTURE_RELATIVE_GAIN) * best_single_mmd2 and gain >= needed

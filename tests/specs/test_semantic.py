@@ -77,16 +77,25 @@ def test_valid_full_spec_round_trips_unchanged():
 
 
 def test_case_and_key_normalisation():
+    # A query is forgiving about the case of values and keys...
     spec = full_spec()
     spec["Task"] = {"Type": "class", "Values": ["classification"]}
     spec["library"] = spec.pop("Library")
     spec["library"]["Values"] = ["scikit-learn"]
     spec["Scenario"]["Values"] = ["education", "Education", " computer "]
-    out = validate_semantic_spec(spec)
+    out = validate_semantic_spec(spec, partial=True)
     assert out["Task"] == {"Type": "Class", "Values": ["Classification"]}
     assert out["Library"]["Values"] == ["Scikit-learn"]
     assert "library" not in out
     assert out["Scenario"]["Values"] == ["Education", "Computer"]
+    # ...a learnware's spec spells values exactly, as the reference's checker requires (issue 15)
+    with pytest.raises(SpecError, match="'classification' is not allowed in a learnware's spec; write"):
+        validate_semantic_spec(spec)
+    spec["Task"]["Values"] = ["Classification"]
+    spec["library"]["Values"] = ["Scikit-learn"]
+    spec["Scenario"]["Values"] = ["Education", "Computer"]
+    out = validate_semantic_spec(spec)  # keys stay forgiving in both modes
+    assert out["Library"]["Values"] == ["Scikit-learn"] and "library" not in out
 
 
 def test_bad_class_value_names_key_value_and_allowed_list():
@@ -128,9 +137,11 @@ def test_each_kind_of_error_is_explained(key, entry, fragments):
         assert fragment in str(e.value), (fragment, str(e.value))
 
 
-def test_description_may_be_empty_in_a_full_spec():
-    out = validate_semantic_spec(full_spec(Description={"Type": "String", "Values": ""}))
-    assert out["Description"]["Values"] == ""
+def test_description_must_not_be_empty_in_a_full_spec():
+    with pytest.raises(SpecError, match="Description: ' ' is not allowed"):
+        validate_semantic_spec(full_spec(Description={"Type": "String", "Values": " "}))
+    assert validate_semantic_spec(full_spec(Description={"Type": "String", "Values": ""}), partial=True)
+    assert validate_semantic_spec(full_spec())["Description"]["Values"].strip()
 
 
 def test_input_required_for_table_and_output_for_classification():
@@ -150,7 +161,7 @@ def test_input_required_for_table_and_output_for_classification():
 def test_classification_output_needs_two_columns_regression_one_is_fine():
     with pytest.raises(SpecError, match=r"Output.Dimension: 1 is not allowed for Classification"):
         validate_semantic_spec(full_spec(Output={"Dimension": 1, "Description": {}}))
-    spec = full_spec(Task={"Type": "Class", "Values": ["Regression"]}, Output={"Dimension": 1})
+    spec = full_spec(Task={"Type": "Class", "Values": ["Regression"]}, Output={"Dimension": 1, "Description": {}})
     assert validate_semantic_spec(spec)["Output"] == {"Dimension": 1, "Description": {}}
 
 
@@ -178,8 +189,13 @@ def test_input_output_shape_errors(io, fragment):
 
 
 def test_io_keys_normalised_to_string_indices():
-    out = validate_semantic_spec(full_spec(Input={"Dimension": "4", "Description": {0: "a", "3": "d"}}))
+    out = validate_semantic_spec(full_spec(Input={"Dimension": 4, "Description": {0: "a", "3": "d"}}))
     assert out["Input"] == {"Dimension": 4, "Description": {"0": "a", "3": "d"}}
+    # a Dimension written as a string: normalised in a query, refused in a learnware's spec (the reference's)
+    query = validate_semantic_spec(full_spec(Input={"Dimension": "4", "Description": {}}), partial=True)
+    assert query["Input"]["Dimension"] == 4
+    with pytest.raises(SpecError, match="Input.Dimension: '4' is not allowed in a learnware's spec"):
+        validate_semantic_spec(full_spec(Input={"Dimension": "4", "Description": {}}))
 
 
 def test_partial_mode_for_queries():

@@ -1,0 +1,1 @@
+"""`learnware.tests`: the templates that pack a learnware the reference's way."""
