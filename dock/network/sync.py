@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ class SyncSession:
     deadline: float
     pages: int = 0
     stored: int = 0
+    received: int = 0  # envelopes received (stored, duplicates, refused, rejected)
+    left: int | None = None  # changes the peer says are left after our cursor (None: not said)
+    seconds: float = 0.0  # spent on pages (request, verification, storing)
+    started: float = 0.0  # time.monotonic() of its first page
+    prefetch: Any = None  # the next page, being fetched and verified (dock/network/sync_pages.py)
     ended: str = ""  # why the session ended: "done", "no progress", "page cap", "deadline", "error: ..."
 
 
@@ -122,6 +128,9 @@ class SyncScheduler:
 
     def _end(self, session: SyncSession, why: str) -> bool:
         session.ended = why
+        prefetch, session.prefetch = session.prefetch, None
+        if prefetch is not None:  # let its request end, so a next session is not told BUSY
+            prefetch.done.wait(self.budgets.sync_page_timeout)
         self.sessions_ended[why.split(":")[0].split(" (")[0]] += 1  # "error: ..." -> "error"
         level = logging.DEBUG if why == "done" else logging.INFO
         log.log(level, "sync from %s ended after %d page(s), %d stored: %s",
