@@ -63,6 +63,11 @@ def cmd_submit(args):
 
 
 def cmd_list(args):
+    from dock.cli.cmd_listing import list_paged, paging_asked
+
+    if paging_asked(args):
+        with _open(args) as dock:
+            return list_paged(dock, args)
     with _open(args) as dock:
         local = dock.local_ids()
         records = [dict(r.summary(), local=r.id in local) for r in dock.list()]
@@ -284,6 +289,13 @@ def cmd_node(args):
         verbose=args.verbose,
     )
     return None
+
+
+def cmd_sync(args):
+    from dock.cli.cmd_sync import sync_command
+
+    with _open(args) as dock:
+        return sync_command(dock, args)
 
 
 def cmd_peers(args):

@@ -160,6 +160,7 @@ class NetworkService(FetchMixin):
             "tombstones_held": self.store.pending_count(),
             "trusted": len(self.dock.trust_list.ids()) - 1,  # this node's own id is always trusted
             "sync_sessions_ended": dict(self.syncs.sessions_ended),
+            "sync": self.syncs.progress(),  # catch-up in progress (dock/network/sync.py SyncScheduler.progress)
             # every gossip message dropped at the p2p layer, on any topic: the rejections above plus
             # those refused before a record is even decoded (over the 512 KiB size limit)
             "gossip_rejected": int(p2p_stats.get("gossip_rejected", 0)),
@@ -297,6 +298,12 @@ class NetworkService(FetchMixin):
         from dock.network.sync_pages import serve_page
 
         return serve_page(self, peer_id, request)
+
+    def sync_peers(self, peer_id: str | None = None) -> list[str]:
+        """Queue a sync session with `peer_id` (or with every connected peer); the peers queued
+        (one already syncing or waiting is not queued twice)."""
+        peers = [peer_id] if peer_id else list(self.node.peers())
+        return [p for p in peers if self.syncs.request(p, first=p in self.dock.trust_list)]
 
     def sync_from(self, peer_id: str) -> int:
         """One whole sync session with a peer, on the calling thread (the service's own sessions

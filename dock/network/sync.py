@@ -25,6 +25,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_WAITING = 1000  # peers waiting for a sync turn; beyond it a connect's sync is dropped (resumed at its next)
+SHOWN_SESSIONS = 16  # sessions `lwdock status` shows (running and waiting first, then the latest ended)
 
 
 class SyncStop(Exception):
@@ -61,6 +62,7 @@ class SyncScheduler:
         self._stopping = False
         self._threads: list[threading.Thread] = []
         self.sessions_ended: collections.Counter = collections.Counter()  # reason -> count (status)
+        self._recent: collections.OrderedDict[str, SyncSession] = collections.OrderedDict()  # progress()
 
     def start(self) -> None:
         for n in range(int(self.budgets.sync_workers)):
@@ -89,10 +91,40 @@ class SyncScheduler:
                 log.warning("sync queue full (%d peers): not syncing from %s now", MAX_WAITING, peer[:16])
                 return False
             self._waiting[peer] = self.new_session(peer)
+            self._recent[peer] = self._waiting[peer]
+            self._recent.move_to_end(peer)
+            while len(self._recent) > MAX_WAITING + SHOWN_SESSIONS:
+                self._recent.popitem(last=False)
             if first:
                 self._waiting.move_to_end(peer, last=False)
             self._cond.notify()
             return True
+
+    def progress(self) -> dict:
+        """What `lwdock status`, the TUI and `lwdock sync` show: totals over the sessions running or
+        waiting, and the latest sessions (peer, state, received, stored, left, records/s)."""
+        now = time.monotonic()
+        with self._cond:
+            sessions = list(self._recent.values())
+            running = set(self._active)
+        rows = []
+        for s in sessions:
+            state = "running" if s.peer in running else (s.ended or "waiting")
+            elapsed = now - s.started if s.started else 0.0
+            rate = s.received / elapsed if elapsed > 0 and not s.ended else (
+                s.received / s.seconds if s.seconds > 0 else 0.0)
+            rows.append({"peer": s.peer, "state": state, "pages": s.pages, "received": s.received,
+                         "stored": s.stored, "left": s.left, "records_per_s": round(rate, 1)})
+        live = [r for r in rows if r["state"] in ("running", "waiting")]
+        shown = live + [r for r in reversed(rows) if r not in live][: max(0, SHOWN_SESSIONS - len(live))]
+        return {
+            "syncing": len(live),
+            "received": sum(r["received"] for r in live),
+            "stored": sum(r["stored"] for r in live),
+            "left": sum(r["left"] or 0 for r in live),
+            "records_per_s": round(sum(r["records_per_s"] for r in live if r["state"] == "running"), 1),
+            "sessions": shown[:SHOWN_SESSIONS],
+        }
 
     def new_session(self, peer: str) -> SyncSession:
         return SyncSession(peer, time.monotonic() + self.budgets.sync_session_seconds)
