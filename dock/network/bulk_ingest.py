@@ -94,21 +94,29 @@ def ingest_page(dock, page: list[SignedRecord], from_peer: str | None,
 def _store_batch(dock, store: SyncStore, batch, providers, from_peer, admission, outcomes) -> None:
     if not batch and not providers:
         return
-    try:
-        store.insert_records([new for _pos, new, _cost in batch], providers)
-    except StoreError:  # a local submit stored one of these ids meanwhile: each on its own
+    entries = [
+        (new.record.id, {name: getattr(new.record, name) for name in _index_fields()},
+         [(compat_key(s), s.z, s.beta, float(s.gamma)) for s in new.specs], new.semantic_json)
+        for _pos, new, _cost in batch
+    ]
+    # The page's rows and their index entries appear together under the catalogue's (re-entrant)
+    # lock: a search meanwhile (SearchIndex.sync compares counts) never finds the catalogue ahead
+    # of the index, which would make it reload the page's records from the catalogue.
+    with dock.catalogue._lock:
+        try:
+            store.insert_records([new for _pos, new, _cost in batch], providers)
+        except StoreError:  # a local submit stored one of these ids meanwhile: each on its own
+            collided = True
+        else:
+            collided = False
+            index = dock._search_index
+            if index is not None and entries:
+                index.add_many(entries)
+    if collided:
         log.info("a page's bulk insert collided with a concurrent write; storing its records one by one")
         for position, new, _cost in batch:
             outcomes[position] = _store_one(dock, new, from_peer, admission)
         return
-    index = dock._search_index
-    if index is not None and batch:
-        index.add_many([
-            (new.record.id, {name: getattr(new.record, name) for name in _index_fields()},
-             [(compat_key(s), s.z, s.beta, float(s.gamma)) for s in new.specs],
-             new.semantic_json)
-            for _pos, new, _cost in batch
-        ])
     for position, _new, cost in batch:
         outcomes[position] = "stored"
         if admission is not None:

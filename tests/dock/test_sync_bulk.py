@@ -28,7 +28,8 @@ def _hostile_page(tmp_path):
     withdrew, one withdrawn before it was seen, a stranger's held tombstone, a tombstone for a
     record earlier in the page, a stranger's tombstone for it, and a publisher over its quota."""
     alice, bob, stranger, greedy = (Identity.generate() for _ in range(4))
-    ids = {name: _fake_id(name) for name in ("a1", "a2", "gone", "early", "squatted", "later gone", "g1", "g2", "g3", "g4")}
+    names = ("a1", "a2", "gone", "early", "squatted", "later gone", "g1", "g2", "g3", "g4")
+    ids = {name: _fake_id(name) for name in names}
     now = _now_ms()
     # what the receiver already holds: alice's withdrawal of "gone", tombstones held for unknown ids
     before = [tombstone(alice, ids["gone"], now), tombstone(bob, ids["early"], now),
@@ -138,7 +139,9 @@ def test_synced_records_are_searchable_and_the_server_says_what_is_left(net, tmp
     wait_until(lambda: late.dock.catalogue.count() == 600, 60, "the sync")
     found = late.dock.search(UserInfo(stat_info={X.type: X}), limit=5)
     assert len(found.single) == 5  # the synced records are searchable: indexed by the page batches
-    assert late.syncs.progress()["syncing"] == 0
+    wait_until(lambda: late.syncs.progress()["syncing"] == 0, 20, "the session to end")
+    ended = next(s for s in late.syncs.progress()["sessions"] if s["peer"] == source.node.peer_id)
+    assert ended["state"] == "done" and ended["stored"] == 600 and ended["left"] == 0
     request = msgpack.packb({"after": 0, "limit": 10, "progress": True})
     reply = msgpack.unpackb(late.node.request(source.node.peer_id, SYNC_PROTOCOL, request, timeout=10))
     assert len(reply["items"]) == 10 and reply["left"] == 590 and reply["more"] is True
