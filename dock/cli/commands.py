@@ -329,6 +329,10 @@ def cmd_status(args):
         status = dict(dock.status(), mode=dock.mode)
     if not args.json:
         out.status(status)
+        from dock.network.sync import progress_line
+
+        if line := progress_line(status.get("sync")):  # catching up from peers (issue 16)
+            out.stdout.print(f"sync     {line}", markup=False)
     return status
 
 

@@ -190,6 +190,17 @@ class SyncScheduler:
                     self._cond.notify()
 
 
+def progress_line(sync: dict | None) -> str:
+    """status()["sync"] (SyncScheduler.progress) as one line for `lwdock status` and the TUI's
+    network screen; "" when no session runs or waits."""
+    if not sync or not sync.get("syncing"):
+        return ""
+    received, left = int(sync.get("received", 0)), int(sync.get("left", 0))
+    share = f" ({100 * received // (received + left)}%)" if received + left else ""
+    return (f"syncing from {sync['syncing']} peer(s): {received:,} of ~{received + left:,} records{share}, "
+            f"{float(sync.get('records_per_s', 0)):,.0f} records/s, {int(sync.get('stored', 0)):,} new")
+
+
 class SyncServeLimit:
     """At most `per_minute` sync pages served to one peer in any 60 s."""
 
