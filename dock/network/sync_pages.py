@@ -87,8 +87,43 @@ def fetch_page(service, peer: str, after: int, timeout: float) -> FetchedPage:
     left = reply.get("left")
     left = left if isinstance(left, int) and not isinstance(left, bool) and left >= 0 else None
     have = [lid for lid in reply.get("have") or [] if isinstance(lid, str)]
-    decoded = decode_page(items, timeout=max(timeout, 5.0))
+    known = already_stored(service.dock.catalogue, items)
+    checked = iter(decode_page([item for n, item in enumerate(items) if n not in known], timeout=max(timeout, 5.0)))
+    decoded = [known[n] if n in known else next(checked) for n in range(len(items))]
     return FetchedPage(after, items, next_cursor, more, left, have, decoded, time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class KnownEnvelope:
+    """An item byte-for-byte equal to an envelope this node stored (so verified when it was
+    stored): not verified again; it only names another provider, as a duplicate does."""
+
+    id: str
+    publisher: str
+
+
+def already_stored(catalogue, items: list[bytes]) -> dict[int, KnownEnvelope]:
+    """Positions of the items this node already stored, identical to the byte. Two peers that
+    sync from each other send back each other's records: verifying those again was half of a
+    late joiner's work. Anything that does not parse is left to decode_envelope to reject."""
+    claimed: dict[int, tuple[str, str]] = {}
+    for n, item in enumerate(items):
+        try:
+            envelope = msgpack.unpackb(item, **_PEEK)
+            body = msgpack.unpackb(envelope["body"], **_PEEK)
+            learnware_id, publisher = body["id"], envelope["pub"]
+        except Exception:  # malformed: decode_envelope says why
+            continue
+        if isinstance(learnware_id, str) and isinstance(publisher, str):
+            claimed[n] = (learnware_id, publisher)
+    if not claimed:
+        return {}
+    stored = SyncStore(catalogue).known_envelopes([lid for lid, _pub in claimed.values()])
+    return {n: KnownEnvelope(lid, pub) for n, (lid, pub) in claimed.items() if items[n] in stored.get(lid, ())}
+
+
+_PEEK = dict(raw=False, strict_map_key=False, max_bin_len=SYNC_PAGE_BYTES, max_str_len=SYNC_PAGE_BYTES,
+             max_array_len=10_000, max_map_len=64, max_ext_len=0)
 
 
 class _Prefetch:
@@ -139,9 +174,13 @@ def pull_page(service, session: SyncSession, timeout: float) -> tuple[bool, bool
     if page.more and page.items and page.next_cursor > cursor and session.pages < service.budgets.sync_max_pages:
         session.prefetch = _Prefetch(service, peer, page.next_cursor, timeout)
     storing = time.monotonic()
-    verified = []
+    verified, known_providers = [], []
     for decoded in page.decoded:
-        if isinstance(decoded, str):
+        if isinstance(decoded, KnownEnvelope):
+            stats.received += 1
+            stats.outcomes["duplicate"] = stats.outcomes.get("duplicate", 0) + 1
+            known_providers.append((decoded.id, decoded.publisher))
+        elif isinstance(decoded, str):
             stats.received += 1
             stats.reject(peer)
             log.info("rejected record from %s: %s", peer[:16], decoded)
@@ -150,6 +189,8 @@ def pull_page(service, session: SyncSession, timeout: float) -> tuple[bool, bool
     stats.received += len(verified)
     with service._ingest_lock:  # gossip, sync workers and searches: budgets see one page at a time
         outcomes, refused = ingest_page(service.dock, verified, peer, service.admission)
+        if known_providers:
+            SyncStore(service.dock.catalogue).insert_records([], known_providers)
     deferred = 0
     for position, outcome in enumerate(outcomes):
         if position in refused:

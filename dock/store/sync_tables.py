@@ -67,6 +67,20 @@ class SyncStore:
                 "GROUP BY publisher", [publishers]).fetchall()}
         return PageLookup(existing, tombstones, pending, counts)
 
+    def known_envelopes(self, ids: list[str]) -> dict[str, set[bytes]]:
+        """The stored envelopes (records' and tombstones') of these ids: id -> their bytes."""
+        out: dict[str, set[bytes]] = {}
+        if not ids:
+            return out
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT id, envelope FROM envelopes WHERE id IN (SELECT unnest($1::VARCHAR[])) UNION ALL "
+                "SELECT id, envelope FROM tombstones WHERE id IN (SELECT unnest($1::VARCHAR[]))",
+                [sorted(set(ids))]).fetchall()
+        for lid, envelope in rows:
+            out.setdefault(lid, set()).add(bytes(envelope))
+        return out
+
     def insert_records(self, new: list[NewRecord], providers: list[tuple[str, str]]) -> None:
         """Store records (learnwares, stat_specs, envelopes rows) and provider pairs (id, peer) in
         one transaction. StoreError (nothing stored) when an id is already there."""

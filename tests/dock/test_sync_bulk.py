@@ -14,6 +14,7 @@ from dock.network.bulk_ingest import ingest_page
 from dock.network.ingest import ingest
 from dock.network.service import SYNC_PROTOCOL
 from dock.network.signed_records import _seal, decode_envelope
+from dock.network.sync_pages import already_stored
 from dock.network.verify_pool import PARALLEL_FROM, decode_page
 from dock.store.sync_tables import SyncStore
 from p2p import Identity
@@ -148,3 +149,17 @@ def test_synced_records_are_searchable_and_the_server_says_what_is_left(net, tmp
     plain = msgpack.unpackb(late.node.request(source.node.peer_id, SYNC_PROTOCOL,
                                               msgpack.packb({"after": 0, "limit": 10}), timeout=10))
     assert set(plain) == {"items", "next", "more", "have"}  # without "progress": the 1.0.0 answer exactly
+
+
+def test_only_byte_identical_stored_envelopes_skip_verification(tmp_path):
+    alice = Identity.generate()
+    stored = record(alice, _fake_id("kept"), seq=1000)
+    with Dock.open(tmp_path / "h") as dock:
+        ingest_page(dock, [decode_envelope(stored)], None)
+        forged = msgpack.packb({**msgpack.unpackb(stored), "sig": bytes(64)})  # same id and body, bad signature
+        newer = record(alice, _fake_id("kept"), seq=2000)  # same id, another (valid) envelope
+        garbage = b"\x93not an envelope"
+        known = already_stored(dock.catalogue, [stored, forged, newer, garbage])
+        assert set(known) == {0} and known[0].id == _fake_id("kept") and known[0].publisher == alice.peer_id
+        checked = decode_page([forged, garbage])  # the others are verified as ever
+        assert "bad signature" in checked[0] and "undecodable envelope" in checked[1]
