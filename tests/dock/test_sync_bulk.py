@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import msgpack
 import numpy as np
+import pytest
 
 from dock import Dock, UserInfo
+from dock.errors import NetworkError
 from dock.network.budgets import Admission, Budgets
 from dock.network.bulk_ingest import ingest_page
 from dock.network.ingest import ingest
@@ -163,3 +165,18 @@ def test_only_byte_identical_stored_envelopes_skip_verification(tmp_path):
         assert set(known) == {0} and known[0].id == _fake_id("kept") and known[0].publisher == alice.peer_id
         checked = decode_page([forged, garbage])  # the others are verified as ever
         assert "bad signature" in checked[0] and "undecodable envelope" in checked[1]
+
+
+def test_sync_on_demand_needs_the_network_and_resumes_from_the_cursor(net, tmp_path):
+    with Dock.open(tmp_path / "offline") as offline:
+        with pytest.raises(NetworkError, match="needs the node online"):
+            offline.sync()
+    _source_with(tmp_path, "source", 20)
+    source = net.add("source")
+    late = net.add("late", [source], budgets=Budgets(per_publisher=10_000, per_peer=10_000))
+    wait_until(lambda: late.dock.catalogue.count() == 20 and not late.syncs.progress()["syncing"], 30, "the sync")
+    assert late.dock.sync(source.node.peer_id) == [source.node.peer_id]  # asked again, on demand
+    wait_until(lambda: not late.syncs.progress()["syncing"], 30, "the second session")
+    again = next(s for s in late.syncs.progress()["sessions"] if s["peer"] == source.node.peer_id)
+    assert again["state"] == "done" and again["received"] == 0  # nothing after the cursor
+    assert late.dock.catalogue.count() == 20
