@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dock.runtime.limits import WorkerLimits
     from dock.runtime.loaded import LoadedLearnware
     from dock.search.query import SearchResult, UserInfo
+    from dock.store.listing import ListPage
 
 
 @runtime_checkable
@@ -81,11 +82,42 @@ class DockAPI(Protocol):
         """
         ...
 
-    def list(self) -> list[LearnwareRecord]:
-        """Every learnware record this dock knows (local zips and records known from peers).
+    def list(self, limit: int | None = None, offset: int | None = None, after: str | None = None,
+             sort: str | None = None, filter: dict[str, Any] | None = None) -> list[LearnwareRecord]:  # noqa: A002
+        """Every learnware record this dock knows (local zips and records known from peers),
+        newest first; with any argument, one page of them as list_page() gives (limit 50 unless given).
 
         Raises:
-            Nothing of its own.
+            DockError: a bad limit, offset, cursor, sort or filter (the message says which).
+        """
+        ...
+
+    def list_page(self, limit: int = 50, offset: int | None = None, after: str | None = None,
+                  sort: str | None = None, filter: dict[str, Any] | None = None) -> ListPage:  # noqa: A002
+        """One page of records: sort "added" (newest first, default), "name", "size" (largest first)
+        or "id", a leading "-" reverses; filter keys data_type, task_type, library_type, license,
+        scenario, publisher, name (substring), local (bool); page by offset or by after= (the
+        previous page's next_after). The page says the total matching the filter.
+
+        Raises:
+            DockError: a bad limit, offset, cursor, sort or filter (the message says which).
+        """
+        ...
+
+    def sync(self, peer_id: str | None = None) -> builtins.list[str]:
+        """Start a sync session with `peer_id` (or every connected peer) now; the peers queued
+        (one already syncing is not queued twice). Progress shows in status()["sync"].
+
+        Raises:
+            NetworkError: the dock is offline (no `lwdock node` running).
+        """
+        ...
+
+    def count(self, filter: dict[str, Any] | None = None) -> int:  # noqa: A002
+        """How many records match `filter` (list_page's keys), all of them without one.
+
+        Raises:
+            DockError: a bad filter.
         """
         ...
 

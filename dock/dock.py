@@ -28,6 +28,7 @@ from dock.runtime.loaded import LoadedLearnware
 from dock.search.query import SearchResult, UserInfo
 from dock.store.blobs import BlobStore, is_learnware_id, sha256_file
 from dock.store.catalogue import Catalogue
+from dock.store.listing import ListPage
 
 if TYPE_CHECKING:
     from dock.api import DockAPI
@@ -234,8 +235,24 @@ class Dock:
             return id_or_prefix
         return self.catalogue.resolve_prefix(id_or_prefix)
 
-    def list(self) -> list[LearnwareRecord]:
-        return self.catalogue.list()
+    def list(self, limit: int | None = None, offset: int | None = None, after: str | None = None,
+             sort: str | None = None, filter: dict[str, Any] | None = None) -> list[LearnwareRecord]:  # noqa: A002
+        if limit is None and offset is None and after is None and sort is None and filter is None:
+            return self.catalogue.list()
+        return self.list_page(limit=limit or 50, offset=offset, after=after, sort=sort, filter=filter).records
+
+    def list_page(self, limit: int = 50, offset: int | None = None, after: str | None = None,
+                  sort: str | None = None, filter: dict[str, Any] | None = None) -> ListPage:  # noqa: A002
+        """One page of the catalogue, sorted and filtered (dock/store/listing.py), with the total."""
+        from dock.store.listing import list_page
+
+        return list_page(self.catalogue, limit=limit, offset=offset, after=after, sort=sort, filter=filter)
+
+    def count(self, filter: dict[str, Any] | None = None) -> int:  # noqa: A002
+        """How many records match `filter` (all of them without one)."""
+        from dock.store.listing import count
+
+        return count(self.catalogue, filter)
 
     def get(self, learnware_id: str) -> LearnwareRecord:
         return self.catalogue.get(self.resolve_id(learnware_id))
@@ -335,6 +352,16 @@ class Dock:
                 "start `lwdock node` (with --bootstrap) to fetch it from peers"
             )
         return self.network.fetch(learnware_id, progress=progress)
+
+    def sync(self, peer_id: str | None = None) -> builtins.list[str]:
+        """Start catching up from `peer_id` (or every connected peer) now; the peers queued.
+        Progress: status()["sync"]. Needs the network."""
+        if self.network is None:
+            from dock.errors import NetworkError
+
+            raise NetworkError("syncing needs the node online: start `lwdock node` (with --bootstrap), "
+                               "then run `lwdock sync` beside it")
+        return self.network.sync_peers(peer_id)
 
     def search_peers(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         """Search this dock and every connected peer's; offline, just this dock."""

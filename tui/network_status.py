@@ -46,6 +46,7 @@ class NetworkStatus:
     records_received: int = 0
     records_rejected: int = 0
     transfers: tuple[TransferInfo, ...] = field(default_factory=tuple)
+    sync: str = ""  # catching up from peers, one line (dock.network.sync.progress_line); "" when idle
 
 
 class NetworkStatusSource(Protocol):
@@ -90,6 +91,7 @@ class DockStatusNetwork:
             records_received=int(d.get("records_received") or 0),
             records_rejected=int(d.get("records_rejected") or 0),
             transfers=tuple(_transfer(t) for t in d.get("transfers") or () if isinstance(t, dict)),
+            sync=_sync_line(d.get("sync")),
         )
 
 
@@ -104,3 +106,9 @@ def _transfer(t: dict) -> TransferInfo:
     return TransferInfo(str(t.get("id") or ""), str(t.get("name") or ""), str(t.get("peer") or ""),
                         int(t.get("done") or 0), int(t.get("total") or 0), str(t.get("direction") or "in"),
                         str(t.get("state") or "running"))
+
+
+def _sync_line(sync: Any) -> str:
+    from dock.network.sync import progress_line
+
+    return progress_line(sync) if isinstance(sync, dict) else ""

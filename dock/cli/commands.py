@@ -63,6 +63,11 @@ def cmd_submit(args):
 
 
 def cmd_list(args):
+    from dock.cli.cmd_listing import list_paged, paging_asked
+
+    if paging_asked(args):
+        with _open(args) as dock:
+            return list_paged(dock, args)
     with _open(args) as dock:
         local = dock.local_ids()
         records = [dict(r.summary(), local=r.id in local) for r in dock.list()]
@@ -290,6 +295,13 @@ def cmd_node(args):
     return None
 
 
+def cmd_sync(args):
+    from dock.cli.cmd_sync import sync_command
+
+    with _open(args) as dock:
+        return sync_command(dock, args)
+
+
 def cmd_peers(args):
     with _open(args) as dock:
         status = dock.status()
@@ -321,6 +333,10 @@ def cmd_status(args):
         status = dict(dock.status(), mode=dock.mode)
     if not args.json:
         out.status(status)
+        from dock.network.sync import progress_line
+
+        if line := progress_line(status.get("sync")):  # catching up from peers (issue 16)
+            out.stdout.print(f"sync     {line}", markup=False)
     return status
 
 

@@ -120,7 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds the model may take in the re-check")
     _unsafe_option(p)
 
-    command("list", "list the learnwares in the dock")
+    p = command("list", "list the learnwares in the dock")
+    p.add_argument("--limit", type=int,
+                   help="show one page of this many records (1..10000; 50 when only other paging options are given)")
+    p.add_argument("--offset", type=int, help="skip this many records first")
+    p.add_argument("--after", help="the page after this cursor (printed as next_after by the previous page)")
+    p.add_argument("--sort", help="added (newest first, default), name, size (largest first) or id; '-' reverses")
+    p.add_argument("--filter", action="append", metavar="KEY=VALUE",
+                   help="data_type, task_type, library_type, license, scenario, publisher, name (substring) or "
+                        "local (true/false); repeatable, all must match")
 
     p = command("show", "show one learnware: semantic spec, stat specs, size")
     p.add_argument("id", help="learnware id or an unambiguous prefix")
@@ -177,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     _unsafe_option(p)
 
     command("peers", "list the peers the running node is connected to")
+
+    p = command("sync", "catch up on records from peers now, with a progress bar (needs `lwdock node`)")
+    p.add_argument("peer", nargs="?", help="one peer id (default: every connected peer)")
+    p.add_argument("--no-wait", action="store_true", help="start the sync and return (progress: `lwdock status`)")
 
     p = command("fetch", "get a learnware's zip from the peers that have it (needs a running node)")
     p.add_argument("id", help="learnware id or an unambiguous prefix")

@@ -31,6 +31,7 @@ from dock.search.wire import result_from_wire, user_info_to_wire
 if TYPE_CHECKING:
     from dock.api import DockAPI
     from dock.network.fetch import Transfer
+    from dock.store.listing import ListPage
 
 
 class RemoteDock:
@@ -155,8 +156,24 @@ class RemoteDock:
     def stats(self) -> dict[str, Any]:
         return self._call("stats")
 
-    def list(self) -> list[LearnwareRecord]:
-        return [record_from_dict(r) for r in self._call("list")]
+    def list(self, limit: int | None = None, offset: int | None = None, after: str | None = None,
+             sort: str | None = None, filter: dict[str, Any] | None = None) -> list[LearnwareRecord]:  # noqa: A002
+        if limit is None and offset is None and after is None and sort is None and filter is None:
+            return [record_from_dict(r) for r in self._call("list")]
+        return self.list_page(limit=limit or 50, offset=offset, after=after, sort=sort, filter=filter).records
+
+    def list_page(self, limit: int = 50, offset: int | None = None, after: str | None = None,
+                  sort: str | None = None, filter: dict[str, Any] | None = None) -> ListPage:  # noqa: A002
+        from dock.store.listing import page_from_wire
+
+        return page_from_wire(self._call("list_page", limit=limit, offset=offset, after=after, sort=sort,
+                                         filter=filter))
+
+    def sync(self, peer_id: str | None = None) -> builtins.list[str]:
+        return list(self._call("sync", peer_id=peer_id))
+
+    def count(self, filter: dict[str, Any] | None = None) -> int:  # noqa: A002
+        return int(self._call("count", filter=filter))
 
     def get(self, learnware_id: str) -> LearnwareRecord:
         return record_from_dict(self._call("get", learnware_id=learnware_id))

@@ -34,6 +34,7 @@ from dock.errors import (
 )
 from dock.records import record_to_dict
 from dock.search.wire import result_to_wire, user_info_from_wire
+from dock.store.listing import page_to_wire
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,14 @@ def dock_methods(dock) -> dict[str, Callable[..., Any]]:
     return {
         "ping": lambda: {"pid": os.getpid(), "home": str(dock.home.root)},
         "stats": dock.stats,
-        "list": lambda: [record_to_dict(r) for r in dock.list()],
+        "list": lambda limit=None, offset=None, after=None, sort=None, filter=None: [  # noqa: A006
+            record_to_dict(r) for r in dock.list(limit=limit, offset=offset, after=after, sort=sort, filter=filter)
+        ],
+        "list_page": lambda limit=50, offset=None, after=None, sort=None, filter=None: page_to_wire(  # noqa: A006
+            dock.list_page(limit=limit, offset=offset, after=after, sort=sort, filter=filter)
+        ),
+        "count": lambda filter=None: dock.count(filter),  # noqa: A006
+        "sync": lambda peer_id=None: dock.sync(peer_id),
         "get": lambda learnware_id: record_to_dict(dock.get(learnware_id)),
         "resolve_id": dock.resolve_id,
         "submit": lambda zip_path, semantic_spec=None, timeout=60.0: dock.submit(

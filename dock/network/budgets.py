@@ -74,6 +74,17 @@ class Budgets:
         return cls(**values)
 
 
+@dataclass
+class PageTally:
+    """Budget counts for one page of records, updated as the page's records are admitted."""
+
+    trusted: frozenset[str]
+    peer_recent: int
+    publisher_counts: dict[str, int]
+    records: int
+    used: int
+
+
 class Admission:
     """Applies Budgets to records about to be stored (dock_network.ingest calls check())."""
 
@@ -115,6 +126,46 @@ class Admission:
                 f"the catalogue is full ({records}/{budgets.max_records} records, {used}/{budgets.max_bytes} "
                 "bytes) and only records of trusted publishers may evict others")
         self._evict(records, used, size, trusted)
+
+    def page_tally(self, from_peer: str | None, publisher_counts: dict[str, int]) -> "PageTally":
+        """The counts check() reads, read once for a page of records (dock/network/bulk_ingest.py)."""
+        return PageTally(
+            trusted=self.trust.ids(),
+            peer_recent=self._peer_recent(from_peer) if from_peer else 0,
+            publisher_counts=dict(publisher_counts),
+            records=self.dock.catalogue.count(),
+            used=self._used_bytes(),
+        )
+
+    def check_in_page(self, signed, from_peer: str | None, cost: int, tally: "PageTally") -> bool:
+        """check() against a page's tally, counting `signed` in it when admitted: True when it
+        may be stored, False when storing it needs an eviction (the caller then stores the page so
+        far and calls check(), which evicts); BudgetRefused exactly where check() refuses."""
+        budgets = self.budgets
+        publisher_trusted = signed.publisher in tally.trusted
+        if not publisher_trusted:
+            if from_peer and from_peer not in tally.trusted and tally.peer_recent >= budgets.per_peer:
+                raise BudgetRefused(
+                    f"peer {from_peer[:16]}… already gave {budgets.per_peer} records in "
+                    f"{budgets.per_peer_window:.0f} s (per-peer quota)", passes=True)
+            held = tally.publisher_counts.get(signed.publisher, 0)
+            if held >= budgets.per_publisher:
+                raise BudgetRefused(
+                    f"publisher {signed.publisher[:16]}… already has {held} records here (per-publisher quota "
+                    f"{budgets.per_publisher}; `lwdock trust` it to lift this)")
+        if cost > budgets.max_bytes:
+            raise BudgetRefused(f"a {cost}-byte record exceeds the whole catalogue budget ({budgets.max_bytes} bytes)")
+        if tally.records < budgets.max_records and tally.used + cost <= budgets.max_bytes:
+            tally.records += 1
+            tally.used += cost
+            tally.peer_recent += 1
+            tally.publisher_counts[signed.publisher] = tally.publisher_counts.get(signed.publisher, 0) + 1
+            return True
+        if not publisher_trusted:
+            raise BudgetRefused(
+                f"the catalogue is full ({tally.records}/{budgets.max_records} records, {tally.used}/"
+                f"{budgets.max_bytes} bytes) and only records of trusted publishers may evict others")
+        return False
 
     def _evict(self, records: int, used: int, size: int, protected: frozenset[str]) -> None:
         budgets = self.budgets

@@ -79,14 +79,17 @@ def ingest(dock, signed: SignedRecord, from_peer: str | None = None, admission=N
         publisher=signed.publisher,
         stat_spec_types=tuple(sorted(signed.spec_bytes or {})),
     )
-    try:
-        dock.catalogue.insert(record, specs.values(), blob_size=None, envelope=signed)
-    except StoreError:
-        return "duplicate"  # another thread stored it first
+    # Under the catalogue's lock (re-entrant) so that no reader sees the record stored while the
+    # tombstones it makes moot are still held.
+    with dock.catalogue._lock:
+        try:
+            dock.catalogue.insert(record, specs.values(), blob_size=None, envelope=signed)
+        except StoreError:
+            return "duplicate"  # another thread stored it first
+        if held:
+            network.drop_pending_tombstones(signed.id)  # older ones of its publisher, anyone else's
     dock._index_add(record, specs.values())
     network.add_provider(signed.id, signed.publisher)
-    if held:
-        network.drop_pending_tombstones(signed.id)  # older ones of its publisher, anyone else's
     if admission is not None:
         admission.stored(cost, from_peer)
     if from_peer and from_peer != signed.publisher:

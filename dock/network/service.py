@@ -29,16 +29,16 @@ from dock.network.budgets import Admission, BudgetRefused, Budgets
 from dock.network.fetch import FetchMixin, NetworkError, Penalty, Transfer, restore_fetch_marks  # noqa: F401
 from dock.network.ingest import ingest, sign_unsigned
 from dock.network.signed_records import RecordError, SignedRecord, decode_envelope
-from dock.network.sync import SyncScheduler, SyncServeLimit, SyncSession, SyncStop, parse_sync_page
+from dock.network.sync import SyncScheduler, SyncServeLimit, SyncSession, SyncStop, parse_sync_page  # noqa: F401
+from dock.network.sync_pages import SYNC_PAGE, SYNC_PAGE_BYTES  # noqa: F401  (re-exported)
 from dock.network.wire import HAVE_TOPIC, RECORDS_TOPIC, SEARCH_PROTOCOL, SYNC_PROTOCOL  # noqa: F401
 from dock.network.wire import UNPACK as _UNPACK
 from dock.search.query import SearchResult, UserInfo
 from dock.store.network_tables import NetworkStore
+from dock.store.sync_tables import SyncStore
 
 log = logging.getLogger(__name__)
 
-SYNC_PAGE = 200
-SYNC_PAGE_BYTES = 8 << 20
 MAX_HAVE_IDS = 1000
 MAX_ADDRS = 8
 MAX_SEARCH_REQUEST = 4 << 20
@@ -92,7 +92,7 @@ class NetworkService(FetchMixin):
         self.fetch_idle_timeout = fetch_idle_timeout  # a frozen provider is abandoned after this silence
         self.transfers: dict[str, Transfer] = {}
         self._inbox: queue.Queue = queue.Queue(maxsize=10_000)
-        self._cursors: dict[str, int] = {}
+        self._cursors: dict[str, int] = SyncStore(dock.catalogue).cursors()  # per peer, persisted (sync_pages)
         self._fetch_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -160,6 +160,7 @@ class NetworkService(FetchMixin):
             "tombstones_held": self.store.pending_count(),
             "trusted": len(self.dock.trust_list.ids()) - 1,  # this node's own id is always trusted
             "sync_sessions_ended": dict(self.syncs.sessions_ended),
+            "sync": self.syncs.progress(),  # catch-up in progress (dock/network/sync.py SyncScheduler.progress)
             # every gossip message dropped at the p2p layer, on any topic: the rejections above plus
             # those refused before a record is even decoded (over the 512 KiB size limit)
             "gossip_rejected": int(p2p_stats.get("gossip_rejected", 0)),
@@ -294,28 +295,15 @@ class NetworkService(FetchMixin):
 
     # -- sync (sessions and fairness: dock/network/sync.py) ---------------------------------
     def _serve_sync(self, peer_id: str, request: bytes) -> bytes:
-        from p2p import RequestRefused
+        from dock.network.sync_pages import serve_page
 
-        try:
-            query = msgpack.unpackb(request, **_UNPACK)
-            # a limit below 1 would page nothing forever ("more" stays true): clamp, as above
-            after, limit = int(query["after"]), max(1, min(int(query.get("limit", SYNC_PAGE)), SYNC_PAGE))
-        except Exception:
-            raise RequestRefused("sync request must be {after: int, limit: int}") from None
-        if not self._serve_limit.allow(peer_id):
-            raise RequestRefused(f"too many sync pages: at most {self._serve_limit.per_minute} a minute per peer")
-        rows = self.store.changes_after(after, limit + 1)
-        items, size, cursor = [], 0, after
-        for n, _lid, envelope in rows[:limit]:
-            if items and size + len(envelope) > SYNC_PAGE_BYTES:
-                break
-            items.append(envelope)
-            size += len(envelope)
-            cursor = n
-        more = len(rows) > len(items)
-        local = self.dock.catalogue.blob_ids()
-        have = [lid for _n, lid, _e in rows[: len(items)] if lid in local]
-        return msgpack.packb({"items": items, "next": cursor, "more": more, "have": have}, use_bin_type=True)
+        return serve_page(self, peer_id, request)
+
+    def sync_peers(self, peer_id: str | None = None) -> list[str]:
+        """Queue a sync session with `peer_id` (or with every connected peer); the peers queued
+        (one already syncing or waiting is not queued twice)."""
+        peers = [peer_id] if peer_id else list(self.node.peers())
+        return [p for p in peers if self.syncs.request(p, first=p in self.dock.trust_list)]
 
     def sync_from(self, peer_id: str) -> int:
         """One whole sync session with a peer, on the calling thread (the service's own sessions
@@ -326,26 +314,10 @@ class NetworkService(FetchMixin):
         return session.stored
 
     def _pull_sync_page(self, session: SyncSession, timeout: float) -> tuple[bool, bool]:
-        """One page from session.peer: (more, progressed). Raises on a failed or malformed answer."""
-        peer = session.peer
-        cursor = self._cursors.get(peer, 0)
-        request = msgpack.packb({"after": cursor, "limit": SYNC_PAGE})
-        reply = msgpack.unpackb(self.node.request(peer, SYNC_PROTOCOL, request, timeout=timeout), **_UNPACK)
-        items, next_cursor, more = parse_sync_page(reply, SYNC_PAGE)
-        refused = 0
-        for envelope in items:
-            outcome = self._ingest_bytes(envelope, peer)
-            session.stored += outcome in ("stored", "removed")
-            refused += outcome == "deferred"
-        for learnware_id in reply.get("have") or []:
-            if isinstance(learnware_id, str) and self.dock.catalogue.exists(learnware_id):
-                self.store.add_provider(learnware_id, peer)
-        if refused:  # over this peer's quota: keep the cursor before this page, a later session asks again
-            raise SyncStop(f"quota ({refused} record(s) deferred; asked again at the next connect)")
-        progressed = bool(items) and next_cursor > cursor
-        if progressed:
-            self._cursors[peer] = next_cursor
-        return more, progressed
+        """One page from session.peer, verified and stored in bulk (dock/network/sync_pages.py)."""
+        from dock.network.sync_pages import pull_page
+
+        return pull_page(self, session, timeout)
 
     # -- search over peers -----------------------------------------------------------------
     def _serve_search(self, peer_id: str, request: bytes) -> bytes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -54,10 +54,15 @@ class SignedRecord:
     model_config: dict | None = None
     spec_bytes: dict[str, bytes] | None = None
     pieces: Any = None  # p2p.pieces.Pieces (piece size, root) or None: the zip is then verified whole
+    # the specs decode_envelope parsed and validated from spec_bytes, so storing does not parse
+    # them again (issue 16); not part of the record's identity
+    parsed_specs: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def stat_specs(self) -> dict[str, Any]:
         from specs import spec_from_bytes
 
+        if self.parsed_specs is not None:
+            return dict(self.parsed_specs)
         return {kind: spec_from_bytes(blob) for kind, blob in (self.spec_bytes or {}).items()}
 
 
@@ -130,9 +135,10 @@ def decode_envelope(data: bytes, *, now_ms: int | None = None) -> SignedRecord:
                           "(and optionally pieces)")
     size = _size(body["size"])
     pieces = _pieces(body["pieces"]) if "pieces" in body else None
+    spec_bytes, parsed = _specs(body["specs"])
     return SignedRecord(kind="record", size=size, semantic_spec=_semantic(body["semantic"]),
-                        model_config=_model(body["model"]), spec_bytes=_specs(body["specs"]), pieces=pieces,
-                        **common)
+                        model_config=_model(body["model"]), spec_bytes=spec_bytes, pieces=pieces,
+                        parsed_specs=parsed, **common)
 
 
 def _unpack(data: bytes, what: str) -> dict:
@@ -191,11 +197,12 @@ def _model(text: Any) -> dict:
         raise RecordError(str(exc)) from None
 
 
-def _specs(value: Any) -> dict[str, bytes]:
+def _specs(value: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
     from specs import SpecError, spec_from_bytes
 
     if not isinstance(value, dict) or not 1 <= len(value) <= MAX_SPECS:
         raise RecordError(f"specs must map 1..{MAX_SPECS} spec types to bytes")
+    parsed = {}
     for kind, blob in value.items():
         if not isinstance(kind, str) or not isinstance(blob, bytes):
             raise RecordError("specs must map spec type names to bytes")
@@ -206,4 +213,5 @@ def _specs(value: Any) -> dict[str, bytes]:
             raise RecordError(f"stat spec {kind}: {exc}") from None
         if spec.type != kind:
             raise RecordError(f"stat spec filed under {kind!r} is a {spec.type}")
-    return dict(value)
+        parsed[kind] = spec
+    return dict(value), parsed

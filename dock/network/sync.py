@@ -20,10 +20,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 MAX_WAITING = 1000  # peers waiting for a sync turn; beyond it a connect's sync is dropped (resumed at its next)
+SHOWN_SESSIONS = 16  # sessions `lwdock status` shows (running and waiting first, then the latest ended)
 
 
 class SyncStop(Exception):
@@ -41,6 +43,11 @@ class SyncSession:
     deadline: float
     pages: int = 0
     stored: int = 0
+    received: int = 0  # envelopes received (stored, duplicates, refused, rejected)
+    left: int | None = None  # changes the peer says are left after our cursor (None: not said)
+    seconds: float = 0.0  # spent on pages (request, verification, storing)
+    started: float = 0.0  # time.monotonic() of its first page
+    prefetch: Any = None  # the next page, being fetched and verified (dock/network/sync_pages.py)
     ended: str = ""  # why the session ended: "done", "no progress", "page cap", "deadline", "error: ..."
 
 
@@ -55,6 +62,7 @@ class SyncScheduler:
         self._stopping = False
         self._threads: list[threading.Thread] = []
         self.sessions_ended: collections.Counter = collections.Counter()  # reason -> count (status)
+        self._recent: collections.OrderedDict[str, SyncSession] = collections.OrderedDict()  # progress()
 
     def start(self) -> None:
         for n in range(int(self.budgets.sync_workers)):
@@ -83,10 +91,40 @@ class SyncScheduler:
                 log.warning("sync queue full (%d peers): not syncing from %s now", MAX_WAITING, peer[:16])
                 return False
             self._waiting[peer] = self.new_session(peer)
+            self._recent[peer] = self._waiting[peer]
+            self._recent.move_to_end(peer)
+            while len(self._recent) > MAX_WAITING + SHOWN_SESSIONS:
+                self._recent.popitem(last=False)
             if first:
                 self._waiting.move_to_end(peer, last=False)
             self._cond.notify()
             return True
+
+    def progress(self) -> dict:
+        """What `lwdock status`, the TUI and `lwdock sync` show: totals over the sessions running or
+        waiting, and the latest sessions (peer, state, received, stored, left, records/s)."""
+        now = time.monotonic()
+        with self._cond:
+            sessions = list(self._recent.values())
+            running = set(self._active)
+        rows = []
+        for s in sessions:
+            state = "running" if s.peer in running else (s.ended or "waiting")
+            elapsed = now - s.started if s.started else 0.0
+            rate = s.received / elapsed if elapsed > 0 and not s.ended else (
+                s.received / s.seconds if s.seconds > 0 else 0.0)
+            rows.append({"peer": s.peer, "state": state, "pages": s.pages, "received": s.received,
+                         "stored": s.stored, "left": s.left, "records_per_s": round(rate, 1)})
+        live = [r for r in rows if r["state"] in ("running", "waiting")]
+        shown = live + [r for r in reversed(rows) if r not in live][: max(0, SHOWN_SESSIONS - len(live))]
+        return {
+            "syncing": len(live),
+            "received": sum(r["received"] for r in live),
+            "stored": sum(r["stored"] for r in live),
+            "left": sum(r["left"] or 0 for r in live),
+            "records_per_s": round(sum(r["records_per_s"] for r in live if r["state"] == "running"), 1),
+            "sessions": shown[:SHOWN_SESSIONS],
+        }
 
     def new_session(self, peer: str) -> SyncSession:
         return SyncSession(peer, time.monotonic() + self.budgets.sync_session_seconds)
@@ -122,6 +160,9 @@ class SyncScheduler:
 
     def _end(self, session: SyncSession, why: str) -> bool:
         session.ended = why
+        prefetch, session.prefetch = session.prefetch, None
+        if prefetch is not None:  # let its request end, so a next session is not told BUSY
+            prefetch.done.wait(self.budgets.sync_page_timeout)
         self.sessions_ended[why.split(":")[0].split(" (")[0]] += 1  # "error: ..." -> "error"
         level = logging.DEBUG if why == "done" else logging.INFO
         log.log(level, "sync from %s ended after %d page(s), %d stored: %s",
@@ -147,6 +188,17 @@ class SyncScheduler:
                 if not over and not self._stopping:
                     self._waiting[peer] = session  # to the back: the others get their turn first
                     self._cond.notify()
+
+
+def progress_line(sync: dict | None) -> str:
+    """status()["sync"] (SyncScheduler.progress) as one line for `lwdock status` and the TUI's
+    network screen; "" when no session runs or waits."""
+    if not sync or not sync.get("syncing"):
+        return ""
+    received, left = int(sync.get("received", 0)), int(sync.get("left", 0))
+    share = f" ({100 * received // (received + left)}%)" if received + left else ""
+    return (f"syncing from {sync['syncing']} peer(s): {received:,} of ~{received + left:,} records{share}, "
+            f"{float(sync.get('records_per_s', 0)):,.0f} records/s, {int(sync.get('stored', 0)):,} new")
 
 
 class SyncServeLimit:

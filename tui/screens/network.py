@@ -36,6 +36,8 @@ def status_table(status: NetworkStatus, dock_kind: str) -> Table:
     table.add_row("Peer id", plain(status.peer_id or "—"))
     table.add_row("Listening on", Text("\n").join(plain(a) for a in status.listen_addrs) or "—")
     table.add_row("Records", f"{status.records_received} received, {status.records_rejected} rejected")
+    if status.sync:  # one line while catching up from peers (issue 16)
+        table.add_row("Sync", plain(status.sync))
     return table
 
 
