@@ -107,7 +107,7 @@ class SyncScheduler:
         with self._cond:
             sessions = list(self._recent.values())
             running = set(self._active)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for s in sessions:
             state = "running" if s.peer in running else (s.ended or "waiting")
             elapsed = now - s.started if s.started else 0.0

@@ -114,7 +114,7 @@ def count(catalogue: Catalogue, wanted: dict[str, Any] | None = None) -> int:
     clauses, params = _where(check_filter(wanted))
     sql = "SELECT count(*) FROM learnwares" + (" WHERE " + " AND ".join(clauses) if clauses else "")
     with catalogue._lock:
-        return int(catalogue._con.execute(sql, params).fetchone()[0])
+        return int((catalogue._con.execute(sql, params).fetchone() or (0,))[0])
 
 
 def list_page(catalogue: Catalogue, *, limit: int = 50, offset: int | None = None, after: str | None = None,
@@ -143,7 +143,7 @@ def list_page(catalogue: Catalogue, *, limit: int = 50, offset: int | None = Non
                                                           else "") + f" ORDER BY {order} LIMIT ? OFFSET ?")
     with catalogue._lock:
         con = catalogue._con
-        total = int(con.execute(total_sql, params).fetchone()[0])
+        total = int((con.execute(total_sql, params).fetchone() or (0,))[0])
         keys = con.execute(ids_sql, [*page_params, limit + 1, offset or 0]).fetchall()
         more = len(keys) > limit
         keys = keys[:limit]

@@ -92,7 +92,7 @@ class SyncStore:
         env_cols: list[list[Any]] = [[] for _ in range(4)]
         for item in new:
             r = item.record
-            row = [r.id, r.name, r.description, r.data_type, r.task_type, r.library_type, r.license,
+            row: list[Any] = [r.id, r.name, r.description, r.data_type, r.task_type, r.library_type, r.license,
                    list(r.scenarios), r.input_dim, r.output_dim, item.semantic_json,
                    json.dumps(r.model_config, sort_keys=True, default=list), r.size, r.publisher, r.created_at, now]
             for col, value in zip(lw_cols, row, strict=True):
@@ -100,7 +100,7 @@ class SyncStore:
             for spec in item.specs:
                 z = np.ascontiguousarray(spec.z, dtype="<f8")
                 beta = np.ascontiguousarray(spec.beta, dtype="<f8")
-                srow = [r.id, spec.type, compat_key(spec), int(spec.dim), int(z.shape[0]), float(spec.gamma),
+                srow: list[Any] = [r.id, spec.type, compat_key(spec), int(spec.dim), int(z.shape[0]), float(spec.gamma),
                         int(getattr(spec, "num_points", 0) or 0), z.tobytes(), beta.tobytes(),
                         item.spec_bytes.get(spec.type) or spec.to_bytes()]
                 for col, value in zip(spec_cols, srow, strict=True):
@@ -181,6 +181,6 @@ def changes_page(catalogue: Catalogue, after: int, limit: int) -> tuple[list[tup
         rows = con.execute(
             "SELECT n, id, envelope FROM envelopes WHERE n > $1 AND n <= $2 UNION ALL "
             "SELECT n, id, envelope FROM tombstones WHERE n > $1 AND n <= $2 ORDER BY n", [after, last]).fetchall()
-        left = con.execute("SELECT (SELECT count(*) FROM envelopes WHERE n > $1) + "
-                           "(SELECT count(*) FROM tombstones WHERE n > $1)", [last]).fetchone()[0]
+        left = (con.execute("SELECT (SELECT count(*) FROM envelopes WHERE n > $1) + "
+                           "(SELECT count(*) FROM tombstones WHERE n > $1)", [last]).fetchone() or (0,))[0]
     return [(int(n), lid, bytes(env)) for n, lid, env in rows], int(left)
