@@ -74,9 +74,21 @@ def configure_node_logging(home: DockHome, verbose: bool = False) -> Path:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for handler in (logging.FileHandler(path, encoding="utf-8"), logging.StreamHandler()):
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(fmt)
+    root.addHandler(file_handler)
+    # The CLI already put a stderr handler on the root logger (logging.basicConfig, wrapped so log
+    # lines cannot carry control characters): reuse it, or every line shows twice on the terminal.
+    terminal = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    if not terminal:
+        terminal = [logging.StreamHandler()]
+        root.addHandler(terminal[0])
+    for handler in terminal:
+        handler.setLevel(logging.NOTSET)
+        if hasattr(handler.formatter, "inner"):  # the CLI's escaping wrapper: keep it, change its format
+            handler.formatter.inner = fmt
+        else:
+            handler.setFormatter(fmt)
     return path
 
 
@@ -91,8 +103,10 @@ class NodeDaemon:
         bootstrap: list[str] | None = None,
         offline: bool = False,
         mdns: bool | None = None,
+        nickname: str = "",
     ):
         self.home = DockHome.resolve(home)
+        self.nickname = nickname  # shown to peers (identify agent_version); never trusted
         self.listen, self.bootstrap, self.offline = listen, bootstrap, offline
         self.mdns = mdns  # None: as config.toml says (default off)
         self.dock: Dock | None = None
@@ -108,7 +122,7 @@ class NodeDaemon:
                 from p2p import NodeConfig, P2PNode
 
                 mdns = config.get("mdns", False) if self.mdns is None else self.mdns
-                node = P2PNode(identity=self.dock.identity, config=NodeConfig(enable_mdns=mdns))
+                node = P2PNode(identity=self.dock.identity, config=NodeConfig(enable_mdns=mdns, nickname=self.nickname))
                 from dock.network.budgets import Budgets
 
                 budgets = Budgets.from_config(config.get("budgets"), f"{self.home.root / 'config.toml'} [budgets]")
@@ -143,10 +157,11 @@ def run_node(
     offline: bool = False,
     mdns: bool | None = None,
     verbose: bool = False,
+    nickname: str = "",
 ) -> int:
-    daemon = NodeDaemon(home, listen=listen, bootstrap=bootstrap, offline=offline, mdns=mdns)
+    daemon = NodeDaemon(home, listen=listen, bootstrap=bootstrap, offline=offline, mdns=mdns, nickname=nickname)
+    log_path = configure_node_logging(daemon.home, verbose)  # first: the bootstrap's "connected to" shows
     daemon.start()  # raises DockBusyError naming the running owner: nothing else is touched
-    log_path = configure_node_logging(daemon.home, verbose)
     shutdown = threading.Event()
 
     def on_signal(signum, _frame):

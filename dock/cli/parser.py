@@ -162,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also find peers on the local network by mDNS (multicast DNS) and connect to them; "
         "or set `mdns = true` in <home>/config.toml",
     )
+    p.add_argument(
+        "--name",
+        default="",
+        type=_nickname,
+        metavar="NICKNAME",
+        help="a nickname peers see beside this node's peer id (at most 32 characters; a label, never trusted)",
+    )
     _unsafe_option(p)
 
     command("peers", "list the peers the running node is connected to")
@@ -243,6 +250,16 @@ def _semantic_options(p: argparse.ArgumentParser, *, for_query: bool) -> None:
     )
     g.add_argument("--scenario", action="append", default=[], help="a scenario tag (repeatable), e.g. Nature")
     g.add_argument("--license", default=None if for_query else "MIT", help="e.g. MIT, Apache-2.0, Others")
+
+
+def _nickname(name: str) -> str:
+    """`lwdock node --name`: what p2p/peer_info.py will send, or a usage error saying why not."""
+    from p2p.peer_info import check_nickname
+
+    try:
+        return check_nickname(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,6 +48,7 @@ HAVE_INTERVAL = 10.0  # seconds: a new peer triggers a re-announce of our zips a
 @dataclass
 class NetStats:
     received: int = 0
+    received_by_peer: dict[str, int] = field(default_factory=dict)  # records each peer handed us
     stored: int = 0
     rejected: int = 0  # invalid (signature, schema, clock, model config...): the peer misbehaved
     rejected_by_peer: dict[str, int] = field(default_factory=dict)
@@ -55,6 +56,11 @@ class NetStats:
     refused_by_peer: dict[str, int] = field(default_factory=dict)
     refused_reasons: dict[str, int] = field(default_factory=dict)  # "per-peer quota" -> count
     outcomes: dict[str, int] = field(default_factory=dict)  # what ingest did: "stored", "held", "ignored", ...
+
+    def receive(self, peer: str | None) -> None:
+        self.received += 1
+        if peer:
+            self.received_by_peer[peer] = self.received_by_peer.get(peer, 0) + 1
 
     def reject(self, peer: str | None) -> None:
         self.rejected += 1
@@ -148,6 +154,9 @@ class NetworkService(FetchMixin):
             "peer_id": self.node.peer_id,
             "addrs": list(self.node.addrs),
             "peers": self.node.peers(),
+            # the same peers for people: address, round-trip ms, nickname (theirs: escape it), and
+            # how many records each handed us (gossip forwarded, sync pages, search answers)
+            "peer_details": self._peer_details(),
             "records_received": self.stats.received,
             "records_stored": self.stats.stored,
             "records_rejected": self.stats.rejected,
@@ -175,6 +184,14 @@ class NetworkService(FetchMixin):
             # providers that served bytes their record's piece root refutes (dock/network/fetch.py)
             "provider_penalties": self.penalties(),
         }
+
+    def _peer_details(self) -> list[dict]:
+        try:
+            details = self.node.peer_details()
+        except Exception:  # stopped or stopping: no live peers to describe
+            return []
+        received = dict(self.stats.received_by_peer)
+        return [{**d, "records": received.get(d["peer_id"], 0)} for d in details]
 
     def _peer_penalties(self) -> dict:
         try:
@@ -271,7 +288,7 @@ class NetworkService(FetchMixin):
         try:
             signed = decode_envelope(data)
         except RecordError as exc:
-            self.stats.received += 1
+            self.stats.receive(peer)
             self.stats.reject(peer)
             log.info("rejected record from %s: %s", (peer or "?")[:16], exc.reason)
             return "rejected"
@@ -279,7 +296,7 @@ class NetworkService(FetchMixin):
 
     def ingest_signed(self, signed: SignedRecord, peer: str | None) -> str:
         """Apply a decoded (verified) envelope from `peer`, within the budgets; the outcome."""
-        self.stats.received += 1
+        self.stats.receive(peer)
         try:
             with self._ingest_lock:  # gossip, sync workers and searches: budgets see one record at a time
                 outcome = ingest(self.dock, signed, peer, self.admission)
