@@ -48,7 +48,8 @@ HAVE_INTERVAL = 10.0  # seconds: a new peer triggers a re-announce of our zips a
 @dataclass
 class NetStats:
     received: int = 0
-    received_by_peer: dict[str, int] = field(default_factory=dict)  # records each peer handed us
+    # records each peer handed us that were news here (a copy of one we already hold is not counted)
+    received_by_peer: dict[str, int] = field(default_factory=dict)
     stored: int = 0
     rejected: int = 0  # invalid (signature, schema, clock, model config...): the peer misbehaved
     rejected_by_peer: dict[str, int] = field(default_factory=dict)
@@ -57,9 +58,9 @@ class NetStats:
     refused_reasons: dict[str, int] = field(default_factory=dict)  # "per-peer quota" -> count
     outcomes: dict[str, int] = field(default_factory=dict)  # what ingest did: "stored", "held", "ignored", ...
 
-    def receive(self, peer: str | None) -> None:
+    def receive(self, peer: str | None, new: bool = True) -> None:
         self.received += 1
-        if peer:
+        if peer and new:
             self.received_by_peer[peer] = self.received_by_peer.get(peer, 0) + 1
 
     def reject(self, peer: str | None) -> None:
@@ -296,14 +297,15 @@ class NetworkService(FetchMixin):
 
     def ingest_signed(self, signed: SignedRecord, peer: str | None) -> str:
         """Apply a decoded (verified) envelope from `peer`, within the budgets; the outcome."""
-        self.stats.receive(peer)
         try:
             with self._ingest_lock:  # gossip, sync workers and searches: budgets see one record at a time
                 outcome = ingest(self.dock, signed, peer, self.admission)
         except BudgetRefused as exc:
+            self.stats.receive(peer)
             self.stats.refuse(peer, exc.reason)
             log.info("refused record %s from %s: %s", signed.id[:12], (peer or "?")[:16], exc.reason)
             return "deferred" if exc.passes else "refused"  # deferred: the same record may pass later
+        self.stats.receive(peer, new=outcome != "duplicate")
         if outcome in ("stored", "removed"):
             self.stats.stored += 1
         self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
