@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         "In a terminal: starts three nodes on 127.0.0.1 in a temporary folder (two background\n"
         "`lwdock node` processes and this one), each holding different learnwares trained on\n"
         "scikit-learn's bundled datasets, writes data files to search with, and opens the TUI on\n"
-        "this node; everything is removed on exit.\n\n"
+        "this node. The temporary folder is removed on exit (also when the terminal closes or on\n"
+        "SIGTERM); the data files and what you save stay in ~/lwdock-demo-output\n"
+        "(LWDOCK_DEMO_OUTPUT to choose another folder).\n\n"
         "With --headless (or --json, --home, or when stdout is not a terminal): packs the demo\n"
         "learnwares into one dock, searches it as two users would and prints what fits.",
     )
