@@ -129,9 +129,7 @@ def run_demo_tui(keep: bool = False) -> int:
         demo.start()
         log_path = configure_logging(demo.my_home)
         dock = Dock.open(demo.my_home)
-        from p2p import NodeConfig, P2PNode
-
-        network = NetworkService(dock, P2PNode(identity=dock.identity, config=NodeConfig(nickname="me")))
+        network = NetworkService(dock, nickname="me")
         network.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=demo.bootstrap)
         deadline = time.monotonic() + 15
         while dock.catalogue.count() < 8 and time.monotonic() < deadline:

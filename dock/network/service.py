@@ -84,11 +84,13 @@ def _is_peer_error(exc: BaseException) -> bool:
 
 
 class NetworkService(FetchMixin):
-    def __init__(self, dock, node=None, *, fetch_idle_timeout: float = 10.0, budgets: Budgets | None = None):
-        from p2p import P2PNode
+    def __init__(self, dock, node=None, *, fetch_idle_timeout: float = 10.0, budgets: Budgets | None = None,
+                 nickname: str = ""):
+        from p2p import NodeConfig, P2PNode
 
         self.dock = dock
-        self.node = node or P2PNode(identity=dock.identity)
+        # nickname: what peers see beside our id (identify agent_version, p2p/peer_info.py)
+        self.node = node or P2PNode(identity=dock.identity, config=NodeConfig(nickname=nickname))
         self.store = NetworkStore(dock.catalogue)
         self.stats = NetStats()
         self.budgets = budgets or Budgets()
