@@ -139,3 +139,34 @@ def test_search_stat_names_a_missing_file_with_the_data_file_code(tmp_path):
     data = tmp_path / "mine.csv"
     data.write_text("a,b,label\n" + "\n".join(f"{i},{i * 2},{i % 2}" for i in range(30)) + "\n")
     assert cli(tmp_path / "home", "search", "--stat", str(data), check=False).returncode == 0
+
+
+def test_fetching_from_a_peer_that_went_offline_says_so_in_one_line(tmp_path):
+    from dock.errors import NetworkError
+
+    bob = _service(tmp_path, "bob")
+    learnware_id = bob.dock.submit(_zip(tmp_path, "gone-soon"))
+    alice = _service(tmp_path, "alice", bootstrap=[bob.node.addrs[0]])
+    try:
+        wait_until(lambda: alice.dock.catalogue.exists(learnware_id), 30, "bob's record at alice")
+        wait_until(lambda: bob.node.peer_id in alice.store.providers(learnware_id), 30, "bob known as provider")
+        bob.stop()
+        bob.dock.close()
+        wait_until(lambda: not alice.node.peers(), 30, "alice noticing bob left")
+        with pytest.raises(NetworkError) as refused:
+            alice.dock.fetch(learnware_id)
+        message = str(refused.value)
+        assert f"peer {bob.node.peer_id} is unreachable: " in message, message
+        assert "SwarmException" not in message and "\n" not in message and "Traceback" not in message
+        assert not alice.dock.has_zip(learnware_id)  # nothing stored
+        # the honest path afterwards: bob back (he dials alice: her dialler still remembers his
+        # failure, as the message says), and the same fetch works
+        bob = NetworkService(Dock.open(tmp_path / "bob"))
+        bob.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=[alice.node.addrs[0]])
+        wait_until(lambda: bob.node.peer_id in alice.node.peers(), 30, "bob back at alice")
+        assert alice.dock.fetch(learnware_id).is_file()
+    finally:
+        for service in (alice, bob):
+            if service.node.running:
+                service.stop()
+            service.dock.close()
