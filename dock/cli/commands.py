@@ -304,7 +304,7 @@ def cmd_node(args):
         offline=args.offline,
         mdns=args.mdns or None,
         verbose=args.verbose,
-        nickname=args.name,  # checked by the parser (parser._nickname)
+        nickname=args.name or "",  # checked by the parser (parser._nickname)
     )
     return None
 

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--name",
-        default="",
+        default=None,  # not "": argparse would pass a str default through type=
         type=_nickname,
         metavar="NICKNAME",
         help="a nickname peers see beside this node's peer id (at most 32 characters; a label, never trusted)",
