@@ -139,7 +139,7 @@ def run_demo_tui(keep: bool = False) -> int:
         notice = (f"A demo network: you, alice and bob on 127.0.0.1. Search with one of these data files "
                   f"(ctrl+o on the search screen; labels in column 'label'):\n{files}\n"
                   f"What you save (predictions.csv) goes to {output} too; it stays after the demo.")
-        hint = f"demo files in {_tilde(output)}: {names} (ctrl+o) · saved files go there too"
+        hint = f"demo files and saves: {_tilde(output)} ({names}; ctrl+o)"  # fits 80 columns
         from .app import make_app
 
         app = make_app(dock=dock, log_path=log_path, startup_notice=notice, status_hint=hint)

@@ -21,7 +21,7 @@ from tui.widgets.status_line import StatusLine
 from .conftest import plain, run, settle, type_into, wait_until
 
 SIZES = [(80, 24), (120, 36)]
-HINT = "demo files in ~/lwdock-demo-output: iris.csv, digits_0-5.csv (ctrl+o)"
+HINT = "demo files and saves: ~/lwdock-demo-output (iris.csv, digits_0-5.csv; ctrl+o)"
 
 
 def assert_fits(app, size) -> dict:

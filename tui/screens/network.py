@@ -104,4 +104,5 @@ class NetworkScreen(LwdockScreen):
         transfers.clear()
         for t in status.transfers:
             done = f"{human_size(t.done_bytes)} / {human_size(t.total_bytes)}"
-            transfers.add_row(plain(t.name or t.learnware_id[:12]), plain(t.peer_id[:16]), plain(t.direction), done)
+            transfers.add_row(plain(t.name or t.learnware_id[:12]), plain(short_peer(t.peer_id)), plain(t.direction),
+                              done)
