@@ -67,7 +67,12 @@ def _open_as_daemon(home: DockHome, wait: float = 15.0) -> Dock:
             time.sleep(0.2)  # poll, bounded by `wait`
 
 
-def configure_node_logging(home: DockHome, verbose: bool = False) -> Path:
+def configure_node_logging(home: DockHome, verbose: bool = False) -> tuple[Path, logging.handlers.MemoryHandler]:
+    """Log to <home>/logs/node.log and the terminal. Lines for the terminal are held back (the
+    returned handler) until the node has started: `held.flush()` then shows them, in order; a
+    node that fails to start shows only its one error line (the file keeps everything)."""
+    import logging.handlers
+
     logs = home.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     path = logs / "node.log"
@@ -80,16 +85,29 @@ def configure_node_logging(home: DockHome, verbose: bool = False) -> Path:
     # The CLI already put a stderr handler on the root logger (logging.basicConfig, wrapped so log
     # lines cannot carry control characters): reuse it, or every line shows twice on the terminal.
     terminal = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    for handler in terminal:
+        root.removeHandler(handler)
     if not terminal:
         terminal = [logging.StreamHandler()]
-        root.addHandler(terminal[0])
-    for handler in terminal:
-        handler.setLevel(logging.NOTSET)
-        if hasattr(handler.formatter, "inner"):  # the CLI's escaping wrapper: keep it, change its format
-            handler.formatter.inner = fmt
-        else:
-            handler.setFormatter(fmt)
-    return path
+    stream = terminal[0]
+    stream.setLevel(logging.NOTSET)
+    if hasattr(stream.formatter, "inner"):  # the CLI's escaping wrapper: keep it, change its format
+        stream.formatter.inner = fmt
+    else:
+        stream.setFormatter(fmt)
+    held = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1, target=stream,
+                                          flushOnClose=False)
+    root.addHandler(held)
+    return path, held
+
+
+def _show_on_terminal(held: logging.handlers.MemoryHandler) -> None:
+    """The node started: show what was held back, then log to the terminal directly."""
+    root = logging.getLogger()
+    root.removeHandler(held)  # swapped first, flushed after: a line logged meanwhile is not lost
+    if held.target is not None:
+        root.addHandler(held.target)
+    held.flush()
 
 
 class NodeDaemon:
@@ -160,8 +178,16 @@ def run_node(
     nickname: str = "",
 ) -> int:
     daemon = NodeDaemon(home, listen=listen, bootstrap=bootstrap, offline=offline, mdns=mdns, nickname=nickname)
-    log_path = configure_node_logging(daemon.home, verbose)  # first: the bootstrap's "connected to" shows
-    daemon.start()  # raises DockBusyError naming the running owner: nothing else is touched
+    # first: what start() logs (the bootstrap's "connected to" line) reaches the file and, once the
+    # node is up, the terminal; a failed start shows only its error line
+    log_path, held = configure_node_logging(daemon.home, verbose)
+    try:
+        daemon.start()  # raises DockBusyError naming the running owner: nothing else is touched
+    except BaseException:
+        held.buffer.clear()  # logging.shutdown flushes handlers: the error line alone is shown
+        _show_on_terminal(held)
+        raise
+    _show_on_terminal(held)
     shutdown = threading.Event()
 
     def on_signal(signum, _frame):
