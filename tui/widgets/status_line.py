@@ -18,7 +18,8 @@ SYMBOLS = {"busy": "… ", "done": "✓ ", "error": "✗ ", "warning": "! ", "hi
 
 class StatusLine(Static):
     DEFAULT_CSS = """
-    StatusLine { height: 1; width: 1fr; padding: 0 1; background: $panel; color: $text; }
+    StatusLine { height: 1; width: 1fr; padding: 0 1; background: $panel; color: $text;
+                 text-wrap: nowrap; text-overflow: ellipsis; }  /* one row: cut at the edge, never wrapped away */
     """
 
     def __init__(self, hint: str = "", **kwargs):
