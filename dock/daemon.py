@@ -67,17 +67,47 @@ def _open_as_daemon(home: DockHome, wait: float = 15.0) -> Dock:
             time.sleep(0.2)  # poll, bounded by `wait`
 
 
-def configure_node_logging(home: DockHome, verbose: bool = False) -> Path:
+def configure_node_logging(home: DockHome, verbose: bool = False) -> tuple[Path, logging.handlers.MemoryHandler]:
+    """Log to <home>/logs/node.log and the terminal. Lines for the terminal are held back (the
+    returned handler) until the node has started: `held.flush()` then shows them, in order; a
+    node that fails to start shows only its one error line (the file keeps everything)."""
+    import logging.handlers
+
     logs = home.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     path = logs / "node.log"
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for handler in (logging.FileHandler(path, encoding="utf-8"), logging.StreamHandler()):
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
-    return path
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(fmt)
+    root.addHandler(file_handler)
+    # The CLI already put a stderr handler on the root logger (logging.basicConfig, wrapped so log
+    # lines cannot carry control characters): reuse it, or every line shows twice on the terminal.
+    terminal = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    for handler in terminal:
+        root.removeHandler(handler)
+    if not terminal:
+        terminal = [logging.StreamHandler()]
+    stream = terminal[0]
+    stream.setLevel(logging.NOTSET)
+    if hasattr(stream.formatter, "inner"):  # the CLI's escaping wrapper: keep it, change its format
+        stream.formatter.inner = fmt
+    else:
+        stream.setFormatter(fmt)
+    held = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1, target=stream,
+                                          flushOnClose=False)
+    root.addHandler(held)
+    return path, held
+
+
+def _show_on_terminal(held: logging.handlers.MemoryHandler) -> None:
+    """The node started: show what was held back, then log to the terminal directly."""
+    root = logging.getLogger()
+    root.removeHandler(held)  # swapped first, flushed after: a line logged meanwhile is not lost
+    if held.target is not None:
+        root.addHandler(held.target)
+    held.flush()
 
 
 class NodeDaemon:
@@ -91,8 +121,10 @@ class NodeDaemon:
         bootstrap: list[str] | None = None,
         offline: bool = False,
         mdns: bool | None = None,
+        nickname: str = "",
     ):
         self.home = DockHome.resolve(home)
+        self.nickname = nickname  # shown to peers (identify agent_version); never trusted
         self.listen, self.bootstrap, self.offline = listen, bootstrap, offline
         self.mdns = mdns  # None: as config.toml says (default off)
         self.dock: Dock | None = None
@@ -108,7 +140,7 @@ class NodeDaemon:
                 from p2p import NodeConfig, P2PNode
 
                 mdns = config.get("mdns", False) if self.mdns is None else self.mdns
-                node = P2PNode(identity=self.dock.identity, config=NodeConfig(enable_mdns=mdns))
+                node = P2PNode(identity=self.dock.identity, config=NodeConfig(enable_mdns=mdns, nickname=self.nickname))
                 from dock.network.budgets import Budgets
 
                 budgets = Budgets.from_config(config.get("budgets"), f"{self.home.root / 'config.toml'} [budgets]")
@@ -143,10 +175,19 @@ def run_node(
     offline: bool = False,
     mdns: bool | None = None,
     verbose: bool = False,
+    nickname: str = "",
 ) -> int:
-    daemon = NodeDaemon(home, listen=listen, bootstrap=bootstrap, offline=offline, mdns=mdns)
-    daemon.start()  # raises DockBusyError naming the running owner: nothing else is touched
-    log_path = configure_node_logging(daemon.home, verbose)
+    daemon = NodeDaemon(home, listen=listen, bootstrap=bootstrap, offline=offline, mdns=mdns, nickname=nickname)
+    # first: what start() logs (the bootstrap's "connected to" line) reaches the file and, once the
+    # node is up, the terminal; a failed start shows only its error line
+    log_path, held = configure_node_logging(daemon.home, verbose)
+    try:
+        daemon.start()  # raises DockBusyError naming the running owner: nothing else is touched
+    except BaseException:
+        held.buffer.clear()  # logging.shutdown flushes handlers: the error line alone is shown
+        _show_on_terminal(held)
+        raise
+    _show_on_terminal(held)
     shutdown = threading.Event()
 
     def on_signal(signum, _frame):

@@ -78,3 +78,29 @@ class TruncatedTransfer(TransferError):
 
 class HashMismatch(TransferError):
     """The received bytes do not hash to what was announced or expected; the partial file was deleted."""
+
+
+# What py-libp2p's swarm says when a peer cannot be reached, in words a user can act on. Matched
+# on its message text (SwarmException carries no codes); anything unknown keeps its own words.
+_DIAL_REASONS = (
+    ("negative cache", "it failed on every address moments ago (offline, or its address changed); "
+                       "lwdock dials it again later"),
+    ("No known addresses", "no address is known for it (connect with its full /ip4/.../p2p/<id> address)"),
+    ("connections available", "no connection to it and no address known"),
+    ("Connection refused", "nothing listens at its address (is its node running?)"),
+    ("Failed to connect after", "every attempt to connect failed (offline, or a firewall in between)"),
+    ("fail to open connection", "the connection could not be opened (offline, or a firewall in between)"),
+    ("blocked by connection gate", "this node refuses to dial its addresses"),
+    ("No supported transport", "it offers no address this node can dial"),
+    ("Maximum connections limit", "this node holds as many connections as it allows"),
+)
+
+
+def unreachable(peer_id: object, exc: BaseException) -> str:
+    """One line for a failed dial: "peer X is unreachable: <why>", never a libp2p class name."""
+    text = f"{exc} {exc.__cause__ or ''}"
+    for needle, why in _DIAL_REASONS:
+        if needle.lower() in text.lower():
+            return f"peer {peer_id} is unreachable: {why}"
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"peer {peer_id} is unreachable: {detail[:200]}"

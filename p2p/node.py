@@ -32,10 +32,10 @@ from libp2p.custom_types import TProtocol
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
 from libp2p.tools.anyio_service import background_trio_service
 
-from . import defences, peers
+from . import defences, peer_info, peers
 from . import host as host_builder
 from .errors import DialError, NodeNotRunning, PeerError, RequestTimeout
-from .events import Event
+from .events import Event, PeerConnected, PeerDisconnected
 from .gossip import TopicGate, Validator, to_message
 from .guard import GuardConfig, PeerGuard
 from .identity import Identity
@@ -67,6 +67,8 @@ class NodeConfig:
     bootstrap_interval: float = 30.0  # how often lost bootstrap peers are dialled again
     stop_timeout: float = 10.0  # a shutdown that takes longer is cut short
     guard: GuardConfig = field(default_factory=GuardConfig)  # penalties, bans, rate limits
+    nickname: str = ""  # sent in identify's agent_version (p2p/peer_info.py); "" sends none
+    ping_interval: float = 15.0  # how often connected peers' round-trip times are measured
     max_restarts: int = 5  # networking restarts after a crash, within restart_window; then it stays down
     restart_window: float = 600.0
 
@@ -93,6 +95,7 @@ class P2PNode(NodeThread):
         self._bound_listen: list[str] | None = None
         self._router: Any = None
         self._connections: peers.ConnectionEvents | None = None
+        self._book: peer_info.PeerBook | None = None
 
     async def _main(self, listen: list[str], bootstrap: list[str]) -> None:
         self._stop_event = trio.Event()
@@ -102,10 +105,13 @@ class P2PNode(NodeThread):
                 self.identity, listen, self.config.gossip, self._deliver, self.config.enable_mdns, self._guard
             )
             self._host, self._pubsub, self._router = host, pubsub, router
+            peer_info.install()
+            host.lwdock_agent_version = peer_info.agent_version(self.config.nickname)
+            self._book = peer_info.PeerBook(host)
             defences.wire_guard(self._guard, router.scorer, self._drop_peer)
             host_builder.install_stream_guard(host, self._guard, self._drop_peer)
             self._connections = peers.ConnectionEvents(
-                self._emit, self._guard.banned, self._drop_peer, self._peer_gone, self._seen_addr
+                self._on_connection_event, self._guard.banned, self._drop_peer, self._peer_gone, self._seen_addr
             )
             host.get_network().register_notifee(self._connections)
             quiet_listen_failure_log()  # a failed listen is raised below as a ListenError, not logged twice
@@ -127,6 +133,7 @@ class P2PNode(NodeThread):
                             nursery.start_soon(
                                 peers.bootstrap_loop, host, bootstrap, cfg.bootstrap_interval, cfg.connect_timeout
                             )
+                        nursery.start_soon(self._ping_loop)
                         self._addrs = [str(a) for a in host.get_addrs()]
                         self._token = trio.lowlevel.current_trio_token()
                         if self.config.enable_mdns:
@@ -159,6 +166,33 @@ class P2PNode(NodeThread):
 
     def _seen_addr(self, peer_id, addr) -> None:
         defences.record_ip(self._router.scorer, peer_id, addr)
+
+    def _on_connection_event(self, event: Event) -> None:
+        book = self._book
+        if isinstance(event, PeerConnected) and book is not None:
+            book.connected(event.peer_id, event.addr)
+            try:
+                if self._nursery is not None:
+                    self._nursery.start_soon(book.introduce, event.peer_id)
+            except RuntimeError:
+                pass  # the loop is closing: no introduction needed
+        elif isinstance(event, PeerDisconnected) and book is not None:
+            book.gone(event.peer_id)
+            logger.info("disconnected from %s", event.peer_id)
+        self._emit(event)
+
+    async def _ping_loop(self) -> None:
+        while True:
+            await trio.sleep(self.config.ping_interval)
+            if self._book is not None and self._connections is not None:
+                await self._book.refresh(sorted(self._connections.live_peers()))
+
+    def peer_details(self) -> list[dict]:
+        """Live peers for people: [{peer_id, addr, latency_ms (None until measured), nickname}];
+        addr and nickname come from the peer (escape them before printing)."""
+        if self._restarting() or self._book is None:
+            return [{"peer_id": p, "addr": "", "latency_ms": None, "nickname": ""} for p in self.peers()]
+        return self._call_sync(lambda: self._book.details(self._live_connections().live_peers()))
 
     def _peer_gone(self, peer_id) -> None:
         if self._pubsub is not None:

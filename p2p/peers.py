@@ -12,7 +12,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 
-from .errors import DialError, ErrorCode, PeerError, RemoteError
+from .errors import DialError, ErrorCode, PeerError, RemoteError, unreachable
 from .events import PeerConnected, PeerDisconnected
 from .libp2p_fixes import hits
 
@@ -52,7 +52,7 @@ async def dial(host, info: PeerInfo, timeout: float) -> None:
     except PeerError:
         raise
     except Exception as exc:
-        raise DialError(f"cannot connect to {info.peer_id}: {type(exc).__name__}: {exc}") from exc
+        raise DialError(unreachable(info.peer_id, exc)) from exc
 
 
 async def open_stream(host, peer_id: str, protocol_id: str):
@@ -73,7 +73,7 @@ async def open_stream(host, peer_id: str, protocol_id: str):
                     continue
                 except Exception:
                     pass
-            raise DialError(f"cannot open {protocol_id} to {peer_id}: {type(exc).__name__}: {exc}") from exc
+            raise DialError(unreachable(peer_id, exc)) from exc
     raise AssertionError("unreachable")
 
 

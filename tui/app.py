@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
 
@@ -22,6 +23,10 @@ from .screens.search import SearchScreen
 if TYPE_CHECKING:
     from dock.api import DockAPI
 
+# The welcome fades (at 80x24 a toast covers half the results); what it says stays: the status
+# line's hint names the data files, and F1 shows the whole welcome again.
+WELCOME_SECONDS = 60.0
+
 
 class LwdockApp(App[int]):
     TITLE = "lwdock"
@@ -37,10 +42,16 @@ class LwdockApp(App[int]):
         Binding("f4", "switch_mode('network')", "Network"),
     ]
 
+    # Narrow terminals (80x24): the filter sidebar folds away (ctrl+b brings it back), the footer goes
+    # compact (lwdock.tcss rules on -narrow).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+
     def __init__(self, backend: DockBackend, *, cursor_blink: bool = True, show_timings: bool = True,
-                 show_ids_and_sizes: bool = True, log_path: Path | None = None, startup_notice: str | None = None):
+                 show_ids_and_sizes: bool = True, log_path: Path | None = None, startup_notice: str | None = None,
+                 status_hint: str = ""):
         super().__init__()
-        self.startup_notice = startup_notice  # e.g. the demo's data files, shown once at start
+        self.startup_notice = startup_notice  # e.g. the demo's data files, shown at start until dismissed
+        self.status_hint = status_hint  # the status line's text while nothing happened (the demo: its files)
         self.backend = backend
         self.cursor_blink = cursor_blink
         self.show_timings = show_timings  # off in snapshot tests: wall times are not deterministic
@@ -48,20 +59,48 @@ class LwdockApp(App[int]):
         # on another CPU/BLAS build (or zipped by another zlib) has other bytes: both differ by machine.
         self.show_ids_and_sizes = show_ids_and_sizes
         self.log_path = log_path
-        self.dock_generation = 0  # bumped whenever the dock's contents change
+        self._dock_changes = 0  # bumped whenever the dock's contents change (see dock_generation)
 
     def on_mount(self) -> None:
         self.sub_title = self.backend.kind
         if self.startup_notice:
-            self.notify(self.startup_notice, title="Welcome", timeout=30)
+            self.notify(self.startup_notice, title="Welcome", timeout=WELCOME_SECONDS, markup=False)
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """A toast, mirrored on the screen's status line (a toast fades; the line stays in view)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        show = getattr(self.screen, "show_status", None)
+        if show is None or title == "Welcome":
+            return
+        text = message
+        if markup:
+            try:
+                text = Text.from_markup(message).plain
+            except Exception:  # not valid markup after all: show it as it is
+                pass
+        kind = {"error": "error", "warning": "warning"}.get(severity, "done")
+        show(f"{title}: {text}" if title else text, kind)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # the key to the screen you are on is hidden from the footer (it fits 80 columns that way)
+        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
+            return False
+        return super().check_action(action, parameters)
 
     # -- called by screens -----------------------------------------------------------------
     def show_error(self, error: BaseException, context: str = "") -> None:
         title, message = describe(error)
         self.push_screen(ErrorDialog(title, message, context))
 
+    @property
+    def dock_generation(self) -> int:
+        """Changes when the dock's contents or its local zips change: a screen that listed them
+        lists again. Zips fetched by a load (a reuse of learnwares held by peers) count too."""
+        return self._dock_changes + int(getattr(self.backend, "zips_fetched", 0))
+
     def dock_changed(self, learnware_id: str) -> None:
-        self.dock_generation += 1
+        self._dock_changes += 1
 
     def global_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         return [
@@ -76,6 +115,8 @@ class LwdockApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             return
         about = f"Dock: {self.backend.home} ({self.backend.kind})"
+        if self.startup_notice:
+            about = f"{self.startup_notice}\n\n{about}"
         if self.log_path is not None:
             about += f"\nLog: {self.log_path}"
         self.push_screen(HelpScreen(about))
@@ -84,11 +125,12 @@ class LwdockApp(App[int]):
 def make_app(dock: DockAPI | None = None, *, backend: DockBackend | None = None,
              network: NetworkStatusSource | None = None, cursor_blink: bool = True, show_timings: bool = True,
              show_ids_and_sizes: bool = True, log_path: Path | None = None,
-             startup_notice: str | None = None) -> LwdockApp:
+             startup_notice: str | None = None, status_hint: str = "") -> LwdockApp:
     """Build the app on an open `dock.Dock` (or a ready backend). The caller owns the dock."""
     if backend is None:
         if dock is None:
             raise ValueError("make_app needs a dock or a backend")
         backend = DockBackend(dock, network)
     return LwdockApp(backend, cursor_blink=cursor_blink, show_timings=show_timings,
-                     show_ids_and_sizes=show_ids_and_sizes, log_path=log_path, startup_notice=startup_notice)
+                     show_ids_and_sizes=show_ids_and_sizes, log_path=log_path, startup_notice=startup_notice,
+                     status_hint=status_hint)

@@ -67,6 +67,7 @@ class DockBackend:
         self._write_lock = threading.RLock()  # submit / remove / export one at a time
         self._self_id: str | None = None
         self._self_id_known = False  # looked up once: reading the key costs a file read
+        self.zips_fetched = 0  # zips a load fetched from peers (app.dock_generation counts them)
 
     def own_peer_id(self) -> str | None:
         """This node's peer id (the publisher of what it publishes), without creating a key."""
@@ -202,7 +203,11 @@ class DockBackend:
 
     def load(self, learnware_id: str) -> LoadedLearnware:
         """A running learnware (its model in a worker process); the caller closes it."""
-        return self.dock.load(learnware_id)
+        had_zip = self.dock.has_zip(learnware_id)
+        loaded = self.dock.load(learnware_id)
+        if not had_zip:  # the load fetched its zip from a peer: listings must say "local" now
+            self.zips_fetched += 1
+        return loaded
 
     # -- preview (honest) ----------------------------------------------------------------------
     def preview(self, rows: list[ResultRow], data_path: Path, label_column: str | None, kind: str, *,

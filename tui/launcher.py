@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -75,9 +76,30 @@ def _is_interactive_demo(argv: list[str]) -> bool:
     return not plain.intersection(argv) and not any(a.startswith("--home=") for a in argv) and sys.stdout.isatty()
 
 
+def demo_output_dir() -> Path:
+    """Where the demo's data files go, and what the user saves (predictions.csv): a folder they
+    keep and can find again, not the temporary one (LWDOCK_DEMO_OUTPUT overrides it)."""
+    return Path(os.environ.get("LWDOCK_DEMO_OUTPUT") or Path.home() / "lwdock-demo-output").expanduser()
+
+
+class _Stop(BaseException):
+    """SIGHUP (the terminal closed) or SIGTERM before the app runs: unwind, so the demo's folder
+    and its node processes are removed as on a normal exit. BaseException: no `except Exception`
+    on the way swallows it."""
+
+
+def _on_signals(handler) -> dict:
+    previous = {}
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
 def run_demo_tui(keep: bool = False) -> int:
     """Three nodes on 127.0.0.1 in a temporary folder (two `lwdock node` processes holding demo
-    learnwares, and this one), then the TUI on this node. Everything is removed on exit."""
+    learnwares, and this one), then the TUI on this node. The temporary folder is removed on exit,
+    on SIGHUP (the terminal closed) and on SIGTERM; the data files and what the user saves stay in
+    demo_output_dir()."""
     import shutil
     import tempfile
     import time
@@ -86,43 +108,72 @@ def run_demo_tui(keep: bool = False) -> int:
     from dock.demo.network import DemoNetwork
     from dock.network.service import NetworkService
 
+    app = None
+
+    def stop(signum, _frame):
+        if app is not None and app.is_running:  # the UI restores the terminal, then the finally below runs
+            loop = getattr(app, "_loop", None)
+            if loop is not None:
+                loop.call_soon_threadsafe(lambda: app.exit(return_code=128 + signum))
+                return
+        raise _Stop(signum)
+
+    previous = _on_signals(stop)
     root = Path(tempfile.mkdtemp(prefix="lwdock-demo-"))
+    output = demo_output_dir()
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     say(f"lwdock demo: building a three-node network in {root} (first run trains and packs the demo models)")
-    demo = DemoNetwork(root, progress=say)
+    demo = DemoNetwork(root, progress=say, data_dir=output)
     dock = network = None
     try:
         demo.start()
         log_path = configure_logging(demo.my_home)
         dock = Dock.open(demo.my_home)
-        network = NetworkService(dock)
+        network = NetworkService(dock, nickname="me")
         network.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=demo.bootstrap)
         deadline = time.monotonic() + 15
         while dock.catalogue.count() < 8 and time.monotonic() < deadline:
             time.sleep(0.1)  # records arrive by sync from the two peers; bounded wait
+        names = ", ".join(path.name for path in demo.data_files.values())
         files = "\n".join(f"  {path}" for path in demo.data_files.values())
         notice = (f"A demo network: you, alice and bob on 127.0.0.1. Search with one of these data files "
-                  f"(ctrl+o on the search screen; labels in column 'label'):\n{files}")
+                  f"(ctrl+o on the search screen; labels in column 'label'):\n{files}\n"
+                  f"What you save (predictions.csv) goes to {output} too; it stays after the demo.")
+        hint = f"demo files and saves: {_tilde(output)} ({names}; ctrl+o)"  # fits 80 columns
         from .app import make_app
 
-        app = make_app(dock=dock, log_path=log_path, startup_notice=notice)
-        previous = os.getcwd()
-        os.chdir(root / "data")  # the file picker starts where the demo's data files are
+        app = make_app(dock=dock, log_path=log_path, startup_notice=notice, status_hint=hint)
+        previous_cwd = os.getcwd()
+        os.chdir(output)  # the file picker starts at the data files; a relative save lands beside them
         try:
             app.run()
         finally:
-            os.chdir(previous)
+            os.chdir(previous_cwd)
         return app.return_code or 0
+    except _Stop as stopped:
+        return 128 + int(stopped.args[0])
     finally:
-        if network is not None:
-            network.stop()
-        if dock is not None:
-            dock.close()
-        demo.stop()
-        if keep:
-            say(f"demo homes kept in {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+        _on_signals(signal.SIG_IGN)  # a second signal must not cut the clean-up short
+        try:
+            if network is not None:
+                network.stop()
+            if dock is not None:
+                dock.close()
+            demo.stop()
+        finally:
+            if keep:
+                say(f"demo homes kept in {root}")
+            else:
+                shutil.rmtree(root, ignore_errors=True)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _tilde(path: Path) -> str:
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:

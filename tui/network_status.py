@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 class PeerInfo:
     peer_id: str
     address: str = ""
-    records: int = 0  # records this peer announced to us
+    records: int = 0  # records this peer handed us that were news here
     latency_ms: float | None = None
+    nickname: str = ""  # the peer's own label (identify): escape, truncate, never trust
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ class DockStatusNetwork:
             reason=reason,
             peer_id=d.get("peer_id"),
             listen_addrs=tuple(str(a) for a in d.get("addrs") or ()),
-            peers=tuple(_peer(p) for p in d.get("peers") or ()),
+            # peer_details: address, latency, nickname, records; older nodes only list ids in peers
+            peers=tuple(_peer(p) for p in d.get("peer_details") or d.get("peers") or ()),
             records_received=int(d.get("records_received") or 0),
             records_rejected=int(d.get("records_rejected") or 0),
             transfers=tuple(_transfer(t) for t in d.get("transfers") or () if isinstance(t, dict)),
@@ -97,8 +99,10 @@ class DockStatusNetwork:
 
 def _peer(p: Any) -> PeerInfo:
     if isinstance(p, dict):
+        latency = p.get("latency_ms")
         return PeerInfo(str(p.get("peer_id") or p.get("id") or "?"), str(p.get("addr") or p.get("address") or ""),
-                        int(p.get("records") or 0), p.get("latency_ms"))
+                        int(p.get("records") or 0), float(latency) if isinstance(latency, (int, float)) else None,
+                        str(p.get("nickname") or "")[:32])
     return PeerInfo(str(p))
 
 

@@ -169,7 +169,8 @@ def cmd_search(args):
     from_data = False
     if args.stat:
         if not args.stat.is_file():
-            raise DockError(f"stat spec file not found: {args.stat}")
+            raise DataFileError(f"no such file: {args.stat}; give a stat spec (.json, from `lwdock spec`) "
+                                "or a data file (.csv, .npy, ...)")
         if args.stat.suffix.lower() == ".json":
             spec = load_spec(args.stat)
         else:  # a data file: sketched here as `lwdock spec` would (its rows stay on this machine)
@@ -186,6 +187,8 @@ def cmd_search(args):
             else:
                 found = dock.search(user_info, limit=args.limit)
             result = cmd_preview.annotate(found.to_dict(), found)
+            if args.peers:
+                result["peers"] = _answering_peers(found.info)
         except SearchError as exc:
             dims = str(exc).partition("dimensions available: ")[2]
             if not dims or not args.stat or "Table" not in spec.type:
@@ -199,7 +202,26 @@ def cmd_search(args):
         cmd_preview.attach_preview(args, dock, found, result)
     if not args.json:
         out.search_result(result)
+        if args.peers:
+            out.info(_answering_line(result["peers"]))
     return result
+
+
+def _answering_peers(info: dict) -> dict:
+    """Which peers answered a search over peers, and which of them named each learnware."""
+    return {"asked": int(info.get("peers_asked") or 0), "answered": list(info.get("answering_peers") or []),
+            "listed_by": dict(info.get("listed_by") or {})}
+
+
+def _answering_line(peers: dict) -> str:
+    from dock.cli.terminal_text import visible
+
+    if not peers["asked"]:
+        return "searched this dock only: no peer is connected (`lwdock peers`)"
+    names = [visible(p["peer_id"]) + (f" ({visible(p['nickname'][:32])})" if p.get("nickname") else "")
+             for p in peers["answered"]]
+    return (f"{len(names)} of {peers['asked']} peer(s) answered: {', '.join(names)}" if names
+            else f"none of {peers['asked']} peer(s) answered; these results are this dock's own")
 
 
 def cmd_pack(args):
@@ -291,6 +313,7 @@ def cmd_node(args):
         offline=args.offline,
         mdns=args.mdns or None,
         verbose=args.verbose,
+        nickname=args.name or "",  # checked by the parser (parser._nickname)
     )
     return None
 
@@ -308,11 +331,25 @@ def cmd_peers(args):
     if not args.json:
         if not status["online"]:
             out.info("offline: no node is running for this home (start one with `lwdock node`)")
-        from dock.cli.terminal_text import visible
 
+        details = {d.get("peer_id"): d for d in status.get("peer_details") or () if isinstance(d, dict)}
+        if status["online"] and not status["peers"]:
+            out.info("no peers: this node is connected to nobody yet (`lwdock node --bootstrap ADDR` "
+                     "on either side, or --mdns on a LAN)")
         for peer in status["peers"]:
-            print(visible(peer))  # addresses are what peers say about themselves
+            print(_peer_line(peer, details.get(peer) or {}))  # what peers say about themselves: escaped
     return status["peers"]
+
+
+def _peer_line(peer: str, d: dict) -> str:
+    from dock.cli.terminal_text import visible
+
+    nick = visible(str(d.get("nickname") or "")[:32])
+    latency = d.get("latency_ms")
+    parts = [visible(peer) + (f" ({nick})" if nick else ""), visible(str(d.get("addr") or "address unknown")),
+             f"{latency:.1f} ms" if isinstance(latency, (int, float)) else "latency unknown",
+             f"{int(d.get('records') or 0)} records received"]
+    return "  ".join(parts)
 
 
 def cmd_fetch(args):

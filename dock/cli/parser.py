@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         "In a terminal: starts three nodes on 127.0.0.1 in a temporary folder (two background\n"
         "`lwdock node` processes and this one), each holding different learnwares trained on\n"
         "scikit-learn's bundled datasets, writes data files to search with, and opens the TUI on\n"
-        "this node; everything is removed on exit.\n\n"
+        "this node. The temporary folder is removed on exit (also when the terminal closes or on\n"
+        "SIGTERM); the data files and what you save stay in ~/lwdock-demo-output\n"
+        "(LWDOCK_DEMO_OUTPUT to choose another folder).\n\n"
         "With --headless (or --json, --home, or when stdout is not a terminal): packs the demo\n"
         "learnwares into one dock, searches it as two users would and prints what fits.",
     )
@@ -182,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also find peers on the local network by mDNS (multicast DNS) and connect to them; "
         "or set `mdns = true` in <home>/config.toml",
     )
+    p.add_argument(
+        "--name",
+        default=None,  # not "": argparse would pass a str default through type=
+        type=_nickname,
+        metavar="NICKNAME",
+        help="a nickname peers see beside this node's peer id (at most 32 characters; a label, never trusted)",
+    )
     _unsafe_option(p)
 
     command("peers", "list the peers the running node is connected to")
@@ -279,6 +288,16 @@ def _semantic_options(p: argparse.ArgumentParser, *, for_query: bool) -> None:
     )
     g.add_argument("--scenario", action="append", default=[], help="a scenario tag (repeatable), e.g. Nature")
     g.add_argument("--license", default=None if for_query else "MIT", help="e.g. MIT, Apache-2.0, Others")
+
+
+def _nickname(name: str) -> str:
+    """`lwdock node --name`: what p2p/peer_info.py will send, or a usage error saying why not."""
+    from p2p.peer_info import check_nickname
+
+    try:
+        return check_nickname(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ from dock.errors import (
     error_kind,
 )
 from dock.records import record_to_dict
-from dock.search.wire import result_to_wire, user_info_from_wire
+from dock.search.wire import PEER_INFO_KEYS, result_to_wire, user_info_from_wire
 from dock.store.listing import page_to_wire
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def dock_methods(dock) -> dict[str, Callable[..., Any]]:
         "trusted": dock.trusted,
         "fetch": lambda learnware_id, progress=None: str(dock.fetch(learnware_id, progress=progress)),
         "search_peers": lambda user_info, limit=10: result_to_wire(
-            dock.search_peers(user_info_from_wire(user_info), limit=limit)
+            dock.search_peers(user_info_from_wire(user_info), limit=limit), info_keys=PEER_INFO_KEYS
         ),
         "status": dock.status,
         "peers": lambda: dock.status()["peers"],

@@ -39,8 +39,12 @@ def demo_zip_cache() -> Path:
 
 
 class DemoNetwork:
-    def __init__(self, root: Path, progress: Callable[[str], None] = lambda message: None):
+    def __init__(self, root: Path, progress: Callable[[str], None] = lambda message: None,
+                 data_dir: Path | None = None):
         self.root = Path(root)
+        # where the data files a user searches with are written (default: inside root, removed with
+        # it; the TUI demo passes a folder the user keeps, next to what they save)
+        self.data_dir = Path(data_dir) if data_dir is not None else self.root / "data"
         self.progress = progress
         self.procs: list[subprocess.Popen] = []
         self.bootstrap: list[str] = []
@@ -78,7 +82,7 @@ class DemoNetwork:
 
         log = open(home / "node-stderr.log", "w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dock.cli", "node", "--listen", "/ip4/127.0.0.1/tcp/0"],
+            [sys.executable, "-m", "dock.cli", "node", "--listen", "/ip4/127.0.0.1/tcp/0", "--name", home.name],
             env=dict(os.environ, LWDOCK_HOME=str(home)),
             stdout=log,
             stderr=log,
@@ -103,7 +107,7 @@ class DemoNetwork:
         """Data a new user can search with: labels in the last column, named 'label'."""
         from dock.demo.market import load_dataset
 
-        data = self.root / "data"
+        data = self.data_dir
         data.mkdir(parents=True, exist_ok=True)
         for name, loader, classes in (("iris", "load_iris", None), ("digits_0-5", "load_digits", (0, 1, 2, 3, 4, 5))):
             X, y = load_dataset(loader, classes)

@@ -137,7 +137,8 @@ class FetchMixin:
                     except FetchedZipMismatch as exc:
                         self._mark_bad(learnware_id, record.publisher, exc.reason, transfer, progress)
                     except Exception as exc:  # try the next provider
-                        errors.append(f"{peer[:16]}…: {exc}")
+                        # a failed dial already names the peer ("peer X is unreachable: why")
+                        errors.append(str(exc) if str(exc).startswith("peer ") else f"{peer[:16]}…: {exc}")
                         all_busy = all_busy and _is_busy(exc)
                         log.info("fetch of %s from %s failed: %s", learnware_id[:12], peer[:16], exc)
                         blame = _blame(exc)

@@ -86,14 +86,27 @@ def search_peers(service, user_info: UserInfo, limit: int = 10, *, timeout: floa
             replies = [(peer, future.result()) for peer, future in futures.items()]
     cap = limit + MIXTURE_MAX_SIZE
     answered = dropped = 0
+    answering: list[str] = []
+    listed_by: dict[str, list[str]] = {}  # learnware id -> the peers whose answer named it (verified)
     for peer, reply in replies:
         if reply is None:
             continue
         answered += 1
-        dropped += _apply_answer(service, peer, reply, cap)
+        answering.append(peer)
+        dropped += _apply_answer(service, peer, reply, cap, listed_by)
     result = service.dock.search(user_info, limit=limit)
-    result.info.update(peers_asked=len(peers), peers_answered=answered, peer_ids_dropped=dropped)
+    result.info.update(peers_asked=len(peers), peers_answered=answered, peer_ids_dropped=dropped,
+                       answering_peers=_named(service, answering), listed_by=listed_by)
     return result
+
+
+def _named(service, peer_ids: list[str]) -> list[dict]:
+    """[{peer_id, nickname}] for the answering peers (nicknames are the peers' own: escape them)."""
+    try:
+        nicknames = {d["peer_id"]: d.get("nickname", "") for d in service.node.peer_details()}
+    except Exception:  # the node is stopping: ids alone
+        nicknames = {}
+    return [{"peer_id": p, "nickname": nicknames.get(p, "")} for p in peer_ids]
 
 
 def _ask(service, peer: str, request: bytes, timeout: float):
@@ -105,7 +118,7 @@ def _ask(service, peer: str, request: bytes, timeout: float):
     return reply if isinstance(reply, dict) else None
 
 
-def _apply_answer(service, peer: str, reply: dict, cap: int) -> int:
+def _apply_answer(service, peer: str, reply: dict, cap: int, listed_by: dict[str, list[str]]) -> int:
     """Verify and apply the records behind the ids a peer listed; returns how many ids were dropped."""
     wanted = set(listed_ids(reply.get("result"), cap))
     envelopes = reply.get("records") if isinstance(reply.get("records"), list) else []
@@ -117,7 +130,7 @@ def _apply_answer(service, peer: str, reply: dict, cap: int) -> int:
         try:
             signed = decode_envelope(envelope)
         except RecordError as exc:
-            service.stats.received += 1
+            service.stats.receive(peer)
             service.stats.reject(peer)
             log.info("rejected a record in %s's search answer: %s", peer[:16], exc.reason)
             continue
@@ -126,6 +139,7 @@ def _apply_answer(service, peer: str, reply: dict, cap: int) -> int:
         outcome = service.ingest_signed(signed, peer)
         if outcome in ("stored", "duplicate"):
             verified.add(signed.id)
+            listed_by.setdefault(signed.id, []).append(peer)
     missing = wanted - verified
     if missing:
         log.info("search answer from %s: %d id(s) without a valid record dropped", peer[:16], len(missing))

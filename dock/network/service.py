@@ -48,6 +48,8 @@ HAVE_INTERVAL = 10.0  # seconds: a new peer triggers a re-announce of our zips a
 @dataclass
 class NetStats:
     received: int = 0
+    # records each peer handed us that were news here (a copy of one we already hold is not counted)
+    received_by_peer: dict[str, int] = field(default_factory=dict)
     stored: int = 0
     rejected: int = 0  # invalid (signature, schema, clock, model config...): the peer misbehaved
     rejected_by_peer: dict[str, int] = field(default_factory=dict)
@@ -55,6 +57,11 @@ class NetStats:
     refused_by_peer: dict[str, int] = field(default_factory=dict)
     refused_reasons: dict[str, int] = field(default_factory=dict)  # "per-peer quota" -> count
     outcomes: dict[str, int] = field(default_factory=dict)  # what ingest did: "stored", "held", "ignored", ...
+
+    def receive(self, peer: str | None, new: bool = True) -> None:
+        self.received += 1
+        if peer and new:
+            self.received_by_peer[peer] = self.received_by_peer.get(peer, 0) + 1
 
     def reject(self, peer: str | None) -> None:
         self.rejected += 1
@@ -77,11 +84,13 @@ def _is_peer_error(exc: BaseException) -> bool:
 
 
 class NetworkService(FetchMixin):
-    def __init__(self, dock, node=None, *, fetch_idle_timeout: float = 10.0, budgets: Budgets | None = None):
-        from p2p import P2PNode
+    def __init__(self, dock, node=None, *, fetch_idle_timeout: float = 10.0, budgets: Budgets | None = None,
+                 nickname: str = ""):
+        from p2p import NodeConfig, P2PNode
 
         self.dock = dock
-        self.node = node or P2PNode(identity=dock.identity)
+        # nickname: what peers see beside our id (identify agent_version, p2p/peer_info.py)
+        self.node = node or P2PNode(identity=dock.identity, config=NodeConfig(nickname=nickname))
         self.store = NetworkStore(dock.catalogue)
         self.stats = NetStats()
         self.budgets = budgets or Budgets()
@@ -148,6 +157,9 @@ class NetworkService(FetchMixin):
             "peer_id": self.node.peer_id,
             "addrs": list(self.node.addrs),
             "peers": self.node.peers(),
+            # the same peers for people: address, round-trip ms, nickname (theirs: escape it), and
+            # how many records each handed us (gossip forwarded, sync pages, search answers)
+            "peer_details": self._peer_details(),
             "records_received": self.stats.received,
             "records_stored": self.stats.stored,
             "records_rejected": self.stats.rejected,
@@ -176,6 +188,14 @@ class NetworkService(FetchMixin):
             # providers that served bytes their record's piece root refutes (dock/network/fetch.py)
             "provider_penalties": self.penalties(),
         }
+
+    def _peer_details(self) -> list[dict]:
+        try:
+            details = self.node.peer_details()
+        except Exception:  # stopped or stopping: no live peers to describe
+            return []
+        received = dict(self.stats.received_by_peer)
+        return [{**d, "records": received.get(d["peer_id"], 0)} for d in details]
 
     def _peer_penalties(self) -> dict:
         try:
@@ -272,7 +292,7 @@ class NetworkService(FetchMixin):
         try:
             signed = decode_envelope(data)
         except RecordError as exc:
-            self.stats.received += 1
+            self.stats.receive(peer)
             self.stats.reject(peer)
             log.info("rejected record from %s: %s", (peer or "?")[:16], exc.reason)
             return "rejected"
@@ -280,14 +300,15 @@ class NetworkService(FetchMixin):
 
     def ingest_signed(self, signed: SignedRecord, peer: str | None) -> str:
         """Apply a decoded (verified) envelope from `peer`, within the budgets; the outcome."""
-        self.stats.received += 1
         try:
             with self._ingest_lock:  # gossip, sync workers and searches: budgets see one record at a time
                 outcome = ingest(self.dock, signed, peer, self.admission)
         except BudgetRefused as exc:
+            self.stats.receive(peer)
             self.stats.refuse(peer, exc.reason)
             log.info("refused record %s from %s: %s", signed.id[:12], (peer or "?")[:16], exc.reason)
             return "deferred" if exc.passes else "refused"  # deferred: the same record may pass later
+        self.stats.receive(peer, new=outcome != "duplicate")
         if outcome in ("stored", "removed"):
             self.stats.stored += 1
         self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1

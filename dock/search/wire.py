@@ -25,11 +25,19 @@ def user_info_from_wire(data: dict[str, Any]) -> UserInfo:
     return UserInfo(semantic_spec=data.get("semantic_spec"), stat_info=stat_info)
 
 
-def result_to_wire(result: SearchResult) -> dict[str, Any]:
-    return {
+# The info keys a search over peers reports (which peers answered, what each named), carried
+# over the control socket only (never in a peer's search answer: docs/PROTOCOL.md section 9).
+PEER_INFO_KEYS = ("peers_asked", "peers_answered", "peer_ids_dropped", "answering_peers", "listed_by")
+
+
+def result_to_wire(result: SearchResult, info_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    wire = {
         "single": [dataclasses.asdict(m) for m in result.single],
         "multiple": dataclasses.asdict(result.multiple) if result.multiple else None,
     }
+    if info_keys:
+        wire["info"] = {k: result.info[k] for k in info_keys if k in result.info}
+    return wire
 
 
 def _build(cls, data: dict[str, Any]):
@@ -39,7 +47,9 @@ def _build(cls, data: dict[str, Any]):
 
 def result_from_wire(data: dict[str, Any]) -> SearchResult:
     multiple = data.get("multiple")
+    info = data.get("info")
     return SearchResult(
         single=[_build(Match, m) for m in data.get("single") or []],
         multiple=_build(Mixture, multiple) if multiple else None,
+        info=dict(info) if isinstance(info, dict) else {},
     )

@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Callable
 
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Input
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from .. import messages as m
 from ..widgets.progress_line import ProgressLine
+from ..widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from ..backend import DockBackend
@@ -43,6 +44,31 @@ class LwdockScreen(Screen):
         if not getattr(self.app, "cursor_blink", True):
             for field in self.query(Input):
                 field.cursor_blink = False
+        if not self.query(StatusLine):  # every screen: progress and results stay in view, above the footer
+            footers = self.query(Footer)
+            line = StatusLine(getattr(self.app, "status_hint", ""), id="status-line")
+            self.mount(line, before=footers.first()) if footers else self.mount(line)
+            for footer in footers:
+                footer.compact = True  # the keys fit 80 columns
+        self._fit_footer()
+
+    def on_resize(self) -> None:
+        self._fit_footer()
+
+    def _fit_footer(self) -> None:
+        # at 80 columns the "^p palette" corner would push keys off the footer: ctrl+p still works
+        for footer in self.query(Footer):
+            footer.show_command_palette = self.size.width >= 100
+
+    @property
+    def status_line(self) -> StatusLine | None:
+        found = self.query(StatusLine)
+        return found.first(StatusLine) if found else None
+
+    def show_status(self, text: str, kind: str = "done") -> None:
+        line = self.status_line
+        if line is not None:
+            line.show(text, kind)
 
     # -- workers ---------------------------------------------------------------------------
     def progress_reporter(self, job: str) -> Callable[[float, float | None, str], None]:
@@ -64,8 +90,11 @@ class LwdockScreen(Screen):
     def on_progress(self, message: m.Progress) -> None:
         line = self.progress_line(message.job)
         # a late message from a finished or superseded job must not bring the bar back
-        if line is not None and self.workers_busy(message.job):
-            line.update(message.done, message.total, message.text)
+        if self.workers_busy(message.job):
+            if line is not None:
+                line.update(message.done, message.total, message.text)
+            share = f" {message.done / message.total:.0%}" if message.total else ""
+            self.show_status(f"{message.text}{share}", "busy")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -73,6 +102,9 @@ class LwdockScreen(Screen):
             line = self.progress_line(worker.group)
             if line is not None and not self.workers_busy(worker.group, besides=worker):
                 line.stop()
+            status = self.status_line
+            if status is not None and status.kind == "busy" and event.state is not WorkerState.ERROR:
+                status.clear()  # the job's own result (a toast, mirrored here) replaces it
         if event.state is WorkerState.ERROR and worker.error is not None:
             self.job_failed(worker.group, worker.error)
 
@@ -82,7 +114,9 @@ class LwdockScreen(Screen):
         )
 
     def job_failed(self, group: str, error: BaseException) -> None:
-        self.app.show_error(error, JOB_CONTEXT.get(group, ""))  # type: ignore[attr-defined]
+        context = JOB_CONTEXT.get(group, "")
+        self.show_status(f"failed while {context}: {error}" if context else f"failed: {error}", "error")
+        self.app.show_error(error, context)  # type: ignore[attr-defined]
 
     # -- palette ---------------------------------------------------------------------------
     def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:

@@ -64,13 +64,21 @@ def facts_table(details: LearnwareDetails, row: ResultRow | None, show_id_and_si
     else:
         table.add_row("Publisher", Text(details.publisher))
     table.add_row("Size", human_size(details.size) if show_id_and_size else hidden)
-    # The dock does not track providers yet: this dock is the only one we can name.
-    table.add_row("Providers", Text("this dock (the zip is local)", style="green") if details.local
-                  else Text("none known: the zip is not in this dock", style="yellow"))
+    table.add_row("Providers", providers_text(details))
     for spec in details.stat_specs:
         line = f"{spec.type}: {spec.points} points × {spec.dim} columns, γ = {spec.gamma:.4g}"
         table.add_row("Stat spec", Text(line))
     return table
+
+
+def providers_text(details: LearnwareDetails) -> Text:
+    """Where its zip is, in the same words as the Fetch line below it (never "none" beside "on peers")."""
+    if details.local:
+        return Text("this dock (the zip is local)", style="green")
+    if details.fetch_reason:
+        return Text(f"not in this dock; peers may hold it, but {details.fetch_reason}", style="yellow")
+    return Text("peers on the network (its publisher, and peers that announced it); not yet in this dock",
+                style="yellow")
 
 
 class DetailScreen(LearnwareActionsMixin, LwdockScreen):
@@ -126,9 +134,13 @@ class DetailScreen(LearnwareActionsMixin, LwdockScreen):
         self.query_one("#detail-description", Static).update(Text(details.description or "(no description)"))
         self.query_one("#detail-facts", Static).update(facts_table(details, self.row, self.app.show_ids_and_sizes))
         self.query_one("#detail-semantic", Static).update(semantic_table(details))
-        self.query_one("#fetch", Button).disabled = bool(details.fetch_reason)
+        fetch = self.query_one("#fetch", Button)
+        fetch.disabled = bool(details.fetch_reason)
+        fetch.display = not details.local  # fetched (or published here): nothing left to fetch
         fetch_text = f"Fetch: {details.fetch_reason}." if details.fetch_reason else "Fetch: its zip is on peers (f)."
-        self.query_one("#fetch-reason", Static).update(Text(fetch_text, style="dim"))
+        reason = self.query_one("#fetch-reason", Static)
+        reason.update(Text(fetch_text, style="dim"))
+        reason.display = not details.local
         self.query_one("#export", Button).disabled = not details.local
         self.query_one("#reuse", Button).disabled = not details.local
         self.refresh_bindings()

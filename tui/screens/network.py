@@ -17,11 +17,13 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 from dock.cli.terminal_text import plain
 
 from .. import messages as m
-from ..network_status import NetworkStatus
+from ..backend import short_peer
+from ..network_status import NetworkStatus, PeerInfo
 from ..widgets.score import human_size
 from .base import LwdockScreen
 
 POLL_SECONDS = 1.0
+NICKNAME_SHOWN = 16  # characters of a peer's nickname in its row
 
 
 def status_table(status: NetworkStatus, dock_kind: str) -> Table:
@@ -35,10 +37,21 @@ def status_table(status: NetworkStatus, dock_kind: str) -> Table:
     table.add_row("Dock", plain(dock_kind))
     table.add_row("Peer id", plain(status.peer_id or "—"))
     table.add_row("Listening on", Text("\n").join(plain(a) for a in status.listen_addrs) or "—")
-    table.add_row("Records", f"{status.records_received} received, {status.records_rejected} rejected")
+    table.add_row("Records", f"{status.records_received} received, {status.records_rejected} rejected "
+                  "(a peer's row counts those that were news here)")
     if status.sync:  # one line while catching up from peers (issue 16)
         table.add_row("Sync", plain(status.sync))
     return table
+
+
+def peer_cells(p: PeerInfo) -> tuple[Text, Text, Text, str, str]:
+    """One peer row. The id is shortened (`lwdock peers` prints it whole); the nickname and address
+    are what the peer says about itself: escaped, truncated, never trusted."""
+    latency = "—" if p.latency_ms is None else (f"{p.latency_ms:.1f} ms" if p.latency_ms < 10 else
+                                               f"{p.latency_ms:.0f} ms")
+    nickname = plain(p.nickname[:NICKNAME_SHOWN] + ("…" if len(p.nickname) > NICKNAME_SHOWN else "")) \
+        if p.nickname else Text("—", style="dim")
+    return plain(short_peer(p.peer_id)), nickname, plain(p.address or "—"), str(p.records), latency
 
 
 class NetworkScreen(LwdockScreen):
@@ -60,7 +73,7 @@ class NetworkScreen(LwdockScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#peers", DataTable).add_columns("Peer id", "Address", "Records", "Latency")
+        self.query_one("#peers", DataTable).add_columns("Peer", "Nickname", "Address", "Records", "Latency")
         self.query_one("#transfers", DataTable).add_columns("Learnware", "Peer", "Direction", "Progress")
         self.action_poll()
         self._timer = self.set_interval(POLL_SECONDS, self.action_poll)
@@ -88,10 +101,10 @@ class NetworkScreen(LwdockScreen):
         peers = self.query_one("#peers", DataTable)
         peers.clear()
         for p in status.peers:
-            latency = f"{p.latency_ms:.0f} ms" if p.latency_ms is not None else "—"
-            peers.add_row(plain(p.peer_id), plain(p.address or "—"), str(p.records), latency)
+            peers.add_row(*peer_cells(p))
         transfers = self.query_one("#transfers", DataTable)
         transfers.clear()
         for t in status.transfers:
             done = f"{human_size(t.done_bytes)} / {human_size(t.total_bytes)}"
-            transfers.add_row(plain(t.name or t.learnware_id[:12]), plain(t.peer_id[:16]), plain(t.direction), done)
+            transfers.add_row(plain(t.name or t.learnware_id[:12]), plain(short_peer(t.peer_id)), plain(t.direction),
+                              done)

@@ -156,7 +156,10 @@ class PublishScreen(LwdockScreen):
             self.app.notify("Give the model file and the training data first.", severity="warning")
             return
         self.query_one("#publish-result", Static).update("")
-        self.query_one(f"#progress-{m.PUBLISH}", ProgressLine).start("packing")
+        progress = self.query_one(f"#progress-{m.PUBLISH}", ProgressLine)
+        progress.start("packing")
+        self.show_status("publishing: packing", "busy")  # the status line shows it wherever the form is scrolled
+        self.call_after_refresh(progress.scroll_visible)
         self.publish(model, self.query_one("#class-name", Input).value, data,
                      self.query_one("#label-column", Input).value.strip() or None, self.form())
 
@@ -167,6 +170,7 @@ class PublishScreen(LwdockScreen):
         self.post_message(m.Published(learnware_id, form.name.strip()))
 
     def on_published(self, message: m.Published) -> None:
+        self.call_after_refresh(self.query_one("#publish-result", Static).scroll_visible)
         self.query_one("#publish-result", Static).update(Text.assemble(
             ("✓ Published ", "green"), (message.name, "bold"), f" as {message.learnware_id}\n",
             "It passed the checks and is in this dock: F2 to search for it."))
