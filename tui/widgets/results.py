@@ -19,6 +19,10 @@ COLUMNS = (("name", "Name", None), ("score", "Similarity", BAR + 5), ("kind", "D
            ("publisher", "Publisher", 11), ("where", "Where", 9))
 PREVIEW_COLUMN = ("preview", "Measured", 13)  # after the score, in the Publisher's place, while a preview is on
 MIN_NAME = 18
+# Below this width (an 80-column terminal) the Publisher column goes (the detail view names it) and
+# "Data / task" narrows, so "Where" stays on screen.
+NARROW = 96
+NARROW_KIND = 16
 MAX_MEMBERS_SHOWN = 4
 
 
@@ -32,11 +36,15 @@ class ResultsTable(DataTable):
         self._preview: dict[str, Text] | None = None  # key -> the Measured cell; None: no preview column
 
     def _columns(self):
-        if self._preview is None:
-            return COLUMNS
-        # The Measured column takes the Publisher's place (the detail view still names it): the name
-        # keeps its room.
-        return COLUMNS[:2] + (PREVIEW_COLUMN,) + tuple(c for c in COLUMNS[2:] if c[0] != "publisher")
+        columns = COLUMNS
+        if self._preview is not None:
+            # The Measured column takes the Publisher's place (the detail view still names it): the
+            # name keeps its room.
+            columns = COLUMNS[:2] + (PREVIEW_COLUMN,) + tuple(c for c in COLUMNS[2:] if c[0] != "publisher")
+        if (self.size.width or 100) < NARROW:
+            columns = tuple((k, label, NARROW_KIND if k == "kind" else w) for k, label, w in columns
+                            if k != "publisher")
+        return columns
 
     def _score_label(self, rows: list[ResultRow]) -> str:
         if any(r.mmd2 is not None for r in rows):
@@ -86,18 +94,17 @@ class ResultsTable(DataTable):
                 name.append("\n")
                 name.append_text(self._name_cell(f"  {weight:4.0%} {member}"))
             where = Text("local" if row.local else "not all local", style="green" if row.local else "yellow")
-            return self._with_preview(row, (name, score_bar(row.score, BAR), Text(kind), Text("—", style="dim"), where))
-        where = Text("local", style="green") if row.local else Text("not local", style="yellow")
-        publisher = Text(row.publisher or "—", style="dim" if row.publisher in (None, "—") else "")
+            publisher = Text("—", style="dim")
+        else:
+            name = self._name_cell(row.name or row.key[:12])
+            where = Text("local", style="green") if row.local else Text("not local", style="yellow")
+            publisher = Text(row.publisher or "—", style="dim" if row.publisher in (None, "—") else "")
+        kind_cell = Text(kind)
+        kind_cell.truncate(next(w for k, _, w in self._columns() if k == "kind") or len(kind), overflow="ellipsis")
         # Text cells, never str: a DataTable parses str cells as markup, and these come from records.
-        return self._with_preview(row, (self._name_cell(row.name or row.key[:12]), score_bar(row.score, BAR),
-                                        Text(kind), publisher, where))
-
-    def _with_preview(self, row: ResultRow, cells: tuple) -> tuple:
-        if self._preview is None:
-            return cells
-        name, score, kind, _publisher, where = cells
-        return name, score, self._preview.get(row.key, Text("")), kind, where
+        cells = {"name": name, "score": score_bar(row.score, BAR), "kind": kind_cell, "publisher": publisher,
+                 "where": where, "preview": (self._preview or {}).get(row.key, Text(""))}
+        return tuple(cells[key] for key, _, _ in self._columns())
 
     # -- the preview column ------------------------------------------------------------------
     def preview_on(self, cells: dict[str, Text]) -> None:
