@@ -42,7 +42,7 @@ METHOD_VERSION = 2
 METHODS = ("none", METHOD)
 DEFAULT_METHOD = METHOD  # what a table fit uses when the caller says nothing
 MIN_ROWS = 50
-NOISE_SCALE = 1.0
+NOISE_SCALE = 3.0
 NOISE_SEED_OFFSET = 1  # the noise stream is not the fit's k-means stream
 MIN_DISTANCE_RATIO = 1.0
 MAX_PUSH_PASSES = 20
@@ -68,11 +68,19 @@ def check_enough_rows(n: int, allow_small: bool) -> None:
 
 
 def noise_points(z: np.ndarray, X: np.ndarray, seed: int) -> np.ndarray:
-    """z plus Gaussian noise, per feature std = NOISE_SCALE x std of X there / sqrt(rows per point)."""
-    rows_per_point = X.shape[0] / z.shape[0]
-    std = X.std(axis=0) * (NOISE_SCALE / np.sqrt(rows_per_point))
+    """z plus Gaussian noise: for each point, per feature std = NOISE_SCALE x the std of the rows
+    nearest to that point (its cell) / sqrt(rows in the cell), the sampling error of the cell's
+    mean. Local, not the table's std: on data in separate groups a global std would be the
+    distance between groups and blur them together. A cell of fewer than 2 rows takes the
+    table's std / sqrt(rows per point)."""
+    cell, _ = nearest_rows(X, z)
+    std = np.empty_like(z)
+    fallback = X.std(axis=0) / np.sqrt(X.shape[0] / z.shape[0])
+    for j in range(z.shape[0]):
+        rows = X[cell == j]
+        std[j] = rows.std(axis=0) / np.sqrt(len(rows)) if len(rows) >= 2 else fallback
     rng = np.random.default_rng(seed + NOISE_SEED_OFFSET)
-    return z + rng.normal(size=z.shape) * std
+    return z + rng.normal(size=z.shape) * std * NOISE_SCALE
 
 
 def nearest_rows(P: np.ndarray, X: np.ndarray, exclude: np.ndarray | None = None):
@@ -150,6 +158,27 @@ def fit_private(X: np.ndarray, K: int, gamma: float, seed: int = 0, rounds: int 
     params = {"method": METHOD, "version": METHOD_VERSION, "points": "sqrt", "noise": NOISE_SCALE,
               "min_ratio": MIN_DISTANCE_RATIO, **({"small": 1} if n < MIN_ROWS else {})}
     return z, beta, params
+
+
+def reveals(spec) -> str:
+    """One line saying what a published spec discloses about the rows (or items) that made it."""
+    K, n = int(spec.z.shape[0]), int(spec.num_points)
+    kind = getattr(spec, "kind", "table")
+    items = {"image": "images", "text": "documents"}.get(kind, "rows")
+    space = f" in the {spec.embedder} feature space" if getattr(spec, "embedder", None) else ""
+    record = getattr(spec, "privacy", None)
+    if record and record.get("method") == METHOD:
+        if record.get("small"):
+            return (f"reveals: {K} noised points{space} summarising only {n} {items}, none nearer to one of "
+                    f"them than they are to each other; under {MIN_ROWS} {items} a point stands for few of "
+                    "them, so membership is easier to guess")
+        return (f"reveals: {K} noised points{space} summarising {n} {items}, none nearer to one of them than "
+                "they are to each other (membership attacks measured at AUC <= 0.60; not differential privacy)")
+    if n and K >= n:
+        return (f"reveals: your {n} {items} themselves{space} (a plain spec with K >= {items}): "
+                "anyone who gets it holds them")
+    return (f"reveals: {K} points{space} fitted to {n or 'an unknown number of'} {items} (a plain spec): "
+            "some may be near-copies of them")
 
 
 # ----- the record a spec carries: {"method": str, "version": int, <parameters>} -----

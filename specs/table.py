@@ -140,6 +140,12 @@ class RKMETableSpecification:
         z, beta, _ = fit_rkme(A, K, g, seed=seed, rounds=rounds, z_steps=z_steps)
         return cls(z, beta, g, num_points=A.shape[0])
 
+    def reveals(self) -> str:
+        """One line on what this spec discloses about its rows (specs/privacy.py)."""
+        from .privacy import reveals
+
+        return reveals(self)
+
     # ----- comparison -----
 
     def _comparable(self, other) -> None:

@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requirement", action="append", default=[], help="a pip requirement (repeatable)")
     p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
     p.add_argument("-o", "--output", type=Path, required=True, help="where to write the zip")
+    _privacy_options(p)
     _unsafe_option(p)
 
     p = command("submit", "check a learnware zip and store it in the dock (prints its id)")
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, default=Path("stat.json"), help="default: stat.json")
+    _privacy_options(p)
 
     p = command(
         "node",
@@ -218,7 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
     _semantic_options(p, for_query=True)
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--peers", action="store_true", help="also ask every connected peer (needs a running node)")
+    _privacy_options(p)
     return parser
+
+
+def _privacy_options(p: argparse.ArgumentParser) -> None:
+    """How a table spec made from a data file protects its rows (specs/privacy.py)."""
+    p.add_argument("--privacy", choices=["private", "none"], default=None,
+                   help="tables: `private` (default) publishes ~sqrt(rows) noised points, none near a row; "
+                   "`none` the plain spec, which can contain your rows themselves")
+    p.add_argument("--allow-small", action="store_true",
+                   help=f"tables: make a private spec of fewer than {_MIN_PRIVATE_ROWS} rows anyway "
+                   "(each point then stands for only a few rows)")
+
+
+_MIN_PRIVATE_ROWS = 50  # specs.privacy.MIN_ROWS (not imported: the parser loads without numpy)
 
 
 def _unsafe_option(p: argparse.ArgumentParser) -> None:
