@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # specs, and benchmarks.stdlib_corpus
 sys.path.insert(1, str(Path(__file__).resolve().parent))  # digits_market, for --market
 
 
@@ -58,6 +58,21 @@ def datasets() -> dict[str, np.ndarray]:
         "cancer/std": cancer,
         "digits/16": load_digits().data / 16.0,
     }
+
+
+def feature_datasets() -> dict[str, np.ndarray]:
+    """Items as image and text specs see them: the shipped embedders' features (the embedders are
+    public and deterministic, so an attacker holding an item computes its features too)."""
+    from sklearn.datasets import load_digits
+
+    from benchmarks.stdlib_corpus import build_corpus
+    from specs.embedders.image import image_features
+    from specs.embedders.text import text_features
+
+    docs = [d for topic in build_corpus().values() for d in topic]
+    docs = [docs[i] for i in np.random.default_rng(3).permutation(len(docs))[:800]]
+    return {"digit images: feat": np.asarray(image_features(load_digits().images), dtype=np.float64),
+            "stdlib docs: feat": np.asarray(text_features(docs), dtype=np.float64)}
 
 
 def auc(members: np.ndarray, others: np.ndarray) -> float:
@@ -155,13 +170,18 @@ def main() -> None:
     parser.add_argument("--market", action="store_true",
                         help="also run the digits market (search top-1, mixture, JobSelector) per variant")
     parser.add_argument("--users", type=int, default=10, help="users per seed in --market")
+    parser.add_argument("--features", action="store_true",
+                        help="also attack specs of image and text items in the shipped embedders' feature spaces")
     args = parser.parse_args()
 
     cols = ["nearest", "kde", "lrt", "ratio"]
     print(f"K={args.K}, seeds {args.seeds}; per variant: AUC nearest / kde / lrt (mean over seeds), "
           "ratio, K used, median fit s")
     print(f"{'dataset (rows in spec)':24}" + "".join(f" | {v:^38}" for v in args.variants))
-    for name, X in datasets().items():
+    data = datasets()
+    if args.features:
+        data.update(feature_datasets())
+    for name, X in data.items():
         cells = []
         for variant in args.variants:
             rows, times, ks = [], [], []

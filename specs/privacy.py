@@ -175,7 +175,10 @@ def reveals(spec) -> str:
         return (f"reveals: {K} noised points{space} summarising {n} {items}, none nearer to one of them than "
                 "they are to each other (membership attacks measured at AUC <= 0.60; not differential privacy)")
     if n and K >= n:
-        return (f"reveals: your {n} {items} themselves{space} (a plain spec with K >= {items}): "
+        if space:  # the embedder is public: anyone holding a candidate item computes its features too
+            return (f"reveals: the features of your {n} {items} themselves{space} (a plain spec with K >= "
+                    f"{items}): anyone holding one of them can tell it was used")
+        return (f"reveals: your {n} {items} themselves (a plain spec with K >= {items}): "
                 "anyone who gets it holds them")
     return (f"reveals: {K} points{space} fitted to {n or 'an unknown number of'} {items} (a plain spec): "
             "some may be near-copies of them")

@@ -110,11 +110,9 @@ def _label_column(path: Path, given: str | None, semantic_specs=()) -> str | Non
     return label
 
 
-def _privacy_kw(args, kind: str) -> dict:
-    """The fit's privacy keywords from --privacy / --allow-small (tables only: image and text fits
-    take no privacy option; see docs/SECURITY.md for what their specs disclose)."""
-    if kind != "table":
-        return {}
+def _privacy_kw(args) -> dict:
+    """The fit's privacy keywords from --privacy / --allow-small. Table specs are private unless
+    --privacy none; image and text specs are plain unless --privacy private (docs/SECURITY.md)."""
     kw = {"allow_small": bool(getattr(args, "allow_small", False))}
     if getattr(args, "privacy", None):
         kw["privacy"] = args.privacy
@@ -144,7 +142,7 @@ def _fit_spec(kind: str, data: Path, label_given: str | None, points: int, seed:
 
 def cmd_spec(args):
     spec, rows = _fit_spec(args.kind, args.data, args.label_column, args.points, args.seed,
-                           _privacy_kw(args, args.kind))
+                           _privacy_kw(args))
     spec.save(args.output)
     reveals = spec.reveals() if hasattr(spec, "reveals") else None
     if not args.json:
@@ -185,7 +183,7 @@ def cmd_search(args):
         else:  # a data file: sketched here as `lwdock spec` would (its rows stay on this machine)
             from_data = True
             kind = user_data_kind(args.stat)
-            spec, _ = _fit_spec(kind, args.stat, args.label_column, 100, 0, _privacy_kw(args, kind))
+            spec, _ = _fit_spec(kind, args.stat, args.label_column, 100, 0, _privacy_kw(args))
         stat_info[spec.type] = spec
     with _open(args) as dock:
         user_info = UserInfo(semantic_spec=semantic, stat_info=stat_info)
@@ -256,7 +254,7 @@ def cmd_pack(args):
         predict_method=args.predict_method,
         requirements=args.requirement or None,
         K=args.points,
-        **_privacy_kw(args, data_type.lower()),
+        **_privacy_kw(args),
     )
     if not args.json:
         print(path)

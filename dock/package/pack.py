@@ -163,11 +163,10 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
     kind = _data_kind(semantic_spec)
     spec_input, X, input_shape = _inputs(kind, X)
     dim = input_shape[0] if kind == "table" and input_shape else None  # a table always has its width
-    spec_kw: dict = {}
-    if kind == "table":  # image and text fits take no privacy option
+    spec_kw = {"privacy": privacy, "allow_small": allow_small}
+    if kind == "table" or privacy is not None:  # tables are private unless "none"; image/text on request
         from specs.privacy import check_enough_rows, check_privacy_method
 
-        spec_kw = {"privacy": privacy, "allow_small": allow_small}
         if check_privacy_method(privacy) != "none":
             check_enough_rows(len(spec_input), allow_small)  # now, not after probing the model
     sem = _semantic_for(semantic_spec, dim)

@@ -123,3 +123,25 @@ def test_a_small_table_is_refused_unless_allowed_and_never_copied():
     assert enough.privacy["method"] == "private" and "small" not in enough.privacy
     # the explicit opt-out still makes the plain spec of a small table
     assert generate_stat_spec(type="table", X=X, privacy="none").privacy is None
+
+
+def test_image_specs_take_the_private_method_on_request():
+    pytest.importorskip("torch")
+    from sklearn.datasets import load_digits
+
+    from specs import RKMEImageSpecification
+
+    images = load_digits().images[:200]
+    plain = generate_stat_spec(type="image", X=images, K=100)
+    assert plain.privacy is None  # image specs stay plain unless asked (docs/SECURITY.md)
+    private = generate_stat_spec(type="image", X=images, K=100, privacy="private")
+    features = RKMEImageSpecification.features(images)
+    assert private.privacy["method"] == "private" and private.z.shape[0] <= 15
+    assert np.sqrt(nearest_rows(private.z, features)[1]).min() >= 0.999 * row_spacing(features)
+    assert "noised points in the" in private.reveals()
+    for back in (spec_from_bytes(private.to_bytes()),
+                 RKMEImageSpecification.from_json_dict(json.loads(json.dumps(private.to_json_dict())))):
+        assert back.privacy == private.privacy and back.embedder == private.embedder
+    assert plain.dist(private) < plain.dist(generate_stat_spec(type="image", X=load_digits().images[-200:] * 0.2))
+    with pytest.raises(SmallTableError, match="--allow-small"):
+        generate_stat_spec(type="image", X=images[:20], privacy="private")
