@@ -168,7 +168,7 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
         from specs.privacy import check_enough_rows, check_privacy_method
 
         if check_privacy_method(privacy) != "none":
-            check_enough_rows(len(spec_input), allow_small)  # now, not after probing the model
+            check_enough_rows(len(X), allow_small)  # now, not after probing the model (X: the items, one per row)
     sem = _semantic_for(semantic_spec, dim)
     for given in (model_file, model_class_file):
         if given is not None and not Path(given).is_file():
