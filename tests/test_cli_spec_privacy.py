@@ -76,3 +76,9 @@ def test_pack_and_search_from_data_refuse_a_small_table_and_work_when_allowed(tm
     assert refused.returncode == SMALL_EXIT and "--allow-small" in refused.stderr
     found = json.loads(run_cli(home, *search, "--allow-small").stdout)
     assert [item["name"] for item in found["single"]] == ["small"]
+
+
+def test_the_help_names_the_same_row_minimum_as_the_specs():
+    from dock.cli import parser
+
+    assert parser._MIN_PRIVATE_ROWS == MIN_ROWS  # the parser cannot import specs.privacy (numpy) to read it
