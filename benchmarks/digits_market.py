@@ -81,7 +81,7 @@ def acc(pred, y) -> float:
     return float(np.mean(np.asarray(pred).reshape(-1) == y))
 
 
-def run_user(dock, loaded, Xu, yu, Xpool, ypool, rng, out: dict) -> None:
+def run_user(dock, loaded, Xu, yu, Xpool, ypool, rng, out: dict, labelled: bool = True) -> None:
     from sklearn.linear_model import LogisticRegression
 
     from dock.reuse import AveragingReuser, EnsemblePruningReuser, FeatureAugmentReuser, JobSelectorReuser
@@ -108,6 +108,8 @@ def run_user(dock, loaded, Xu, yu, Xpool, ypool, rng, out: dict) -> None:
     out["mixture + averaging"].append(acc(vote, yu))
     out["mixture + JobSelector"].append(acc(routed, yu))
 
+    if not labelled:
+        return
     pool = list(dict.fromkeys([m.id for m in result.single[:PRUNING_POOL]] + [lw.id for lw in mixture]))
     pool = [loaded[i] for i in pool]
     for n in LABELS:
@@ -123,7 +125,7 @@ def run_user(dock, loaded, Xu, yu, Xpool, ypool, rng, out: dict) -> None:
             out[f"EnsemblePruning {n}"].append(acc(EnsemblePruningReuser(pool).fit(Xl, yl).predict(Xu), yu))
 
 
-def run_seed(seed: int, n_dev: int, n_users: int) -> dict:
+def run_seed(seed: int, n_dev: int, n_users: int, labelled: bool = True) -> dict:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -150,7 +152,7 @@ def run_seed(seed: int, n_dev: int, n_users: int) -> dict:
                 ratios = (0.3, 0.3, 0.1, 0.1, 0.1, 0.1)
                 Xu, yu = draw(Xte, yte, classes, ratios, 200, rng)
                 Xpool, ypool = draw(Xtr, ytr, classes, ratios, 200, rng)
-                run_user(dock, loaded, Xu, yu, Xpool, ypool, rng, out)
+                run_user(dock, loaded, Xu, yu, Xpool, ypool, rng, out, labelled)
     return out
 
 

@@ -1,7 +1,7 @@
 """Membership privacy of table specs: can an attacker holding a published spec tell whether a row
 was one of the rows that made it?
 
-    PYTHONPATH=. python benchmarks/spec_privacy.py [--seeds 0 1 2] [--K 100] [--variants current private]
+    PYTHONPATH=. python benchmarks/spec_privacy.py [--seeds 0 1 2] [--K 100] [--variants none private]
 
 Per dataset and seed the rows are shuffled and cut: half are MEMBERS (the spec is fitted on them),
 a quarter NON-MEMBERS (same distribution, unseen), a quarter REFERENCE (data the attacker holds
@@ -20,15 +20,19 @@ Datasets (scikit-learn's bundled loaders): iris (75 rows in the spec: n < K), wi
 (89: n < K), breast cancer standardised cut to 240 rows (120 in the spec: n around K) and whole (284), digits / 16
 (898). Times are spec fits (one process; the machine may be shared).
 
-    PYTHONPATH=. python benchmarks/spec_privacy.py --market private --seeds 0 1
+    PYTHONPATH=. python benchmarks/spec_privacy.py --market [--variants none private private-v1]
 
-runs benchmarks/digits_market.py instead (search top-1, mixture, JobSelector) with every table
-spec of the run, learnwares' and users', fitted with that privacy method ("none" = today's).
+also runs benchmarks/digits_market.py (search top-1, mixture + averaging, mixture + JobSelector;
+no labelled reuse) once per variant, every table spec of the run (learnwares' and users') made
+as that variant, and prints them side by side. Variants: "none" = the plain fit (the old default),
+"private" = today's default (specs/privacy.py), "private-v1" = the first private method (K <= 3%
+of rows, no noise). Tables under 50 rows are fitted with allow_small.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -36,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # specs, and benchmarks.stdlib_corpus
 sys.path.insert(1, str(Path(__file__).resolve().parent))  # digits_market, for --market
 
 
@@ -54,6 +58,21 @@ def datasets() -> dict[str, np.ndarray]:
         "cancer/std": cancer,
         "digits/16": load_digits().data / 16.0,
     }
+
+
+def feature_datasets() -> dict[str, np.ndarray]:
+    """Items as image and text specs see them: the shipped embedders' features (the embedders are
+    public and deterministic, so an attacker holding an item computes its features too)."""
+    from sklearn.datasets import load_digits
+
+    from benchmarks.stdlib_corpus import build_corpus
+    from specs.embedders.image import image_features
+    from specs.embedders.text import text_features
+
+    docs = [d for topic in build_corpus().values() for d in topic]
+    docs = [docs[i] for i in np.random.default_rng(3).permutation(len(docs))[:800]]
+    return {"digit images: feat": np.asarray(image_features(load_digits().images), dtype=np.float64),
+            "stdlib docs: feat": np.asarray(text_features(docs), dtype=np.float64)}
 
 
 def auc(members: np.ndarray, others: np.ndarray) -> float:
@@ -96,42 +115,74 @@ def attack(spec, members, others, reference) -> dict[str, float]:
     return out
 
 
+@contextlib.contextmanager
+def variant_in_force(variant: str):
+    """Table fits of this process made as `variant` while inside: "none" (the plain fit), "private"
+    (today's default) or "private-v1" (the first private method: K <= 3% of rows, no noise)."""
+    from specs import privacy
+
+    saved = privacy.DEFAULT_METHOD, privacy.private_k, privacy.NOISE_SCALE
+    privacy.DEFAULT_METHOD = "none" if variant == "none" else "private"
+    if variant == "private-v1":
+        privacy.private_k = lambda K, n: max(1, min(K, int(np.floor(0.03 * n))))
+        privacy.NOISE_SCALE = 0.0
+    try:
+        yield
+    finally:
+        privacy.DEFAULT_METHOD, privacy.private_k, privacy.NOISE_SCALE = saved
+
+
 def fit(variant: str, X: np.ndarray, K: int, seed: int):
     from specs import RKMETableSpecification
 
-    if variant == "current":
-        return RKMETableSpecification.fit(X, K=K, seed=seed)
-    return RKMETableSpecification.fit(X, K=K, seed=seed, privacy=variant)
+    with variant_in_force(variant):
+        return RKMETableSpecification.fit(X, K=K, seed=seed, allow_small=True)
 
 
-def market(privacy: str, seeds: list[int]) -> None:
-    """digits_market with every RKMETableSpecification.fit of this process made with `privacy`."""
+MARKET_KEYS = ("top-1", "mixture + averaging", "mixture + JobSelector", "mixture size")
+
+
+def market(variants: list[str], seeds: list[int], users: int) -> None:
+    """digits_market (search and unlabelled reuse) once per variant, every table spec of the run
+    (learnwares' and users') made as that variant; the variants side by side."""
     import digits_market
 
-    from specs import RKMETableSpecification
-
-    plain_fit = RKMETableSpecification.fit.__func__
-    RKMETableSpecification.fit = classmethod(
-        lambda cls, X, **kw: plain_fit(cls, X, **{"privacy": privacy, **kw}))
-    digits_market.main(["--seeds", *map(str, seeds)])
+    per_variant = {}
+    for variant in variants:
+        with variant_in_force(variant):
+            runs = [digits_market.run_seed(seed, 20, users, labelled=False) for seed in seeds]
+        per_variant[variant] = {key: [float(np.mean(r[key])) for r in runs] for key in MARKET_KEYS}
+        print(f"market built and searched with {variant} specs", flush=True)
+    print(f"\ndigits market, seeds {seeds}, {users} users each: mean over seeds (per seed)")
+    print(f"{'measure':24}" + "".join(f" {v:>30}" for v in variants))
+    for key in MARKET_KEYS:
+        cells = [f"{np.mean(per_variant[v][key]):.3f} (" + " ".join(f"{x:.3f}" for x in per_variant[v][key]) + ")"
+                 for v in variants]
+        print(f"{key:24}" + "".join(f" {c:>30}" for c in cells))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--K", type=int, default=100)
-    parser.add_argument("--variants", nargs="+", default=["current", "private"])
-    parser.add_argument("--market", choices=["none", "private"], help="run the digits market instead")
+    parser.add_argument("--variants", nargs="+", default=["none", "private"],
+                        choices=["none", "private", "private-v1"])
+    parser.add_argument("--market", action="store_true",
+                        help="also run the digits market (search top-1, mixture, JobSelector) per variant")
+    parser.add_argument("--users", type=int, default=10, help="users per seed in --market")
+    parser.add_argument("--features", action="store_true",
+                        help="also attack specs of image and text items in the shipped embedders' feature spaces")
     args = parser.parse_args()
-    if args.market:
-        market(args.market, args.seeds)
-        return
 
     cols = ["nearest", "kde", "lrt", "ratio"]
-    print(f"K={args.K}, seeds {args.seeds}; AUC per attacker (mean over seeds), ratio, K used, fit time")
-    print(f"{'dataset (rows in spec)':24} {'variant':9} " + " ".join(f"{c:>7}" for c in cols)
-          + f" {'K':>4} {'fit s':>6}")
-    for name, X in datasets().items():
+    print(f"K={args.K}, seeds {args.seeds}; per variant: AUC nearest / kde / lrt (mean over seeds), "
+          "ratio, K used, median fit s")
+    print(f"{'dataset (rows in spec)':24}" + "".join(f" | {v:^38}" for v in args.variants))
+    data = datasets()
+    if args.features:
+        data.update(feature_datasets())
+    for name, X in data.items():
+        cells = []
         for variant in args.variants:
             rows, times, ks = [], [], []
             for seed in args.seeds:
@@ -143,10 +194,12 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
                 ks.append(spec.z.shape[0])
                 rows.append(attack(spec, members, others, reference))
-            means = {c: statistics.mean(r[c] for r in rows) for c in cols}
-            label = f"{name} ({len(X) // 2})"
-            print(f"{label:24} {variant:9} " + " ".join(f"{means[c]:7.3f}" for c in cols)
-                  + f" {statistics.mean(ks):4.0f} {statistics.median(times):6.3f}", flush=True)
+            m = {c: statistics.mean(r[c] for r in rows) for c in cols}
+            cells.append(f"{m['nearest']:.3f} {m['kde']:.3f} {m['lrt']:.3f} r{m['ratio']:5.2f} "
+                         f"K{statistics.mean(ks):3.0f} {statistics.median(times):5.3f}s")
+        print(f"{name + f' ({len(X) // 2})':24}" + "".join(f" | {c:38}" for c in cells), flush=True)
+    if args.market:
+        market(args.variants, args.seeds, args.users)
 
 
 if __name__ == "__main__":

@@ -252,6 +252,7 @@ _FOREIGN_ERRORS: tuple[tuple[type[BaseException], int], ...] = (
     (p2p_errors.TransferError, 40),
     (p2p_errors.TruncatedTransfer, 41),
     (p2p_errors.HashMismatch, 42),
+    (specs_errors.SmallTableError, 45),
 )
 
 # Class name -> kind: the control socket's error names (the names are unique: a test checks it).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import SpecError
+from .privacy import PRIVACY_WIRE_KEY
 from .table import GAMMA_POLICY, RKMETableSpecification
 from .wire import MAX_DECOMPRESSED_BYTES, pack_spec, unpack_spec
 
@@ -24,10 +25,24 @@ class EmbeddedRKMESpecification(RKMETableSpecification):
     type = "EmbeddedRKMESpecification"  # abstract: subclasses set type and kind
     kind = "embedded"
 
-    def __init__(self, z, beta, gamma, num_points: int = 0, version: int = 1, *, embedder: str, meta=None):
+    def __init__(self, z, beta, gamma, num_points: int = 0, version: int = 1, *, embedder: str, meta=None,
+                 privacy=None):
         self.embedder = embedder
         self.meta = {} if meta is None else meta
-        super().__init__(z, beta, gamma, num_points=num_points, version=version)
+        super().__init__(z, beta, gamma, num_points=num_points, version=version, privacy=privacy)
+
+    @staticmethod
+    def fit_features(F: np.ndarray, K: int, gamma: float, seed: int, rounds: int, z_steps: int, privacy,
+                     allow_small: bool):
+        """(z, beta, privacy record or None) of features F: the plain fit unless privacy is "private"
+        (opt-in for image and text specs: docs/SECURITY.md "What a spec reveals")."""
+        from .privacy import METHOD, check_privacy_method, fit_private
+        from .rkme_fit import fit_rkme
+
+        if privacy is not None and check_privacy_method(privacy) == METHOD:
+            return fit_private(F, K, gamma, seed=seed, rounds=rounds, z_steps=z_steps, allow_small=allow_small)
+        z, beta, _ = fit_rkme(F, K, gamma, seed=seed, rounds=rounds, z_steps=z_steps)
+        return z, beta, None
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(K={self.z.shape[0]}, dim={self.dim}, gamma={self.gamma:.6g}, "
@@ -100,7 +115,7 @@ class EmbeddedRKMESpecification(RKMETableSpecification):
             raise SpecError(f"gamma: missing from {cls.type} JSON")
         base = RKMETableSpecification.from_json_dict({**d, "type": RKMETableSpecification.type})
         return cls(base.z, base.beta, base.gamma, num_points=base.num_points, version=base.version,
-                   embedder=meta["embedder"], meta=meta.get("input") or {})
+                   embedder=meta["embedder"], meta=meta.get("input") or {}, privacy=base.privacy)
 
     reference_note = "It was not made by lwdock, whose specs record the feature map they were computed in."
 
@@ -112,7 +127,8 @@ class EmbeddedRKMESpecification(RKMETableSpecification):
         K, d = self.z.shape
         return pack_spec({"t": self.type, "v": self.version, "g": self.gamma, "n": self.num_points, "k": K,
                           "d": d, "z": self.z.astype("<f4").tobytes(), "b": self.beta.astype("<f4").tobytes(),
-                          "e": self.embedder, "x": self.meta, "p": GAMMA_POLICY})
+                          "e": self.embedder, "x": self.meta, "p": GAMMA_POLICY,
+                          **({PRIVACY_WIRE_KEY: dict(self.privacy)} if self.privacy else {})})
 
     @classmethod
     def from_bytes(cls, data, max_size: int = MAX_DECOMPRESSED_BYTES):
@@ -126,4 +142,4 @@ class EmbeddedRKMESpecification(RKMETableSpecification):
             raise SpecError("spec bytes: missing keys ['e'] (the embedder)")
         base = RKMETableSpecification.from_wire_dict({**w, "t": RKMETableSpecification.type})
         return cls(base.z, base.beta, base.gamma, num_points=base.num_points, version=base.version,
-                   embedder=w["e"], meta=w.get("x") or {})
+                   embedder=w["e"], meta=w.get("x") or {}, privacy=base.privacy)

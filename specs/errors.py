@@ -21,3 +21,8 @@ class MissingExtraError(SpecError):
 
     def __reduce__(self):  # survives pickling (process pools) with its fields, not just its message
         return type(self), (self.what, self.extra, self.missing)
+
+
+class SmallTableError(SpecError):
+    """A table has fewer rows than a private spec needs (specs/privacy.py MIN_ROWS) and the caller
+    did not pass allow_small: refused rather than publishing points that stand for one or two rows."""

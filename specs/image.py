@@ -26,7 +26,6 @@ import numpy as np
 from .checks import check_gamma, check_int
 from .embedded import EmbeddedRKMESpecification
 from .errors import SpecError
-from .rkme_fit import fit_rkme
 from .table import table_gamma
 
 SPEC_VERSION = 1
@@ -99,10 +98,10 @@ class RKMEImageSpecification(EmbeddedRKMESpecification):
                 "integer": bool(meta.get("integer", False))}
 
     @classmethod
-    def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None):
-        """Fit to images X: (N, H, W) or (N, C, H, W), C in {1, 3, 4}, channels first."""
-        if privacy not in (None, "none"):  # the private method is for tables only (specs/privacy.py)
-            raise SpecError(f"privacy: {privacy!r} is not available for image specs yet; only table specs have it")
+    def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None,
+            allow_small: bool = False):
+        """Fit to images X: (N, H, W) or (N, C, H, W), C in {1, 3, 4}, channels first. privacy "private"
+        (opt-in here; the default is the plain fit) applies specs/privacy.py to the features."""
         from .embedders.image import as_images, embedder_id, image_features
 
         A = np.asarray(X)
@@ -111,11 +110,12 @@ class RKMEImageSpecification(EmbeddedRKMESpecification):
         seed = check_int("seed", seed, 0)
         F = image_features(A)
         g = table_gamma(F) if gamma is None else check_gamma(gamma)
-        z, beta, _ = fit_rkme(F, K, g, seed=seed, rounds=check_int("rounds", rounds, 0),
-                              z_steps=check_int("z_steps", z_steps, 0))
+        z, beta, record = cls.fit_features(F, K, g, seed, check_int("rounds", rounds, 0),
+                                           check_int("z_steps", z_steps, 0), privacy, bool(allow_small))
         meta = {"shape": [int(s) for s in A.shape[1:]], "range": [float(A.min()), float(A.max())],
                 "integer": A.dtype.kind in "biu"}
-        return cls(z, beta, g, num_points=A.shape[0], version=SPEC_VERSION, embedder=embedder_id(), meta=meta)
+        return cls(z, beta, g, num_points=A.shape[0], version=SPEC_VERSION, embedder=embedder_id(), meta=meta,
+                   privacy=record)
 
     @classmethod
     def features(cls, X) -> np.ndarray:

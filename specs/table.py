@@ -127,14 +127,17 @@ class RKMETableSpecification:
 
     @classmethod
     def fit(
-        cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None
+        cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None,
+        allow_small: bool = False,
     ) -> RKMETableSpecification:
         """Fit a spec to X (n, d). K is capped at n. Deterministic for given inputs and seed (bitwise
         on one numpy/BLAS build and thread count; BLAS summation order differs across them).
 
         gamma None applies the median-grid4 policy. rounds x z_steps bounds the passes over X.
-        privacy "private" (opt-in for now) fits at most 3% of n points, none closer to a row than
-        rows are to each other (specs/privacy.py); None or "none" is the plain fit.
+        privacy "private" (the default, also None) fits at most ceil(sqrt(n)) noised points, none
+        closer to a row than rows are to each other (specs/privacy.py); it refuses a table of fewer
+        than 50 rows (SmallTableError) unless allow_small=True. "none" is the plain fit, which
+        publishes the rows themselves when K >= n: for benchmarks and tests that need it.
         """
         A = as_table_data(X)
         K = check_int("K", K, 1)
@@ -143,10 +146,17 @@ class RKMETableSpecification:
         z_steps = check_int("z_steps", z_steps, 0)
         g = table_gamma(A) if gamma is None else check_gamma(gamma)
         if check_privacy_method(privacy) == PRIVATE_METHOD:
-            z, beta, record = fit_private(A, K, g, seed=seed, rounds=rounds, z_steps=z_steps)
+            z, beta, record = fit_private(A, K, g, seed=seed, rounds=rounds, z_steps=z_steps,
+                                          allow_small=bool(allow_small))
             return cls(z, beta, g, num_points=A.shape[0], privacy=record)
         z, beta, _ = fit_rkme(A, K, g, seed=seed, rounds=rounds, z_steps=z_steps)
         return cls(z, beta, g, num_points=A.shape[0])
+
+    def reveals(self) -> str:
+        """One line on what this spec discloses about its rows (specs/privacy.py)."""
+        from .privacy import reveals
+
+        return reveals(self)
 
     # ----- comparison -----
 

@@ -25,7 +25,6 @@ import numpy as np
 from .checks import check_gamma, check_int
 from .embedded import EmbeddedRKMESpecification
 from .errors import SpecError
-from .rkme_fit import fit_rkme
 from .table import table_gamma
 
 SPEC_VERSION = 1
@@ -83,10 +82,10 @@ class RKMETextSpecification(EmbeddedRKMESpecification):
         return out
 
     @classmethod
-    def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None):
-        """Fit to documents X (a list of non-empty strings)."""
-        if privacy not in (None, "none"):  # the private method is for tables only (specs/privacy.py)
-            raise SpecError(f"privacy: {privacy!r} is not available for text specs yet; only table specs have it")
+    def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None,
+            allow_small: bool = False):
+        """Fit to documents X (a list of non-empty strings). privacy "private" (opt-in here; the
+        default is the plain fit) applies specs/privacy.py to the features."""
         from .embedders import text as emb
 
         docs = as_documents(X)
@@ -99,10 +98,10 @@ class RKMETextSpecification(EmbeddedRKMESpecification):
                                                  max_length=emb.MAX_TOKENS + 1)["input_ids"]]
         truncated = int(sum(n > emb.MAX_TOKENS for n in lengths))
         g = table_gamma(F) if gamma is None else check_gamma(gamma)
-        z, beta, _ = fit_rkme(F, K, g, seed=seed, rounds=check_int("rounds", rounds, 0),
-                              z_steps=check_int("z_steps", z_steps, 0))
+        z, beta, record = cls.fit_features(F, K, g, seed, check_int("rounds", rounds, 0),
+                                           check_int("z_steps", z_steps, 0), privacy, bool(allow_small))
         return cls(z, beta, g, num_points=len(docs), version=SPEC_VERSION, embedder=emb.embedder_id(),
-                   meta={"max_tokens": emb.MAX_TOKENS, "truncated": truncated})
+                   meta={"max_tokens": emb.MAX_TOKENS, "truncated": truncated}, privacy=record)
 
     @classmethod
     def features(cls, X) -> np.ndarray:

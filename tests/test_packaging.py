@@ -130,7 +130,7 @@ def _write_inputs(folder: Path) -> None:
     np.save(folder / "imgs.npy", rng.random((6, 8, 8)))
     (folder / "docs.txt").write_text("the striker scored twice\nrain is expected tomorrow\n", encoding="utf-8")
     (folder / "bright.py").write_text(BRIGHT_MODEL, encoding="utf-8")
-    X = rng.normal(size=(40, 3))
+    X = rng.normal(size=(60, 3))  # >= 50 rows: enough for the private table spec (the default)
     np.savetxt(folder / "mine.csv", X, delimiter=",", header="a,b,c", comments="")
 
 

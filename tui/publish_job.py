@@ -40,6 +40,7 @@ class DataSketch:
     kind: str = "table"  # "table" | "image" | "text" (dock.datafiles.user_data_kind)
     described: str = ""  # e.g. "150 rows × 4 columns", "900 images 8×8", "120 documents"
     has_labels: bool = False  # a label column, or a .npz's labels array (given, or found as y / labels)
+    reveals: str = ""  # one line: what the published spec discloses about the data (specs/privacy.py)
 
     @property
     def data_type(self) -> str:
@@ -118,7 +119,13 @@ def sketch_training_data(path: Path, label_column: str | None, progress: Progres
     return DataSketch(path, len(data), int(data.X.shape[1]) if data.kind == "table" else None,
                       label_column or None, _classes(data.y), int(spec.z.shape[0]), float(spec.gamma),
                       time.perf_counter() - start, kind=data.kind, described=data.describe(),
-                      has_labels=data.y is not None)
+                      has_labels=data.y is not None, reveals=reveals_line(spec))
+
+
+def reveals_line(spec) -> str:
+    """What the spec discloses, in one line for the publish screen (the spec's own words)."""
+    reveals = getattr(spec, "reveals", None)
+    return reveals() if callable(reveals) else ""
 
 
 def pack_and_submit(backend, *, model_path: Path, class_name: str | None, data_path: Path,

@@ -115,7 +115,16 @@ def _label_column(path: Path, given: str | None, semantic_specs=()) -> str | Non
     return label
 
 
-def _fit_spec(kind: str, data: Path, label_given: str | None, points: int, seed: int):
+def _privacy_kw(args) -> dict:
+    """The fit's privacy keywords from --privacy / --allow-small. Table specs are private unless
+    --privacy none; image and text specs are plain unless --privacy private (docs/SECURITY.md)."""
+    kw = {"allow_small": bool(getattr(args, "allow_small", False))}
+    if getattr(args, "privacy", None):
+        kw["privacy"] = args.privacy
+    return kw
+
+
+def _fit_spec(kind: str, data: Path, label_given: str | None, points: int, seed: int, privacy_kw=None):
     """(spec, number of items) of a data file, as `lwdock spec` makes it."""
     from dock.datafiles import load_documents, load_images, load_table
     from specs import generate_stat_spec, require_extra
@@ -133,14 +142,18 @@ def _fit_spec(kind: str, data: Path, label_given: str | None, points: int, seed:
     else:
         X = load_documents(data)
         out.info(f"fitting an RKME of {len(X)} documents with {points} points…")
-    return generate_stat_spec(type=kind, X=X, K=points, seed=seed), len(X)
+    return generate_stat_spec(type=kind, X=X, K=points, seed=seed, **(privacy_kw or {})), len(X)
 
 
 def cmd_spec(args):
-    spec, rows = _fit_spec(args.kind, args.data, args.label_column, args.points, args.seed)
+    spec, rows = _fit_spec(args.kind, args.data, args.label_column, args.points, args.seed,
+                           _privacy_kw(args))
     spec.save(args.output)
+    reveals = spec.reveals() if hasattr(spec, "reveals") else None
     if not args.json:
         out.info(f"wrote {args.output} (gamma {spec.gamma:.4g})")
+        if reveals:
+            out.info(reveals)
     result = {
         "path": str(args.output),
         "type": spec.type,
@@ -148,6 +161,8 @@ def cmd_spec(args):
         "dim": int(spec.dim),
         "points": int(spec.z.shape[0]),
         "gamma": float(spec.gamma),
+        "privacy": dict(spec.privacy) if getattr(spec, "privacy", None) else None,
+        "reveals": reveals,
     }
     if getattr(spec, "embedder", None):
         result["embedder"] = spec.embedder
@@ -175,7 +190,8 @@ def cmd_search(args):
             spec = load_spec(args.stat)
         else:  # a data file: sketched here as `lwdock spec` would (its rows stay on this machine)
             from_data = True
-            spec, _ = _fit_spec(user_data_kind(args.stat), args.stat, args.label_column, 100, 0)
+            kind = user_data_kind(args.stat)
+            spec, _ = _fit_spec(kind, args.stat, args.label_column, 100, 0, _privacy_kw(args))
         stat_info[spec.type] = spec
     with _open(args) as dock:
         user_info = UserInfo(semantic_spec=semantic, stat_info=stat_info)
@@ -269,6 +285,7 @@ def cmd_pack(args):
         predict_method=args.predict_method,
         requirements=args.requirement or None,
         K=args.points,
+        **_privacy_kw(args),
     )
     if not args.json:
         print(path)

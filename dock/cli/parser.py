@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requirement", action="append", default=[], help="a pip requirement (repeatable)")
     p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
     p.add_argument("-o", "--output", type=Path, required=True, help="where to write the zip")
+    _privacy_options(p)
     _unsafe_option(p)
 
     p = command("submit", "check a learnware zip and store it in the dock (prints its id)")
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--points", type=int, default=100, help="RKME points (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, default=Path("stat.json"), help="default: stat.json")
+    _privacy_options(p)
 
     p = command(
         "node",
@@ -263,7 +265,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--preview-rows", type=int, default=None, metavar="ROWS",
                    help="labelled rows to run on (default 200; a seeded sample, stratified by class)")
     g.add_argument("--preview-seed", type=int, default=0, help="seed of the preview's sample (default 0)")
+    _privacy_options(p)
     return parser
+
+
+def _privacy_options(p: argparse.ArgumentParser) -> None:
+    """How a table spec made from a data file protects its rows (specs/privacy.py)."""
+    p.add_argument("--privacy", choices=["private", "none"], default=None,
+                   help="`private` (default for tables) publishes ~sqrt(rows) noised points, none near a row; "
+                   "`none` (default for images and text) the plain spec, which can contain your rows themselves")
+    p.add_argument("--allow-small", action="store_true",
+                   help=f"make a private spec of fewer than {_MIN_PRIVATE_ROWS} rows (or items) anyway "
+                   "(each point then stands for only a few rows)")
+
+
+_MIN_PRIVATE_ROWS = 50  # specs.privacy.MIN_ROWS (not imported: the parser loads without numpy)
 
 
 def _unsafe_option(p: argparse.ArgumentParser) -> None:

@@ -146,14 +146,18 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
                    semantic_spec: dict, predict_method: str = "predict",
                    requirements: list[str] | None = None, K: int = 100, seed: int = 0,
                    model_kwargs: dict | None = None, timeout: float = DEFAULT_LIMITS.timeout,
-                   python: str | None = None) -> Path:
+                   python: str | None = None, privacy: str | None = None, allow_small: bool = False) -> Path:
     """Write a learnware zip to `out_zip` and return its path.
+
+    A table's spec is private by default (specs/privacy.py); `privacy="none"` makes the plain one,
+    and a table of fewer than 50 rows is refused (SmallTableError) unless `allow_small`.
 
     Give either `model_file` (a pickled/joblib fitted model, copied byte for byte as model.pkl and
     wrapped by PickleLoadedModel) or `model_class_file` + `model_class` (a Python file copied as
     __init__.py; `model_kwargs` go to the class). Same inputs give the same zip bytes.
     """
     from specs import SpecError, generate_stat_spec
+    from specs.errors import SmallTableError
 
     if (model_file is None) == (model_class_file is None):
         raise ValueError("give exactly one of model_file and model_class_file")
@@ -165,6 +169,12 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
     kind = _data_kind(semantic_spec)
     spec_input, X, input_shape = _inputs(kind, X)
     dim = input_shape[0] if kind == "table" and input_shape else None  # a table always has its width
+    spec_kw = {"privacy": privacy, "allow_small": allow_small}
+    if kind == "table" or privacy is not None:  # tables are private unless "none"; image/text on request
+        from specs.privacy import check_enough_rows, check_privacy_method
+
+        if check_privacy_method(privacy) != "none":
+            check_enough_rows(len(X), allow_small)  # now, not after probing the model (X: the items, one per row)
     sem = _semantic_for(semantic_spec, dim)
     for given in (model_file, model_class_file):
         if given is not None and not Path(given).is_file():
@@ -194,7 +204,9 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
                 raise PackageError(f"{model_class}.input_shape is {worker.input_shape} "
                                    f"but X's items have shape {input_shape}")
         try:  # after the model ran: a missing or broken model is said before minutes of fitting
-            spec = generate_stat_spec(type=kind, X=spec_input, K=K, seed=seed)
+            spec = generate_stat_spec(type=kind, X=spec_input, K=K, seed=seed, **spec_kw)
+        except SmallTableError:
+            raise  # its own exit code and its own advice (--allow-small)
         except SpecError as exc:
             raise PackageError(f"cannot build the statistical spec: {exc}") from exc
         spec.save(folder / SPEC_FILE)

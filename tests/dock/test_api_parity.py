@@ -57,6 +57,15 @@ def test_signature_check_catches_a_drift():
     assert inspect.signature(RemoteDock.get) == inspect.signature(DockAPI.get)
 
 
+def _rounded(value):
+    """value with every float rounded to 9 significant digits (tuples and lists kept)."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rounded(v) for v in value)
+    return value
+
+
 # -- one scenario against both ---------------------------------------------------------------------
 def _cluster(name: str, rows: int = 120) -> np.ndarray:
     rng = np.random.default_rng(int(CENTRES[name]) + 1)
@@ -271,7 +280,8 @@ def test_the_scenario_did_what_it_says(transcripts, mode):
     by_weight = [i for _, i in sorted(zip(weights, mix_ids, strict=True), reverse=True)]
     assert by_weight[:2] == [submitted["alpha cluster"], submitted["gamma cluster"]]
     assert sum(weights) == pytest.approx(1.0, abs=1e-6) and score > single[0][2]
-    assert t["search_peers offline"] == t["search stat + mixture"]  # offline: this dock alone
+    # offline: this dock alone (scores to 9 digits: the mixture's QP may differ in the last bits)
+    assert _rounded(t["search_peers offline"]) == _rounded(t["search stat + mixture"])
     shape, predictions, same_id = t["load + predict"][1]
     assert shape == (7,) and set(predictions) <= {0, 1} and same_id
     assert t["trust"][1] == {"id": True, "note": "me"} and t["trusted"][1] == [(True, "me")]

@@ -74,7 +74,7 @@ def test_pack_model_class_file(tmp_path):
     src.write_text(model_source("return (X[:, 0] > 0).astype(int)"))
     sem = semantic(out_dim=2)
     out = pack_learnware(tmp_path / "c.zip", model_class_file=src, model_class="M", X=X,
-                         semantic_spec=sem, K=10)
+                         semantic_spec=sem, K=10, privacy="none")  # 40 rows: about the class file, not privacy
     pkg = read_package(out)
     assert pkg.model_config == {"class_name": "M", "module_path": "__init__.py", "kwargs": {}}
     assert check_package(pkg, extract_package(out, tmp_path / "x"))["output_shape"] == (1,)

@@ -1,6 +1,6 @@
-"""The opt-in private table spec (specs/privacy.py): never a copy of a row, reduced points no closer
-to a row than rows are to each other, its method recorded through JSON and the wire form, and it
-compares with plain specs as any spec does."""
+"""The private table spec (specs/privacy.py), the default of every table fit: never a copy of a row,
+reduced points no closer to a row than rows are to each other, its method recorded through JSON and
+the wire form, a small table refused unless allowed, and it compares with plain specs as any spec does."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 import zstandard
 
 from specs import RKMETableSpecification, SpecError, generate_stat_spec, spec_from_bytes
-from specs.privacy import MAX_POINT_FRACTION, nearest_rows, row_spacing
+from specs.errors import SmallTableError
+from specs.privacy import MIN_ROWS, nearest_rows, row_spacing
 from specs.wire import pack_spec
 
 
@@ -28,13 +29,13 @@ def min_distance_to_rows(spec, X) -> np.ndarray:
 @pytest.mark.parametrize("n", [20, 80, 400])  # far fewer rows than K=100, around it, more
 def test_private_points_are_never_rows_and_keep_the_spacing(n):
     X = two_blobs(n)
-    plain = RKMETableSpecification.fit(X, K=100, seed=0)
-    private = RKMETableSpecification.fit(X, K=100, seed=0, privacy="private")
+    plain = RKMETableSpecification.fit(X, K=100, seed=0, privacy="none")
+    private = RKMETableSpecification.fit(X, K=100, seed=0, allow_small=n < MIN_ROWS)  # the default
     spacing = row_spacing(X)
     # The plain fit really does publish its rows when n <= K (what this method exists to stop).
     if n <= 100:
         assert min_distance_to_rows(plain, X).max() < 1e-6 * spacing
-    assert private.z.shape[0] <= max(1, int(MAX_POINT_FRACTION * n)) < n
+    assert private.z.shape[0] <= int(np.ceil(np.sqrt(n))) < n
     assert min_distance_to_rows(private, X).min() >= 0.999 * spacing
     # ratio of the issue: median point-to-nearest-row over median row-to-nearest-row
     assert np.median(min_distance_to_rows(private, X)) / spacing >= 1.0
@@ -51,7 +52,7 @@ def test_privacy_record_round_trips_through_json_and_wire():
     X = two_blobs(300)
     private = generate_stat_spec(type="table", X=X, K=50, privacy="private")
     record = private.privacy
-    assert record["method"] == "private" and record["version"] == 1
+    assert record["method"] == "private" and record["version"] == 2
     d = json.loads(json.dumps(private.to_json_dict()))
     assert d["lwdock"]["privacy"] == record
     assert RKMETableSpecification.from_json_dict(d).privacy == record
@@ -62,8 +63,8 @@ def test_privacy_record_round_trips_through_json_and_wire():
     assert wire["pr"] == record
 
 
-def test_default_specs_keep_the_old_json_and_wire_forms():
-    plain = RKMETableSpecification.fit(two_blobs(300), K=20, seed=0)
+def test_plain_specs_keep_the_old_json_and_wire_forms():
+    plain = RKMETableSpecification.fit(two_blobs(300), K=20, seed=0, privacy="none")
     wire = msgpack.unpackb(zstandard.ZstdDecompressor().decompress(plain.to_bytes()))
     assert set(wire) == {"t", "v", "g", "n", "k", "d", "z", "b"}  # what PROTOCOL.md 6 lists, nothing more
     assert "privacy" not in plain.to_json_dict()["lwdock"]
@@ -79,7 +80,7 @@ def test_default_specs_keep_the_old_json_and_wire_forms():
     ({"method": "private", "version": 1, **{f"k{i}": i for i in range(8)}}, "at most 8"),
 ])
 def test_a_bad_privacy_record_on_the_wire_is_refused(record, message):
-    plain = RKMETableSpecification.fit(two_blobs(100), K=5, seed=0)
+    plain = RKMETableSpecification.fit(two_blobs(100), K=5, seed=0, privacy="none")
     w = msgpack.unpackb(zstandard.ZstdDecompressor().decompress(plain.to_bytes()))
     with pytest.raises(SpecError, match=message):
         spec_from_bytes(pack_spec({**w, "pr": record}))
@@ -98,13 +99,49 @@ def test_an_unknown_privacy_method_is_refused_when_fitting():
 def test_private_and_plain_specs_compare_and_rank_alike():
     same_a, same_b = two_blobs(400, seed=2), two_blobs(400, seed=3)
     other = two_blobs(400, seed=4, shift=-4.0) + 2.0
-    user = RKMETableSpecification.fit(same_a, K=50, seed=0)
+    user = RKMETableSpecification.fit(same_a, K=50, seed=0, privacy="none")
     private_same = RKMETableSpecification.fit(same_b, K=50, seed=0, privacy="private")
     private_other = RKMETableSpecification.fit(other, K=50, seed=0, privacy="private")
-    plain_same = RKMETableSpecification.fit(same_b, K=50, seed=0)
+    plain_same = RKMETableSpecification.fit(same_b, K=50, seed=0, privacy="none")
     near, far = user.dist(private_same), user.dist(private_other)
     assert near < far / 5  # the private spec of the same distribution ranks first
     assert near < user.dist(plain_same) + 0.05  # and is nearly as close as the plain spec of it
     # both directions and the inner product work across the two kinds of spec
     assert private_same.dist(user, gamma=user.gamma) == pytest.approx(near, rel=1e-9, abs=1e-12)
     assert user.inner_prod(private_same) > user.inner_prod(private_other)
+
+
+def test_a_small_table_is_refused_unless_allowed_and_never_copied():
+    X = two_blobs(MIN_ROWS - 1)
+    with pytest.raises(SmallTableError, match=f"{MIN_ROWS - 1} rows are too few .*--allow-small"):
+        generate_stat_spec(type="table", X=X)  # the default is private: refused, nothing returned
+    allowed = generate_stat_spec(type="table", X=X, allow_small=True)
+    assert allowed.privacy["method"] == "private" and allowed.privacy["small"] == 1
+    assert min_distance_to_rows(allowed, X).min() >= 0.999 * row_spacing(X)
+    # enough rows: private without being asked, and no "small" mark
+    enough = generate_stat_spec(type="table", X=two_blobs(MIN_ROWS))
+    assert enough.privacy["method"] == "private" and "small" not in enough.privacy
+    # the explicit opt-out still makes the plain spec of a small table
+    assert generate_stat_spec(type="table", X=X, privacy="none").privacy is None
+
+
+def test_image_specs_take_the_private_method_on_request():
+    pytest.importorskip("torch")
+    from sklearn.datasets import load_digits
+
+    from specs import RKMEImageSpecification
+
+    images = load_digits().images[:200]
+    plain = generate_stat_spec(type="image", X=images, K=100)
+    assert plain.privacy is None  # image specs stay plain unless asked (docs/SECURITY.md)
+    private = generate_stat_spec(type="image", X=images, K=100, privacy="private")
+    features = RKMEImageSpecification.features(images)
+    assert private.privacy["method"] == "private" and private.z.shape[0] <= 15
+    assert np.sqrt(nearest_rows(private.z, features)[1]).min() >= 0.999 * row_spacing(features)
+    assert "noised points in the" in private.reveals()
+    for back in (spec_from_bytes(private.to_bytes()),
+                 RKMEImageSpecification.from_json_dict(json.loads(json.dumps(private.to_json_dict())))):
+        assert back.privacy == private.privacy and back.embedder == private.embedder
+    assert plain.dist(private) < plain.dist(generate_stat_spec(type="image", X=load_digits().images[-200:] * 0.2))
+    with pytest.raises(SmallTableError, match="--allow-small"):
+        generate_stat_spec(type="image", X=images[:20], privacy="private")

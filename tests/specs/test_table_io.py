@@ -13,6 +13,15 @@ from specs import RKMETableSpecification, SpecError, load_spec, spec_from_bytes
 from specs.wire import pack_spec
 
 
+@pytest.fixture(scope="module", autouse=True)
+def plain_fits():
+    """This file tests the RKME fit itself: table fits here are the plain method (privacy "none"),
+    the private default has its own tests (tests/specs/test_spec_privacy.py)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("specs.privacy.DEFAULT_METHOD", "none")
+        yield
+
+
 @pytest.fixture(scope="module")
 def spec():
     rng = np.random.default_rng(0)

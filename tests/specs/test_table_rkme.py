@@ -12,6 +12,15 @@ from specs import RKMETableSpecification, SpecError, generate_stat_spec
 from specs.kernels import gaussian_kernel, mmd2
 
 
+@pytest.fixture(scope="module", autouse=True)
+def plain_fits():
+    """This file tests the RKME fit itself: table fits here are the plain method (privacy "none"),
+    the private default has its own tests (tests/specs/test_spec_privacy.py)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("specs.privacy.DEFAULT_METHOD", "none")
+        yield
+
+
 @pytest.fixture(scope="module")
 def digits():
     return load_digits(return_X_y=True)

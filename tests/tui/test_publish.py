@@ -32,6 +32,7 @@ def test_publish_creates_a_learnware_that_the_next_search_finds(dock, tmp_path):
     lines = [",".join(f"{v:g}" for v in (*x, t)) for x, t in zip(X, y, strict=True)]
     data_path.write_text(header + "\n" + "\n".join(lines) + "\n")
     before = len(dock.list())
+    reveals: list[str] = []
 
     async def scenario(pilot):
         await pilot.press("f3")
@@ -44,6 +45,7 @@ def test_publish_creates_a_learnware_that_the_next_search_finds(dock, tmp_path):
         await wait_until(pilot, lambda: screen.sketch is not None, what="the data sketch")
         await pilot.pause()
         suggested = (screen.query_one("#sem-task", Select).value, screen.query_one("#output-dim").value)
+        reveals.extend(line for line in plain(screen, "#sketch-info").splitlines() if "reveals:" in line)
         await type_into(pilot, "#name", "Vineyard grape typer")
         await type_into(pilot, "#description", "Tells three grape cultivars apart")
         screen.query_one("#sem-scenario", SelectionList).select("Agriculture")
@@ -58,6 +60,8 @@ def test_publish_creates_a_learnware_that_the_next_search_finds(dock, tmp_path):
 
     suggested, names = run(make_app(dock=dock), scenario)
     assert suggested == ("Classification", "3")
+    # one line says what the published spec discloses (the private default: 178 rows, 14 points)
+    assert len(reveals) == 1 and "noised points summarising 178 rows" in reveals[0]
     assert names[0] == "Vineyard grape typer"
     assert len(dock.list()) == before + 1
     record = next(r for r in dock.list() if r.name == "Vineyard grape typer")

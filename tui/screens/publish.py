@@ -126,7 +126,7 @@ class PublishScreen(LwdockScreen):
         took = f" in {s.seconds:.1f} s" if self.app.show_timings else ""
         what = f"{s.rows} rows × {s.columns} feature columns" if s.kind == "table" else s.described
         summary = (f"{s.path.name}: {what}; {labels} → {s.kind} spec of {s.points} points (γ = {s.gamma:.3g})"
-                   f"{took}; Data: {s.data_type}")
+                   f"{took}; Data: {s.data_type}" + (f"\n{s.reveals}" if s.reveals else ""))
         self.query_one("#sketch-info", Static).update(Text.assemble(("✓ ", "green"), summary))
         self.query_one("#sem-data", Select).value = s.data_type
         if s.has_labels:
