@@ -167,7 +167,13 @@ def cmd_search(args):
             spec = load_spec(args.stat)
         else:  # a data file: sketched here as `lwdock spec` would (its rows stay on this machine)
             from_data = True
-            spec, _ = _fit_spec(user_data_kind(args.stat), args.stat, args.label_column, 100, 0)
+            kind = user_data_kind(args.stat)
+            spec, _ = _fit_spec(kind, args.stat, args.label_column, 100, 0)
+            if kind == "table":  # the user's column names: learnwares with other columns can be found too
+                from dock.cli.cmd_hetero import describe_query_columns
+
+                semantic = describe_query_columns(semantic, args.stat, args.label_column,
+                                                  getattr(args, "column_description", None), int(spec.dim))
         stat_info[spec.type] = spec
     with _open(args) as dock:
         user_info = UserInfo(semantic_spec=semantic, stat_info=stat_info)
@@ -208,7 +214,11 @@ def cmd_pack(args):
     data_type = view.data_type or "Table"
     y = None
     if data_type == "Table":
-        X, y = load_table(args.data, _label_column(args.data, args.label_column))
+        label_column = _label_column(args.data, args.label_column)
+        X, y = load_table(args.data, label_column)
+        from dock.cli.cmd_hetero import describe_columns
+
+        describe_columns(semantic, args.data, label_column, getattr(args, "column_description", None), int(X.shape[1]))
     elif args.label_column is not None:
         raise DataFileError(f"--label-column is for tables; give --output-dim for {data_type} learnwares")
     else:  # the same files `lwdock spec image|text` reads: .npy images, or one document per line
