@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 UNIT_RATIO = 4.0
 SPEC_POINTS = 50
 CV_FOLDS = 5
+CV_REPEATS = 2
 TABLE_SPEC = "RKMETableSpecification"
 
 
@@ -279,18 +280,19 @@ class HeteroAlignReuser:
         if folds < 2:
             self.choice = "average"
             return self
-        splitter = (StratifiedKFold(folds, shuffle=True, random_state=0) if self.mode == CLASSIFICATION
-                    else KFold(folds, shuffle=True, random_state=0))
         scores = {}
         for name, feats in candidates.items():
             errs = []
-            for train, test in splitter.split(X, y):
-                if feats is None:
-                    pred = self._final(self._average(F[test]))
-                else:
-                    model = self._head(feats[train], y[train])
-                    pred = None if model is None else model.predict(feats[test])
-                errs.append(np.inf if pred is None else self._loss(pred, y[test]))
+            for repeat in range(CV_REPEATS):
+                splitter = (StratifiedKFold(folds, shuffle=True, random_state=repeat) if self.mode == CLASSIFICATION
+                            else KFold(folds, shuffle=True, random_state=repeat))
+                for train, test in splitter.split(X, y):
+                    if feats is None:
+                        out = self._average(F[test])
+                    else:
+                        model = self._head(feats[train], y[train])
+                        out = None if model is None else self._scores(model, feats[test])
+                    errs.append(np.inf if out is None else self._loss(out, y[test]))
             scores[name] = float(np.mean(errs))
         self.cv_losses = scores
         self.choice = min(scores, key=lambda k: (scores[k], list(candidates).index(k)))
@@ -308,10 +310,21 @@ class HeteroAlignReuser:
             return LogisticRegression(C=1.0, max_iter=1000).fit(feats, y)
         return Ridge(alpha=1.0).fit(feats, y)
 
-    def _loss(self, pred: np.ndarray, y: np.ndarray) -> float:
+    def _scores(self, model, feats: np.ndarray) -> np.ndarray:
+        """Class probabilities in columns 0..C-1 (classification), else the predicted values."""
+        if self.mode != CLASSIFICATION:
+            return model.predict(feats)
+        probs = np.zeros((len(feats), self._n_classes or 1))
+        probs[:, model.classes_] = model.predict_proba(feats)
+        return probs
+
+    def _loss(self, out: np.ndarray, y: np.ndarray) -> float:
+        """Brier score (classification: smoother than the error rate on 30 rows), else RMSE."""
         if self.mode == CLASSIFICATION:
-            return float(np.mean(pred != y))
-        return float(np.sqrt(np.mean((pred - y) ** 2)))
+            onehot = np.zeros_like(out)
+            onehot[np.arange(len(y)), y] = 1.0
+            return float(np.mean(((out - onehot) ** 2).sum(axis=1)))
+        return float(np.sqrt(np.mean((out - y) ** 2)))
 
     def _final(self, avg: np.ndarray) -> np.ndarray:
         return avg.argmax(axis=1) if self.mode == CLASSIFICATION else avg

@@ -34,7 +34,7 @@ import weakref
 import numpy as np
 
 from dock.errors import SearchError
-from dock.search.hetero_space import ColumnMapping, embed, embedder_id, match_columns, normalise
+from dock.search.hetero_space import ColumnMapping, assign, column_similarities, embed, embedder_id, normalise
 from dock.search.query import Match, SearchResult
 from dock.search.scores import scores_from_mmd2
 from specs.hetero import column_descriptions, column_marginals
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 TABLE_SPEC = "RKMETableSpecification"
 MIN_PAIRS = 2
 MIN_COVERAGE = 0.25
-GAMMA_SEED = 0
 
 
 @dataclasses.dataclass
@@ -56,6 +55,12 @@ class _Columns:
     marginals: np.ndarray
     z: np.ndarray
     beta: np.ndarray
+    normalised: list[str] = dataclasses.field(default_factory=list)
+    sq_norms: np.ndarray | None = None  # |z_i|^2 per column, for kernel sums on any column subset
+
+    def __post_init__(self):
+        self.normalised = [normalise(d) for d in self.descriptions]
+        self.sq_norms = self.z ** 2
 
 
 _caches: "weakref.WeakKeyDictionary[object, dict[str, _Columns | None]]" = weakref.WeakKeyDictionary()
@@ -120,7 +125,7 @@ def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown) -> list[
         lw = cache.get(lid)
         if lw is None:
             continue
-        if len(lw.descriptions) == len(user_desc) and [normalise(d) for d in lw.descriptions] == normal_user:
+        if lw.normalised == normal_user:
             continue  # the user's exact space: the same-space search ranks it
         candidates.append((row, lid, lw))
     if not candidates:
@@ -133,9 +138,15 @@ def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown) -> list[
             lw.vectors, at = vectors[at:at + len(lw.descriptions)], at + len(lw.descriptions)
     user = _user_columns(spec, user_desc)
     ident = embedder_id()
-    matches = []
+    # Similarities to every candidate column at once; then one small assignment per candidate.
+    all_vectors = np.vstack([lw.vectors for _, _, lw in candidates])
+    all_marginals = np.vstack([lw.marginals for _, _, lw in candidates])
+    text_all, combined_all = column_similarities(user.vectors, user.marginals, all_vectors, all_marginals)
+    matches, at = [], 0
     for row, lid, lw in candidates:
-        mapping = match_columns(user.vectors, user.marginals, lw.vectors, lw.marginals, ident)
+        width = len(lw.descriptions)
+        mapping = assign(text_all[:, at:at + width], combined_all[:, at:at + width], ident)
+        at += width
         if len(mapping.pairs) < min(MIN_PAIRS, mapping.learnware_dim) or mapping.coverage < MIN_COVERAGE:
             continue
         mmd2, self_q = restricted_mmd2(user, lw, mapping)
@@ -148,18 +159,26 @@ def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown) -> list[
 
 
 def restricted_mmd2(user: _Columns, lw: _Columns, mapping: ColumnMapping) -> tuple[float, float]:
-    """(MMD^2, the user's self term) between the two specs on the mapped columns only."""
-    from specs.kernels import grid_gamma, median_heuristic_gamma, weighted_kernel_sum
+    """(MMD^2, the user's self term) between the two specs on the mapped columns only. Columns are
+    divided by the user's points' spread there, so each has variance ~1 and the squared distance of
+    two random points is ~2m: gamma = the grid value nearest 1 / (2m) (no data-dependent search)."""
+    from specs.kernels import grid_gamma
 
     u_cols, l_cols = mapping.user_columns, mapping.learnware_columns
     scale = user.marginals[u_cols, 1]
     scale = np.where(scale > 1e-12, scale, 1.0)
     zu = user.z[:, u_cols] / scale
     zl = lw.z[:, l_cols] / scale
-    gamma = grid_gamma(median_heuristic_gamma(zu, np.random.default_rng(GAMMA_SEED)))
-    self_q = weighted_kernel_sum(zu, user.beta, zu, user.beta, gamma)
-    cross = weighted_kernel_sum(zu, user.beta, zl, lw.beta, gamma)
-    self_l = weighted_kernel_sum(zl, lw.beta, zl, lw.beta, gamma)
+    gamma = grid_gamma(1.0 / (2.0 * len(u_cols)))
+    nu, nl = (zu ** 2).sum(1), (zl ** 2).sum(1)
+
+    def ksum(a, na, wa, b, nb, wb):
+        d2 = np.maximum(na[:, None] + nb[None, :] - 2.0 * (a @ b.T), 0.0)
+        return float(wa @ np.exp(-gamma * d2) @ wb)
+
+    self_q = ksum(zu, nu, user.beta, zu, nu, user.beta)
+    cross = ksum(zu, nu, user.beta, zl, nl, lw.beta)
+    self_l = ksum(zl, nl, lw.beta, zl, nl, lw.beta)
     return max(self_q - 2.0 * cross + self_l, 0.0), self_q
 
 

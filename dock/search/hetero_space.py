@@ -20,6 +20,7 @@ which rank worse but never differently between two such nodes. See docs/ARCHITEC
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 TEXT_WEIGHT = 0.6
 MIN_TEXT = 0.35
-MIN_PAIR = 0.45
+MIN_PAIR = 0.7
 TRIGRAM_DIM = 512
 TRIGRAM_ID = "trigram-v1"
 # Expanded before embedding: short forms that tables commonly use for these words.
@@ -53,6 +54,7 @@ _vectors: dict[tuple[str, str], np.ndarray] = {}
 _embedder: dict[str, object] = {}
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise(description: str) -> str:
     """'radius_mean' -> 'radius mean', 'avgRad' -> 'average radius' (lower case, words expanded)."""
     words = _SPLIT.split(_CAMEL.sub(" ", description or ""))
@@ -160,17 +162,28 @@ class ColumnMapping:
                    int(data["user_dim"]), int(data["learnware_dim"]), str(data.get("embedder", "")))
 
 
-def match_columns(user_vectors: np.ndarray, user_marginals: np.ndarray,
-                  learnware_vectors: np.ndarray, learnware_marginals: np.ndarray,
-                  embedder: str = "") -> ColumnMapping:
-    """The best one-to-one pairing of user columns with learnware columns (see the module doc)."""
-    from scipy.optimize import linear_sum_assignment
-
+def column_similarities(user_vectors, user_marginals, learnware_vectors, learnware_marginals):
+    """(description similarity, combined similarity), both (du, dl)."""
     text = np.clip(np.asarray(user_vectors) @ np.asarray(learnware_vectors).T, 0.0, 1.0)
     combined = TEXT_WEIGHT * text + (1.0 - TEXT_WEIGHT) * value_similarity(user_marginals, learnware_marginals)
+    return text, combined
+
+
+def assign(text: np.ndarray, combined: np.ndarray, embedder: str = "") -> ColumnMapping:
+    """The maximum-weight one-to-one pairing, keeping only pairs above both thresholds."""
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(-combined)
     keep = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True)
             if text[r, c] >= MIN_TEXT and combined[r, c] >= MIN_PAIR]
     keep.sort(key=lambda p: p[1])
     return ColumnMapping(tuple(keep), tuple(float(combined[r, c]) for r, c in keep),
                          int(text.shape[0]), int(text.shape[1]), embedder)
+
+
+def match_columns(user_vectors: np.ndarray, user_marginals: np.ndarray,
+                  learnware_vectors: np.ndarray, learnware_marginals: np.ndarray,
+                  embedder: str = "") -> ColumnMapping:
+    """The best one-to-one pairing of user columns with learnware columns (see the module doc)."""
+    text, combined = column_similarities(user_vectors, user_marginals, learnware_vectors, learnware_marginals)
+    return assign(text, combined, embedder)
