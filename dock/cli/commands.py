@@ -390,7 +390,7 @@ def cmd_reuse(args):
         if choice.class_name is None and len(ids) > 1:
             raise ReuseError(f"{key!r} runs one learnware: give one id, or a reuser (--reuser) for several")
         label = args.label_column
-        if first.data_type in (None, "Table"):
+        if first.data_type in (None, "Table") and choice.class_name != "HeteroAlignReuser":  # align: any columns
             label = _check_columns(args.data, label, [dock.get(i).semantic_spec for i in ids])
         outcome = evaluate_reuse(dock.load, ids, choice, args.data, label, lambda *_: None,
                                  task=first.task_type, data_type=first.data_type)

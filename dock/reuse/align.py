@@ -272,7 +272,7 @@ class HeteroAlignReuser:
         F = self._outputs(X)
         self._mu, self._sd = X.mean(axis=0), np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
         Xs = (X - self._mu) / self._sd
-        candidates = {"average": None, "head": F, "head+columns": np.hstack([F, Xs]), "columns": Xs}
+        candidates = {"average": None, "head": F, "head+columns": np.hstack([F, Xs]), "columns": Xs, "blend": Xs}
         folds = min(CV_FOLDS, len(X))
         if self.mode == CLASSIFICATION:
             counts = np.bincount(y)
@@ -292,6 +292,8 @@ class HeteroAlignReuser:
                     else:
                         model = self._head(feats[train], y[train])
                         out = None if model is None else self._scores(model, feats[test])
+                        if name == "blend" and out is not None:  # half the learnware(s), half the columns' own fit
+                            out = 0.5 * out + 0.5 * self._average(F[test])
                     errs.append(np.inf if out is None else self._loss(out, y[test]))
             scores[name] = float(np.mean(errs))
         self.cv_losses = scores
@@ -336,5 +338,7 @@ class HeteroAlignReuser:
         if self.head is None:
             return self._final(self._average(F))
         Xs = (X - self._mu) / self._sd
-        feats = {"head": F, "head+columns": np.hstack([F, Xs]), "columns": Xs}[self.choice]
+        feats = {"head": F, "head+columns": np.hstack([F, Xs]), "columns": Xs, "blend": Xs}[self.choice]
+        if self.choice == "blend":
+            return self._final(0.5 * self._scores(self.head, feats) + 0.5 * self._average(F))
         return self.head.predict(feats)

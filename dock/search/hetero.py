@@ -86,7 +86,7 @@ def with_hetero(index, catalogue, spec, semantic: dict, shown, limit: int, same_
     except SearchError as exc:
         same, error = None, exc
     start = time.perf_counter()
-    hetero = _hetero_matches(index, catalogue, spec, semantic, user_desc, shown)
+    hetero = _hetero_matches(index, catalogue, spec, semantic, user_desc, shown, limit)
     seconds = time.perf_counter() - start
     if same is None and not hetero:
         assert error is not None
@@ -109,7 +109,7 @@ def _differs(match: Match, own: list[str]) -> bool:
     return desc is not None and [normalise(d) for d in desc] != own
 
 
-def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown) -> list[Match]:
+def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown, limit) -> list[Match]:
     unfiltered = {k: v for k, v in semantic.items() if k != "Input"}
     with index.lock:
         mask = index.semantic.filter_mask(unfiltered)
@@ -142,15 +142,24 @@ def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown) -> list[
     all_vectors = np.vstack([lw.vectors for _, _, lw in candidates])
     all_marginals = np.vstack([lw.marginals for _, _, lw in candidates])
     text_all, combined_all = column_similarities(user.vectors, user.marginals, all_vectors, all_marginals)
-    matches, at = [], 0
+    # Bound first: a score is at most sqrt(coverage), so candidates are scored best bound first and
+    # the loop stops once no remaining one can enter the top `limit` (distractors cost one assignment).
+    planned, at = [], 0
     for row, lid, lw in candidates:
         width = len(lw.descriptions)
         mapping = assign(text_all[:, at:at + width], combined_all[:, at:at + width], ident)
         at += width
-        if len(mapping.pairs) < min(MIN_PAIRS, mapping.learnware_dim) or mapping.coverage < MIN_COVERAGE:
-            continue
+        if len(mapping.pairs) >= min(MIN_PAIRS, mapping.learnware_dim) and mapping.coverage >= MIN_COVERAGE:
+            planned.append((math.sqrt(mapping.coverage), row, lid, lw, mapping))
+    planned.sort(key=lambda p: -p[0])
+    matches: list[Match] = []
+    kept: list[float] = []
+    for bound, row, lid, lw, mapping in planned:
+        if len(kept) >= limit and bound <= kept[limit - 1]:
+            break
         mmd2, self_q = restricted_mmd2(user, lw, mapping)
-        score = float(scores_from_mmd2(mmd2, self_q)) * math.sqrt(mapping.coverage)
+        score = float(scores_from_mmd2(mmd2, self_q)) * bound
+        kept = sorted([*kept, score], reverse=True)
         marked = {**mapping.to_dict(), "lacking": len(mapping.missing),
                   "columns": {user_desc[u]: lw.descriptions[l_] for u, l_ in mapping.pairs}}
         text = None if shown is None else float(shown[row])

@@ -176,7 +176,7 @@ def test_cli_pack_describes_columns_and_search_returns_a_hetero_match(tmp_path, 
     run_cli(home, "pack", "--model", str(tmp_path / "m.pkl"), "--data", str(train), "--name", "bc",
             "--scenario", "Health", "--column-description", "radius_mean=mean radius of the nuclei",
             "-o", str(tmp_path / "bc.zip"))
-    sem = json.loads(zipfile.ZipFile(tmp_path / "bc.zip").read("semantic.json"))
+    sem = json.loads(zipfile.ZipFile(tmp_path / "bc.zip").read("semantic_specification.json"))
     assert sem["Input"]["Description"]["0"] == "mean radius of the nuclei"
     assert sem["Input"]["Description"]["1"] == "texture_mean" and sem["Input"][FIELD]["source"] == "edited"
     run_cli(home, "submit", str(tmp_path / "bc.zip"))
@@ -189,6 +189,20 @@ def test_cli_pack_describes_columns_and_search_returns_a_hetero_match(tmp_path, 
     assert found["single"] and found["single"][0]["hetero"]["lacking"] >= 1
     bad = run_cli(home, "search", "--stat", str(user), "--column-description", "nope=x", check=False)
     assert bad.returncode != 0 and "no feature column 'nope'" in bad.stderr
+    # Reuse from the CLI: the direct run refuses 10 columns and names the align reuser; align runs it.
+    labelled = tmp_path / "labelled.csv"
+    with open(labelled, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([names[c] for c in USER_COLS] + ["label"])
+        w.writerows(np.column_stack([X[340:][:, USER_COLS], y[340:]]).tolist())
+    lid = found["single"][0]["id"]
+    direct = run_cli(home, "reuse", lid, "--data", str(labelled), check=False)
+    assert direct.returncode != 0 and "--reuser align" not in direct.stderr and "`align`" in direct.stderr
+    majority = max(np.mean(y[340:] == 0), np.mean(y[340:] == 1))
+    for reuser in ("align", "align_labels"):
+        got = json.loads(run_cli(home, "reuse", lid, "--data", str(labelled), "--reuser", reuser,
+                                 "--json").stdout)
+        assert got["metrics"]["accuracy"] > majority + 0.15, (reuser, got)
 
 
 def test_a_peer_search_returns_a_hetero_match_from_another_node(net, tables, zips):
@@ -202,8 +216,7 @@ def test_a_peer_search_returns_a_hetero_match_from_another_node(net, tables, zip
     b.node.unsubscribe(RECORDS_TOPIC)  # b hears nothing by gossip: only the search protocol can tell it
     learnware_id = a.dock.submit(bc_zip)
     info = UserInfo(semantic_spec={"Input": input_block(user_names)}, stat_info={spec.type: spec})
-    with pytest.raises(SearchError):
-        b.dock.search(info)  # b alone knows nothing
+    assert not b.dock.search(info).single  # b alone knows nothing
     merged = b.search_peers(info, limit=5)
     assert merged.single[0].id == learnware_id and merged.single[0].hetero["lacking"] >= 1
     assert b.dock.catalogue.exists(learnware_id)
