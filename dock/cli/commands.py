@@ -369,7 +369,11 @@ def _check_columns(data: Path, given: str | None, semantic_specs: list[dict]) ->
     wanted = {d for spec in semantic_specs if (d := SemanticView.from_spec(spec).input_dim) is not None}
     if wanted and X.shape[1] not in wanted:
         what = "this learnware takes" if len(semantic_specs) == 1 else "these learnwares take"
-        raise DataFileError(column_count_hint(data, X.shape[1], wanted, what=what))
+        from specs.hetero import column_descriptions
+
+        described = all(column_descriptions(spec) is not None for spec in semantic_specs)
+        hint = "; or reuse with `--reuser align` (matches your columns to its own by name)" if described else ""
+        raise DataFileError(column_count_hint(data, X.shape[1], wanted, what=what) + hint)
     return label
 
 
@@ -390,7 +394,9 @@ def cmd_reuse(args):
         if choice.class_name is None and len(ids) > 1:
             raise ReuseError(f"{key!r} runs one learnware: give one id, or a reuser (--reuser) for several")
         label = args.label_column
-        if first.data_type in (None, "Table") and choice.class_name != "HeteroAlignReuser":  # align: any columns
+        if first.data_type in (None, "Table") and choice.class_name == "HeteroAlignReuser":  # any columns
+            label = _label_column(args.data, label, [dock.get(i).semantic_spec for i in ids])
+        elif first.data_type in (None, "Table"):
             label = _check_columns(args.data, label, [dock.get(i).semantic_spec for i in ids])
         outcome = evaluate_reuse(dock.load, ids, choice, args.data, label, lambda *_: None,
                                  task=first.task_type, data_type=first.data_type)
