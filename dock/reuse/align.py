@@ -53,6 +53,8 @@ UNIT_RATIO = 4.0
 SPEC_POINTS = 50
 CV_FOLDS = 5
 CV_REPEATS = 2
+TOP_CANDIDATES = 3  # the CV-best candidates, averaged: steadier than one pick on ~30 rows
+BLENDS = (0.25, 0.5, 0.75)  # weight of the learnware(s) in a blend with the columns' own fit
 TABLE_SPEC = "RKMETableSpecification"
 
 
@@ -106,7 +108,6 @@ class AlignedLearnware:
             raise ReuseError("no column of yours matches one of the learnware's: nothing to align")
         self._affine = self._unit_changes(user_marginals)
         self._gamma = self._impute_gamma()
-        self.head = None  # the few-label correction, set by fit()
 
     # -- what reusers read ------------------------------------------------------------------
     @property
@@ -232,7 +233,8 @@ class HeteroAlignReuser:
         self._raw = items
         self.learnware_list: list = [lw for lw in items if isinstance(lw, AlignedLearnware)]
         self.mode = mode or task_of(items)
-        self.head: Any = None
+        self.heads: dict[str, Any] = {}
+        self.chosen: list[str] = []
         self.choice = "average"
 
     def _aligned(self, X: np.ndarray) -> list:
@@ -262,6 +264,13 @@ class HeteroAlignReuser:
         return F.mean(axis=1)
 
     def fit(self, X, y) -> "HeteroAlignReuser":
+        from dock.search.kernels import blas_single_thread
+
+        # ~70 tiny fits: BLAS's own threads only fight each other (and other processes) on 2 cores
+        with blas_single_thread():
+            return self._fit(X, y)
+
+    def _fit(self, X, y) -> "HeteroAlignReuser":
         from sklearn.model_selection import KFold, StratifiedKFold
 
         X = check_table(X, dim=len(self.user_columns) if self.user_columns else None)
@@ -272,36 +281,63 @@ class HeteroAlignReuser:
         F = self._outputs(X)
         self._mu, self._sd = X.mean(axis=0), np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
         Xs = (X - self._mu) / self._sd
-        candidates = {"average": None, "head": F, "head+columns": np.hstack([F, Xs]), "columns": Xs, "blend": Xs}
+        candidates = {"average": None, "head": F, "head+columns": np.hstack([F, Xs]), "columns": Xs,
+                      **{f"blend {w}": Xs for w in BLENDS}}
         folds = min(CV_FOLDS, len(X))
         if self.mode == CLASSIFICATION:
             counts = np.bincount(y)
             folds = min(folds, int(counts[counts > 0].min()))
         if folds < 2:
-            self.choice = "average"
+            self.chosen, self.choice = ["average"], "average"
             return self
         scores = {}
-        for name, feats in candidates.items():
+        for name in candidates:
             errs = []
             for repeat in range(CV_REPEATS):
                 splitter = (StratifiedKFold(folds, shuffle=True, random_state=repeat) if self.mode == CLASSIFICATION
                             else KFold(folds, shuffle=True, random_state=repeat))
                 for train, test in splitter.split(X, y):
-                    if feats is None:
-                        out = self._average(F[test])
-                    else:
-                        model = self._head(feats[train], y[train])
-                        out = None if model is None else self._scores(model, feats[test])
-                        if name == "blend" and out is not None:  # half the learnware(s), half the columns' own fit
-                            out = 0.5 * out + 0.5 * self._average(F[test])
+                    heads = self._fit_heads([name], F[train], Xs[train], y[train])
+                    out = self._candidate(name, heads, F[test], Xs[test])
                     errs.append(np.inf if out is None else self._loss(out, y[test]))
             scores[name] = float(np.mean(errs))
         self.cv_losses = scores
-        self.choice = min(scores, key=lambda k: (scores[k], list(candidates).index(k)))
-        feats = candidates[self.choice]
-        self.head = None if feats is None else self._head(feats, y)
+        ranked = sorted(scores, key=lambda k: (scores[k], list(candidates).index(k)))
+        self.chosen = [k for k in ranked[:TOP_CANDIDATES] if np.isfinite(scores[k])] or ["average"]
+        self.choice = " + ".join(self.chosen)
+        self.heads = self._fit_heads(self.chosen, F, Xs, y)
         log.info("align reuser: %s chosen by %d-fold CV (losses %s)", self.choice, folds, scores)
         return self
+
+    @staticmethod
+    def _features(kind: str, F: np.ndarray, Xs: np.ndarray) -> np.ndarray:
+        return {"head": F, "head+columns": np.hstack([F, Xs]), "columns": Xs}[kind]
+
+    @staticmethod
+    def _head_kind(name: str) -> str | None:
+        """The fitted head a candidate needs (blends use the columns' own fit)."""
+        return None if name == "average" else ("columns" if name.startswith("blend") else name)
+
+    def _fit_heads(self, names, F, Xs, y) -> dict:
+        heads = {}
+        for name in names:
+            kind = self._head_kind(name)
+            if kind is not None and kind not in heads:
+                heads[kind] = self._head(self._features(kind, F, Xs), y)
+        return heads
+
+    def _candidate(self, name: str, heads: dict, F: np.ndarray, Xs: np.ndarray) -> np.ndarray | None:
+        """A candidate's output: class probabilities (classification) or values."""
+        kind = self._head_kind(name)
+        if kind is None:
+            return self._average(F)
+        if heads.get(kind) is None:
+            return None
+        out = self._scores(heads[kind], self._features(kind, F, Xs))
+        if name.startswith("blend"):  # the learnware(s) + the columns' own fit
+            w = float(name.split()[1])
+            out = (1 - w) * out + w * self._average(F)
+        return out
 
     def _head(self, feats: np.ndarray, y: np.ndarray):
         from sklearn.linear_model import LogisticRegression, Ridge
@@ -335,10 +371,8 @@ class HeteroAlignReuser:
         """Labels (classification) or values (regression) for the user's rows."""
         X = check_table(X, dim=len(self.user_columns) if self.user_columns else None)
         F = self._outputs(X)
-        if self.head is None:
+        if not self.chosen or self.chosen == ["average"]:
             return self._final(self._average(F))
         Xs = (X - self._mu) / self._sd
-        feats = {"head": F, "head+columns": np.hstack([F, Xs]), "columns": Xs, "blend": Xs}[self.choice]
-        if self.choice == "blend":
-            return self._final(0.5 * self._scores(self.head, feats) + 0.5 * self._average(F))
-        return self.head.predict(feats)
+        outs = [o for name in self.chosen if (o := self._candidate(name, self.heads, F, Xs)) is not None]
+        return self._final(np.mean(outs, axis=0) if outs else self._average(F))
