@@ -37,7 +37,7 @@ from dock.errors import SearchError
 from dock.search.hetero_space import ColumnMapping, assign, column_similarities, embed, embedder_id, normalise
 from dock.search.query import Match, SearchResult
 from dock.search.scores import scores_from_mmd2
-from specs.hetero import column_descriptions, column_marginals
+from specs.hetero import column_descriptions, column_marginals, input_block  # noqa: F401 (input_block: for tui/)
 
 log = logging.getLogger(__name__)
 
