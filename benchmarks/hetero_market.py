@@ -6,7 +6,7 @@ A real Dock in a temporary home (pack, checks, store, search index, sandboxed wo
 Sources, scikit-learn's bundled tables with named columns: breast cancer (30 columns,
 classification), wine (13, classification), diabetes (10, unscaled, regression). Per source, two
 learnwares are trained (StandardScaler + LogisticRegression / Ridge) on the first 60% of the rows,
-each on its own ~65% of the columns, shuffled, with the column names restyled (snake_case,
+each on its own ~65% of the columns (classifiers output probabilities), shuffled, with the column names restyled (snake_case,
 "radius_mean" Kaggle style, Title Case, abbreviations) as another party would write them.
 Distractors: iris (4 columns), linnerud (3), digits (16 of the 64 pixels), with their own names.
 Users (per source and seed) hold the other 40% of the rows on another ~55% of the columns, in
@@ -119,7 +119,9 @@ def publish(dock, tmp: Path, tag: str, X, y, names, task, cols, how) -> str:
     path.write_bytes(pickle.dumps(model, protocol=4))
     out_dim = int(y.max()) + 1 if task == "Classification" else 1
     sem = semantic(tag, task, [style(names[c], how) for c in cols], out_dim)
-    return dock.submit(pack_learnware(tmp / f"{tag}.zip", model_file=path, X=X[:, cols], semantic_spec=sem, K=50))
+    method = "predict_proba" if task == "Classification" else "predict"  # classifiers ship probabilities
+    return dock.submit(pack_learnware(tmp / f"{tag}.zip", model_file=path, X=X[:, cols], semantic_spec=sem, K=50,
+                                      predict_method=method))
 
 
 def metric(task, pred, y) -> float:

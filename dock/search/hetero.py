@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 TABLE_SPEC = "RKMETableSpecification"
 MIN_PAIRS = 2
 MIN_COVERAGE = 0.25
+_STACK_KEY = "\0stacked"  # not a learnware id (those are hex)
 
 
 @dataclasses.dataclass
@@ -139,8 +140,7 @@ def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown, limit) -
     user = _user_columns(spec, user_desc)
     ident = embedder_id()
     # Similarities to every candidate column at once; then one small assignment per candidate.
-    all_vectors = np.vstack([lw.vectors for _, _, lw in candidates])
-    all_marginals = np.vstack([lw.marginals for _, _, lw in candidates])
+    all_vectors, all_marginals = _stacked(cache, candidates)
     text_all, combined_all = column_similarities(user.vectors, user.marginals, all_vectors, all_marginals)
     # Bound first: a score is at most sqrt(coverage), so candidates are scored best bound first and
     # the loop stops once no remaining one can enter the top `limit` (distractors cost one assignment).
@@ -195,6 +195,17 @@ def _user_columns(spec, descriptions: list[str]) -> _Columns:
     z = np.asarray(spec.z, np.float64)
     beta = np.asarray(spec.beta, np.float64)
     return _Columns(descriptions, embed(descriptions), column_marginals(z, beta), z, beta)
+
+
+def _stacked(cache: dict, candidates) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates' column vectors and marginals stacked, kept for the next query with the same set."""
+    key = tuple(lid for _, lid, _ in candidates)
+    held = cache.get(_STACK_KEY)
+    if held is None or held[0] != key:
+        held = (key, np.vstack([lw.vectors for _, _, lw in candidates]),
+                np.vstack([lw.marginals for _, _, lw in candidates]))
+        cache[_STACK_KEY] = held
+    return held[1], held[2]
 
 
 def _cache_for(index) -> dict:
