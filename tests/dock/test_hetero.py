@@ -220,3 +220,27 @@ def test_a_peer_search_returns_a_hetero_match_from_another_node(net, tables, zip
     merged = b.search_peers(info, limit=5)
     assert merged.single[0].id == learnware_id and merged.single[0].hetero["lacking"] >= 1
     assert b.dock.catalogue.exists(learnware_id)
+
+
+def test_the_column_space_works_with_every_socket_refused(tmp_path):
+    """The shipped embedder loads from its wheel: no download, even with the network gone."""
+    import subprocess
+    import sys
+
+    script = (
+        "import socket\n"
+        "def refuse(*a, **k): raise OSError('network refused by the test')\n"
+        "socket.socket.connect = refuse; socket.socket.connect_ex = refuse; socket.create_connection = refuse\n"
+        "socket.getaddrinfo = refuse\n"
+        "from dock.search.hetero_space import embed, embedder_id\n"
+        "v = embed(['radius_mean', 'mean radius', 'alcohol'])\n"
+        "print(embedder_id(), round(float(v[0] @ v[1]), 2), round(float(v[0] @ v[2]), 2))\n"
+    )
+    import os
+
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    ident, same, other = proc.stdout.split()
+    assert ident.startswith("all-MiniLM-L6-v2:")  # the shipped model, not the trigram fallback
+    assert float(same) > 0.8 > float(other)
