@@ -34,7 +34,16 @@ import weakref
 import numpy as np
 
 from dock.errors import SearchError
-from dock.search.hetero_space import ColumnMapping, assign, column_similarities, embed, embedder_id, normalise
+from dock.search.hetero_space import (
+    MIN_PAIR,
+    MIN_TEXT,
+    ColumnMapping,
+    assign,
+    column_similarities,
+    embed,
+    embedder_id,
+    normalise,
+)
 from dock.search.query import Match, SearchResult
 from dock.search.scores import scores_from_mmd2
 from specs.hetero import column_descriptions, column_marginals, input_block  # noqa: F401 (input_block: for tui/)
@@ -144,11 +153,19 @@ def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown, limit) -
     text_all, combined_all = column_similarities(user.vectors, user.marginals, all_vectors, all_marginals)
     # Bound first: a score is at most sqrt(coverage), so candidates are scored best bound first and
     # the loop stops once no remaining one can enter the top `limit` (distractors cost one assignment).
-    planned, at = [], 0
-    for row, lid, lw in candidates:
-        width = len(lw.descriptions)
+    # Columns that could pair at all (both thresholds) bound each candidate's pairs before any
+    # assignment: a table sharing no column meaning (a distractor) is dropped in this vector pass.
+    usable = (text_all >= MIN_TEXT) & (combined_all >= MIN_PAIR)
+    widths = np.array([len(lw.descriptions) for _, _, lw in candidates])
+    starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
+    cols_ok = np.add.reduceat(usable.any(axis=0).astype(np.int64), starts)
+    rows_ok = np.add.reduceat(usable, starts, axis=1).astype(bool).sum(axis=0)
+    most = np.minimum(cols_ok, rows_ok)
+    planned = []
+    for (row, lid, lw), at, width, bound in zip(candidates, starts, widths, most, strict=True):
+        if bound < min(MIN_PAIRS, width) or bound / width < MIN_COVERAGE:
+            continue
         mapping = assign(text_all[:, at:at + width], combined_all[:, at:at + width], ident)
-        at += width
         if len(mapping.pairs) >= min(MIN_PAIRS, mapping.learnware_dim) and mapping.coverage >= MIN_COVERAGE:
             planned.append((math.sqrt(mapping.coverage), row, lid, lw, mapping))
     planned.sort(key=lambda p: -p[0])
