@@ -63,3 +63,19 @@ def describe_query_columns(semantic: dict, path: Path, label_given: str | None, 
     described = copy.deepcopy(semantic)
     described["Input"] = input_block(names, "edited" if edits else "header")
     return described
+
+
+def print_hetero_notes(result: dict) -> None:
+    """Under the results table: which matches take other columns, and how yours map onto theirs."""
+    from dock.cli.terminal_text import visible
+
+    for rank, match in enumerate(result.get("single") or [], 1):
+        mark = match.get("hetero")
+        if not mark:
+            continue
+        pairs = list((mark.get("columns") or {}).items())
+        shown = "; ".join(f"{a} → {b}" for a, b in pairs[:4]) + ("; …" if len(pairs) > 4 else "")
+        out.stdout.print(visible(
+            f"#{rank} takes other columns: {len(mark['pairs'])} of its {mark['learnware_dim']} inputs from "
+            f"yours ({shown}); {mark['lacking']} imputed at reuse (`lwdock reuse {match['id'][:12]} "
+            f"--data FILE --reuser align`)"), markup=False)

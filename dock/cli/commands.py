@@ -196,6 +196,9 @@ def cmd_search(args):
                               "guesses it)") from None
     if not args.json:
         out.search_result(result)
+        from dock.cli.cmd_hetero import print_hetero_notes
+
+        print_hetero_notes(result)
     return result
 
 

@@ -187,6 +187,8 @@ def test_cli_pack_describes_columns_and_search_returns_a_hetero_match(tmp_path, 
         w.writerows(X[340:][:, USER_COLS].tolist())
     found = json.loads(run_cli(home, "search", "--stat", str(user), "--json").stdout)
     assert found["single"] and found["single"][0]["hetero"]["lacking"] >= 1
+    shown = run_cli(home, "search", "--stat", str(user)).stdout
+    assert "#1 takes other columns: " in shown and "of its 15 inputs from yours" in shown and "--reuser align" in shown
     bad = run_cli(home, "search", "--stat", str(user), "--column-description", "nope=x", check=False)
     assert bad.returncode != 0 and "no feature column 'nope'" in bad.stderr
     # Reuse from the CLI: the direct run refuses 10 columns and names the align reuser; align runs it.
