@@ -6,8 +6,9 @@ A real Dock in a temporary home (pack, checks, store, search index, sandboxed wo
 Sources, scikit-learn's bundled tables with named columns: breast cancer (30 columns,
 classification), wine (13, classification), diabetes (10, unscaled, regression). Per source, two
 learnwares are trained (StandardScaler + LogisticRegression / Ridge) on the first 60% of the rows,
-each on its own ~65% of the columns (classifiers output probabilities), shuffled, with the column names restyled (snake_case,
-"radius_mean" Kaggle style, Title Case, abbreviations) as another party would write them.
+each on its own ~65% of the columns (classifiers output probabilities), shuffled, with the column
+names restyled (snake_case, "radius_mean" Kaggle style, Title Case, abbreviations) as another party
+would write them.
 Distractors: iris (4 columns), linnerud (3), digits (16 of the 64 pixels), with their own names.
 Users (per source and seed) hold the other 40% of the rows on another ~55% of the columns, in
 another style and order; `--labels` of their rows are labelled, the rest are the test rows.
