@@ -400,3 +400,36 @@ def column_count_hint(path: str | Path, n_columns: int, wanted: set[int] | list[
             return f"{text}: is `{candidate}` your label column? --label-column {candidate}"
         return f"{text}: is one column your labels? --label-column NUMBER (0 = the first)"
     return text
+
+
+# -- column meaning (heterogeneous tables, issue 14) ---------------------------------------------
+def feature_column_names(path: str | Path, label_column: str | int | None = None) -> list[str] | None:
+    """The header names of a .csv's feature columns, in the order `load_table` returns them (the
+    label column taken out); None when the file has no header row (or is not a .csv). These become
+    the table's `Input.Description`: what each column means, for heterogeneous search and reuse."""
+    header = table_header(path)
+    if not header:
+        return None
+    if label_column is not None:
+        index = _column_index(Path(path), label_column, header, len(header))
+        header = header[:index] + header[index + 1:]
+    return header or None
+
+
+def edit_column_descriptions(names: list[str], edits: list[str] | None) -> list[str]:
+    """Apply `I=TEXT` / `NAME=TEXT` edits (the CLI's --column-description) to header names."""
+    out = list(names)
+    for edit in edits or []:
+        key, sep, text = edit.partition("=")
+        key = key.strip()
+        if not sep or not text.strip():
+            raise DataFileError(f"--column-description {edit!r}: expected COLUMN=TEXT (a column number or name)")
+        if key.isdigit() and int(key) < len(out):
+            index = int(key)
+        elif key in out:
+            index = out.index(key)
+        else:
+            raise DataFileError(f"--column-description {edit!r}: no feature column {key!r}; "
+                                f"columns: {', '.join(out)}")
+        out[index] = " ".join(text.split())
+    return out

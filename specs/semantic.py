@@ -208,6 +208,10 @@ def _io(key: str, io, partial: bool = True) -> dict:
         out_desc[str(i)] = v
     out = copy.deepcopy({k: v for k, v in io.items() if k not in ("Dimension", "Description")})
     out.update({"Dimension": dim, "Description": out_desc})
+    if key == "Input" and "lwdock.columns" in out:  # issue 14's versioned field (specs/hetero.py)
+        from .hetero import FIELD, check_columns_field
+
+        out[FIELD] = check_columns_field(out[FIELD], dim)
     return out
 
 

@@ -128,8 +128,10 @@ class DockBackend:
         sem = SemanticView.from_spec(match.semantic_spec)
         # Without text and stat spec a search only filters: every match then has the same score.
         score = match.score if (match.mmd2 is not None or match.text_score is not None) else None
+        hetero = getattr(match, "hetero", None)  # other columns (issue 14): say how many of its inputs are yours
+        mark = (f" ⇄ {len(hetero['pairs'])}/{hetero['learnware_dim']} columns matched" if hetero else "")
         return ResultRow(
-            key=match.id, name=_shown(sem.name), data_type=_shown(sem.data_type),
+            key=match.id, name=_shown(sem.name) + mark, data_type=_shown(sem.data_type),
             task=_shown(sem.task_type), score=score, mmd2=match.mmd2, text_score=match.text_score,
             publisher=self.publisher_label(record.publisher if record else None), local=local,
             ids=(match.id,), names=(_shown(sem.name),),

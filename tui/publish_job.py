@@ -159,9 +159,23 @@ def pack_and_submit(backend, *, model_path: Path, class_name: str | None, data_p
             model_file=None if is_class_file else model_path,
             model_class_file=model_path if is_class_file else None,
             model_class=class_name.strip() if is_class_file and class_name else None,
-            X=data.X, semantic_spec=form.semantic_spec(),
+            X=data.X, semantic_spec=_with_columns(form.semantic_spec(), data, data_path, label_column),
         )
         progress(2, 3, "running the dock's checks (the model runs in a worker process)")
         learnware_id = backend.submit(zip_path)
     progress(3, 3, "published")
     return learnware_id
+
+
+def _with_columns(semantic: dict, data, data_path: Path, label_column: str | None) -> dict:
+    """A table's Input.Description from its file's header (issue 14: what each column means, so
+    learnwares can be matched to tables with other columns); unchanged without a header."""
+    if data.kind != "table":
+        return semantic
+    from dock.datafiles import feature_column_names
+    from dock.search.hetero import input_block
+
+    names = feature_column_names(data_path, label_column or None)
+    if names is None or len(names) != data.X.shape[1]:
+        return semantic
+    return {**semantic, "Input": input_block(names)}

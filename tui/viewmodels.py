@@ -48,7 +48,25 @@ class SearchQuery:
                 spec[key] = {"Type": "Tag" if key == "Scenario" else "Class", "Values": list(values)}
         if self.text.strip():
             spec["Name"] = {"Type": "String", "Values": self.text.strip()}
+        columns = self._column_names()
+        if columns:  # the data file's header: learnwares with other columns can be found too (issue 14)
+            from dock.search.hetero import input_block
+
+            spec["Input"] = input_block(columns)
         return spec
+
+    def _column_names(self) -> list[str] | None:
+        stat = self.stat
+        if stat is None or stat.kind != "table" or stat.data_path is None:
+            return None
+        from dock.datafiles import feature_column_names
+        from dock.errors import DataFileError
+
+        try:
+            names = feature_column_names(stat.data_path, stat.label_column or None)
+        except (DataFileError, OSError):
+            return None
+        return names if names is not None and len(names) == stat.dim else None
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,11 @@ def cmd_search(args):
             from_data = True
             kind = user_data_kind(args.stat)
             spec, _ = _fit_spec(kind, args.stat, args.label_column, 100, 0, _privacy_kw(args))
+            if kind == "table":  # the user's column names: learnwares with other columns can be found too
+                from dock.cli.cmd_hetero import describe_query_columns
+
+                semantic = describe_query_columns(semantic, args.stat, args.label_column,
+                                                  getattr(args, "column_description", None), int(spec.dim))
         stat_info[spec.type] = spec
     with _open(args) as dock:
         user_info = UserInfo(semantic_spec=semantic, stat_info=stat_info)
@@ -220,6 +225,9 @@ def cmd_search(args):
         out.search_result(result)
         if args.peers:
             out.info(_answering_line(result["peers"]))
+        from dock.cli.cmd_hetero import print_hetero_notes
+
+        print_hetero_notes(result)
     return result
 
 
@@ -255,7 +263,11 @@ def cmd_pack(args):
     data_type = view.data_type or "Table"
     y = None
     if data_type == "Table":
-        X, y = load_table(args.data, _label_column(args.data, args.label_column))
+        label_column = _label_column(args.data, args.label_column)
+        X, y = load_table(args.data, label_column)
+        from dock.cli.cmd_hetero import describe_columns
+
+        describe_columns(semantic, args.data, label_column, getattr(args, "column_description", None), int(X.shape[1]))
     elif args.label_column is not None:
         raise DataFileError(f"--label-column is for tables; give --output-dim for {data_type} learnwares")
     else:  # the same files `lwdock spec image|text` reads: .npy images, or one document per line
@@ -433,7 +445,11 @@ def _check_columns(data: Path, given: str | None, semantic_specs: list[dict]) ->
     wanted = {d for spec in semantic_specs if (d := SemanticView.from_spec(spec).input_dim) is not None}
     if wanted and X.shape[1] not in wanted:
         what = "this learnware takes" if len(semantic_specs) == 1 else "these learnwares take"
-        raise DataFileError(column_count_hint(data, X.shape[1], wanted, what=what))
+        from specs.hetero import column_descriptions
+
+        described = all(column_descriptions(spec) is not None for spec in semantic_specs)
+        hint = "; or reuse with `--reuser align` (matches your columns to its own by name)" if described else ""
+        raise DataFileError(column_count_hint(data, X.shape[1], wanted, what=what) + hint)
     return label
 
 
@@ -454,7 +470,9 @@ def cmd_reuse(args):
         if choice.class_name is None and len(ids) > 1:
             raise ReuseError(f"{key!r} runs one learnware: give one id, or a reuser (--reuser) for several")
         label = args.label_column
-        if first.data_type in (None, "Table"):
+        if first.data_type in (None, "Table") and choice.class_name == "HeteroAlignReuser":  # any columns
+            label = _label_column(args.data, label, [dock.get(i).semantic_spec for i in ids])
+        elif first.data_type in (None, "Table"):
             label = _check_columns(args.data, label, [dock.get(i).semantic_spec for i in ids])
         outcome = evaluate_reuse(dock.load, ids, choice, args.data, label, lambda *_: None,
                                  task=first.task_type, data_type=first.data_type)

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", help="name or number of the label column in --data, left out of the spec "
                    "(default: a column named label, target, y or class, said aloud; `none`: no label column)")
     p.add_argument("--predict-method", default="predict", help="method that predicts (e.g. predict_proba)")
+    p.add_argument("--column-description", action="append", metavar="COLUMN=TEXT",
+                   help="table: what a column means, replacing its header name in Input.Description "
+                   "(repeatable; COLUMN is a feature column number or header name)")
     _semantic_options(p, for_query=False)
     p.add_argument(
         "--output-dim",
@@ -252,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", help="with --stat DATAFILE: the label column to leave out (default: a column "
                    "named label, target, y or class; `none` keeps every column)")
     p.add_argument("--semantic", type=Path, help="a (partial) semantic spec JSON to filter by")
+    p.add_argument("--column-description", action="append", metavar="COLUMN=TEXT",
+                   help="with --stat DATAFILE (.csv with a header): what a column means, replacing its "
+                   "header name; the names let learnwares with other columns be found (repeatable)")
     _semantic_options(p, for_query=True)
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--peers", action="store_true", help="also ask every connected peer (needs a running node)")

@@ -20,6 +20,9 @@ _BUILTIN = {
     "JobSelectorReuser": "dock.reuse.job_selector",
     "EnsemblePruningReuser": "dock.reuse.ensemble_pruning",
     "FeatureAugmentReuser": "dock.reuse.feature_augment",
+    "HeteroAlignReuser": "dock.reuse.align",
+    "AlignedLearnware": "dock.reuse.align",
+    "align": "dock.reuse.align",
     "ReuseError": "dock.reuse.base",
 }
 ENTRY_POINT_GROUP = "lwdock.reusers"

@@ -26,6 +26,7 @@ import numpy as np
 
 Progress = Callable[[float, float, str], None]
 DIRECT = "direct"
+ALIGN = "align"
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ CHOICES = (
     ReuserChoice("ensemble_pruning", "Ensemble pruning (needs labels)", "EnsemblePruningReuser", needs_labels=True,
                  tables_only=False),
     ReuserChoice("feature_augment", "Feature augment (needs labels)", "FeatureAugmentReuser", needs_labels=True),
+    # Learnwares whose columns differ from the file's (issue 14): columns matched by name and values.
+    ReuserChoice(ALIGN, "Align columns (learnware with other columns)", "HeteroAlignReuser", multi_only=False),
+    ReuserChoice("align_labels", "Align columns + correction (needs labels)", "HeteroAlignReuser",
+                 needs_labels=True, multi_only=False),
 )
 
 
@@ -173,16 +178,23 @@ def evaluate_reuse(load: Callable[[str], Any], ids: tuple[str, ...], choice: Reu
             loaded.append(load(learnware_id))
         task = task or (loaded[0].record.task_type or "")
         wanted = {d for lw in loaded if (d := lw.record.input_dim) is not None}
-        if isinstance(X, np.ndarray) and kind == "table" and wanted and X.shape[1] not in wanted:  # the fix
+        aligning = choice.class_name == "HeteroAlignReuser"
+        if isinstance(X, np.ndarray) and kind == "table" and wanted and X.shape[1] not in wanted and not aligning:
             takes = "these learnwares take" if is_mixture else "this learnware takes"
-            raise DataFileError(column_count_hint(data_path, X.shape[1], wanted, what=takes))
+            raise DataFileError(column_count_hint(data_path, X.shape[1], wanted, what=takes)
+                                + "; or reuse it with the reuser `align` (matches your columns to its own by name)")
         done = 1 + len(ids)
         scored = np.arange(len(X))
         if choice.class_name is None:
             progress(done, steps, f"predicting {len(X)} {unit}")
             raw = loaded[0].predict(X)
         else:
-            reuser = reuser_class(choice.class_name)(loaded, **dict(choice.kwargs))
+            kwargs = dict(choice.kwargs)
+            if aligning:
+                from dock.reuse.hetero_columns import user_columns_of
+
+                kwargs["user_columns"] = user_columns_of(data_path, label_column, X)
+            reuser = reuser_class(choice.class_name)(loaded, **kwargs)
             if choice.needs_labels:
                 order = np.random.default_rng(0).permutation(len(X))
                 fit_rows, scored = np.sort(order[: len(X) // 2]), np.sort(order[len(X) // 2:])

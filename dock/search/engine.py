@@ -187,7 +187,10 @@ def search(index: SearchIndex, catalogue: Catalogue, user_info: UserInfo, limit:
             mask &= shown > 0
         if spec is None:
             return _semantic_result(index, mask, shown, raw, limit)
-        return _statistical(index, spec, mask, shown, limit)
+        from dock.search.hetero import with_hetero  # columns described: other feature spaces too
+
+        return with_hetero(index, catalogue, spec, semantic, shown, limit,
+                           lambda: _statistical(index, spec, mask, shown, limit))
 
 
 def _stat_spec(user_info: UserInfo, semantic: dict):

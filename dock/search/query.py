@@ -51,13 +51,19 @@ class Match:
     semantic_spec: dict
     mmd2: float | None = None  # None when the search had no statistical part
     text_score: float | None = None  # normalised BM25 of name + description; None without query text
+    # Set when the learnware's columns differ from the user's (dock/search/hetero.py): the column
+    # mapping {"pairs": [[user col, learnware col], ...], "missing": [...], "lacking": n, ...}.
+    hetero: dict | None = None
 
     @property
     def name(self) -> str:
         return SemanticView.from_spec(self.semantic_spec).name
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "name": self.name, "score": self.score, "mmd2": self.mmd2, "text_score": self.text_score}
+        out = {"id": self.id, "name": self.name, "score": self.score, "mmd2": self.mmd2, "text_score": self.text_score}
+        if self.hetero is not None:
+            out["hetero"] = self.hetero
+        return out
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ def test_publish_creates_a_learnware_that_the_next_search_finds(dock, tmp_path):
     assert len(dock.list()) == before + 1
     record = next(r for r in dock.list() if r.name == "Vineyard grape typer")
     assert record.scenarios == ["Agriculture"] and record.output_dim == 3 and record.input_dim == 13
+    described = record.semantic_spec["Input"]["Description"]  # from the header, label column left out (issue 14)
+    assert described["0"] == "f0" and described["12"] == "f12" and len(described) == 13
 
 
 def test_publish_without_a_name_says_so(dock, tmp_path, iris_csv):

@@ -58,10 +58,10 @@ def test_reuse_with_the_wrong_number_of_columns_is_an_error_not_a_crash(dock, ir
 
 def test_a_single_learnware_is_run_directly_and_a_mixture_offers_what_dock_reuse_has():
     single, _ = offered_reusers(ReuseTarget(("a",), ("A",)))
-    assert [c.key for c in single] == ["direct"]
+    assert [c.key for c in single] == ["direct", "align", "align_labels"]  # align: a learnware with other columns
     mixture, missing = offered_reusers(ReuseTarget(("a", "b"), ("A", "B"), (0.5, 0.5)))
     assert mixture[0].key == "direct"
     offered = {c.class_name for c in mixture if c.class_name}
     assert offered.isdisjoint(missing)
     assert offered | set(missing) == {"JobSelectorReuser", "AveragingReuser", "EnsemblePruningReuser",
-                                      "FeatureAugmentReuser"}
+                                      "FeatureAugmentReuser", "HeteroAlignReuser"}

@@ -80,7 +80,7 @@ class ReuseScreen(LwdockScreen):
     def default_choice(self) -> str:
         """A mixture is reused as a mixture (job selector, else the first reuser without labels)."""
         for choice in self.choices:
-            if choice.class_name and not choice.needs_labels:
+            if choice.class_name and not choice.needs_labels and (self.target.is_mixture or choice.key != "align"):
                 return choice.key
         return self.choices[0].key
 
