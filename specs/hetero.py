@@ -68,7 +68,7 @@ def column_descriptions(semantic_spec: dict | None) -> list[str] | None:
     if not isinstance(block, dict):
         return None
     try:
-        dim = int(block.get("Dimension"))
+        dim = int(block.get("Dimension"))  # type: ignore[arg-type]  # None -> TypeError, handled
     except (TypeError, ValueError):
         return None
     desc = block.get("Description")

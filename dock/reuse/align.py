@@ -69,13 +69,17 @@ def _table_spec(lw):
     return spec
 
 
-def user_spec_of(X: np.ndarray, user_spec=None):
-    """The user's table RKME (fitted here from X when not given, as `lwdock spec` fits it)."""
+def user_spec_of(X: np.ndarray | None, user_spec=None):
+    """The user's table RKME (fitted here from X when not given). It never leaves this process (only
+    its column statistics steer the alignment), so it is the plain fit: a few labelled rows are
+    fewer than a private spec needs, and hiding them from oneself protects nothing."""
     if user_spec is not None:
         return user_spec
+    if X is None:
+        raise ReuseError("give the user's rows X (or their spec) to align columns")
     from specs import generate_stat_spec
 
-    return generate_stat_spec(type="table", X=X, K=min(SPEC_POINTS, len(X)), seed=0)
+    return generate_stat_spec(type="table", X=X, K=min(SPEC_POINTS, len(X)), seed=0, privacy="none")
 
 
 def map_columns(user_columns: Sequence[str], user_spec, learnware) -> ColumnMapping:

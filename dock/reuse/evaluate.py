@@ -189,7 +189,7 @@ def evaluate_reuse(load: Callable[[str], Any], ids: tuple[str, ...], choice: Reu
             progress(done, steps, f"predicting {len(X)} {unit}")
             raw = loaded[0].predict(X)
         else:
-            kwargs = dict(choice.kwargs)
+            kwargs: dict[str, Any] = dict(choice.kwargs)
             if aligning:
                 from dock.reuse.hetero_columns import user_columns_of
 

@@ -99,7 +99,7 @@ def embed(descriptions: list[str]) -> np.ndarray:
     with _lock:
         missing = list(dict.fromkeys(t for t in texts if (ident, t) not in _vectors))
     if missing:
-        vectors = np.asarray(fn(missing), dtype=np.float64)  # type: ignore[operator]
+        vectors = np.asarray(fn(missing), dtype=np.float64)
         with _lock:
             for t, v in zip(missing, vectors, strict=True):
                 _vectors[(ident, t)] = v

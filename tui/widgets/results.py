@@ -19,8 +19,8 @@ COLUMNS = (("name", "Name", None), ("score", "Similarity", BAR + 5), ("kind", "D
            ("publisher", "Publisher", 11), ("where", "Where", 9))
 PREVIEW_COLUMN = ("preview", "Measured", 13)  # after the score, in the Publisher's place, while a preview is on
 MIN_NAME = 18
-# Below this table width (an 80-column terminal; 120 columns with the sidebar keep it) the Publisher column goes (the detail view names it) and
-# "Data / task" narrows, so "Where" stays on screen.
+# Below this table width (an 80-column terminal; 120 columns with the sidebar keep it) the Publisher
+# column goes (the detail view names it) and "Data / task" narrows, so "Where" stays on screen.
 NARROW = 88
 NARROW_KIND = 16
 MAX_MEMBERS_SHOWN = 4
