@@ -227,6 +227,10 @@ class Catalogue:
                                      f"({' '.join(str(exc).split())}); nothing of it was applied") from exc
 
     @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
     def schema_version(self) -> int:
         """How many of MIGRATIONS this catalogue has (SCHEMA_VERSION once opened)."""
         with self._lock:
@@ -411,6 +415,40 @@ class Catalogue:
             if ids is None:
                 return self._con.execute(sql + " ORDER BY id").fetchall()
             return self._con.execute(sql + " WHERE id IN (SELECT unnest(?)) ORDER BY id", [list(ids)]).fetchall()
+
+    def semantic_fields(self, ids: builtins.list[str] | None = None) -> builtins.list[tuple]:
+        """(id, name, description, data_type, task_type, library_type, license, scenarios,
+        input_dim, output_dim) of every learnware (or of these): what the search's semantic
+        filter and text index are built from (no JSON: at a million records it is a GB)."""
+        sql = ("SELECT id, name, description, data_type, task_type, library_type, license, scenarios, "
+               "input_dim, output_dim FROM learnwares")
+        with self._lock:
+            if ids is None:
+                return self._con.execute(sql + " ORDER BY id").fetchall()
+            return self._con.execute(sql + " WHERE id IN (SELECT unnest(?)) ORDER BY id", [list(ids)]).fetchall()
+
+    def semantic_specs(self, ids: builtins.list[str]) -> dict[str, dict]:
+        """{id: semantic spec} of these learnwares (those still here): a search's shown results."""
+        if not ids:
+            return {}
+        with self._lock:
+            rows = self._con.execute("SELECT id, semantic_json FROM learnwares WHERE id IN (SELECT unnest(?))",
+                                     [list(dict.fromkeys(ids))]).fetchall()
+        return {lid: json.loads(text) for lid, text in rows}
+
+    def id_fingerprint(self) -> tuple[int, int]:
+        """(count, xor of DuckDB's hash of every id): what a persisted search index compares
+        on open to know it holds exactly these learnwares (one scan of the id column)."""
+        with self._lock:
+            count, xor = self._con.execute("SELECT count(*), coalesce(bit_xor(hash(id)), 0) FROM learnwares").fetchone()
+        return int(count), int(xor)
+
+    def hash_ids(self, ids: builtins.list[str]) -> int:
+        """xor of DuckDB's hash of these ids (the index updates its fingerprint with it)."""
+        with self._lock:
+            (xor,) = self._con.execute("SELECT coalesce(bit_xor(hash(x)), 0) FROM unnest(?::VARCHAR[]) t(x)",
+                                       [list(ids)]).fetchone()
+        return int(xor)
 
     def learnware_ids(self) -> builtins.list[str]:
         with self._lock:
