@@ -31,6 +31,7 @@ disagrees). A query:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import shutil
@@ -43,7 +44,7 @@ import numpy as np
 
 from dock.errors import SearchError
 from dock.records import LearnwareRecord, compat_key
-from dock.search.index_files import Column, read_meta, write_meta
+from dock.search.index_files import BytesFile, Column, read_meta, write_meta
 from dock.search.kernels import blas_single_thread, run_blocks
 from dock.search.mixture import MIXTURE_CANDIDATES, LazyGram, best_mixture
 from dock.search.query import Match, Mixture, SearchResult, UserInfo
@@ -57,6 +58,7 @@ EXACT_MAX_ENTRIES = 4_000_000
 PREFILTER_MIN = 100
 PREFILTER_MAX = 1000
 PREFILTER_FRACTION = 0.01
+RECOUNT_SECONDS = 2.0  # writes that bypass Catalogue.insert/delete are seen within this
 INDEX_VERSION = 1
 _LOAD_BATCH = 1000
 _SCAN_ROWS = 65536
@@ -106,6 +108,11 @@ class SearchIndex:
         meta = meta or {}
         self._ids = Column(None if directory is None else directory / "ids.bin", "S64")
         self._alive = Column(None if directory is None else directory / "alive.bin", bool)
+        # Each row's semantic spec (JSON, ~1 KB) on disk, (offset, size) in RAM: results are
+        # shown from here, as DuckDB took ~2 ms per point lookup by id (5-10 ms per query).
+        self._json_at = Column(None if directory is None else directory / "json_at.bin", np.int64, (2,))
+        self._json = BytesFile(None if directory is None else directory / "semantic.json")
+        self._json_bytes = int(meta.get("json_bytes", 0))
         self.n_rows = int(meta.get("rows", 0))
         self._n_live = int(meta.get("live", 0))
         self.fingerprint = int(meta.get("fingerprint", 0))
@@ -114,6 +121,7 @@ class SearchIndex:
             self.groups[key] = StatGroup(key, int(g["dim"]), directory / g["dir"], g)
         self._row_of: dict[str, int] | None = None
         self._semantic: SemanticIndex | None = None
+        self._counted: tuple[int, float] | None = None  # (catalogue.writes, monotonic time) of the last count
         self.build_seconds = 0.0
 
     @classmethod
@@ -132,6 +140,7 @@ class SearchIndex:
         with self.lock:
             for group in self.groups.values():
                 group.close()
+            self._json.close()
 
     # -- rows ----------------------------------------------------------------------------
     @property
@@ -162,37 +171,47 @@ class SearchIndex:
             return self._semantic
 
     def semantic_spec(self, learnware_id: str) -> dict:
-        return self._catalogue.semantic_specs([learnware_id])[learnware_id]
+        return self.semantic_spec_of(self.row_of[learnware_id])
+
+    def semantic_spec_of(self, row: int) -> dict:
+        offset, size = self._json_at.a[row].tolist()
+        return json.loads(self._json.read(offset, size))
 
     # -- updates -------------------------------------------------------------------------
     def add(self, record: LearnwareRecord, stat_specs) -> None:
         """Index a learnware just stored in the catalogue (O(its size), never a rebuild)."""
         fields = {name: getattr(record, name) for name in _FIELD_NAMES}
         specs = [(compat_key(s), s.z, s.beta, float(s.gamma)) for s in stat_specs]
-        self.add_many([(record.id, fields, specs, None)])
+        self.add_many([(record.id, fields, specs, json.dumps(record.semantic_spec, sort_keys=True))])
 
-    def add_fields(self, learnware_id: str, fields: dict, specs, semantic_json: str | None = None) -> None:
+    def add_fields(self, learnware_id: str, fields: dict, specs, semantic_json: str) -> None:
         """fields: the catalogue's semantic columns; specs: (compat_key, z, beta, gamma) tuples."""
         self.add_many([(learnware_id, fields, specs, semantic_json)])
 
     def add_many(self, entries) -> None:
-        """Several learnwares at once: (id, fields, specs, semantic_json) each (semantic_json is
-        accepted and ignored: results read it from the catalogue). Specs are appended to their
-        groups in one batch and the files' counts advance once, so batches are the fast path."""
+        """Several learnwares at once: (id, fields, specs, semantic_json) each. Specs are appended
+        to their groups in one batch and the files' counts advance once: batches are the fast path."""
+        entries = list(entries)
+        for entry in entries:  # refused before anything is written
+            if len(entry[0].encode()) > 64:
+                raise SearchError(f"learnware id {entry[0][:70]!r} is longer than 64 characters")
         with self.lock:
             row_of = self.row_of
             specs, new_ids = [], []
-            for learnware_id, fields, spec_list, _json in entries:
+            texts, text_bytes = [], 0
+            for learnware_id, fields, spec_list, semantic_json in entries:
                 if learnware_id in row_of:
                     continue
                 raw = learnware_id.encode()
-                if len(raw) > 64:
-                    raise SearchError(f"learnware id {learnware_id[:70]!r} is longer than 64 characters")
                 row = self.n_rows
-                self._ids.reserve(row + 1)
-                self._alive.reserve(row + 1)
+                for col in (self._ids, self._alive, self._json_at):
+                    col.reserve(row + 1)
                 self._ids.a[row] = raw
                 self._alive.a[row] = True
+                text = semantic_json.encode()
+                self._json_at.a[row] = (self._json_bytes + text_bytes, len(text))
+                texts.append(text)
+                text_bytes += len(text)
                 self.n_rows += 1
                 self._n_live += 1
                 row_of[learnware_id] = row
@@ -202,6 +221,9 @@ class SearchIndex:
                 new_ids.append(learnware_id)
             if not new_ids:
                 return
+            blob = b"".join(texts)
+            self._json.write(self._json_bytes, blob)
+            self._json_bytes += len(blob)
             self._add_specs(specs)
             self._fingerprint_toggle(new_ids)
             self.save()
@@ -243,15 +265,16 @@ class SearchIndex:
         if self.directory is None:
             return
         with self.lock:
-            self._ids.flush()
-            self._alive.flush()
+            for col in (self._ids, self._alive, self._json_at):
+                col.flush()
             groups = {}
             for key, group in self.groups.items():
                 group.flush()
                 group.dirty = False
                 groups[key] = {**group.meta(), "dir": group.directory.name}
             write_meta(self.directory, {"version": INDEX_VERSION, "rows": self.n_rows, "live": self._n_live,
-                                        "fingerprint": self.fingerprint, "groups": groups})
+                                        "fingerprint": self.fingerprint, "json_bytes": self._json_bytes,
+                                        "groups": groups})
 
     def sync(self, catalogue: Catalogue, verify: bool = False) -> None:
         """Catch up with writes that bypassed the hooks. Per search: cheap when the counts agree.
@@ -262,8 +285,14 @@ class SearchIndex:
             count, fingerprint = catalogue.id_fingerprint()
             if count == len(self) and fingerprint == self.fingerprint:
                 return
-        elif catalogue.count() == len(self):
-            return
+        else:
+            writes, now = getattr(catalogue, "writes", None), time.monotonic()
+            if writes is not None and self._counted and self._counted[0] == writes \
+                    and now - self._counted[1] < RECOUNT_SECONDS:
+                return
+            self._counted = (writes, now)
+            if catalogue.count() == len(self):
+                return
         with self.lock:
             ids = set(catalogue.learnware_ids())
             for lid in [lid for lid in self.row_of if lid not in ids]:
@@ -287,22 +316,23 @@ class SearchIndex:
         self._load_batch(catalogue, specs)
         rest = [lid for lid in wanted if lid not in self.row_of]  # learnwares without stat specs
         if rest:
-            self.add_many([(lid, fields, [], None) for lid, fields in self._fields(catalogue, rest)])
+            self.add_many([(lid, fields, [], text) for lid, fields, text in self._fields(catalogue, rest)])
 
     def _load_batch(self, catalogue: Catalogue, specs: dict[str, list]) -> None:
         if specs:
-            fields = dict(self._fields(catalogue, list(specs)))
-            self.add_many([(lid, fields.get(lid, {}), spec_list, None) for lid, spec_list in specs.items()])
+            fields = {lid: (f, text) for lid, f, text in self._fields(catalogue, list(specs))}
+            self.add_many([(lid, *fields[lid][:1], spec_list, fields[lid][1]) for lid, spec_list in specs.items()
+                           if lid in fields])  # a record deleted meanwhile: its specs go with it
 
     @staticmethod
     def _fields(catalogue: Catalogue, ids: list[str]):
-        for r in catalogue.semantic_fields(ids):
-            yield r[0], dict(zip(_FIELD_NAMES, r[1:], strict=True))
+        for r in catalogue.semantic_fields(ids, with_json=True):
+            yield r[0], dict(zip(_FIELD_NAMES, r[1:-1], strict=True)), r[-1]
 
     def memory_bytes(self) -> int:
         """Bytes a query keeps resident: row ids/liveness and the groups' slot columns, sketches
         and caches (points are on disk when the index has a directory; text postings not counted)."""
-        return 65 * self.n_rows + sum(g.memory_bytes() for g in self.groups.values())
+        return 81 * self.n_rows + sum(g.memory_bytes() for g in self.groups.values())
 
 
 # -- queries ------------------------------------------------------------------------------
@@ -379,9 +409,7 @@ def _semantic_result(index, catalogue, mask, shown, raw, limit) -> SearchResult:
         # Score, then raw BM25, then the older learnware first; in C, as 100k rows can match.
         order = np.lexsort((rows, -raw[rows], -shown[rows]))[:limit]
         picked = [(int(rows[i]), float(shown[rows[i]]), float(shown[rows[i]])) for i in order]
-    specs = catalogue.semantic_specs([index.id_of(r) for r, _, _ in picked])
-    single = [Match(index.id_of(r), s, specs[index.id_of(r)], None, t) for r, s, t in picked
-              if index.id_of(r) in specs]  # a learnware deleted since the last sync is not shown
+    single = [Match(index.id_of(r), s, index.semantic_spec_of(r), None, t) for r, s, t in picked]
     return SearchResult(single=single, info={"mode": "semantic", "matched": int(rows.size)})
 
 
@@ -436,21 +464,19 @@ def _statistical(index, catalogue, spec, mask, shown, limit) -> SearchResult:
     order = np.argsort(mmd2, kind="stable")
     scores = scores_from_mmd2(mmd2, self_q)
     top = order[:limit]
-    ids = [index.id_of(r) for r in group.rows(candidates[top])]
+    top_rows = group.rows(candidates[top]).tolist()
     best = order[:MIXTURE_CANDIDATES]
     mixture = _mixture(index, group, candidates[best], cross[best], shift, gamma, self_q, float(mmd2[order[0]]))
-    wanted = ids + (mixture[0] if mixture else [])
-    specs = catalogue.semantic_specs(wanted)
-    row_shown = None if shown is None else {lid: float(shown[r]) for lid, r in
-                                             zip(ids, group.rows(candidates[top]).tolist(), strict=True)}
     single = [
-        Match(lid, float(scores[i]), specs[lid], float(mmd2[i]), None if row_shown is None else row_shown[lid])
-        for lid, i in zip(ids, top, strict=True) if lid in specs  # deleted since the last sync: not shown
+        Match(index.id_of(r), float(scores[i]), index.semantic_spec_of(r), float(mmd2[i]),
+              None if shown is None else float(shown[r]))
+        for r, i in zip(top_rows, top, strict=True)
     ]
     multiple = None
-    if mixture and all(i in specs for i in mixture[0]):
-        mids, weights, value = mixture
-        multiple = Mixture(mids, weights, float(scores_from_mmd2(value, self_q)), value, [specs[i] for i in mids])
+    if mixture:
+        mrows, weights, value = mixture
+        multiple = Mixture([index.id_of(r) for r in mrows], weights, float(scores_from_mmd2(value, self_q)), value,
+                           [index.semantic_spec_of(r) for r in mrows])
     return SearchResult(single=single, multiple=multiple, info=info)
 
 
@@ -486,5 +512,4 @@ def _mixture(index, group, slots, cross, shift, gamma, self_q, best_single):
     idx, weights, value = best_mixture(gram, cross, self_q)
     if len(idx) < 2 or not mixture_is_worth_it(value, best_single, self_q):
         return None
-    rows = group.rows(slots[idx])
-    return [index.id_of(r) for r in rows], weights, float(value)
+    return group.rows(slots[idx]).tolist(), weights, float(value)

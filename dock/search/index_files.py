@@ -186,6 +186,32 @@ class PointFile:
             self._fd = None
 
 
+class BytesFile:
+    """Variable-length records appended to one file (or a bytearray in RAM), read by (offset, size)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._ram = bytearray() if path is None else None
+        self._fd = None if path is None else os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def write(self, offset: int, data: bytes) -> None:
+        if self._ram is not None:
+            del self._ram[offset:]
+            self._ram += data
+        else:
+            os.pwrite(self._fd, data, offset)
+
+    def read(self, offset: int, size: int) -> bytes:
+        if self._ram is not None:
+            return bytes(self._ram[offset : offset + size])
+        return os.pread(self._fd, size, offset)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def write_meta(directory: Path, meta: dict) -> None:
     """meta.json, atomically (write, fsync, rename): the counts that make rows valid."""
     tmp = directory / "meta.json.tmp"

@@ -187,6 +187,9 @@ class Catalogue:
             raise StoreError(f"cannot open the catalogue {db_path}: {exc}") from exc
         self._lock = threading.RLock()
         self._path = Path(db_path)
+        # Bumped by insert/delete: the search index re-counts the catalogue only when this moved
+        # (or RECOUNT_SECONDS passed), as count(*) cost 1-7 ms per search on a loaded machine.
+        self.writes = 0
         try:
             self._migrate()
         except BaseException:
@@ -303,6 +306,7 @@ class Catalogue:
                         [record.id, envelope.publisher, envelope.seq, envelope.envelope],
                     )
                 self._con.execute("COMMIT")
+                self.writes += 1
             except duckdb.ConstraintException as exc:
                 self._con.execute("ROLLBACK")
                 raise StoreError(f"learnware {record.id[:12]}… is already in the catalogue") from exc
@@ -319,6 +323,7 @@ class Catalogue:
                 self._con.execute("DELETE FROM blobs WHERE id = ?", [learnware_id])
                 self._con.execute("DELETE FROM learnwares WHERE id = ?", [learnware_id])
                 self._con.execute("COMMIT")
+                self.writes += 1
             except Exception:
                 self._con.execute("ROLLBACK")
                 raise
@@ -416,25 +421,16 @@ class Catalogue:
                 return self._con.execute(sql + " ORDER BY id").fetchall()
             return self._con.execute(sql + " WHERE id IN (SELECT unnest(?)) ORDER BY id", [list(ids)]).fetchall()
 
-    def semantic_fields(self, ids: builtins.list[str] | None = None) -> builtins.list[tuple]:
+    def semantic_fields(self, ids: builtins.list[str] | None = None, with_json: bool = False) -> builtins.list[tuple]:
         """(id, name, description, data_type, task_type, library_type, license, scenarios,
-        input_dim, output_dim) of every learnware (or of these): what the search's semantic
-        filter and text index are built from (no JSON: at a million records it is a GB)."""
+        input_dim, output_dim[, semantic_json]) of every learnware (or of these): what the
+        search's semantic filter and text index are built from (the JSON, ~1 KB, only if asked)."""
         sql = ("SELECT id, name, description, data_type, task_type, library_type, license, scenarios, "
-               "input_dim, output_dim FROM learnwares")
+               f"input_dim, output_dim{', semantic_json' if with_json else ''} FROM learnwares")
         with self._lock:
             if ids is None:
                 return self._con.execute(sql + " ORDER BY id").fetchall()
             return self._con.execute(sql + " WHERE id IN (SELECT unnest(?)) ORDER BY id", [list(ids)]).fetchall()
-
-    def semantic_specs(self, ids: builtins.list[str]) -> dict[str, dict]:
-        """{id: semantic spec} of these learnwares (those still here): a search's shown results."""
-        if not ids:
-            return {}
-        with self._lock:
-            rows = self._con.execute("SELECT id, semantic_json FROM learnwares WHERE id IN (SELECT unnest(?))",
-                                     [list(dict.fromkeys(ids))]).fetchall()
-        return {lid: json.loads(text) for lid, text in rows}
 
     def id_fingerprint(self) -> tuple[int, int]:
         """(count, xor of DuckDB's hash of every id): what a persisted search index compares
