@@ -118,6 +118,8 @@ class Dock:
         for loaded in self._loaded:
             loaded.close()
         self._loaded.clear()
+        if self._search_index is not None:
+            self._search_index.close()  # its files' descriptors (the data is saved at each write)
         self.catalogue.close()
         self._lock.release()
 

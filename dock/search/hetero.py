@@ -122,11 +122,14 @@ def _differs(match: Match, own: list[str]) -> bool:
 def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown, limit) -> list[Match]:
     unfiltered = {k: v for k, v in semantic.items() if k != "Input"}
     with index.lock:
-        mask = index.semantic.filter_mask(unfiltered)
+        n = index.n_rows
+        filtered = index.semantic_index(catalogue).filter_mask(unfiltered)
+        mask = np.zeros(n, bool)
+        mask[: min(n, filtered.size)] = filtered[:n]
+        mask &= index.live_rows().astype(bool)
         if shown is not None:
-            mask &= shown > 0
-        rows = [int(r) for r in np.flatnonzero(mask)]
-        ids = [(r, index.ids[r]) for r in rows if index.ids[r] is not None]
+            mask &= shown[:n] > 0
+        ids = [(int(r), index.id_of(int(r))) for r in np.flatnonzero(mask)]
     cache = _cache_for(index)
     _fill(cache, index, catalogue, [lid for _, lid in ids])
     normal_user = [normalise(d) for d in user_desc]

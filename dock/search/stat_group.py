@@ -1,238 +1,316 @@
-"""The in-memory statistical index: one `StatGroup` per compatibility key.
+"""One `StatGroup` per compatibility key: sketches in memory, reduced points on disk.
 
-A group stacks the RKME points of every learnware whose spec has that key (kind, dimension,
-embedder) into one float32 matrix, so a query is a few large matrix products instead of one
-Python call per learnware. Layout and costs:
+A group holds every learnware whose spec has that key (kind, dimension, embedder). Since
+issue 16 it keeps in RAM only what a query must scan for *every* learnware, and reads the
+rest for the few candidates a query re-ranks (dock/search/index_files.py has the files):
 
+* Sketch (the prefilter): per learnware, the random-Fourier mean embedding of its RKME
+  (dock/search/rff.py) with SKETCH_FREQ frequencies = 2 x SKETCH_FREQ float32 (512 B) and its
+  squared norm, per *octave* of gamma (the largest power of two <= a query's gamma: one sketch
+  serves a whole octave, and a slightly broader kernel never hides a near match). A new group
+  sketches its first spec's octave and the one below (users with broader data than a
+  learnware's land there); a query in another octave builds and persists that octave while
+  the group is small (<= SMALL_GROUP_SLOTS), else uses the nearest persisted octave, preferring
+  the broader one. At most MAX_OCTAVES_LARGE octaves in a large group: <= 1 KB per learnware.
+  float32, not float16/int8: numpy converts float16 at ~1 GB/s and has no BLAS for it, so a
+  million-row float16 scan took 780 ms against 92 ms for float32 (measured, 2 cores).
+* Slot metadata (one slot per spec): start, length, owner row, liveness, the spec's gamma:
+  ~30 B per learnware.
+* Self-terms b'K(z,z)b per query gamma: float32, filled lazily for the slots a query touches,
+  an LRU of SELF_CACHE_GAMMAS gammas (4 MB each at 1M learnwares).
 * Points: Z (points, d) float32 relative to the group's offset (the first spec's mean; a
-  shift changes no distance and keeps float32's rounding of raw features with big means
-  small), and beta. Queries shift blocks into their own frame (dock/search/kernels.py).
-  A learnware's points are one contiguous *segment*; slots (one per spec) hold
-  start, length, owner row, liveness and the spec's own gamma.
-* add: append (arrays grow by doubling, so O(K d) amortised) and extend each per-gamma cache
-  by the new slot only. remove: mark the slot dead, O(1); when dead points pass a quarter of
-  the total the group compacts (O(size), amortised O(1) per removed point).
-* Per-gamma caches (gamma = the query's; specs' gammas are on a 2^(1/4) grid so there are
-  few): self-terms b'K(z,z)b, filled lazily for the slots a query touches, and RFF features
-  (dock/search/rff.py), built for the whole group on first use and extended on add.
-  Both are small LRU maps keyed by the exact gamma value.
+  shift changes no distance and keeps float32's rounding small) and beta, in a file read by
+  pread for the candidates only (dock/search/index_files.py says why not mmap).
+
+add: append (O(K d) amortised, plus the new slots' sketches for each persisted octave).
+remove: mark the slot dead, O(n) vectorised search for the slot (no per-learnware dict);
+when dead points pass a quarter of the total the group compacts (rewrites its files).
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 
-from dock.search.kernels import batched_self_terms, gather_index, segment_sums, weighted_kernel_rows
+from dock.search.index_files import Column, PointFile
+from dock.search.kernels import batched_self_terms, segment_sums, weighted_kernel_rows
 from dock.search.rff import RffMap
 
 COMPACT_DEAD_FRACTION = 0.25
-SELF_CACHE_GAMMAS = 32  # n float64 each: 0.8 MB per gamma at 100k learnwares
-RFF_CACHE_GAMMAS = 4  # n x 256 float32 each: 100 MB per gamma at 100k learnwares
+SELF_CACHE_GAMMAS = 8
+SKETCH_FREQ = 64  # 128 float32 features: 512 B per learnware per octave
+SMALL_GROUP_SLOTS = 50_000  # up to here a query may sketch a new octave (~2 s at 50k x K=100)
+MAX_OCTAVES_SMALL = 6
+MAX_OCTAVES_LARGE = 2
 _SELF_BATCH_ENTRIES = 2_000_000
+_CHUNK_POINTS = 1 << 18  # points read per block when scanning or sketching the whole group
+
+
+def prefilter_gamma(gamma: float) -> float:
+    """The largest power of two <= gamma: the sketch octave serving a query's gamma."""
+    return float(2.0 ** math.floor(math.log2(gamma) + 1e-12))
 
 
 class StatGroup:
-    def __init__(self, key: str, dim: int):
+    def __init__(self, key: str, dim: int, directory: Path | None = None, meta: dict | None = None):
         self.key = key
         self.dim = dim
-        self.offset: np.ndarray | None = None
-        self._Z = np.zeros((0, dim), np.float32)
-        self._beta = np.zeros(0, np.float32)
-        self._start = np.zeros(0, np.int64)
-        self._len = np.zeros(0, np.int64)
-        self._row = np.zeros(0, np.int64)
-        self._live = np.zeros(0, bool)
-        self._gamma = np.zeros(0)
-        self.n_points = 0
-        self.n_slots = 0
-        self.n_live = 0
-        self._dead_points = 0
-        self._slot_of_row: dict[int, int] = {}
+        self.directory = directory
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        meta = meta or {}
+        self.offset = None if meta.get("offset") is None else np.asarray(meta["offset"], np.float64)
+        self.n_points = int(meta.get("n_points", 0))
+        self.n_slots = int(meta.get("n_slots", 0))
+        self.n_live = int(meta.get("n_live", 0))
+        self._dead_points = int(meta.get("dead_points", 0))
+        self._start = self._column("start", np.int64)
+        self._len = self._column("len", np.int32)
+        self._row = self._column("row", np.int64)
+        self._live = self._column("live", bool)
+        self._gamma = self._column("gamma", np.float64)
+        self._points = PointFile(None if directory is None else directory / "points.f32", dim)
+        self.rff_map = RffMap(dim, SKETCH_FREQ)
+        self._sketch: dict[float, tuple[Column, Column]] = {}
+        for octave in meta.get("octaves", []):
+            self._sketch[float(octave)] = self._sketch_columns(float(octave))
         self._self: OrderedDict[float, np.ndarray] = OrderedDict()
-        self._rff: OrderedDict[float, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self.rff_map = RffMap(dim)
+        self.dirty = False  # an octave was sketched since the owner last saved the meta
 
-    # -- storage -------------------------------------------------------------------------
-    def _grow(self, points: int, slots: int) -> None:
-        def grown(a: np.ndarray, need: int) -> np.ndarray:
-            if need <= a.shape[0]:
-                return a
-            cap = max(need, 2 * a.shape[0], 16)
-            b = np.zeros((cap, *a.shape[1:]), a.dtype)
-            b[: a.shape[0]] = a
-            return b
+    def _column(self, name: str, dtype, shape=()) -> Column:
+        return Column(None if self.directory is None else self.directory / f"{name}.bin", dtype, shape)
 
-        need_p, need_s = self.n_points + points, self.n_slots + slots
-        self._Z, self._beta = (grown(a, need_p) for a in (self._Z, self._beta))
-        self._start, self._len, self._row, self._live, self._gamma = (
-            grown(a, need_s) for a in (self._start, self._len, self._row, self._live, self._gamma)
-        )
-        for g, arr in list(self._self.items()):
-            if arr.shape[0] < need_s:
-                self._self[g] = np.concatenate([arr, np.full(self._start.shape[0] - arr.shape[0], np.nan)])
-        for g, (feat, norms) in list(self._rff.items()):
-            if feat.shape[0] < need_s:
-                self._rff[g] = (grown(feat, self._start.shape[0]), grown(norms, self._start.shape[0]))
+    def _sketch_columns(self, octave: float) -> tuple[Column, Column]:
+        e = int(round(math.log2(octave)))
+        return (self._column(f"sketch_{e}", np.float32, (self.rff_map.n_features,)),
+                self._column(f"sketch_norm_{e}", np.float32))
 
+    def meta(self) -> dict:
+        return {"dim": self.dim, "offset": None if self.offset is None else self.offset.tolist(),
+                "n_points": self.n_points, "n_slots": self.n_slots, "n_live": self.n_live,
+                "dead_points": self._dead_points, "octaves": sorted(self._sketch)}
+
+    def flush(self) -> None:
+        for col in (self._start, self._len, self._row, self._live, self._gamma):
+            col.flush()
+        for feat, norms in self._sketch.values():
+            feat.flush()
+            norms.flush()
+
+    def close(self) -> None:
+        self._points.close()
+
+    @property
+    def octaves(self) -> list[float]:
+        return sorted(self._sketch)
+
+    # -- writes --------------------------------------------------------------------------
     def add(self, row: int, z: np.ndarray, beta: np.ndarray, gamma: float) -> None:
         """Append one spec (z (K, d) float64, beta (K,)) owned by index row `row`."""
         self.add_batch([row], [z], [beta], [gamma])
 
     def add_batch(self, rows, zs, betas, gammas) -> None:
-        """Append several specs at once (one copy into the stacks; same result as one by one).
+        """Append several specs (rows new to this group; the index checks) in one write.
 
-        Cost O(their points): the arrays grow by doubling, and each per-gamma cache is extended
-        by the new slots only (RFF features of the new points; self-terms left to fill lazily).
+        Cost O(their points): points appended to the file, slot columns grown by doubling,
+        each persisted octave's sketch extended by the new slots only.
         """
-        fresh = [i for i, r in enumerate(rows) if r not in self._slot_of_row]  # adding is idempotent
-        if not fresh:
+        if not rows:
             return
-        zs = [np.asarray(zs[i], np.float64) for i in fresh]
-        betas = [np.asarray(betas[i], np.float64) for i in fresh]
+        zs = [np.asarray(z, np.float64) for z in zs]
+        betas = [np.asarray(b, np.float64) for b in betas]
         if self.offset is None:
             self.offset = betas[0] @ zs[0]
+        if not self._sketch:  # a new group: its first spec's octave and the broader one below
+            top = prefilter_gamma(float(gammas[0]))
+            for octave in (top, top / 2):
+                self._sketch[octave] = self._sketch_columns(octave)
+            self.dirty = True
         lengths = np.array([z.shape[0] for z in zs], np.int64)
-        total, count = int(lengths.sum()), len(fresh)
-        self._grow(total, count)
+        total, count = int(lengths.sum()), len(rows)
         p, s = self.n_points, self.n_slots
         block = (np.concatenate(zs) - self.offset).astype(np.float32)
-        self._Z[p : p + total] = block
-        self._beta[p : p + total] = np.concatenate(betas)
-        self._start[s : s + count] = p + np.cumsum(lengths) - lengths
-        self._len[s : s + count] = lengths
-        self._row[s : s + count] = [rows[i] for i in fresh]
-        self._live[s : s + count] = True
-        self._gamma[s : s + count] = [gammas[i] for i in fresh]
+        beta = np.concatenate(betas).astype(np.float32)
+        self._points.write(p, block, beta)
+        for col in (self._start, self._len, self._row, self._live, self._gamma):
+            col.reserve(s + count)
+        self._start.a[s : s + count] = p + np.cumsum(lengths) - lengths
+        self._len.a[s : s + count] = lengths
+        self._row.a[s : s + count] = rows
+        self._live.a[s : s + count] = True
+        self._gamma.a[s : s + count] = gammas
+        starts = np.cumsum(lengths) - lengths
+        for octave, (feat, norms) in self._sketch.items():
+            feat.reserve(s + count)
+            norms.reserve(s + count)
+            out = feat.a[s : s + count]
+            self.rff_map.embed_segments(block, beta, starts, octave, out)
+            norms.a[s : s + count] = np.einsum("ij,ij->i", out, out)
+        for g, cache in list(self._self.items()):
+            if cache.shape[0] < s + count:
+                grown = np.full(max(s + count, 2 * cache.shape[0]), np.nan, np.float32)
+                grown[: cache.shape[0]] = cache
+                self._self[g] = grown
+            self._self[g][s : s + count] = np.nan
         self.n_points += total
         self.n_slots += count
         self.n_live += count
-        for j, i in enumerate(fresh):
-            self._slot_of_row[rows[i]] = s + j
-        for g in self._self:
-            self._self[g][s : s + count] = np.nan
-        starts = self._start[s : s + count] - p
-        for g, (feat, norms) in self._rff.items():
-            self.rff_map.embed_segments(block, self._beta[p : p + total], starts, g, feat[s : s + count])
-            norms[s : s + count] = np.einsum("ij,ij->i", feat[s : s + count], feat[s : s + count])
+
+    def slot_of(self, row: int) -> int | None:
+        hits = np.flatnonzero((self._row.a[: self.n_slots] == row) & self._live.a[: self.n_slots])
+        return int(hits[0]) if hits.size else None
 
     def remove(self, row: int) -> bool:
-        slot = self._slot_of_row.pop(row, None)
+        slot = self.slot_of(row)
         if slot is None:
             return False
-        self._live[slot] = False
+        self._live.a[slot] = False
         self.n_live -= 1
-        self._dead_points += int(self._len[slot])
+        self._dead_points += int(self._len.a[slot])
         if self._dead_points > COMPACT_DEAD_FRACTION * max(self.n_points, 1):
             self._compact()
         return True
 
     def _compact(self) -> None:
-        keep = np.flatnonzero(self._live[: self.n_slots])
-        idx = gather_index(self._start[keep], self._len[keep])
-        self._Z = self._Z[idx]
-        self._beta = self._beta[idx]
-        lengths = self._len[keep]
-        self._start = np.cumsum(lengths) - lengths
-        self._len = lengths
-        self._row = self._row[keep]
-        self._gamma = self._gamma[keep]
-        self._live = np.ones(keep.size, bool)
+        keep = self.live_slots()
+        lengths = self._len.a[keep].astype(np.int64)
+        self._points.rewrite(self._start.a[keep], lengths)
+        self._start.replace(np.cumsum(lengths) - lengths)
+        self._len.replace(lengths)
+        self._row.replace(self._row.a[keep])
+        self._gamma.replace(self._gamma.a[keep])
+        self._live.replace(np.ones(keep.size, bool))
+        for feat, norms in self._sketch.values():
+            feat.replace(feat.a[keep])
+            norms.replace(norms.a[keep])
         self._self = OrderedDict((g, a[keep]) for g, a in self._self.items())
-        self._rff = OrderedDict((g, (f[keep], n[keep])) for g, (f, n) in self._rff.items())
-        self.n_points, self.n_slots, self._dead_points = int(idx.size), int(keep.size), 0
-        self._slot_of_row = {int(r): i for i, r in enumerate(self._row)}
+        self.n_points, self.n_slots, self._dead_points = int(lengths.sum()), int(keep.size), 0
+        self.dirty = True
 
     # -- reads ---------------------------------------------------------------------------
     def live_slots(self) -> np.ndarray:
-        return np.flatnonzero(self._live[: self.n_slots])
+        return np.flatnonzero(self._live.a[: self.n_slots])
 
     def rows(self, slots: np.ndarray) -> np.ndarray:
-        return self._row[slots]
+        return self._row.a[slots]
 
     def slot_rows(self) -> np.ndarray:
-        return self._row[: self.n_slots]
+        return self._row.a[: self.n_slots]
 
     def live_mask(self) -> np.ndarray:
-        return self._live[: self.n_slots]
+        return self._live.a[: self.n_slots]
 
     def points_in(self, slots: np.ndarray) -> int:
-        return int(self._len[slots].sum())
+        return int(self._len.a[slots].sum())
 
     def points(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Gathered (Z, beta, segment starts) of these slots, in their order (group frame)."""
-        lengths = self._len[slots]
-        idx = gather_index(self._start[slots], lengths)
-        return self._Z[idx], self._beta[idx], np.cumsum(lengths) - lengths
+        """Read (Z, beta, segment starts) of these slots, in their order (group frame)."""
+        lengths = self._len.a[slots].astype(np.int64)
+        rows = self._points.read(self._start.a[slots], lengths)
+        return rows[:, : self.dim], rows[:, self.dim], np.cumsum(lengths) - lengths
+
+    def _chunks(self, slots: np.ndarray):
+        """Runs of slots holding at most ~_CHUNK_POINTS points, for whole-group scans."""
+        csum = np.cumsum(self._len.a[slots].astype(np.int64))
+        lo = 0
+        while lo < slots.size:
+            base = int(csum[lo - 1]) if lo else 0
+            hi = max(lo + 1, int(np.searchsorted(csum, base + _CHUNK_POINTS, side="right")))
+            yield slots[lo:hi]
+            lo = hi
 
     def query_frame(self, z: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(q centred on the query's mean, shift taking stored points into that frame, q in the
-        group frame for RFF), all float32. See dock/search/kernels.py for why."""
+        group frame for the sketch), all float32. See dock/search/kernels.py for why."""
         z = np.asarray(z, np.float64)
         centre = np.asarray(beta, np.float64) @ z
         offset = self.offset if self.offset is not None else centre
         return (z - centre).astype(np.float32), (offset - centre).astype(np.float32), (z - offset).astype(np.float32)
 
     def memory_bytes(self) -> int:
-        """Bytes in use (arrays keep spare capacity from doubling; untouched pages cost no RAM)."""
-        per_point = self._Z.itemsize * self.dim + self._beta.itemsize
-        per_slot = sum(a.itemsize for a in (self._start, self._len, self._row, self._live, self._gamma))
-        per_slot += 8 * len(self._self) + sum(f.itemsize * f.shape[1] + n.itemsize for f, n in self._rff.values())
-        return int(self.n_points * per_point + self.n_slots * per_slot)
+        """Bytes a query keeps resident per group: slot columns, the sketches, self-term
+        caches (points count only when the group lives in RAM, i.e. has no directory)."""
+        per_slot = sum(c.dtype.itemsize for c in (self._start, self._len, self._row, self._live, self._gamma))
+        per_slot += sum(4 * (self.rff_map.n_features + 1) for _ in self._sketch) + 4 * len(self._self)
+        points = self.n_points * 4 * (self.dim + 1) if self.directory is None else 0
+        return int(self.n_slots * per_slot + points)
 
     # -- kernel terms under a query's gamma ----------------------------------------------
     def cross_terms(self, q: np.ndarray, bq: np.ndarray, gamma: float, shift: np.ndarray, slots: np.ndarray):
         """<mu_query, mu_slot> for each slot (exact; float32 kernel, float64 sums)."""
-        if slots.size == 0:
-            return np.zeros(0)
-        if self.points_in(slots) * 2 >= self.n_points:
-            # Most of the group: scan everything in place (no gather copy), dead slots included.
-            v = weighted_kernel_rows(q, bq, gamma, self._Z[: self.n_points], shift)
-            v *= self._beta[: self.n_points]
-            return segment_sums(v, self._start[: self.n_slots])[slots]
-        Z, beta, starts = self.points(slots)
-        v = weighted_kernel_rows(q, bq, gamma, Z, shift)
-        v *= beta
-        return segment_sums(v, starts)
+        out = []
+        for part in self._chunks(slots):
+            Z, beta, starts = self.points(part)
+            v = weighted_kernel_rows(q, bq, gamma, Z, shift)
+            v *= beta
+            out.append(segment_sums(v, starts))
+        return np.concatenate(out) if out else np.zeros(0)
 
     def self_terms(self, gamma: float, slots: np.ndarray) -> np.ndarray:
         """b'K(z,z)b of each slot under gamma, computed once per (slot, gamma) and cached."""
         g = float(gamma)
         cache = self._self.get(g)
-        if cache is None:
-            cache = np.full(self._start.shape[0], np.nan)
-            self._self[g] = cache
+        if cache is None or cache.shape[0] < self.n_slots:
+            fresh = np.full(max(self.n_slots, 16), np.nan, np.float32)
+            if cache is not None:
+                fresh[: cache.shape[0]] = cache
+            cache = self._self[g] = fresh
             while len(self._self) > SELF_CACHE_GAMMAS:
                 self._self.popitem(last=False)
         self._self.move_to_end(g)
         missing = slots[np.isnan(cache[slots])]
         if missing.size:
-            lengths = self._len[missing]
+            lengths = self._len.a[missing]
             for k in np.unique(lengths):
-                group = missing[lengths == k]
+                same = missing[lengths == k]
                 per = max(1, _SELF_BATCH_ENTRIES // int(k * k))
-                for s in range(0, group.size, per):
-                    part = group[s : s + per]
-                    idx = gather_index(self._start[part], self._len[part])
-                    Z = self._Z[idx].reshape(part.size, int(k), self.dim)
-                    cache[part] = batched_self_terms(Z, self._beta[idx].reshape(part.size, int(k)), g)
-        return cache[slots]
+                for s in range(0, same.size, per):
+                    part = same[s : s + per]
+                    Z, beta, _ = self.points(part)
+                    cache[part] = batched_self_terms(Z.reshape(part.size, int(k), self.dim),
+                                                     beta.reshape(part.size, int(k)), g)
+        return cache[slots].astype(np.float64)
+
+    # -- sketches ------------------------------------------------------------------------
+    def sketch_octave(self, gamma: float) -> float:
+        """The octave whose sketch serves a query of this gamma (sketching it if allowed)."""
+        want = prefilter_gamma(gamma)
+        if want in self._sketch:
+            return want
+        small = self.n_slots <= SMALL_GROUP_SLOTS
+        if len(self._sketch) < (MAX_OCTAVES_SMALL if small else MAX_OCTAVES_LARGE) and small:
+            self._build_octave(want)
+            return want
+        # Nearest persisted octave, ties to the broader (smaller gamma) one.
+        return min(self._sketch, key=lambda o: (abs(math.log2(o / want)), o))
+
+    def sketch(self, octave: float) -> tuple[np.ndarray, np.ndarray]:
+        """(features (n_slots, 2m) float32, squared norms) under a persisted octave."""
+        feat, norms = self._sketch[octave]
+        return feat.a[: self.n_slots], norms.a[: self.n_slots]
 
     def rff_features(self, gamma: float) -> tuple[np.ndarray, np.ndarray]:
-        """(features (n_slots, 2m) float32, their squared norms) of every slot under gamma."""
-        g = float(gamma)
-        if g not in self._rff:
-            feat = np.zeros((self._start.shape[0], self.rff_map.n_features), np.float32)
-            n = self.n_slots
-            self.rff_map.embed_segments(self._Z[: self.n_points], self._beta[: self.n_points], self._start[:n], g, feat)
-            norms = np.einsum("ij,ij->i", feat, feat)
-            self._rff[g] = (feat, norms)
-            while len(self._rff) > RFF_CACHE_GAMMAS:
-                self._rff.popitem(last=False)
-        self._rff.move_to_end(g)
-        feat, norms = self._rff[g]
-        return feat[: self.n_slots], norms[: self.n_slots]
+        """The sketch of gamma's own octave (built if missing): what tests compare."""
+        octave = prefilter_gamma(gamma)
+        if octave not in self._sketch:
+            self._build_octave(octave)
+        return self.sketch(octave)
 
     def has_rff(self, gamma: float) -> bool:
-        return float(gamma) in self._rff
+        return prefilter_gamma(gamma) in self._sketch
+
+    def _build_octave(self, octave: float) -> None:
+        feat, norms = self._sketch_columns(octave)
+        feat.reserve(self.n_slots)
+        norms.reserve(self.n_slots)
+        all_slots = np.arange(self.n_slots)
+        for part in self._chunks(all_slots):
+            Z, beta, starts = self.points(part)
+            out = feat.a[part[0] : part[-1] + 1]
+            self.rff_map.embed_segments(np.ascontiguousarray(Z), np.ascontiguousarray(beta), starts, octave, out)
+            norms.a[part[0] : part[-1] + 1] = np.einsum("ij,ij->i", out, out)
+        self._sketch[octave] = (feat, norms)
+        self.dirty = True

@@ -202,6 +202,9 @@ class Catalogue:
             raise StoreError(f"cannot open the catalogue {db_path}: {exc}") from exc
         self._lock = threading.RLock()
         self._path = Path(db_path)
+        # Bumped by insert/delete: the search index re-counts the catalogue only when this moved
+        # (or RECOUNT_SECONDS passed), as count(*) cost 1-7 ms per search on a loaded machine.
+        self.writes = 0
         try:
             self._migrate()
             # DuckDB checkpoints (folds the WAL into the file) whenever the WAL passes this; each
@@ -245,6 +248,10 @@ class Catalogue:
                     self._con.execute("ROLLBACK")
                     raise StoreError(f"cannot upgrade the catalogue {self._path}: migration {name} failed "
                                      f"({' '.join(str(exc).split())}); nothing of it was applied") from exc
+
+    @property
+    def path(self) -> Path:
+        return self._path
 
     @property
     def schema_version(self) -> int:
@@ -319,6 +326,7 @@ class Catalogue:
                         [record.id, envelope.publisher, envelope.seq, envelope.envelope],
                     )
                 self._con.execute("COMMIT")
+                self.writes += 1
             except duckdb.ConstraintException as exc:
                 self._con.execute("ROLLBACK")
                 raise StoreError(f"learnware {record.id[:12]}… is already in the catalogue") from exc
@@ -335,6 +343,7 @@ class Catalogue:
                 self._con.execute("DELETE FROM blobs WHERE id = ?", [learnware_id])
                 self._con.execute("DELETE FROM learnwares WHERE id = ?", [learnware_id])
                 self._con.execute("COMMIT")
+                self.writes += 1
             except Exception:
                 self._con.execute("ROLLBACK")
                 raise
@@ -431,6 +440,32 @@ class Catalogue:
             if ids is None:
                 return self._con.execute(sql + " ORDER BY id").fetchall()
             return self._con.execute(sql + " WHERE id IN (SELECT unnest(?)) ORDER BY id", [list(ids)]).fetchall()
+
+    def semantic_fields(self, ids: builtins.list[str] | None = None, with_json: bool = False) -> builtins.list[tuple]:
+        """(id, name, description, data_type, task_type, library_type, license, scenarios,
+        input_dim, output_dim[, semantic_json]) of every learnware (or of these): what the
+        search's semantic filter and text index are built from (the JSON, ~1 KB, only if asked)."""
+        sql = ("SELECT id, name, description, data_type, task_type, library_type, license, scenarios, "
+               f"input_dim, output_dim{', semantic_json' if with_json else ''} FROM learnwares")
+        with self._lock:
+            if ids is None:
+                return self._con.execute(sql + " ORDER BY id").fetchall()
+            return self._con.execute(sql + " WHERE id IN (SELECT unnest(?)) ORDER BY id", [list(ids)]).fetchall()
+
+    def id_fingerprint(self) -> tuple[int, int]:
+        """(count, xor of DuckDB's hash of every id): what a persisted search index compares
+        on open to know it holds exactly these learnwares (one scan of the id column)."""
+        with self._lock:
+            count, xor = self._con.execute(
+                "SELECT count(*), coalesce(bit_xor(hash(id)), 0) FROM learnwares").fetchone() or (0, 0)
+        return int(count), int(xor)
+
+    def hash_ids(self, ids: builtins.list[str]) -> int:
+        """xor of DuckDB's hash of these ids (the index updates its fingerprint with it)."""
+        with self._lock:
+            (xor,) = self._con.execute("SELECT coalesce(bit_xor(hash(x)), 0) FROM unnest(?::VARCHAR[]) t(x)",
+                                       [list(ids)]).fetchone() or (0,)
+        return int(xor)
 
     def learnware_ids(self) -> builtins.list[str]:
         with self._lock:

@@ -47,6 +47,7 @@ class NewRecord:
 
 class SyncStore:
     def __init__(self, catalogue: Catalogue):
+        self._catalogue = catalogue
         self._con = catalogue._con
         self._lock = catalogue._lock
 
@@ -127,6 +128,8 @@ class SyncStore:
                         "ON CONFLICT DO UPDATE SET seen_at = excluded.seen_at",
                         [[p[0] for p in pairs], [p[1] for p in pairs], now])
                 con.execute("COMMIT")
+                if new:  # the search index recounts after writes (SearchIndex.sync)
+                    self._catalogue.writes += 1
             except duckdb.ConstraintException as exc:
                 con.execute("ROLLBACK")
                 raise StoreError(f"a record of this page is already in the catalogue ({exc})") from exc
