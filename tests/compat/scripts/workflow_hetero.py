@@ -20,7 +20,12 @@ from sklearn.metrics import mean_squared_error
 
 import dock.compat.learnware as learnware
 from dock.compat.learnware.market import BaseUserInfo, instantiate_learnware_market
-from dock.compat.learnware.reuse import AveragingReuser, EnsemblePruningReuser, HeteroMapAlignLearnware
+from dock.compat.learnware.reuse import (
+    AveragingReuser,
+    EnsemblePruningReuser,
+    FeatureAlignLearnware,
+    HeteroMapAlignLearnware,
+)
 from dock.compat.learnware.specification import generate_rkme_table_spec, generate_semantic_spec
 from dock.compat.learnware.tests.templates import LearnwareTemplate, PickleModelTemplate, StatSpecTemplate
 
@@ -105,9 +110,32 @@ def main():
     widths = sorted({int(item.learnware.get_specification().get_semantic_spec()["Input"]["Dimension"])
                      for item in single_result})
     print("RESULT found", len(single_result), ",".join(map(str, widths)))
+    print("RESULT paired", sum(getattr(item.learnware, "hetero_mapping", None) is not None for item in single_result))
 
     test_X, test_y = X[100:], y[100:]
     print("RESULT mean_rmse", rmse(test_y, np.full(len(test_y), y[:100].mean())))
+
+    own = Ridge(alpha=0.01).fit(X[:100], y[:100])
+    print("RESULT own_rmse", rmse(test_y, own.predict(test_X)))
+
+    # refused: predict before align
+    try:
+        HeteroMapAlignLearnware(single_result[0].learnware, mode="regression").predict(test_X)
+        print("RESULT unaligned accepted")
+    except AssertionError as exc:
+        print("RESULT unaligned refused", str(exc).replace(" ", "_"))
+
+    # no labels: the learnware fed the user's columns, aligned from the specs alone
+    feature_learnware = FeatureAlignLearnware(single_result[0].learnware)
+    feature_learnware.align(user_spec)
+    print("RESULT feature_rmse", rmse(test_y, feature_learnware.predict(test_X)))
+
+    # a learnware taken by id (no search pairing) and a user spec without column names: positional names
+    by_id = hetero_market.get_learnware_by_ids(single_result[0].learnware.id)
+    positional = HeteroMapAlignLearnware(by_id, mode="regression")
+    positional.align(user_spec, X[:100], y[:100])
+    print("RESULT positional_rmse", rmse(test_y, positional.predict(test_X)), positional.user_columns[:2] == [
+        by_id.get_specification().get_semantic_spec()["Input"]["Description"][str(i)] for i in range(2)])
 
     # single model reuse
     hetero_learnware = HeteroMapAlignLearnware(single_result[0].learnware, mode="regression")

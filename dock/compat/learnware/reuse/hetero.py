@@ -14,9 +14,11 @@ tables"), not the reference's machinery:
 * The user's column names. The reference's align gets only the user's RKME; lwdock needs names to
   pair columns. They come, in this order, from: `user_columns=` (an lwdock keyword of align, a list
   of the user's column descriptions); the search that returned the learnware (a "hetero" market's
-  search_learnware carries its column pairing and the user's Input.Description); otherwise
-  positional names "column 0", "column 1", ... (then the pairing rests on the value marginals alone,
-  which is weaker: docs/COMPAT.md).
+  search_learnware carries its column pairing and the user's Input.Description); otherwise BY
+  POSITION: the user's column i is taken to be the learnware's input i (its description), for
+  i < min(user width, learnware width), and the rest are unpaired (logged as a warning; the label
+  correction of HeteroMapAlignLearnware then decides how much of the learnware to trust;
+  docs/COMPAT.md).
 * HeteroMapAlignLearnware.align(user_rkme, x_train, y_train): with labels, lwdock's cross-validated
   correction (HeteroAlignReuser.fit: the aligned learnware as is, a head on its output, a head on its
   output + the user's columns, or the columns alone) where the reference always fits a
@@ -33,7 +35,8 @@ import numpy as np
 from dock.errors import ReuseError
 from dock.reuse.align import AlignedLearnware, HeteroAlignReuser
 from dock.reuse.align import align as native_align
-from dock.reuse.base import keyword_data
+from dock.reuse.base import keyword_data, semantic_of
+from specs.hetero import column_descriptions
 
 from ..learnware import Learnware
 
@@ -42,9 +45,11 @@ log = logging.getLogger(__name__)
 TABLE_SPEC = "RKMETableSpecification"
 
 
-def positional_columns(dim: int) -> list[str]:
-    """Names for a user table whose columns were not described (docs/COMPAT.md)."""
-    return [f"column {i}" for i in range(int(dim))]
+def positional_columns(dim: int, learnware) -> list[str]:
+    """Names for a user table whose columns were not described (docs/COMPAT.md): the learnware's
+    input descriptions by position, "user column i" past the learnware's width."""
+    own = column_descriptions(semantic_of(learnware)) or []
+    return [own[i] if i < len(own) else f"user column {i}" for i in range(int(dim))]
 
 
 class AlignLearnware(Learnware):
@@ -84,7 +89,9 @@ class FeatureAlignLearnware(AlignLearnware):
             if len(names) != dim:
                 raise ReuseError(f"{len(names)} column names for a user table of {dim} columns")
             return names
-        return positional_columns(dim)
+        log.warning("learnware %s: your columns are not described (give user_columns= or search a 'hetero' market "
+                    "with Input.Description); assuming your column i is the learnware's input i", str(self.id)[:12])
+        return positional_columns(dim, self.origin)
 
     def _mapping(self, dim: int) -> dict | None:
         """The search's pairing, when it was made for a table of this width."""
@@ -100,10 +107,10 @@ class FeatureAlignLearnware(AlignLearnware):
         self.align_model = native_align(self.origin, self.user_columns, None if x_train is None else x_train,
                                         user_spec=user_rkme, mapping=mapping)
 
-    def predict(self, user_data=None, *, X=None) -> np.ndarray:
+    def predict(self, X=None, *, user_data=None) -> np.ndarray:
         if self.align_model is None:
             raise ReuseError("FeatureAlignLearnware must be aligned before making predictions.")
-        return self.align_model.predict(keyword_data(user_data, X, "user_data", "X"))
+        return self.align_model.predict(keyword_data(X, user_data, "X", "user_data"))
 
     def transform(self, user_data) -> np.ndarray:
         """The user's rows as the learnware's input (lwdock's addition)."""
@@ -141,10 +148,10 @@ class HeteroMapAlignLearnware(AlignLearnware):
         self.reuser = HeteroAlignReuser([feature_aligned.align_model], user_columns=self.user_columns,
                                         mode=self.mode).fit(x_train, y_train)
 
-    def predict(self, user_data=None, *, X=None) -> np.ndarray:
+    def predict(self, X=None, *, user_data=None) -> np.ndarray:
         if self.reuser is None:
             raise AssertionError("HeteroMapAlignLearnware must be aligned before making predictions.")
-        return np.asarray(self.reuser.predict(keyword_data(user_data, X, "user_data", "X")))
+        return np.asarray(self.reuser.predict(keyword_data(X, user_data, "X", "user_data")))
 
 
 def _spec_dim(user_rkme) -> int:
