@@ -61,3 +61,30 @@ def test_refusals_and_fallbacks_say_what_happened(results):
     assert results["unaligned"][0] == "refused" and "aligned_before" in results["unaligned"][1]
     # no names anywhere: the user's column i is the learnware's input i (docs/COMPAT.md)
     assert results["positional_rmse"][1] == "True"
+
+
+def test_bad_arguments_are_refused_with_the_reason():
+    import numpy as np
+
+    from dock.compat.learnware.learnware import Learnware
+    from dock.compat.learnware.reuse import FeatureAlignLearnware, HeteroMapAlignLearnware
+    from dock.compat.learnware.specification import Specification, generate_rkme_table_spec
+    from dock.errors import ReuseError
+
+    semantic = {"Input": {"Dimension": 3, "Description": {"0": "age", "1": "weight", "2": "height"}}}
+    lw = Learnware("lw", {}, Specification(semantic_spec=semantic))
+    with pytest.raises(ReuseError, match="is not a Learnware"):
+        FeatureAlignLearnware(object())
+    with pytest.raises(AssertionError, match="'classification' or 'regression'"):
+        HeteroMapAlignLearnware(lw, mode="ranking")
+    aligned = FeatureAlignLearnware(lw)
+    with pytest.raises(ReuseError, match="table RKME"):
+        aligned.align({"not": "a spec"})
+    user_spec = generate_rkme_table_spec(np.random.default_rng(0).normal(size=(60, 2)))
+    with pytest.raises(ReuseError, match="3 column names for a user table of 2 columns"):
+        aligned.align(user_spec, user_columns=["age", "weight", "height"])
+    with pytest.raises(ReuseError, match="must be aligned"):
+        aligned.predict(np.zeros((2, 2)))
+    # the honest call gets past the names and reaches the learnware's spec, which this one lacks
+    with pytest.raises(ReuseError, match="has no table RKME"):
+        aligned.align(user_spec, user_columns=["age", "weight"])
