@@ -58,15 +58,18 @@ def test_generate_semantic_spec_builds_the_reference_dict():
     assert "Input" not in spec
 
 
-def test_the_hetero_market_is_not_faked(tmp_path, monkeypatch):
-    from dock.compat.learnware.market import instantiate_learnware_market
+def test_market_names_hetero_and_easy_unknown_refused(tmp_path, monkeypatch):
+    from dock.compat.learnware.market import HeteroSearcher, instantiate_learnware_market
 
     monkeypatch.setenv("LWDOCK_HOME", str(tmp_path))
     from dock.compat.learnware.config import C
 
     C.reset()
-    with pytest.raises(NotImplementedError, match="not available in lwdock yet"):
-        instantiate_learnware_market(market_id="h", name="hetero")
+    with pytest.raises(ValueError, match="name nope is not supported"):
+        instantiate_learnware_market(market_id="h", name="nope")
+    hetero = instantiate_learnware_market(market_id="h", name="hetero", rebuild=True,
+                                          organizer_kwargs={"auto_update": True})
+    assert len(hetero) == 0 and isinstance(hetero.learnware_searcher, HeteroSearcher)
     market = instantiate_learnware_market(market_id="e", name="easy", rebuild=True)
     assert len(market) == 0 and market.get_learnware_ids() == []
     assert str(market.dock.home.root).startswith(str(tmp_path))

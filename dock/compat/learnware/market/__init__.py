@@ -1,6 +1,6 @@
 """`learnware.market` on lwdock: `instantiate_learnware_market(market_id, name="easy", rebuild=...)` and
-the market's types. Markets are lwdock docks (market/easy.py); "hetero" is not available yet (it waits
-for lwdock's heterogeneous search; see docs/COMPAT.md), and asking for it says so."""
+the market's types. Markets are lwdock docks (market/easy.py); "hetero" is the same dock with a searcher that
+also returns learnwares of other feature spaces (market/hetero.py; see docs/COMPAT.md)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .base import (
     SingleSearchItem,
 )
 from .easy import BaseOrganizer, BaseSearcher, EasyOrganizer, EasySearcher, EasySemanticChecker, EasyStatChecker
+from .hetero import HeteroMapTableOrganizer, HeteroSearcher
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +106,20 @@ def instantiate_learnware_market(market_id: str = "default", name: str = "easy",
                                  organizer_kwargs: dict | None = None, searcher_kwargs: dict | None = None,
                                  checker_kwargs: dict | None = None, conda_checker: bool = False,
                                  **kwargs: Any) -> LearnwareMarket:
-    if name == "hetero":
-        raise NotImplementedError("the 'hetero' market is not available in lwdock yet (heterogeneous search is "
-                                  "being built); use name='easy' for learnwares that share a feature space")
-    if name != "easy":
+    if name not in ("easy", "hetero"):
         raise ValueError(f"name {name} is not supported for market")
     if conda_checker:
         log.warning("conda_checker=True: lwdock checks every model in a sandboxed worker process with the "
                     "dock's Python; per-learnware environments are built at load time (runnable_option='conda')")
-    organizer = EasyOrganizer(market_id=market_id, rebuild=rebuild)
-    return LearnwareMarket(organizer=organizer, searcher=EasySearcher(organizer=organizer),
+    organizer: EasyOrganizer
+    searcher: EasySearcher
+    if name == "hetero":
+        organizer = HeteroMapTableOrganizer(market_id=market_id, rebuild=rebuild, **(organizer_kwargs or {}))
+        searcher = HeteroSearcher(organizer=organizer)
+    else:
+        organizer = EasyOrganizer(market_id=market_id, rebuild=rebuild)
+        searcher = EasySearcher(organizer=organizer)
+    return LearnwareMarket(organizer=organizer, searcher=searcher,
                            checker_list=[EasySemanticChecker(), EasyStatChecker()], **kwargs)
 
 
@@ -127,6 +132,8 @@ __all__ = [
     "EasySearcher",
     "EasySemanticChecker",
     "EasyStatChecker",
+    "HeteroMapTableOrganizer",
+    "HeteroSearcher",
     "LearnwareMarket",
     "MultipleSearchItem",
     "SearchResults",

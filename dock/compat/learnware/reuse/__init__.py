@@ -9,9 +9,9 @@ x_train=, y_train=)`). Two return shapes differ natively and are the reference's
 * JobSelectorReuser.predict returns each routed row's raw learnware output: class scores (n, C) when
   the learnwares return score columns (the reference stitches raw outputs), labels otherwise.
 
-Not here yet: HeteroMapAlignLearnware and FeatureAlignLearnware (heterogeneous feature spaces: waits
-for lwdock's hetero reuse; see docs/COMPAT.md). AlignLearnware, the base of those two, is not offered
-alone: it has no behaviour of its own in the reference.
+HeteroMapAlignLearnware, FeatureAlignLearnware and their base AlignLearnware (reuse/hetero.py) wrap
+lwdock's column alignment (dock/reuse/align.py) in the reference's interface; an aligned learnware
+has predict, so the reusers here take it like any learnware.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from dock.reuse.base import ReuseError, check_learnwares, keyword_data
 from dock.reuse.ensemble_pruning import EnsemblePruningReuser as _EnsemblePruning
 from dock.reuse.feature_augment import FeatureAugmentReuser as _FeatureAugment
 from dock.reuse.job_selector import JobSelectorReuser as _JobSelector
+
+from .hetero import AlignLearnware, FeatureAlignLearnware, HeteroMapAlignLearnware
 
 
 class BaseReuser:
@@ -85,5 +87,5 @@ class JobSelectorReuser(_JobSelector):
         return super()._assemble(parts, n)
 
 
-__all__ = ["AveragingReuser", "BaseReuser", "EnsemblePruningReuser", "FeatureAugmentReuser", "JobSelectorReuser",
-           "ReuseError"]
+__all__ = ["AlignLearnware", "AveragingReuser", "BaseReuser", "EnsemblePruningReuser", "FeatureAlignLearnware",
+           "FeatureAugmentReuser", "HeteroMapAlignLearnware", "JobSelectorReuser", "ReuseError"]
