@@ -54,10 +54,31 @@ def cell(entry: PreviewEntry | None, running: bool = False) -> Text:
     return Text(entry.status, style="dim")
 
 
-def note_line(entry: PreviewEntry) -> str:
-    """Why a row was not measured, one line (the cell only has room for a word or two)."""
+MAX_NOTE_LINES = 3  # the note under the results: the sample line, then the reasons
+
+
+def grouped_notes(notes: list[tuple[str, str]]) -> list[str]:
+    """Rows failing for the same reason (e.g. every zip on one offline peer) as one line:
+    "A, B (+2 more): reason", in the order the reasons first came."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in notes:
+        by_reason.setdefault(reason, []).append(name)
+    out = []
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:2]) + (f" (+{len(names) - 2} more)" if len(names) > 2 else "")
+        out.append(f"{shown}: {reason}")
+    return out
+
+
+def note_reason(entry: PreviewEntry) -> tuple[str, str]:
+    """(row name, why it was not measured): one line each (the cell only has room for a word or two).
+    A mixture member's failure names the member: the same reason as that member's own row."""
     first = visible(entry.message.splitlines()[0] if entry.message else entry.status)
-    return f"{visible(entry.name)}: {first}"
+    name = "the mixture" if entry.name.startswith("Mixture") else visible(entry.name)
+    member, sep, rest = first.partition(": ")
+    if sep and member.startswith("member "):
+        return name, rest
+    return name, first
 
 
 class PreviewCache:

@@ -133,7 +133,12 @@ def _fit_spec(kind: str, data: Path, label_given: str | None, points: int, seed:
     X: Any
     if kind == "table":
         X, _ = load_table(data, _label_column(data, label_given))
-        out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {points} points…")
+        from specs.privacy import private_k
+
+        private = (privacy_kw or {}).get("privacy") in (None, "private")  # tables are private by default
+        shown = private_k(points, X.shape[0]) if private else min(points, X.shape[0])
+        out.info(f"fitting an RKME of {X.shape[0]} rows × {X.shape[1]} columns with {shown} "
+                 f"{'private ' if private else ''}points…")
     elif label_given is not None:
         raise DataFileError(f"--label-column is for tables; a {kind} file holds only the {kind}s")
     elif kind == "image":

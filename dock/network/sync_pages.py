@@ -198,6 +198,8 @@ def pull_page(service, session: SyncSession, timeout: float) -> tuple[bool, bool
         if outcome in ("stored", "removed"):
             stats.stored += 1
             session.stored += 1
+        if outcome == "stored":  # news here: the peer's row on `lwdock peers` / the network screen counts it
+            stats.received_by_peer[peer] = stats.received_by_peer.get(peer, 0) + 1
         stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
     for exc in refused.values():
         stats.refuse(peer, exc.reason)

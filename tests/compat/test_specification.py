@@ -24,10 +24,16 @@ def X():
 def test_the_reference_keywords_and_defaults(X, tmp_path):
     spec = generate_stat_spec(type="table", X=X, reduced_set_size=50, steps=2, step_size=0.05, reduce=True,
                               cuda_idx=-1)
-    assert isinstance(spec, NativeTable) and spec.gamma == 0.1 and spec.get_z().shape == (50, 5)
+    # Private by default (unlike the reference): at most ceil(sqrt(300)) = 18 points, not 50.
+    assert isinstance(spec, NativeTable) and spec.gamma == 0.1 and spec.get_z().shape == (18, 5)
     assert spec.get_beta().sum() == pytest.approx(1.0) and spec.num_points == 300
+    plain = generate_stat_spec(type="table", X=X, reduced_set_size=50, privacy="none")
+    assert plain.get_z().shape == (50, 5)  # the reference's plain fit, asked for by name
     assert generate_rkme_table_spec(X[:30], reduce=False).get_z().shape == (30, 5)  # the rows themselves
-    assert generate_rkme_table_spec(X[:30]).get_z().shape[0] == 20  # the reference's cap: 2/3 of the rows
+    with pytest.raises(SpecError, match="too few for a private spec"):
+        generate_rkme_table_spec(X[:30])  # 30 rows: never a silent copy of them
+    assert generate_rkme_table_spec(X[:30], privacy="none").get_z().shape[0] == 20  # the reference's cap: 2/3
+    spec = plain
     with pytest.raises(SpecError, match="nonnegative_beta=False"):
         generate_rkme_table_spec(X, nonnegative_beta=False)
     with pytest.raises(TypeError, match="not supported"):

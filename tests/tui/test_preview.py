@@ -121,3 +121,38 @@ def test_no_preview_column_without_labels(dock, tmp_path):
 
     header, busy = run(make_app(dock=dock), scenario)
     assert "Similarity" in header and "Measured" not in header and not busy
+
+
+def test_at_80x24_the_preview_keeps_where_on_screen_and_its_note_short(dock, digits_0_5):
+    """An 80-column terminal: with the Measured column on, Publisher and Data/task make room so the
+    Where column stays visible, and the note under the results never takes more than 3 rows."""
+    async def scenario(pilot):
+        await _use(pilot, digits_0_5)
+        await wait_until(pilot, lambda: all(v.startswith("acc") for v in _measured(pilot.app).values()),
+                         timeout=120, what="every row measured")
+        await settle(pilot)
+        table = pilot.app.screen.query_one(ResultsTable)
+        note = pilot.app.screen.query_one("#preview-note")
+        return _header(pilot.app), table.virtual_size.width, table.size.width, note.size.height
+
+    header, content_width, shown_width, note_rows = run(make_app(dock=dock), scenario, size=(80, 24))
+    assert header[-1] == "Where" and "Measured" in header and "Publisher" not in header
+    assert content_width <= shown_width  # no column scrolled off to the right
+    assert 1 <= note_rows <= 3
+
+
+def test_rows_failing_for_one_reason_share_one_note_line():
+    from dock.reuse.preview import FAILED, PreviewEntry
+    from tui.preview_job import grouped_notes, note_reason
+
+    def failed(name, message):
+        return PreviewEntry(key=name, ids=(name,), name=name, similarity=0.9, status=FAILED, message=message)
+
+    offline = "peer P is unreachable"
+    notes = [note_reason(failed("Mixture of 3", f"member A: {offline}")),  # a member's failure: its reason
+             note_reason(failed("A", offline)), note_reason(failed("B", offline)),
+             note_reason(failed("C", f"{offline}\nsecond line never shown")),
+             note_reason(failed("D", "the model rejected the data"))]
+    assert notes[0] == ("the mixture", offline)
+    assert grouped_notes(notes) == ["the mixture, A (+2 more): peer P is unreachable",
+                                    "D: the model rejected the data"]

@@ -71,7 +71,7 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
         self._generation = -1  # the app's dock generation of the last search
         self._preview_run = 0  # messages of an older preview run are ignored
         self._preview_cache = pv.PreviewCache()
-        self._preview_notes: list[str] = []  # one line per row not measured, and why
+        self._preview_notes: list[tuple[str, str]] = []  # (row name, why) per row not measured
         self._preview_head = ""  # what the preview is doing, above those lines
 
     def compose(self) -> ComposeResult:
@@ -220,15 +220,17 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
 
     def _note(self, entry) -> None:
         if entry.status != "measured":
-            self._preview_notes.append(pv.note_line(entry))
+            self._preview_notes.append(pv.note_reason(entry))
 
     def _show_notes(self, head: str | None) -> None:
         """The note under the results: `head` (None: keep the last one), then the rows not measured."""
         if head is not None:
             self._preview_head = head
-        lines = [line for line in (self._preview_head, *self._preview_notes) if line]
-        self.query_one("#preview-note", Static).update(Text("\n".join(lines), style="dim", no_wrap=True,
-                                                            overflow="ellipsis"))
+        lines = [line for line in (self._preview_head, *pv.grouped_notes(self._preview_notes)) if line]
+        # At most MAX_NOTE_LINES rows, never wrapped (lwdock.tcss #preview-note): an offline peer failing
+        # every row must not push the results off an 80x24 screen.
+        self.query_one("#preview-note", Static).update(Text("\n".join(lines[: pv.MAX_NOTE_LINES]), style="dim",
+                                                            no_wrap=True, overflow="ellipsis"))
 
     def action_preview(self) -> None:
         if not self._previewable():

@@ -42,8 +42,10 @@ class ResultsTable(DataTable):
             # name keeps its room.
             columns = COLUMNS[:2] + (PREVIEW_COLUMN,) + tuple(c for c in COLUMNS[2:] if c[0] != "publisher")
         if (self.size.width or 100) < NARROW:
+            # With the Measured column on, "Data / task" goes too (the detail view shows it).
+            gone = {"publisher", "kind"} if self._preview is not None else {"publisher"}
             columns = tuple((k, label, NARROW_KIND if k == "kind" else w) for k, label, w in columns
-                            if k != "publisher")
+                            if k not in gone)
         return columns
 
     def _score_label(self, rows: list[ResultRow]) -> str:
@@ -100,7 +102,8 @@ class ResultsTable(DataTable):
             where = Text("local", style="green") if row.local else Text("not local", style="yellow")
             publisher = Text(row.publisher or "—", style="dim" if row.publisher in (None, "—") else "")
         kind_cell = Text(kind)
-        kind_cell.truncate(next(w for k, _, w in self._columns() if k == "kind") or len(kind), overflow="ellipsis")
+        kind_width = next((w for k, _, w in self._columns() if k == "kind"), None)
+        kind_cell.truncate(kind_width or len(kind), overflow="ellipsis")
         # Text cells, never str: a DataTable parses str cells as markup, and these come from records.
         cells = {"name": name, "score": score_bar(row.score, BAR), "kind": kind_cell, "publisher": publisher,
                  "where": where, "preview": (self._preview or {}).get(row.key, Text(""))}

@@ -41,16 +41,23 @@ def rkme_solve_qp(K, C):
 
 def generate_rkme_table_spec(X, gamma: float = REFERENCE_GAMMA, reduced_set_size: int = 100, step_size: float = 0.1,
                              steps: int = 3, nonnegative_beta: bool = True, reduce: bool = True,
-                             cuda_idx: int | None = None) -> RKMETableSpecification:
+                             cuda_idx: int | None = None, *, privacy: str | None = None,
+                             allow_small: bool = False) -> RKMETableSpecification:
     """The reference's table RKME: reduced_set_size points (capped like the reference: at most
-    max_reduced_set_size numbers, at least 20 points, and 2/3 of the rows), gamma kept as given."""
+    max_reduced_set_size numbers, at least 20 points, and 2/3 of the rows), gamma kept as given.
+
+    Unlike the reference, the spec is private by default (specs/privacy.py: at most sqrt(rows) noised
+    points, none nearer a row than rows are to each other; under 50 rows refused unless
+    allow_small=True): the reference's spec can publish its rows verbatim. privacy="none" gives the
+    reference's plain fit; reduce=False is the rows themselves, as the reference does when asked."""
     from .rkme import _as_rows
 
     X = _as_rows(X)
     if reduced_set_size * X[0].size > MAX_REDUCED_SET_SIZE:
         reduced_set_size = max(20, MAX_REDUCED_SET_SIZE // X[0].size)
     spec = RKMETableSpecification(gamma=gamma, cuda_idx=cuda_idx)
-    spec.generate_stat_spec_from_data(X, reduced_set_size, step_size, steps, nonnegative_beta, reduce)
+    spec.generate_stat_spec_from_data(X, reduced_set_size, step_size, steps, nonnegative_beta, reduce,
+                                      privacy=privacy, allow_small=allow_small)
     return spec
 
 

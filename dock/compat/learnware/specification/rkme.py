@@ -147,7 +147,9 @@ class RKMETableSpecification(_ReferenceStyle):
     load = _InstanceOrClassMethod(_ReferenceStyle._load_into)
 
     def generate_stat_spec_from_data(self, X, K: int = 100, step_size: float = 0.1, steps: int = 3,
-                                     nonnegative_beta: bool = True, reduce: bool = True) -> None:
+                                     nonnegative_beta: bool = True, reduce: bool = True, *,
+                                     privacy: str | None = None, allow_small: bool = False) -> None:
+        """Private by default, like every lwdock table spec (see generate_rkme_table_spec)."""
         _check_fit_options(nonnegative_beta, getattr(self, "_cuda_idx", None))
         X = _as_rows(X)
         n = X.shape[0]
@@ -155,7 +157,8 @@ class RKMETableSpecification(_ReferenceStyle):
         if not reduce:
             spec = _NativeTable(X, np.full(n, 1.0 / n), self.gamma, num_points=n)
         else:
-            spec = _NativeTable.fit(X, K=K, gamma=self.gamma, rounds=max(int(steps), 0))
+            spec = _NativeTable.fit(X, K=K, gamma=self.gamma, rounds=max(int(steps), 0), privacy=privacy,
+                                    allow_small=allow_small)
         self._fill_from(spec)
 
     def validate(self):
