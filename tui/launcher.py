@@ -109,8 +109,10 @@ def run_demo_tui(keep: bool = False) -> int:
     from dock.network.service import NetworkService
 
     app = None
+    stopped_by: list[int] = []  # the signal that ended the demo, if one did
 
     def stop(signum, _frame):
+        stopped_by.append(signum)
         if app is not None and app.is_running:  # the UI restores the terminal, then the finally below runs
             loop = getattr(app, "_loop", None)
             if loop is not None:
@@ -152,6 +154,12 @@ def run_demo_tui(keep: bool = False) -> int:
         return app.return_code or 0
     except _Stop as stopped:
         return 128 + int(stopped.args[0])
+    except Exception:
+        # The signal's _Stop raised inside a library call (DuckDB turns it into its own interrupt
+        # error): still a stop, not a crash.
+        if stopped_by:
+            return 128 + stopped_by[0]
+        raise
     finally:
         _on_signals(signal.SIG_IGN)  # a second signal must not cut the clean-up short
         try:

@@ -233,6 +233,13 @@ def cmd_search(args):
         from dock.cli.cmd_hetero import print_hetero_notes
 
         print_hetero_notes(result)
+    if from_data and str(args.label_column).lower() in ("", "none"):
+        from dock.datafiles import guess_label_column
+
+        kept = guess_label_column(args.stat)
+        if kept:  # kept as a feature on purpose? say so: it would rank (and align) as one
+            out.info(f"`{kept}` looks like a label column and was kept as a feature; to leave it out: "
+                     f"--label-column {kept}")
     return result
 
 

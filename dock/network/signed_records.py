@@ -135,8 +135,9 @@ def decode_envelope(data: bytes, *, now_ms: int | None = None) -> SignedRecord:
                           "(and optionally pieces)")
     size = _size(body["size"])
     pieces = _pieces(body["pieces"]) if "pieces" in body else None
+    semantic = _semantic(body["semantic"])  # the cheap check first
     spec_bytes, parsed = _specs(body["specs"])
-    return SignedRecord(kind="record", size=size, semantic_spec=_semantic(body["semantic"]),
+    return SignedRecord(kind="record", size=size, semantic_spec=semantic,
                         model_config=_model(body["model"]), spec_bytes=spec_bytes, pieces=pieces,
                         parsed_specs=parsed, **common)
 

@@ -245,7 +245,10 @@ class Catalogue:
                     self._con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, _now()])
                     self._con.execute("COMMIT")
                 except Exception as exc:
-                    self._con.execute("ROLLBACK")
+                    try:  # an interrupt inside DuckDB (a signal) may have ended the transaction already
+                        self._con.execute("ROLLBACK")
+                    except duckdb.Error:
+                        pass
                     raise StoreError(f"cannot upgrade the catalogue {self._path}: migration {name} failed "
                                      f"({' '.join(str(exc).split())}); nothing of it was applied") from exc
 

@@ -135,9 +135,10 @@ def test_search_stat_names_a_missing_file_with_the_data_file_code(tmp_path):
     result = cli(tmp_path / "home", "search", "--stat", str(missing), check=False)
     assert result.returncode == DataFileError.exit_code != 1
     assert result.stderr.strip().count("\n") == 0 and f"no such file: {missing}" in result.stderr
-    # the honest path: an existing data file searches (an empty dock finds nothing, without error)
+    # the honest path: an existing data file searches (an empty dock finds nothing, without error);
+    # 60 rows: a private query spec needs at least 50
     data = tmp_path / "mine.csv"
-    data.write_text("a,b,label\n" + "\n".join(f"{i},{i * 2},{i % 2}" for i in range(30)) + "\n")
+    data.write_text("a,b,label\n" + "\n".join(f"{i},{i * 2},{i % 2}" for i in range(60)) + "\n")
     assert cli(tmp_path / "home", "search", "--stat", str(data), check=False).returncode == 0
 
 
