@@ -60,6 +60,22 @@ class LwdockApp(App[int]):
         self.show_ids_and_sizes = show_ids_and_sizes
         self.log_path = log_path
         self._dock_changes = 0  # bumped whenever the dock's contents change (see dock_generation)
+        self.unexpected_error: BaseException | None = None  # a bug that ended the app (see below)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug in a handler (known errors are dialogs, tui/errors.py): Textual would print its
+        traceback on the user's terminal. In a real terminal the traceback goes to the log and the
+        app exits with status 1; the launcher prints one line naming the log (report_unexpected).
+        Headless (tests under run_test) keeps Textual's behaviour, so a test still fails on the bug."""
+        if self.is_headless:
+            super()._handle_exception(error)
+            return
+        import logging
+
+        logging.getLogger(__name__).error("unexpected error in the terminal UI", exc_info=error)
+        if self.unexpected_error is None:
+            self.unexpected_error = error
+        self.exit(return_code=1)
 
     def on_mount(self) -> None:
         self.sub_title = self.backend.kind

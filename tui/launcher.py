@@ -47,6 +47,18 @@ def configure_logging(home: str | os.PathLike | None) -> Path | None:
     return path
 
 
+def report_unexpected(app) -> None:
+    """One line on stderr for a bug that ended the app (its traceback is in the log), never the
+    traceback itself."""
+    error = getattr(app, "unexpected_error", None)
+    if error is None:
+        return
+    first = " ".join(str(error).split())[:200]
+    where = f"; the details are in {app.log_path}" if app.log_path else ""
+    print(f"lwdock: the terminal UI stopped on an unexpected error ({type(error).__name__}: {first}){where}",
+          file=sys.stderr)
+
+
 def run_tui(home: str | None = None) -> int:
     """Attach to the home's running node (daemon) if there is one, else open the dock embedded."""
     from dock import Dock, DockError
@@ -62,6 +74,7 @@ def run_tui(home: str | None = None) -> int:
 
         app = make_app(dock=dock, log_path=log_path)
         app.run()
+        report_unexpected(app)
         return app.return_code or 0
     finally:
         dock.close()
@@ -151,6 +164,7 @@ def run_demo_tui(keep: bool = False) -> int:
             app.run()
         finally:
             os.chdir(previous_cwd)
+        report_unexpected(app)
         return app.return_code or 0
     except _Stop as stopped:
         return 128 + int(stopped.args[0])
