@@ -57,7 +57,7 @@ from specs.semantic import SemanticView
 EXACT_MAX_ENTRIES = 4_000_000
 PREFILTER_MIN = 100
 PREFILTER_MAX = 1000
-PREFILTER_FRACTION = 0.01
+PREFILTER_FRACTION = 0.005
 RECOUNT_SECONDS = 2.0  # writes that bypass Catalogue.insert/delete are seen within this
 INDEX_VERSION = 1
 _LOAD_BATCH = 1000
