@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.message import Message
 
 from dock.cli.terminal_text import visible
-from dock.reuse.preview import FAILED, MEASURED, NOT_LOCAL, PreviewEntry
+from dock.reuse.preview import FAILED, MEASURED, NO_METRIC, NOT_LOCAL, PreviewEntry
 
 PREVIEW = "preview"  # the worker group
 PREVIEW_TOP = 5  # single learnwares previewed (plus the mixture)
@@ -107,3 +107,8 @@ class PreviewCache:
 def done_note(sample: str) -> str:
     where = f"on {sample}" if sample else "on a sample of your labelled rows"
     return f"Measured {where} · p runs it again · similarity compares inputs only, measured is real"
+
+
+def ran_here(entry: PreviewEntry) -> bool:
+    """The row's learnwares were loaded and run here, so their zips are local now (fetched if needed)."""
+    return entry.status in (MEASURED, NO_METRIC)

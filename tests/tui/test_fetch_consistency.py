@@ -97,3 +97,33 @@ def test_detail_and_listing_follow_every_fetch(dock, peer_with_two):
     assert status == "Fetched: 'Remote sign detector' is now in this dock"
     assert listed == "local" and dock.has_zip(detector)
     assert listed_after_load == "local" and dock.has_zip(guesser)
+
+
+def test_a_preview_that_fetches_turns_where_local_without_a_new_search(dock, peer_with_two, tmp_path):
+    """The preview runs the top rows; one only on the peer is fetched to run (online, small): its
+    Where cell follows at once instead of saying "not local" until the next search."""
+    X = np.random.default_rng(1).normal(size=(200, 4))
+    data = tmp_path / "signs.csv"
+    np.savetxt(data, np.column_stack([X, (X[:, 0] > 0).astype(int)]), delimiter=",",
+               header="a,b,c,d,label", comments="", fmt="%.6g")
+    detector = peer_with_two["Remote sign detector"]
+
+    async def scenario(pilot):
+        app = pilot.app
+        await type_into(pilot, "#spec-path", str(data))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen.stat is not None, what="the spec")
+        table = app.screen.query_one(ResultsTable)
+        await wait_until(pilot, lambda: any(r.name == "Remote sign detector" for r in table.rows_shown),
+                         what="the peer's learnware in the results")
+        row = next(r for r in table.rows_shown if r.name == "Remote sign detector")
+        first = where(app, "Remote sign detector")
+        await wait_until(pilot, lambda: table.preview_text(row.key).startswith("acc"), timeout=120,
+                         what="the remote row measured")
+        await settle(pilot)
+        return first, table.preview_text(row.key), where(app, "Remote sign detector")
+
+    first, measured, after = run(make_app(dock=dock), scenario)
+    assert first == "not local"
+    assert float(measured.removeprefix("acc ").rstrip("%")) > 90  # it predicts exactly the label
+    assert after == "local" and dock.has_zip(detector)

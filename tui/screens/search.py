@@ -202,7 +202,11 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
             return  # a superseded run's late result
         entry = message.entry
         self._preview_cache.put(entry)
-        self.query_one(ResultsTable).set_preview(entry.key, pv.cell(entry))
+        table = self.query_one(ResultsTable)
+        table.set_preview(entry.key, pv.cell(entry))
+        if pv.ran_here(entry):
+            table.mark_local(set(entry.ids))
+            self.app.dock_changed(entry.key)
         self._note(entry)
         self._show_notes(None)
 

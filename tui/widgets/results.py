@@ -7,6 +7,8 @@ search) or "Relevance" (of the words, a text search). While a preview runs (tui/
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -95,12 +97,11 @@ class ResultsTable(DataTable):
             for member, weight in list(zip(row.names, weights, strict=False))[:MAX_MEMBERS_SHOWN]:
                 name.append("\n")
                 name.append_text(self._name_cell(f"  {weight:4.0%} {member}"))
-            where = Text("local" if row.local else "not all local", style="green" if row.local else "yellow")
             publisher = Text("—", style="dim")
         else:
             name = self._name_cell(row.name or row.key[:12])
-            where = Text("local", style="green") if row.local else Text("not local", style="yellow")
             publisher = Text(row.publisher or "—", style="dim" if row.publisher in (None, "—") else "")
+        where = self._where(row)
         kind_cell = Text(kind)
         kind_width = next((w for k, _, w in self._columns() if k == "kind"), None)
         kind_cell.truncate(kind_width or len(kind), overflow="ellipsis")
@@ -108,6 +109,12 @@ class ResultsTable(DataTable):
         cells = {"name": name, "score": score_bar(row.score, BAR), "kind": kind_cell, "publisher": publisher,
                  "where": where, "preview": (self._preview or {}).get(row.key, Text(""))}
         return tuple(cells[key] for key, _, _ in self._columns())
+
+    @staticmethod
+    def _where(row: ResultRow) -> Text:
+        if row.local:
+            return Text("local", style="green")
+        return Text("not all local" if row.is_mixture else "not local", style="yellow")
 
     # -- the preview column ------------------------------------------------------------------
     def preview_on(self, cells: dict[str, Text]) -> None:
@@ -126,6 +133,13 @@ class ResultsTable(DataTable):
             return
         self._preview[key] = cell
         self.update_cell(key, "preview", cell)
+
+    def mark_local(self, ids: set[str]) -> None:
+        """Rows whose zips are all in `ids` now say "local" (a preview run fetched and loaded them)."""
+        for key, row in list(self._rows.items()):
+            if not row.local and row.ids and set(row.ids) <= ids:
+                self._rows[key] = row = replace(row, local=True)
+                self.update_cell(key, "where", self._where(row))
 
     def preview_keys(self) -> list[str]:
         return list(self._preview or {})
