@@ -52,6 +52,19 @@ def test_a_mixture_of_aligned_learnwares_is_proposed_when_it_explains_more(resul
     assert results["low_user"] == ["4", "0"]
 
 
+def test_job_selector_routes_user_rows_among_aligned_learnwares(results):
+    # the mixture's members take 7 or 8 columns, the user's rows 6: rows are routed by each aligned
+    # learnware's own spec in its own space (dock/compat/learnware/reuse/aligned_routing.py)
+    mean = float(results["mean_rmse"][0])
+    assert float(results["job_selector_rmse"][0]) < 0.9 * mean, results["job_selector_rmse"]
+    agreement, used = results["job_selector_routing"]
+    assert float(agreement) > 0.7 and int(used) >= 2  # most rows go to a learnware of their own BMI group
+    # FeatureAlignLearnware (no labels) routes the same way: the same alignment, the same specs
+    assert float(results["job_selector_feature"][0]) < mean and float(results["job_selector_feature"][1]) > 0.9
+    # refused: learnwares wrapped but not aligned yet, with the reason
+    assert results["job_selector_unaligned"] == ["refused", "ReuseError", "True"]
+
+
 def test_refusals_and_fallbacks_say_what_happened(results):
     assert results["unaligned"][0] == "refused" and "aligned_before" in results["unaligned"][1]
     # no names anywhere: the user's column i is the learnware's input i (docs/COMPAT.md)

@@ -28,6 +28,7 @@ from dock.compat.learnware.reuse import (
     EnsemblePruningReuser,
     FeatureAlignLearnware,
     HeteroMapAlignLearnware,
+    JobSelectorReuser,
 )
 from dock.compat.learnware.specification import generate_rkme_table_spec, generate_semantic_spec
 from dock.compat.learnware.tests.templates import LearnwareTemplate, PickleModelTemplate, StatSpecTemplate
@@ -179,6 +180,27 @@ def main():
                             stat_info={"RKMETableSpecification": generate_rkme_table_spec(X=low_X, gamma=0.1)})
     low_result = hetero_market.search_learnware(low_info)
     print("RESULT low_user", len(low_result.get_single_results()), len(low_result.get_multiple_results()))
+
+    # job selector over the aligned learnwares: each user row to the learnware whose data it resembles
+    try:
+        JobSelectorReuser(learnware_list=[HeteroMapAlignLearnware(lw, mode="regression") for lw in mixture])
+        print("RESULT job_selector_unaligned accepted")
+    except Exception as exc:
+        print("RESULT job_selector_unaligned refused", type(exc).__name__, "align" in str(exc))
+    reuse_job_selector = JobSelectorReuser(learnware_list=hetero_learnware_list, use_herding=False)
+    print("RESULT job_selector_rmse", rmse(test_y, reuse_job_selector.predict(user_data=test_X)))
+    route = reuse_job_selector.job_selector(test_X)
+    row_groups = np.where(test_X[:, 1] <= median_bmi, "low", "high")
+    member_groups = np.array([s["Description"]["Values"].split(" of ")[-1].split()[0] for s in semantic_specs])
+    feature_learnwares = []
+    for learnware_item in mixture:
+        feature_learnware = FeatureAlignLearnware(learnware_item)
+        feature_learnware.align(user_spec)
+        feature_learnwares.append(feature_learnware)
+    feature_selector = JobSelectorReuser(learnware_list=feature_learnwares, use_herding=False)
+    print("RESULT job_selector_feature", rmse(test_y, feature_selector.predict(user_data=test_X)),
+          float(np.mean(feature_selector.job_selector(test_X) == route)))
+    print("RESULT job_selector_routing", float(np.mean(member_groups[route] == row_groups)), len(set(route.tolist())))
 
     for learnware_id in hetero_market.get_learnware_ids():
         hetero_market.delete_learnware(learnware_id)
