@@ -186,6 +186,21 @@ class DockAPI(Protocol):
         """
         ...
 
+    def update_semantic(self, learnware_id: str, semantic_spec: dict[str, Any], *,
+                        timeout: float | EllipsisType = ...) -> LearnwareRecord:
+        """Replace a learnware's semantic spec by a newer signed record (higher seq) that peers apply
+        (`lwdock update ID --semantic F`, issue 15; rules in dock/network/semantic_update.py). The zip
+        is checked again against the new spec first (its model runs in a worker). Through a daemon,
+        the node signs with its key and announces the record to its peers at once.
+
+        Raises:
+            NotFoundError: unknown id or prefix, or the zip is not in this dock.
+            NotPublisherError: another node published it: only its publisher can update it.
+            PackageError: the new semantic spec is invalid (the message names the field).
+            CheckError: the model does not fit the new spec (e.g. its Output dimension).
+        """
+        ...
+
     # -- search, fetch and run -------------------------------------------------------------
     def search(self, user_info: UserInfo, limit: int = 10) -> SearchResult:
         """Rank this dock's learnwares for `user_info` (semantic filters, text, stat spec), with a

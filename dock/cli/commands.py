@@ -3,24 +3,14 @@ human view itself otherwise."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dock.cli import output as out
+from dock.cli.inputs import open_dock as _open
+from dock.cli.inputs import read_json
 from dock.errors import DataFileError, DockError, SearchError
-
-if TYPE_CHECKING:
-    from dock.api import DockAPI
-
-
-def _open(args) -> DockAPI:
-    """The daemon's dock when one runs for this home, else the dock opened embedded: either way
-    a DockAPI (dock/api.py), so every command runs the same against both."""
-    from dock.dock import Dock
-
-    return Dock.connect(args.home)
 
 
 def _semantic_from_args(args, *, for_query: bool) -> dict:
@@ -42,17 +32,8 @@ def _semantic_from_args(args, *, for_query: bool) -> dict:
     return generate_semantic_spec(**{k: v for k, v in kwargs.items() if v is not None})
 
 
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DockError(f"{what} file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DockError(f"{what} file {path} is not valid JSON: {exc}") from None
-
-
 def cmd_submit(args):
-    semantic = _read_json(args.semantic, "semantic spec") if args.semantic else None
+    semantic = read_json(args.semantic, "semantic spec") if args.semantic else None
     with _open(args) as dock:
         learnware_id = dock.submit(args.zip, semantic, timeout=args.timeout)
         name = dock.get(learnware_id).name
@@ -179,7 +160,7 @@ def cmd_search(args):
     from specs import load_spec
 
     semantic = (
-        _read_json(args.semantic, "semantic spec") if args.semantic else _semantic_from_args(args, for_query=True)
+        read_json(args.semantic, "semantic spec") if args.semantic else _semantic_from_args(args, for_query=True)
     )
     from dock.cli import cmd_preview
     from dock.datafiles import column_count_hint, user_data_kind
@@ -344,108 +325,6 @@ def cmd_demo(args):
         return run_demo(Path(tmp), as_json=args.json)
 
 
-def cmd_node(args):
-    from dock.daemon import run_node
-
-    run_node(
-        args.home,
-        listen=args.listen or None,
-        bootstrap=args.bootstrap or None,
-        offline=args.offline,
-        mdns=args.mdns or None,
-        verbose=args.verbose,
-        nickname=args.name or "",  # checked by the parser (parser._nickname)
-    )
-    return None
-
-
-def cmd_sync(args):
-    from dock.cli.cmd_sync import sync_command
-
-    with _open(args) as dock:
-        return sync_command(dock, args)
-
-
-def cmd_peers(args):
-    with _open(args) as dock:
-        status = dock.status()
-    if not args.json:
-        if not status["online"]:
-            out.info("offline: no node is running for this home (start one with `lwdock node`)")
-
-        details = {d.get("peer_id"): d for d in status.get("peer_details") or () if isinstance(d, dict)}
-        if status["online"] and not status["peers"]:
-            out.info("no peers: this node is connected to nobody yet (`lwdock node --bootstrap ADDR` "
-                     "on either side, or --mdns on a LAN)")
-        for peer in status["peers"]:
-            print(_peer_line(peer, details.get(peer) or {}))  # what peers say about themselves: escaped
-    return status["peers"]
-
-
-def _peer_line(peer: str, d: dict) -> str:
-    from dock.cli.terminal_text import visible
-
-    nick = visible(str(d.get("nickname") or "")[:32])
-    latency = d.get("latency_ms")
-    parts = [visible(peer) + (f" ({nick})" if nick else ""), visible(str(d.get("addr") or "address unknown")),
-             f"{latency:.1f} ms" if isinstance(latency, (int, float)) else "latency unknown",
-             f"{int(d.get('records') or 0)} records received"]
-    return "  ".join(parts)
-
-
-def cmd_fetch(args):
-    with _open(args) as dock:
-        # Embedded too: an unknown id is the same NotFoundError (same line, same exit code) as
-        # through a node, and an offline dock says to start `lwdock node` when the zip is not here.
-        learnware_id = dock.resolve_id(args.id)  # an unknown id: its one error line, nothing before it
-        out.info(f"fetching {learnware_id}…")
-        with out.TransferProgress(f"fetching {learnware_id[:12]}") as bar:
-            path = dock.fetch(learnware_id, progress=bar.update)
-    if not args.json:
-        print(path)
-    return {"path": str(path)}
-
-
-def cmd_status(args):
-    with _open(args) as dock:
-        status = dict(dock.status(), mode=dock.mode)
-    if not args.json:
-        out.status(status)
-        from dock.network.sync import progress_line
-
-        if line := progress_line(status.get("sync")):  # catching up from peers (issue 16)
-            out.stdout.print(f"sync     {line}", markup=False)
-    return status
-
-
-def cmd_trust(args):
-    with _open(args) as dock:
-        if args.list or args.id is None:
-            if args.id is not None:
-                raise DockError("give an id to trust, or --list, not both")
-            entries = dock.trusted()
-            if not args.json:
-                if not entries:
-                    out.info("no trusted ids (add one with `lwdock trust PEER_ID --note TEXT`)")
-                for entry in entries:
-                    print(f"{entry['id']}  {entry['note']}" if entry["note"] else entry["id"])
-            return entries
-        entry = dock.trust(args.id, args.note)
-    if not args.json:
-        out.info(f"trusted {entry['id']}")
-    return entry
-
-
-def cmd_untrust(args):
-    with _open(args) as dock:
-        found = dock.untrust(args.id)
-    if not found:
-        raise DockError(f"{args.id} is not on the trust list (see `lwdock trust --list`)")
-    if not args.json:
-        out.info(f"untrusted {args.id}")
-    return {"untrusted": args.id}
-
-
 def _check_columns(data: Path, given: str | None, semantic_specs: list[dict]) -> str | None:
     """The table's label column (the shared guess, with the learnwares' Output names), and its
     feature columns checked against the learnwares' Input.Dimension before any model runs."""
@@ -500,3 +379,12 @@ def cmd_reuse(args):
 
 
 from dock.cli.cmd_compat import cmd_check, cmd_update  # noqa: E402, F401  (issue 15; dispatched by name)
+from dock.cli.cmd_network import (  # noqa: E402, F401  (dispatched by name)
+    cmd_fetch,
+    cmd_node,
+    cmd_peers,
+    cmd_status,
+    cmd_sync,
+    cmd_trust,
+    cmd_untrust,
+)

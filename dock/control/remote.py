@@ -193,6 +193,13 @@ class RemoteDock:
     def remove(self, learnware_id: str) -> None:
         self._call("remove", learnware_id=learnware_id)
 
+    def update_semantic(self, learnware_id: str, semantic_spec: dict[str, Any], *,
+                        timeout: float | EllipsisType = ...) -> LearnwareRecord:
+        # The node signs with its own key and announces the newer record to its peers.
+        timeout = resolve_limits(None, timeout=timeout).timeout
+        return record_from_dict(self._call("update_semantic", learnware_id=learnware_id,
+                                           semantic_spec=semantic_spec, timeout=timeout))
+
     def export(self, learnware_id: str, dest: str | os.PathLike[str]) -> Path:
         return Path(self._call("export", learnware_id=learnware_id, dest=str(Path(dest).resolve())))
 

@@ -68,6 +68,11 @@ def dock_methods(dock) -> dict[str, Callable[..., Any]]:
             zip_path, semantic_spec, timeout=timeout
         ),
         "remove": dock.remove,
+        # `lwdock update ID --semantic F` while the node runs (issue 15): the node's key signs the newer
+        # record and its network announces it; the publisher check is the node's (NotPublisherError)
+        "update_semantic": lambda learnware_id, semantic_spec, timeout=60.0: record_to_dict(
+            dock.update_semantic(learnware_id, semantic_spec, timeout=timeout)
+        ),
         "export": lambda learnware_id, dest: str(dock.export(learnware_id, dest)),
         "stat_spec_bytes": lambda learnware_id: dock.catalogue.spec_bytes(dock.resolve_id(learnware_id)),
         "has_zip": dock.has_zip,

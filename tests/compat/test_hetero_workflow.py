@@ -1,43 +1,27 @@
 """The reference-style hetero workflow (tests/compat/scripts/workflow_hetero.py) runs unchanged but for
 the import prefix, in a fresh dock home: Ridge learnwares of two input widths on diabetes, a "hetero"
 market, a user of a third width found and aligned with HeteroMapAlignLearnware(...).align(user_spec,
-X[:100], y[:100]), averaging and ensemble pruning over the aligned learnwares."""
+X[:100], y[:100]), the mixture the market proposes (`get_multiple_results()[0]`), averaging and
+ensemble pruning over its aligned learnwares."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "tests" / "compat" / "scripts" / "workflow_hetero.py"
-PREFIX = "dock.compat.learnware"
+from tests.compat.reference_script import SCRIPTS, as_reference, result_lines, run_script
+
+SCRIPT = SCRIPTS / "workflow_hetero.py"
 
 
 def test_the_script_differs_from_a_reference_script_only_by_the_import_prefix():
-    as_reference = SCRIPT.read_text(encoding="utf-8").replace(PREFIX, "learnware")
-    assert not re.search(r"^\s*(from|import)\s+(dock|specs|p2p|tui)\b", as_reference, re.M)
-    assert re.search(r"^from learnware\.reuse import", as_reference, re.M)
+    assert re.search(r"^from learnware\.reuse import", as_reference(SCRIPT), re.M)
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    env["LWDOCK_HOME"] = str(tmp_path_factory.mktemp("home"))
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run([sys.executable, "-W", "ignore", str(SCRIPT)], capture_output=True, text=True, env=env,
-                          cwd=tmp_path_factory.mktemp("cwd"), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            key, *values = line.split()[1:]
-            rows[key] = values
-    return rows
+    return {key: values for key, *values in result_lines(run_script(SCRIPT, tmp_path_factory).stdout)}
 
 
 def test_the_hetero_market_finds_learnwares_of_both_other_widths(results):
@@ -55,6 +39,30 @@ def test_aligned_learnwares_beat_the_mean_predictor(results):
     assert float(results["feature_rmse"][0]) < mean, results["feature_rmse"]
     # the few-label correction is no worse than fitting the user's 100 rows alone, within noise
     assert float(results["single_rmse"][0]) < 1.1 * float(results["own_rmse"][0])
+
+
+def test_a_mixture_of_aligned_learnwares_is_proposed_when_it_explains_more(results):
+    # learnwares of low and of high body mass index, for a user of every body mass index: the mixture
+    # (get_multiple_results()[0], as the reference's hetero workflow reuses it) takes both groups,
+    # its members carry their column pairings for align(), and it scores above the best single
+    count, widths, groups, paired, beats_single = results["multiple"]
+    assert count == "1" and set(widths.split(",")) <= {"7", "8"} and len(widths.split(",")) >= 2
+    assert groups == "high,low" and paired == str(len(widths.split(","))) and beats_single == "True"
+    # a user of low body mass index only: the singles are found, no mixture is proposed
+    assert results["low_user"] == ["4", "0"]
+
+
+def test_job_selector_routes_user_rows_among_aligned_learnwares(results):
+    # the mixture's members take 7 or 8 columns, the user's rows 6: rows are routed by each aligned
+    # learnware's own spec in its own space (dock/compat/learnware/reuse/aligned_routing.py)
+    mean = float(results["mean_rmse"][0])
+    assert float(results["job_selector_rmse"][0]) < 0.9 * mean, results["job_selector_rmse"]
+    agreement, used = results["job_selector_routing"]
+    assert float(agreement) > 0.7 and int(used) >= 2  # most rows go to a learnware of their own BMI group
+    # FeatureAlignLearnware (no labels) routes the same way: the same alignment, the same specs
+    assert float(results["job_selector_feature"][0]) < mean and float(results["job_selector_feature"][1]) > 0.9
+    # refused: learnwares wrapped but not aligned yet, with the reason
+    assert results["job_selector_unaligned"] == ["refused", "ReuseError", "True"]
 
 
 def test_refusals_and_fallbacks_say_what_happened(results):

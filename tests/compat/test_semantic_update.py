@@ -9,7 +9,7 @@ import json
 import pytest
 
 from dock import Dock, UserInfo
-from dock.errors import NotPublisherError, SemanticConflict
+from dock.errors import CheckError, NotPublisherError, SemanticConflict
 from dock.network.service import RECORDS_TOPIC
 from tests.dock.fixtures import fitted_iris_model, reference_files, semantic, write_zip
 from tests.helpers import run_cli, wait_until
@@ -132,3 +132,49 @@ def test_cli_check_stores_nothing_and_update_changes_the_name(tmp_path, iris_zip
     run_cli(home, "update", learnware_id[:12], "--semantic", str(new))
     shown = json.loads(run_cli(home, "show", learnware_id[:12], "--json").stdout)
     assert "iris renamed" in json.dumps(shown)
+
+
+def test_cli_update_through_a_running_node_reaches_its_peer(tmp_path, iris_zip):
+    """`lwdock update` while `lwdock node` runs: the control socket's `update_semantic`, the node's
+    key signs, the node announces; a real second node applies it. Refusals keep their exit codes."""
+    from tests.helpers import start_node, stop_node
+
+    home_a, home_b = tmp_path / "a", tmp_path / "b"
+    learnware_id = run_cli(home_a, "submit", str(iris_zip)).stdout.split()[0]
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(renamed()))
+    proc_a, status_a = start_node(home_a, log_path=tmp_path / "a.log")
+    proc_b = None
+    try:
+        proc_b, _ = start_node(home_b, "--bootstrap", status_a["addrs"][0], log_path=tmp_path / "b.log")
+
+        def shown(home):
+            proc = run_cli(home, "show", learnware_id, "--json", check=False)
+            return json.loads(proc.stdout)["name"] if proc.returncode == 0 else None
+
+        wait_until(lambda: shown(home_b) == "iris-lr", 60, "a's record at b (sync)")
+        # refused: b did not publish it (exit 53, through b's node), and nothing changed anywhere
+        refused = run_cli(home_b, "update", learnware_id[:12], "--semantic", str(new), check=False)
+        assert refused.returncode == NotPublisherError.exit_code == 53
+        assert "only its publisher" in refused.stderr and refused.stdout == ""
+        # refused: a spec the model contradicts (3 classes, not 2), and a file that is not JSON
+        wrong = tmp_path / "wrong.json"
+        wrong.write_text(json.dumps({**renamed("wrong"), "Output": {"Dimension": 2, "Description": {}}}))
+        proc = run_cli(home_a, "update", learnware_id[:12], "--semantic", str(wrong), check=False)
+        assert proc.returncode == CheckError.exit_code and "check '" in proc.stderr, proc.stderr
+        garbled = tmp_path / "garbled.json"
+        garbled.write_text("{not json")
+        proc = run_cli(home_a, "update", learnware_id[:12], "--semantic", str(garbled), check=False)
+        assert proc.returncode == 1 and f"semantic spec file {garbled} is not valid JSON" in proc.stderr
+        assert shown(home_a) == "iris-lr" and shown(home_b) == "iris-lr"
+        # the honest path: a's node signs the newer record and b applies it, both nodes still running
+        done = run_cli(home_a, "update", learnware_id[:12], "--semantic", str(new))
+        assert done.stdout.split()[0] == learnware_id and "announced to this node's peers" in done.stderr
+        assert shown(home_a) == "iris renamed"
+        wait_until(lambda: shown(home_b) == "iris renamed", 60, "the update to reach b's node")
+        found = json.loads(run_cli(home_b, "search", "renamed", "--json").stdout)
+        assert [m["name"] for m in found["single"]] == ["iris renamed"]
+    finally:
+        for proc in (proc_b, proc_a):
+            if proc is not None:
+                stop_node(proc)

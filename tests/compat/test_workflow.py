@@ -4,37 +4,23 @@ the four reusers through predict(user_data=...)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "tests" / "compat" / "scripts" / "workflow_easy.py"
-PREFIX = "dock.compat.learnware"
+from tests.compat.reference_script import SCRIPTS, as_reference, result_lines, run_script
+
+SCRIPT = SCRIPTS / "workflow_easy.py"
 
 
 def test_the_script_differs_from_a_reference_script_only_by_the_import_prefix():
-    source = SCRIPT.read_text(encoding="utf-8")
-    as_reference = source.replace(PREFIX, "learnware")
-    # nothing of lwdock is imported except through the prefix
-    assert not re.search(r"^\s*(from|import)\s+(dock|specs|p2p|tui)\b", as_reference, re.M)
-    assert re.search(r"^from learnware\.market import", as_reference, re.M)
+    assert re.search(r"^from learnware\.market import", as_reference(SCRIPT), re.M)
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    env["LWDOCK_HOME"] = str(tmp_path_factory.mktemp("home"))
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run([sys.executable, "-W", "ignore", str(SCRIPT)], capture_output=True, text=True, env=env,
-                          cwd=tmp_path_factory.mktemp("cwd"), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    return lines, proc.stderr
+    proc = run_script(SCRIPT, tmp_path_factory)
+    return result_lines(proc.stdout), proc.stderr
 
 
 def _rows(results, key):

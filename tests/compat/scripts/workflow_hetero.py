@@ -2,10 +2,13 @@
 condensed, on a real table with named columns): the only change from a script for the `learnware`
 package is the import prefix `dock.compat.learnware`.
 
-Ridge learnwares of two input widths on diabetes (7 and 8 named columns), a "hetero" market, a user
-with a third width (6 columns, described in Input.Description), statistical search,
+Ridge learnwares of two input widths on diabetes (7 and 8 named columns), each fitted on the patients
+of low or of high body mass index, a "hetero" market, a user with a third width (6 columns, described
+in Input.Description) and every body mass index, statistical search (single results and the mixture
+of learnwares, `get_multiple_results()[0]`, as the reference's hetero workflow reuses it),
 HeteroMapAlignLearnware(...).align(user_spec, X[:100], y[:100]), averaging and ensemble pruning over
-the aligned learnwares. Prints "RESULT key value" lines for tests/compat/test_hetero_workflow.py.
+the mixture's aligned learnwares. A second user, of low body mass index only, is explained by a
+single learnware: no mixture. Prints "RESULT key value" lines for tests/compat/test_hetero_workflow.py.
 """
 
 import os
@@ -25,6 +28,7 @@ from dock.compat.learnware.reuse import (
     EnsemblePruningReuser,
     FeatureAlignLearnware,
     HeteroMapAlignLearnware,
+    JobSelectorReuser,
 )
 from dock.compat.learnware.specification import generate_rkme_table_spec, generate_semantic_spec
 from dock.compat.learnware.tests.templates import LearnwareTemplate, PickleModelTemplate, StatSpecTemplate
@@ -42,11 +46,13 @@ COLUMNS = ["age in years", "sex", "body mass index", "average blood pressure", "
            "low-density lipoproteins", "high-density lipoproteins", "total cholesterol / HDL ratio",
            "log of serum triglycerides level", "blood sugar level"]
 LEARNWARE_COLUMNS = [list(range(0, 7)), list(range(2, 10)), list(range(0, 7)), list(range(2, 10))]
+LEARNWARE_LOW_BMI = [True, False, False, True]  # each width has a low and a high body mass index learnware
 USER_COLUMNS = [0, 2, 3, 4, 8, 9]
 X_all, y_all = load_diabetes(return_X_y=True)
 rng = np.random.default_rng(0)
 order = rng.permutation(len(X_all))
 market_rows, user_rows = order[:220], order[220:]
+median_bmi = np.median(X_all[market_rows, 2])
 
 
 def description(columns):
@@ -56,7 +62,8 @@ def description(columns):
 def prepare_learnwares(pool_dir):
     zip_paths = []
     for i, columns in enumerate(LEARNWARE_COLUMNS):
-        rows = market_rows[i % 2::2] if i >= 2 else market_rows
+        low_bmi = X_all[market_rows, 2] <= median_bmi
+        rows = market_rows[low_bmi if LEARNWARE_LOW_BMI[i] else ~low_bmi]
         X, y = X_all[rows][:, columns], y_all[rows]
         clf = Ridge(alpha=0.01)
         clf.fit(X, y)
@@ -91,7 +98,8 @@ def main():
         for idx, zip_path in enumerate(prepare_learnwares(pool_dir)):
             semantic_spec = generate_semantic_spec(
                 name=f"learnware_{idx}",
-                description=f"diabetes progression from {len(LEARNWARE_COLUMNS[idx])} columns",
+                description=f"diabetes progression from {len(LEARNWARE_COLUMNS[idx])} columns, patients of "
+                            f"{'low' if LEARNWARE_LOW_BMI[idx] else 'high'} body mass index",
                 input_description=description(LEARNWARE_COLUMNS[idx]),
                 output_description={"Dimension": 1, "Description": {"0": "disease progression after one year"}},
                 **universal_semantic_config,
@@ -142,10 +150,19 @@ def main():
     hetero_learnware.align(user_spec, X[:100], y[:100])
     print("RESULT single_rmse", rmse(test_y, hetero_learnware.predict(test_X)))
 
-    # multi model reuse
+    # multi model reuse: the mixture the search proposes
+    multiple_result = search_result.get_multiple_results()
+    mixture = multiple_result[0].learnwares
+    print(f"mixture_score: {multiple_result[0].score}", file=sys.stderr)
+    semantic_specs = [lw.get_specification().get_semantic_spec() for lw in mixture]
+    widths = sorted(str(s["Input"]["Dimension"]) for s in semantic_specs)
+    groups = sorted({s["Description"]["Values"].split(" of ")[-1].split()[0] for s in semantic_specs})
+    paired = sum(getattr(lw, "hetero_mapping", None) is not None for lw in mixture)
+    print("RESULT multiple", len(multiple_result), ",".join(widths), ",".join(groups), paired,
+          multiple_result[0].score > single_result[0].score)
     hetero_learnware_list = []
-    for item in single_result:
-        hetero_learnware = HeteroMapAlignLearnware(item.learnware, mode="regression")
+    for learnware_item in mixture:
+        hetero_learnware = HeteroMapAlignLearnware(learnware_item, mode="regression")
         hetero_learnware.align(user_spec, X[:100], y[:100])
         hetero_learnware_list.append(hetero_learnware)
 
@@ -156,6 +173,34 @@ def main():
     reuse_ensemble = EnsemblePruningReuser(learnware_list=hetero_learnware_list, mode="regression")
     reuse_ensemble.fit(X[:100], y[:100])
     print("RESULT pruning_rmse", rmse(test_y, reuse_ensemble.predict(user_data=test_X)))
+
+    # a user of low body mass index only: the low learnwares explain it alone, no mixture is proposed
+    low_X = X[X[:, 1] <= median_bmi]
+    low_info = BaseUserInfo(semantic_spec=semantic_spec,
+                            stat_info={"RKMETableSpecification": generate_rkme_table_spec(X=low_X, gamma=0.1)})
+    low_result = hetero_market.search_learnware(low_info)
+    print("RESULT low_user", len(low_result.get_single_results()), len(low_result.get_multiple_results()))
+
+    # job selector over the aligned learnwares: each user row to the learnware whose data it resembles
+    try:
+        JobSelectorReuser(learnware_list=[HeteroMapAlignLearnware(lw, mode="regression") for lw in mixture])
+        print("RESULT job_selector_unaligned accepted")
+    except Exception as exc:
+        print("RESULT job_selector_unaligned refused", type(exc).__name__, "align" in str(exc))
+    reuse_job_selector = JobSelectorReuser(learnware_list=hetero_learnware_list, use_herding=False)
+    print("RESULT job_selector_rmse", rmse(test_y, reuse_job_selector.predict(user_data=test_X)))
+    route = reuse_job_selector.job_selector(test_X)
+    row_groups = np.where(test_X[:, 1] <= median_bmi, "low", "high")
+    member_groups = np.array([s["Description"]["Values"].split(" of ")[-1].split()[0] for s in semantic_specs])
+    feature_learnwares = []
+    for learnware_item in mixture:
+        feature_learnware = FeatureAlignLearnware(learnware_item)
+        feature_learnware.align(user_spec)
+        feature_learnwares.append(feature_learnware)
+    feature_selector = JobSelectorReuser(learnware_list=feature_learnwares, use_herding=False)
+    print("RESULT job_selector_feature", rmse(test_y, feature_selector.predict(user_data=test_X)),
+          float(np.mean(feature_selector.job_selector(test_X) == route)))
+    print("RESULT job_selector_routing", float(np.mean(member_groups[route] == row_groups)), len(set(route.tolist())))
 
     for learnware_id in hetero_market.get_learnware_ids():
         hetero_market.delete_learnware(learnware_id)

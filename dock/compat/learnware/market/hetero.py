@@ -8,7 +8,9 @@ table spec into its space. lwdock's search pairs columns in its offline column s
 
 A learnware found in another feature space comes back as a copy of the market's `Learnware` that
 carries the search's column pairing (`hetero_mapping`) and the user's column descriptions
-(`user_columns`); HeteroMapAlignLearnware / FeatureAlignLearnware use them to align.
+(`user_columns`); HeteroMapAlignLearnware / FeatureAlignLearnware use them to align. A mixture of
+such learnwares is reported as `get_multiple_results()` when it explains the user's data clearly
+better than the best single one (market/hetero_mixture.py); its members carry their pairings too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 
 from .base import MultipleSearchItem, SearchResults, SingleSearchItem, as_native_user_info
 from .easy import EasyOrganizer, EasySearcher
+from .hetero_mixture import TABLE_SPEC, hetero_mixture
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +47,28 @@ class HeteroSearcher(EasySearcher):
         native = as_native_user_info(user_info)
         result = organizer.dock.search(native, limit=max(1, int(max_search_num)))
         user_columns = column_descriptions(native.semantic_spec)
-        single = []
-        for match in result.single:
-            lw = organizer.learnware(match.id)
-            if match.hetero is not None:
+        by_id = {match.id: match for match in result.single}
+
+        def learnware(learnware_id: str):
+            lw = organizer.learnware(learnware_id)
+            match = by_id.get(learnware_id)
+            if match is not None and match.hetero is not None:
                 lw = copy.copy(lw)
                 lw.hetero_mapping = dict(match.hetero)
                 lw.user_columns = user_columns
-            single.append(SingleSearchItem(learnware=lw, score=match.score))
+            return lw
+
+        single = [SingleSearchItem(learnware=learnware(m.id), score=m.score) for m in result.single]
         multiple = []
         if result.multiple is not None:
-            multiple.append(MultipleSearchItem(learnwares=[organizer.learnware(i) for i in result.multiple.ids],
+            multiple.append(MultipleSearchItem(learnwares=[learnware(i) for i in result.multiple.ids],
                                                score=result.multiple.score))
+        elif user_columns is not None and any(m.hetero is not None for m in result.single):
+            # Dock.search mixes one feature space only: a mixture across spaces (hetero_mixture.py)
+            found = hetero_mixture(organizer.dock, native.stat_info.get(TABLE_SPEC), result.single)
+            if found is not None:
+                ids, _weights, score = found
+                multiple.append(MultipleSearchItem(learnwares=[learnware(i) for i in ids], score=score))
         return SearchResults(single, multiple)
-
 
 __all__ = ["HeteroMapTableOrganizer", "HeteroSearcher"]

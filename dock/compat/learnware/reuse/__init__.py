@@ -11,7 +11,8 @@ x_train=, y_train=)`). Two return shapes differ natively and are the reference's
 
 HeteroMapAlignLearnware, FeatureAlignLearnware and their base AlignLearnware (reuse/hetero.py) wrap
 lwdock's column alignment (dock/reuse/align.py) in the reference's interface; an aligned learnware
-has predict, so the reusers here take it like any learnware.
+has predict, so the reusers here take it like any learnware; JobSelectorReuser routes rows among aligned
+learnwares by each one's spec in its own feature space (reuse/aligned_routing.py).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 from dock.reuse.averaging import AveragingReuser as _Averaging
-from dock.reuse.base import ReuseError, check_learnwares, keyword_data
+from dock.reuse.base import ReuseError, check_learnwares, keyword_data, task_of
 from dock.reuse.ensemble_pruning import EnsemblePruningReuser as _EnsemblePruning
 from dock.reuse.feature_augment import FeatureAugmentReuser as _FeatureAugment
 from dock.reuse.job_selector import JobSelectorReuser as _JobSelector
 
+from .aligned_routing import AlignedRouting
 from .hetero import AlignLearnware, FeatureAlignLearnware, HeteroMapAlignLearnware
 
 
@@ -73,8 +75,28 @@ class FeatureAugmentReuser(_FeatureAugment):
 
 
 class JobSelectorReuser(_JobSelector):
+    """The reference's JobSelectorReuser. Over aligned learnwares (HeteroMapAlignLearnware,
+    FeatureAlignLearnware: other feature spaces than the user's) rows are routed by each learnware's
+    own spec in its own space (reuse/aligned_routing.py); otherwise lwdock's selector."""
+
     def __init__(self, learnware_list: list | None = None, herding_num: int = 1000, use_herding: bool = True):
-        super().__init__(learnware_list, herding_num=herding_num, use_herding=use_herding)
+        items = check_learnwares(learnware_list)
+        self._aligned: AlignedRouting | None = None
+        if any(isinstance(lw, AlignLearnware) for lw in items):
+            self._aligned = AlignedRouting(items)
+            self.learnware_list, self.herding_num, self.use_herding = items, herding_num, use_herding
+            self.mode, self.seed, self.last_weights = task_of(items), 0, None
+            self._embedded, self.dim = False, self._aligned.user_dim
+            return
+        super().__init__(items, herding_num=herding_num, use_herding=use_herding)
+
+    def job_selector(self, X) -> np.ndarray:
+        if self._aligned is not None:
+            return self._aligned.route(X) if len(self.learnware_list) > 1 else np.zeros(
+                len(self._aligned.check(X)), dtype=np.int64)
+        return super().job_selector(X)
+
+    select = job_selector
 
     def _assemble(self, parts, n: int) -> np.ndarray:
         widths = {out.shape[1] if out.ndim == 2 else 0 for _, out in parts}
@@ -85,7 +107,6 @@ class JobSelectorReuser(_JobSelector):
                 table[rows] = out
             return table
         return super()._assemble(parts, n)
-
 
 __all__ = ["AlignLearnware", "AveragingReuser", "BaseReuser", "EnsemblePruningReuser", "FeatureAlignLearnware",
            "FeatureAugmentReuser", "HeteroMapAlignLearnware", "JobSelectorReuser", "ReuseError"]
