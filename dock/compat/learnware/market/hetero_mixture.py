@@ -28,6 +28,7 @@ When Dock.search itself returns a mixture, the market reports that one instead.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,8 @@ def hetero_mixture(dock, user_spec, matches) -> tuple[list[str], list[float], fl
     if getattr(user_spec, "type", None) != TABLE_SPEC or len(matches) < 2:
         return None
     dim = int(np.asarray(user_spec.z).shape[1])
-    pool, common = [], []
+    pool: list[tuple[Any, dict[int, int]]] = []
+    common: list[int] = []
     for match in matches[:MAX_CANDIDATES]:
         pairs = _pairs(match)
         if pairs is None:  # a same-space match: its columns are the user's
