@@ -85,3 +85,18 @@ def test_the_kernel_refuses_what_the_reference_cannot_compare():
         from specs.ref_image import geometry
 
         geometry("reference-nngp-v1:1x32")
+
+
+def test_a_reference_script_loads_the_file_and_gets_the_reference_numbers(tmp_path, reference, specs):
+    """`spec = RKMEImageSpecification(); spec.load(path)` with only the import prefix changed."""
+    from dock.compat.learnware.specification import RKMEImageSpecification
+
+    path = tmp_path / "made.json"
+    path.write_text(json.dumps(reference["spec"]))
+    spec = RKMEImageSpecification()
+    spec.load(str(path))
+    assert spec.get_z().shape == (2, 1, 32, 32)  # images, as the reference's get_z returns
+    numbers = reference["numbers"]
+    assert specs["query"].dist(spec) == pytest.approx(numbers["dist.query.made"], abs=2e-6)
+    assert spec.inner_prod(spec) == pytest.approx(numbers["inner.made.made"], rel=1e-5)
+    assert spec.dist(spec, omit_term1=True) == pytest.approx(-numbers["inner.made.made"], rel=1e-5)

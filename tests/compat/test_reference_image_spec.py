@@ -93,6 +93,17 @@ def test_a_users_images_are_put_in_the_reference_space(digit_images):
         spec.embed(np.zeros((5, 3, 32, 32)))
 
 
+def test_a_fit_refuses_what_is_not_images():
+    from specs.ref_image import fit as fit_reference_image_spec
+
+    with pytest.raises(SpecError, match=r"X: shape \(10, 64\) is not allowed; expected images"):
+        fit_reference_image_spec(np.zeros((10, 64)))
+    with pytest.raises(SpecError, match="NaN or inf"):
+        fit_reference_image_spec(np.full((4, 8, 8), np.nan))
+    spec = fit_reference_image_spec(np.random.default_rng(0).random((12, 3, 8, 8)), K=3, sample_size=12)
+    assert spec.embedder.endswith(":3x32x32:d3k3") and spec.z.shape == (3, 3072)  # and images do fit
+
+
 @pytest.mark.parametrize("change, message", [
     ({"z": np.zeros((3, 5)).tolist()}, r"z has shape \(3, 5\), not K images"),
     ({"z": np.zeros((2, 5, 32, 32)).tolist()}, "not K images"),
@@ -119,7 +130,10 @@ def test_malformed_reference_image_specs_are_refused(digit_images, change, messa
 
 def test_a_reference_image_learnware_is_stored_and_found(tmp_path, digit_images):
     """The case issue 15 names: a Beimingwu image learnware (a reference-made spec) imports and ranks."""
+    from sklearn.datasets import load_digits
+
     from dock import Dock
+    from specs.ref_image import fit as fit_reference_image_spec
     from tests.dock.fixtures import model_source, package_files, semantic, write_zip
 
     images, y = digit_images
@@ -141,5 +155,10 @@ def test_a_reference_image_learnware_is_stored_and_found(tmp_path, digit_images)
         query = load_spec(reference_image_spec_json(images, range(5), first=3, labels=y))
         found = dock.search(UserInfo(stat_info={query.type: query}))
         assert [m.id for m in found.single] == [ids["low"], ids["high"]]
+        # a user's own images (not a reference-made file): fitted in the reference's space, same ranking
+        mine = fit_reference_image_spec(np.kron(load_digits().images[y >= 5][:150], np.ones((4, 4))), K=10,
+                                        sample_size=150)
+        found = dock.search(UserInfo(stat_info={mine.type: mine}))
+        assert [m.id for m in found.single] == [ids["high"], ids["low"]]
         with dock.load(ids["low"]) as lw:
             assert lw.predict(images[:4]).shape == (4,)
