@@ -66,6 +66,15 @@ class RKMEImageSpecification(EmbeddedRKMESpecification):
             return reference_points(X, self.embedder)
         return super().embed(X)
 
+    @classmethod
+    def fit_reference(cls, X, K: int = 50, seed: int = 0, sample_size: int = 400):
+        """A spec of images X in the reference's (Beimingwu's) space and kernel, to search reference-made
+        image learnwares with (specs/ref_image.py `fit_parts`)."""
+        from .ref_image import fit_parts
+
+        parts = fit_parts(X, K=K, seed=seed, sample_size=sample_size)
+        return cls(parts.pop("z"), parts.pop("beta"), parts.pop("gamma"), version=SPEC_VERSION, **parts)
+
     def inner_prod(self, other, gamma=None) -> float:
         """Under the reference's kernel for a reference-made spec (gamma unused), else the table's."""
         from .ref_image import inner_prod, is_reference_image

@@ -196,8 +196,9 @@ def _zca(flat):
 FIT_SAMPLE = 400  # images the weights are fitted against: 50 x 400 kernel pairs, a few seconds on a CPU
 
 
-def fit(X, K: int = 50, seed: int = 0, sample_size: int = FIT_SAMPLE, channels_first: bool = True):
-    """A reference-kind image spec of the user's images X (N, C, H, W) or (N, H, W), comparable with
+def fit_parts(X, K: int = 50, seed: int = 0, sample_size: int = FIT_SAMPLE) -> dict:
+    """The constructor arguments of a reference-kind image spec (RKMEImageSpecification.fit_reference)
+    of the user's images X (N, C, H, W) or (N, H, W), comparable with
     Beimingwu-made image learnwares: the images put where the reference's points live
     (`reference_points`), K points by k-means there (seeded; averages of images, not images), weights
     on the simplex minimising the MMD under the reference's kernel to a seeded sample of at most
@@ -206,7 +207,6 @@ def fit(X, K: int = 50, seed: int = 0, sample_size: int = FIT_SAMPLE, channels_f
     any reference spec means what the reference's does. Meant for search queries: the points are
     averages of a few of the user's (standardised) images."""
     from .checks import check_int
-    from .image import RKMEImageSpecification
     from .rkme_fit import kmeans_centres
     from .simplex_qp import solve_simplex_qp
     from .table import table_gamma
@@ -233,4 +233,5 @@ def fit(X, K: int = 50, seed: int = 0, sample_size: int = FIT_SAMPLE, channels_f
     beta = solve_simplex_qp(Kzz, c)
     meta = {"shape": [int(s) for s in A.shape[1:]], "range": [float(A.min()), float(A.max())],
             "integer": np.asarray(X).dtype.kind in "biu"}
-    return RKMEImageSpecification(z, beta, table_gamma(z), num_points=A.shape[0], embedder=embedder, meta=meta)
+    return {"z": z, "beta": beta, "gamma": table_gamma(z), "num_points": A.shape[0], "embedder": embedder,
+            "meta": meta}

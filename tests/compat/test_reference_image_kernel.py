@@ -100,3 +100,8 @@ def test_a_reference_script_loads_the_file_and_gets_the_reference_numbers(tmp_pa
     assert specs["query"].dist(spec) == pytest.approx(numbers["dist.query.made"], abs=2e-6)
     assert spec.inner_prod(spec) == pytest.approx(numbers["inner.made.made"], rel=1e-5)
     assert spec.dist(spec, omit_term1=True) == pytest.approx(-numbers["inner.made.made"], rel=1e-5)
+    # saved again, the file keeps the reference's layout and numbers
+    spec.save(tmp_path / "again.json")
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert np.asarray(again["z"]).shape == (2, 1, 32, 32) and "lwdock" not in again
+    assert load_spec(str(tmp_path / "again.json")).dist(spec) == pytest.approx(0.0, abs=1e-9)

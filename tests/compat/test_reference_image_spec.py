@@ -94,13 +94,12 @@ def test_a_users_images_are_put_in_the_reference_space(digit_images):
 
 
 def test_a_fit_refuses_what_is_not_images():
-    from specs.ref_image import fit as fit_reference_image_spec
 
     with pytest.raises(SpecError, match=r"X: shape \(10, 64\) is not allowed; expected images"):
-        fit_reference_image_spec(np.zeros((10, 64)))
+        RKMEImageSpecification.fit_reference(np.zeros((10, 64)))
     with pytest.raises(SpecError, match="NaN or inf"):
-        fit_reference_image_spec(np.full((4, 8, 8), np.nan))
-    spec = fit_reference_image_spec(np.random.default_rng(0).random((12, 3, 8, 8)), K=3, sample_size=12)
+        RKMEImageSpecification.fit_reference(np.full((4, 8, 8), np.nan))
+    spec = RKMEImageSpecification.fit_reference(np.random.default_rng(0).random((12, 3, 8, 8)), K=3, sample_size=12)
     assert spec.embedder.endswith(":3x32x32:d3k3") and spec.z.shape == (3, 3072)  # and images do fit
 
 
@@ -133,7 +132,6 @@ def test_a_reference_image_learnware_is_stored_and_found(tmp_path, digit_images)
     from sklearn.datasets import load_digits
 
     from dock import Dock
-    from specs.ref_image import fit as fit_reference_image_spec
     from tests.dock.fixtures import model_source, package_files, semantic, write_zip
 
     images, y = digit_images
@@ -156,7 +154,7 @@ def test_a_reference_image_learnware_is_stored_and_found(tmp_path, digit_images)
         found = dock.search(UserInfo(stat_info={query.type: query}))
         assert [m.id for m in found.single] == [ids["low"], ids["high"]]
         # a user's own images (not a reference-made file): fitted in the reference's space, same ranking
-        mine = fit_reference_image_spec(np.kron(load_digits().images[y >= 5][:150], np.ones((4, 4))), K=10,
+        mine = RKMEImageSpecification.fit_reference(np.kron(load_digits().images[y >= 5][:150], np.ones((4, 4))), K=10,
                                         sample_size=150)
         found = dock.search(UserInfo(stat_info={mine.type: mine}))
         assert [m.id for m in found.single] == [ids["high"], ids["low"]]

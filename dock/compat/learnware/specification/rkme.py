@@ -22,6 +22,7 @@ the dock like any other. What the reference does differently, and what this laye
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -191,6 +192,16 @@ class RKMEImageSpecification(_ReferenceStyle, _NativeImage):
 
         self._require_filled()
         return images(self) if is_reference_image(self) else self.z.copy()
+
+    def save(self, path) -> None:
+        """A reference-made spec is written in the reference's own layout (the reference can read it back)."""
+        from specs.ref_image import is_reference_image, reference_to_json
+
+        self._require_filled()
+        if not is_reference_image(self):
+            return super().save(path)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(reference_to_json(self), f, separators=(",", ":"))
 
     def generate_stat_spec_from_data(self, X, K: int = 50, step_size: float = 0.01, steps: int = 100,
                                      resize: bool = True, sample_size: int = 5000, nonnegative_beta: bool = True,
