@@ -171,7 +171,7 @@ class RKMEStatSpecification(RKMETableSpecification):
     """The reference's old nickname for RKMETableSpecification (same type name)."""
 
 
-class RKMEImageSpecification(_ReferenceStyle, _NativeImage):
+class RKMEImageSpecification(_ReferenceStyle, _NativeImage):  # type: ignore[misc]  # dist(Phi2, omit_term1)
     """lwdock's image spec (features of a fixed seeded random conv net, see specs/image.py) with the
     reference's construction and methods. A spec file made by the reference itself (K images as points)
     loads as such and is compared under the reference's own NNGP kernel (specs/ref_image.py); its
