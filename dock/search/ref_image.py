@@ -14,8 +14,8 @@ This kernel carries a large constant part (bias variance in every layer), so unr
 still share much of it and scores sit high (digits 0-4 vs 5-9: 0.95; same digits: 0.99); the ranking
 is the reference's own (by MMD^2 under its kernel).
 
-Cost: about 1 s per 2,500 point pairs on one loaded core (K=50 query x one K=50 learnware), so a
-search is linear in the group's points. Beimingwu-made image learnwares are few; a dock with
+Cost: 1.6-2.4 s per 2,500 point pairs on 2 cores at load 7-8 (K=50 query x one K=50 learnware), so
+a search is linear in the group's points. Beimingwu-made image learnwares are few; a dock with
 thousands of them would want a prefilter (not built).
 """
 
