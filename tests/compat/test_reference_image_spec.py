@@ -63,6 +63,25 @@ def test_reference_image_specs_load_and_rank_each_other(tmp_path, digit_images):
     assert RKMEImageSpecification.from_json_dict(spec_low.to_json_dict()).embedder == spec_low.embedder
 
 
+def test_a_query_of_all_digits_is_explained_by_a_mixture_of_both_halves(tmp_path, digit_images):
+    images, y = digit_images
+    low = load_spec(reference_image_spec_json(images, range(5), labels=y))
+    high = load_spec(reference_image_spec_json(images, range(5, 10), labels=y))
+    query = load_spec(reference_image_spec_json(images, range(10), first=3, labels=y))
+    cat = catalogue_with(tmp_path, [high, low])
+    result = search(SearchIndex.from_catalogue(cat), cat, UserInfo(stat_info={query.type: query}), limit=5)
+    cat.close()
+    mix = result.multiple
+    assert mix is not None and sorted(mix.ids) == [lid(0), lid(1)] and min(mix.weights) > 0.3
+    assert mix.score > result.single[0].score and mix.mmd2 < 0.7 * result.single[0].mmd2
+    # the mixture's MMD^2 is the reference kernel's MMD^2 to the weighted union of both specs
+    weight = dict(zip(mix.ids, mix.weights, strict=True))
+    union = RKMEImageSpecification(np.vstack([high.z, low.z]),
+                                   np.concatenate([weight[lid(0)] * high.beta, weight[lid(1)] * low.beta]),
+                                   1.0, embedder=low.embedder, meta=low.meta)
+    assert mix.mmd2 == pytest.approx(query.dist(union), rel=1e-3)
+
+
 def test_reference_specs_meet_only_reference_specs(digit_images):
     images, y = digit_images
     spec = load_spec(reference_image_spec_json(images, range(10), labels=y))
