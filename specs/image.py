@@ -93,6 +93,14 @@ class RKMEImageSpecification(EmbeddedRKMESpecification):
             return mmd2(self, other)
         return super().dist(other, gamma)
 
+    def validate(self):
+        super().validate()
+        from .ref_image import check_spec, is_reference_image
+
+        if is_reference_image(self):
+            check_spec(self)
+        return self
+
     @classmethod
     def check_meta(cls, meta) -> dict:
         meta = super().check_meta(meta)

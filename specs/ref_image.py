@@ -33,6 +33,25 @@ REFERENCE_NOTE = ("a reference (Beimingwu) image spec keeps K images (K, C, 32, 
                   "regenerate it with the reference's generate_stat_spec('image', X=images)")
 
 
+# A reference spec's self-term costs K^2 kernel evaluations of 32x32 covariance maps (K=50: ~2 s on a
+# loaded CPU); 128 points (the reference's default is 50) keeps one under ~15 s whoever sent it.
+MAX_REFERENCE_POINTS = 128
+
+
+def check_spec(spec) -> None:
+    """What a spec with a reference embedder must satisfy however it arrived (file, wire, peer): a
+    valid geometry, points of exactly C*H*W values, at most MAX_REFERENCE_POINTS of them."""
+    C, H, W, _, _ = geometry(spec.embedder)
+    K, d = spec.z.shape
+    if d != C * H * W:
+        raise SpecError(f"z: {d} values per point, but embedder {spec.embedder!r} means {C}x{H}x{W} = "
+                        f"{C * H * W}")
+    if K > MAX_REFERENCE_POINTS:
+        raise SpecError(f"z: {K} points is not allowed for a reference image spec; at most "
+                        f"{MAX_REFERENCE_POINTS} (each comparison costs K^2 kernel evaluations; the reference's "
+                        f"default is 50)")
+
+
 def is_reference_image(spec) -> bool:
     return str(getattr(spec, "embedder", "")).startswith(REFERENCE_NNGP + ":")
 

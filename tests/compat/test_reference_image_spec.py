@@ -112,6 +112,22 @@ def test_a_users_images_are_put_in_the_reference_space(digit_images):
         spec.embed(np.zeros((5, 3, 32, 32)))
 
 
+def test_a_spec_claiming_the_reference_kernel_must_hold_its_images():
+    """However it arrives (wire, peer), a spec naming the reference kernel is checked against it."""
+    from specs.ref_image import embedder_id
+
+    meta = {"shape": [1, 32, 32], "range": [0.0, 1.0]}
+    with pytest.raises(SpecError, match="5 values per point, but embedder"):
+        RKMEImageSpecification(np.zeros((2, 5)), [0.5, 0.5], 1.0, embedder=embedder_id(1, 32, 3, 3), meta=meta)
+    with pytest.raises(SpecError, match="cannot be pooled"):
+        RKMEImageSpecification(np.zeros((2, 1024)), [0.5, 0.5], 1.0, embedder="reference-nngp-v1:1x32x32:d6k3",
+                               meta=meta)
+    with pytest.raises(SpecError, match="not a reference image kernel id"):
+        RKMEImageSpecification(np.zeros((2, 1024)), [0.5, 0.5], 1.0, embedder="reference-nngp-v1:32", meta=meta)
+    ok = RKMEImageSpecification(np.zeros((2, 1024)), [0.5, 0.5], 1.0, embedder=embedder_id(1, 32, 3, 3), meta=meta)
+    assert spec_from_bytes(ok.to_bytes()).dist(ok) == pytest.approx(0.0, abs=1e-9)
+
+
 def test_a_fit_refuses_what_is_not_images():
 
     with pytest.raises(SpecError, match=r"X: shape \(10, 64\) is not allowed; expected images"):
@@ -136,6 +152,7 @@ def test_a_fit_refuses_what_is_not_images():
     ({"beta": [1.5, -0.5]}, "must be >= 0"),
     ({"z": [[[[float("nan")] * 32] * 32]] * 2}, "finite"),
     ({"type": "RKMETextSpecification"}, "not allowed here"),
+    ({"z": np.zeros((129, 1, 32, 32)).tolist(), "beta": [1 / 129] * 129}, "129 points is not allowed"),
 ])
 def test_malformed_reference_image_specs_are_refused(digit_images, change, message):
     images, y = digit_images
