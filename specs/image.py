@@ -30,7 +30,7 @@ from .table import table_gamma
 SPEC_VERSION = 1
 
 
-REFERENCE_PIXELS = "reference-pixels-v1"  # an older reading of reference specs (pixels, Gaussian): refused
+REFERENCE_PIXELS = "reference-pixels-v1"  # an older reading (pixels, Gaussian): compared as before; embed refuses
 
 
 class RKMEImageSpecification(EmbeddedRKMESpecification):
