@@ -11,12 +11,11 @@ the pixel range (min, max), so the dock can probe an image model with image arra
 (`probe_inputs`); `sample` stays in feature space, like the table spec's. Nothing else about
 the images is kept.
 
-A reference RKMEImageSpecification JSON (no lwdock.embedder; its z are K images (K, C, H, W)) is
-read as a spec of its own feature space, the images' pixels: embedder "reference-pixels-v1:CxHxW",
-points flattened, gamma by the median heuristic on those points (the reference compares with an NNGP
-kernel that has no gamma). Such specs are compared only with each other (a reference query against
-reference learnwares), under a Gaussian kernel on pixels, never with lwdock's conv-feature specs;
-the reference's own NNGP kernel is not reproduced (docs/COMPAT.md, "Reference image specs").
+A reference RKMEImageSpecification JSON (no lwdock.embedder; its z are K images (K, C, 32, 32)) is
+read by specs/ref_image.py: points that are images, compared under the reference's own kernel (the
+NNGP kernel of its ConvNet, specs/ref_image_kernel.py), embedder "reference-nngp-v1:...". `dist`,
+`inner_prod` and `embed` of such a spec go there; it is never compared with lwdock's conv-feature
+specs (docs/COMPAT.md, "Reference image specs").
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from .table import table_gamma
 SPEC_VERSION = 1
 
 
-REFERENCE_PIXELS = "reference-pixels-v1"  # the embedder of a reference-made spec: its points are images
+REFERENCE_PIXELS = "reference-pixels-v1"  # an older reading (pixels, Gaussian): compared as before; embed refuses
 
 
 class RKMEImageSpecification(EmbeddedRKMESpecification):
@@ -49,38 +48,58 @@ class RKMEImageSpecification(EmbeddedRKMESpecification):
 
     @classmethod
     def _from_reference_json(cls, d):
-        """A reference-made spec: K images as points, read in pixel space (module docstring)."""
-        if d.get("type", cls.type) != cls.type:
-            raise SpecError(f"type: {d.get('type')!r} is not allowed here; expected {cls.type!r}")
-        try:  # the file's size was bounded by load_spec; K x d is checked by validate()
-            z = np.asarray(d["z"], dtype=np.float64)
-            beta = np.asarray(d.get("beta"), dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise SpecError(f"z and beta must be numeric arrays; {e}") from e
-        if z.ndim != 4 or z.shape[1] not in (1, 3, 4) or min(z.shape) < 1:
-            raise SpecError(f"{cls.type}: no lwdock.embedder in this JSON and z has shape {z.shape}. "
-                            f"{cls.reference_note}")
-        K, C, H, W = z.shape
-        flat = z.reshape(K, -1)
-        if not np.isfinite(flat).all():
-            raise SpecError("z and beta must be finite (found NaN or inf)")
-        meta = {"shape": [C, H, W], "range": [float(flat.min()), float(flat.max())], "integer": False}
-        return cls(flat, beta, table_gamma(flat), num_points=int(d.get("num_points") or 0), version=SPEC_VERSION,
-                   embedder=f"{REFERENCE_PIXELS}:{C}x{H}x{W}", meta=meta)
+        """A reference-made spec: K images as points, compared under the reference's kernel."""
+        from .ref_image import from_reference_json
+
+        return from_reference_json(cls, d)
 
     def embed(self, X) -> np.ndarray:
-        """A reference-made spec's space is its images' pixels: items of the recorded shape, flattened
-        (not resized: resize them as the spec's maker did). Else lwdock's conv features."""
-        if not self.embedder.startswith(REFERENCE_PIXELS + ":"):
-            return super().embed(X)
-        A = np.asarray(X, dtype=np.float64)
-        shape = tuple(self.meta["shape"])
-        if A.ndim == 3 and shape[0] == 1:
-            A = A[:, None]
-        if A.shape[1:] != shape:
-            raise SpecError(f"images of shape {A.shape[1:]} cannot be compared with a reference spec of {shape} "
-                            "images; resize them as the spec's maker did")
-        return A.reshape(A.shape[0], -1)
+        """The user's images in this spec's space: lwdock's conv features, or for a reference-made spec
+        the reference's preprocessing of them (resize to 32x32, per-channel standardising, ZCA for
+        colour), flattened."""
+        if self.embedder.startswith(REFERENCE_PIXELS + ":"):
+            raise SpecError("this spec was read by an older lwdock as pixels (reference-pixels-v1); "
+                            "re-import the reference's spec file")
+        from .ref_image import is_reference_image, reference_points
+
+        if is_reference_image(self):
+            return reference_points(X, self.embedder)
+        return super().embed(X)
+
+    @classmethod
+    def fit_reference(cls, X, K: int = 50, seed: int = 0, sample_size: int = 400):
+        """A spec of images X in the reference's (Beimingwu's) space and kernel, to search reference-made
+        image learnwares with (specs/ref_image.py `fit_parts`)."""
+        from .ref_image import fit_parts
+
+        parts = fit_parts(X, K=K, seed=seed, sample_size=sample_size)
+        return cls(parts.pop("z"), parts.pop("beta"), parts.pop("gamma"), version=SPEC_VERSION, **parts)
+
+    def inner_prod(self, other, gamma=None) -> float:
+        """Under the reference's kernel for a reference-made spec (gamma unused), else the table's."""
+        from .ref_image import inner_prod, is_reference_image
+
+        if is_reference_image(self):
+            self._comparable(other)
+            return inner_prod(self, other)
+        return super().inner_prod(other, gamma)
+
+    def dist(self, other, gamma=None) -> float:
+        """MMD^2: under the reference's kernel for a reference-made spec (gamma unused), else the table's."""
+        from .ref_image import is_reference_image, mmd2
+
+        if is_reference_image(self):
+            self._comparable(other)
+            return mmd2(self, other)
+        return super().dist(other, gamma)
+
+    def validate(self):
+        super().validate()
+        from .ref_image import check_spec, is_reference_image
+
+        if is_reference_image(self):
+            check_spec(self)
+        return self
 
     @classmethod
     def check_meta(cls, meta) -> dict:

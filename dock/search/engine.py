@@ -450,6 +450,10 @@ def _statistical(index, catalogue, spec, mask, shown, limit) -> SearchResult:
     slots = np.flatnonzero(valid)
     if slots.size == 0:
         return SearchResult(single=[], info={"mode": "none"})
+    from dock.search.ref_image import is_reference_kernel, reference_statistical
+
+    if is_reference_kernel(spec):  # reference-made image specs: the reference's own kernel, not a Gaussian
+        return reference_statistical(index, group, spec, slots, shown, limit)
     gamma = float(spec.gamma)
     z = np.asarray(spec.z, np.float64)
     bq = np.asarray(spec.beta, np.float64)

@@ -22,6 +22,7 @@ the dock like any other. What the reference does differently, and what this laye
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -170,10 +171,11 @@ class RKMEStatSpecification(RKMETableSpecification):
     """The reference's old nickname for RKMETableSpecification (same type name)."""
 
 
-class RKMEImageSpecification(_ReferenceStyle, _NativeImage):
+class RKMEImageSpecification(_ReferenceStyle, _NativeImage):  # type: ignore[misc]  # dist(Phi2, omit_term1)
     """lwdock's image spec (features of a fixed seeded random conv net, see specs/image.py) with the
-    reference's construction and methods. A spec file made by the reference itself (points that are
-    images, compared through its own random conv nets) cannot be loaded: see docs/COMPAT.md."""
+    reference's construction and methods. A spec file made by the reference itself (K images as points)
+    loads as such and is compared under the reference's own NNGP kernel (specs/ref_image.py); its
+    get_z() gives the images (K, C, 32, 32), as the reference's does. See docs/COMPAT.md."""
 
     def __init__(self, *args, cuda_idx: Any = None, **kwargs):
         if len(args) >= 2 or "z" in kwargs:
@@ -184,6 +186,22 @@ class RKMEImageSpecification(_ReferenceStyle, _NativeImage):
         self._cuda_idx = cuda_idx
 
     load = _InstanceOrClassMethod(_ReferenceStyle._load_into)
+
+    def get_z(self) -> np.ndarray:
+        from specs.ref_image import images, is_reference_image
+
+        self._require_filled()
+        return images(self) if is_reference_image(self) else self.z.copy()
+
+    def save(self, path) -> None:
+        """A reference-made spec is written in the reference's own layout (the reference can read it back)."""
+        from specs.ref_image import is_reference_image, reference_to_json
+
+        self._require_filled()
+        if not is_reference_image(self):
+            return super().save(path)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(reference_to_json(self), f, separators=(",", ":"))
 
     def generate_stat_spec_from_data(self, X, K: int = 50, step_size: float = 0.01, steps: int = 100,
                                      resize: bool = True, sample_size: int = 5000, nonnegative_beta: bool = True,
