@@ -16,14 +16,16 @@ import logging
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import duckdb
-import numpy as np
 
 from dock.errors import NotFoundError, StoreError
 from dock.home import PRIVATE_FILE, make_private
 from dock.records import LearnwareRecord, compat_key
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +278,8 @@ class Catalogue:
     ) -> None:
         """Insert a record, its specs, (when the zip is local) its blob row and (when signed) its
         envelope (a dock.network.signed_records.SignedRecord), atomically."""
+        import numpy as np
+
         specs = list(stat_specs)
         with self._lock:
             self._con.execute("BEGIN TRANSACTION")
@@ -415,6 +419,8 @@ class Catalogue:
     def stat_points(self, key: str, ids: builtins.list[str] | None = None
                     ) -> builtins.list[tuple[str, float, np.ndarray, np.ndarray]]:
         """(id, gamma, z, beta) of every spec with this compatibility key (optionally among ids)."""
+        import numpy as np
+
         sql = "SELECT learnware_id, gamma, k, dim, z, beta FROM stat_specs WHERE compat_key = ?"
         params: list[Any] = [key]
         if ids is not None:
@@ -483,6 +489,8 @@ class Catalogue:
         not one query per batch: each `IN (...)` query re-reads the whole BLOB table, which
         made building a search index over 10k learnwares take 35 s instead of a few.
         """
+        import numpy as np
+
         sql = "SELECT learnware_id, spec_type, compat_key, gamma, k, dim, z, beta FROM stat_specs"
         params: list[Any] = []
         if ids is not None:
