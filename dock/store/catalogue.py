@@ -52,7 +52,7 @@ def check_known(applied: list[str], db_path: Path) -> None:
 
 CHECKPOINT_THRESHOLD = "256MB"
 
-_RECORD_COLUMNS = "id, semantic_json, model_json, size, publisher, created_at"
+_RECORD_COLUMNS = "id, semantic_json, model_json, size, publisher, created_at, spec_types"
 
 
 class Catalogue:
@@ -142,7 +142,7 @@ class Catalogue:
             self._con.execute("BEGIN TRANSACTION")
             try:
                 self._con.execute(
-                    "INSERT INTO learnwares VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO learnwares VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         record.id,
                         record.name,
@@ -160,6 +160,7 @@ class Catalogue:
                         record.publisher,
                         record.created_at,
                         _now(),
+                        *listing_columns(record.name, specs),  # 0009: name_key, spec_types
                     ],
                 )
                 for spec in specs:
@@ -226,10 +227,9 @@ class Catalogue:
     def get(self, learnware_id: str) -> LearnwareRecord:
         with self._lock:
             row = self._con.execute(f"SELECT {_RECORD_COLUMNS} FROM learnwares WHERE id = ?", [learnware_id]).fetchone()
-            types = self._spec_types([learnware_id])
-        if row is None:
-            raise NotFoundError(f"no learnware with id {learnware_id!r} in this dock")
-        return _record_from_row(row, types.get(learnware_id, ()))
+            if row is None:
+                raise NotFoundError(f"no learnware with id {learnware_id!r} in this dock")
+            return self.records_from_rows([row])[0]
 
     def list(self, where: str = "", params: list | None = None) -> list[LearnwareRecord]:
         """All records matching an optional SQL condition on `learnwares`, newest first."""
@@ -238,9 +238,16 @@ class Catalogue:
             sql += f" WHERE {where}"
         sql += " ORDER BY added_at DESC, id"
         with self._lock:
-            rows = self._con.execute(sql, params or []).fetchall()
-            types = self._spec_types([r[0] for r in rows])
-        return [_record_from_row(r, types.get(r[0], ())) for r in rows]
+            return self.records_from_rows(self._con.execute(sql, params or []).fetchall())
+
+    def records_from_rows(self, rows: builtins.list[tuple]) -> builtins.list[LearnwareRecord]:
+        """Records from rows of _RECORD_COLUMNS. Their spec types come from the row (0009); only a
+        row some other writer left without them costs a look-up in stat_specs."""
+        missing = [row[0] for row in rows if row[6] is None]
+        with self._lock:
+            types = self._spec_types(missing) if missing else {}
+        return [_record_from_row(row, tuple(row[6]) if row[6] is not None else types.get(row[0], ()))
+                for row in rows]
 
     def count(self) -> int:
         with self._lock:
@@ -333,8 +340,14 @@ class Catalogue:
         return {lid: tuple(types) for lid, types in rows}
 
 
+def listing_columns(name: str, specs: Iterable[Any]) -> tuple[str, builtins.list[str]]:
+    """(name_key, spec_types) of a new learnwares row (migration 0009): what the listing sorts by
+    and shows without reading other tables. Every writer of learnwares rows calls this."""
+    return name.lower(), sorted({spec.type for spec in specs})
+
+
 def _record_from_row(row: tuple, spec_types: tuple[str, ...]) -> LearnwareRecord:
-    lid, semantic_json, model_json, size, publisher, created_at = row
+    lid, semantic_json, model_json, size, publisher, created_at = row[:6]
     if created_at.tzinfo is None:
         created_at = created_at.replace(tzinfo=timezone.utc)
     return LearnwareRecord(

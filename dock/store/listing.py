@@ -22,11 +22,13 @@ from typing import Any
 
 from dock.errors import DockError
 from dock.records import LearnwareRecord
-from dock.store.catalogue import _RECORD_COLUMNS, Catalogue, _record_from_row
+from dock.store.catalogue import _RECORD_COLUMNS, Catalogue
 
 MAX_LIMIT = 10_000
 # sort name -> (column, descending by default)
-SORTS = {"added": ("added_at", True), "name": ("lower(name)", False), "size": ("size", True), "id": ("id", False)}
+# "name" orders by the stored lower-case name (migration 0009); lower() only where a row lacks it.
+SORTS = {"added": ("added_at", True), "name": ("coalesce(name_key, lower(name))", False), "size": ("size", True),
+         "id": ("id", False)}
 _EXACT_FILTERS = ("data_type", "task_type", "library_type", "license", "publisher")
 FILTERS = (*_EXACT_FILTERS, "scenario", "name", "local")
 
@@ -150,9 +152,8 @@ def list_page(catalogue: Catalogue, *, limit: int = 50, offset: int | None = Non
         ids = [k[0] for k in keys]
         rows = con.execute(f"SELECT {_RECORD_COLUMNS} FROM learnwares WHERE id IN (SELECT unnest(?::VARCHAR[]))",
                            [ids]).fetchall() if ids else []
-        types = catalogue._spec_types(ids)
-    by_id = {r[0]: r for r in rows}
-    records = [_record_from_row(by_id[i], types.get(i, ())) for i in ids if i in by_id]
+        by_id = {r[0]: r for r in rows}
+        records = catalogue.records_from_rows([by_id[i] for i in ids if i in by_id])
     next_after = _encode_after(sort_name, keys[-1][1], keys[-1][0]) if more and keys else None
     return ListPage(records, total, offset if after is None else None, next_after, sort_name, wanted)
 

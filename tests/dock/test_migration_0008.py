@@ -1,6 +1,6 @@
-"""Migration 0008 (spec points stored once) on a dock written by main before it (fixture
-v6-6a74b26.zip, built by tests/fixtures/docks/build_fixture.py with that commit's code): every
-spec survives, and a crash in the middle of the migration loses nothing.
+"""Migrations 0008 (spec points stored once) and 0009 (the listing's columns) on a dock written by
+main before them (fixture v6-6a74b26.zip, built by tests/fixtures/docks/build_fixture.py with that
+commit's code): every spec survives, and a crash in the middle of the migration loses nothing.
 
 Every id and value compared here is read from the fixture itself before the upgrade.
 """
@@ -90,7 +90,30 @@ def test_0008_keeps_every_spec_and_drops_the_float64_copy(main_dock):
         assert {p[0] for p in points} <= set(manifest["learnwares"]) and points
     columns, applied = _columns(home / "dock.duckdb")
     assert "z" not in columns and "beta" not in columns and "spec_bytes" in columns
-    assert applied[-1] == "0008_spec_points_once"
+    assert applied == sorted(name for name, _ in MIGRATIONS)
+
+
+def test_0009_fills_the_listing_columns_of_a_main_dock(main_dock):
+    home, manifest = main_dock
+    kinds: dict[str, set[str]] = {}
+    for lid, kind in _raw_specs(home / "dock.duckdb"):
+        kinds.setdefault(lid, set()).add(kind)
+    with Dock.open(home) as dock:
+        con = dock.catalogue._con  # noqa: SLF001
+        rows = con.execute("SELECT id, name, name_key, spec_types FROM learnwares").fetchall()
+        assert {r[0] for r in rows} == set(manifest["learnwares"])
+        for lid, name, name_key, spec_types in rows:
+            assert name_key == name.lower() and spec_types == sorted(kinds[lid])
+            assert dock.get(lid).stat_spec_types == tuple(sorted(kinds[lid]))
+        page = dock.list_page(limit=10, sort="name")
+        assert [r.name.lower() for r in page.records] == sorted(r[1].lower() for r in rows)
+        # a row another writer left without the columns still lists right (the fallbacks)
+        some = rows[0][0]
+        con.execute("UPDATE learnwares SET name_key = NULL, spec_types = NULL WHERE id = ?", [some])
+        assert dock.get(some).stat_spec_types == tuple(sorted(kinds[some]))
+        again = dock.list_page(limit=10, sort="name")
+        assert [r.id for r in again.records] == [r.id for r in page.records]
+        assert [r.stat_spec_types for r in again.records] == [r.stat_spec_types for r in page.records]
 
 
 # Runs 0008 in a real process that dies (os._exit, no cleanup) after the migration's statements
@@ -122,7 +145,7 @@ def test_a_crash_in_the_middle_of_0008_loses_nothing(main_dock):
         assert after[key][2] == wire
     # the honest path: the next open applies 0008 whole, every record and spec still there
     with Dock.open(home) as dock:
-        assert dock.catalogue.applied_migrations()[-1] == "0008_spec_points_once"
+        assert dock.catalogue.applied_migrations() == sorted(name for name, _ in MIGRATIONS)
         assert {r.id for r in dock.list()} == set(manifest["learnwares"])
         for (lid, kind), (_, _, wire) in before.items():
             assert dock.catalogue.spec_bytes(lid)[kind] == wire
