@@ -178,9 +178,9 @@ def build(items, n, folder: Path, duckdb_max: int) -> dict:
                   "FROM (SELECT unnest(?) AS i, unnest(?) AS n, unnest(?) AS d, unnest(?) AS s)",
                   list(map(list, zip(*records, strict=True))))
         if specs:
-            _bulk(cat, "INSERT INTO stat_specs SELECT i, 'RKMETableSpecification', ?, 64, k, g, 0, z, b, w FROM "
-                  "(SELECT unnest(?) AS i, unnest(?) AS k, unnest(?) AS g, unnest(?) AS z, unnest(?) AS b, "
-                  "unnest(?) AS w)", [TABLE_KEY, *map(list, zip(*specs, strict=True))])
+            _bulk(cat, "INSERT INTO stat_specs SELECT i, 'RKMETableSpecification', ?, 64, k, g, 0, w FROM "
+                  "(SELECT unnest(?) AS i, unnest(?) AS k, unnest(?) AS g, unnest(?) AS w)",
+                  [TABLE_KEY, *map(list, zip(*specs, strict=True))])
         if batch:
             start = time.perf_counter()
             index.add_many(batch)
@@ -199,7 +199,7 @@ def build(items, n, folder: Path, duckdb_max: int) -> dict:
         if via_duckdb:
             z64, b64 = np.ascontiguousarray(z, "<f8"), np.ascontiguousarray(beta, "<f8")
             spec_bytes = RKMETableSpecification(z64, b64, gamma).to_bytes()
-            specs.append((lw_id(i), len(b64), float(gamma), z64.tobytes(), b64.tobytes(), spec_bytes))
+            specs.append((lw_id(i), len(b64), float(gamma), spec_bytes))  # points once (migration 0008)
         else:
             batch.append((lw_id(i), {**fields, "name": names[0], "description": names[1]},
                           [(TABLE_KEY, z, beta, gamma)], text))

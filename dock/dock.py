@@ -21,21 +21,35 @@ from typing import TYPE_CHECKING, Any, Self
 
 from dock.errors import DockBusyError, NotFoundError, PackageError
 from dock.home import DockHome, OwnerLock
-from dock.network.signed_records import sign_record
 from dock.records import LearnwareRecord
-from dock.runtime.limits import WorkerLimits, resolve_limits
-from dock.runtime.loaded import LoadedLearnware
-from dock.search.query import SearchResult, UserInfo
 from dock.store.blobs import BlobStore, is_learnware_id, sha256_file
 from dock.store.catalogue import Catalogue
-from dock.store.listing import ListPage
 
 if TYPE_CHECKING:
     from dock.api import DockAPI
     from dock.network.fetch import Transfer
+    from dock.runtime.limits import WorkerLimits
+    from dock.runtime.loaded import LoadedLearnware
     from dock.search.engine import SearchIndex
+    from dock.search.query import SearchResult, UserInfo
+    from dock.store.listing import ListPage
 
 log = logging.getLogger(__name__)
+
+
+# Imported on first use, not with the module: `lwdock list` opens a Dock and must not pay for
+# msgpack, the runtime (numpy) and the search (issue 16: the whole process <= 0.5 s;
+# tests/dock/test_cli_imports.py keeps it so).
+def sign_record(*args: Any, **kwargs: Any) -> Any:
+    from dock.network.signed_records import sign_record as sign
+
+    return sign(*args, **kwargs)
+
+
+def resolve_limits(*args: Any, **kwargs: Any) -> Any:
+    from dock.runtime.limits import resolve_limits as resolve
+
+    return resolve(*args, **kwargs)
 
 
 class Dock:

@@ -39,7 +39,7 @@ def _follow(dock, *, quiet: bool) -> dict:
     totals = {"received": 0, "stored": 0, "sessions": []}
     seen: dict[str, dict] = {}
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=out.stderr, disable=quiet,
+                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=out.stderr.console(), disable=quiet,
                    transient=False)
     with bar:
         task = bar.add_task("syncing", total=None, rate="")

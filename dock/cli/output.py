@@ -7,14 +7,45 @@ dock.cli.terminal_text before it reaches the terminal: control characters shown,
 from __future__ import annotations
 
 import sys
-
-from rich.console import Console
-from rich.table import Table
+from typing import Any
 
 from dock.cli.terminal_text import markup_safe, plain, visible
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich costs ~50-80 ms that `lwdock list --json`
+    (and every other `--json` command) never needs (issue 16: `lwdock list` <= 0.5 s as a process)."""
+
+    def __init__(self, **kwargs: Any):
+        self._kwargs = kwargs
+        self._console: Any = None
+
+    def console(self) -> Any:
+        """The rich Console itself (what rich's Progress wants as `console=`)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kwargs)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console(), name)
+
+
+stdout = _LazyConsole(highlight=False)
+stderr = _LazyConsole(stderr=True, highlight=False)
+
+
+def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802  (stands for rich.table.Table, imported on use)
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
+
+
+def _table_grid(**kwargs: Any) -> Any:
+    from rich.table import Table as RichTable
+
+    return RichTable.grid(**kwargs)
 
 
 def error(message: str) -> None:
@@ -170,7 +201,7 @@ def _sandbox_lines(sandbox: dict | None) -> None:
                              "--unsafe-no-sandbox"), style="bold red", markup=False)
     for name, why in (sandbox.get("missing") or {}).items():
         stdout.print(visible(f"         missing {name}: {why}"), markup=False)
-    grid = Table.grid(padding=(0, 1))
+    grid = _table_grid(padding=(0, 1))
     grid.add_column(width=8)
     grid.add_column(no_wrap=True, style="dim")
     grid.add_column(overflow="fold")
@@ -226,7 +257,7 @@ class TransferProgress:
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                      TransferSpeedColumn(), console=stderr, transient=True)
+                                      TransferSpeedColumn(), console=stderr.console(), transient=True)
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=None)
         return self

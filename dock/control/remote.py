@@ -23,15 +23,24 @@ from dock.control.wire import ControlProtocolError, recv_frame, send_frame
 from dock.errors import DaemonUnavailable, DockError  # noqa: F401  (DaemonUnavailable: re-exported)
 from dock.home import DockHome, control_socket_path
 from dock.records import LearnwareRecord, record_from_dict
-from dock.runtime.limits import WorkerLimits, resolve_limits
-from dock.runtime.loaded import LoadedLearnware
-from dock.search.query import SearchResult, UserInfo
 from dock.search.wire import result_from_wire, user_info_to_wire
 
 if TYPE_CHECKING:
     from dock.api import DockAPI
     from dock.network.fetch import Transfer
+    from dock.runtime.limits import WorkerLimits
+    from dock.runtime.loaded import LoadedLearnware
+    from dock.search.query import SearchResult, UserInfo
     from dock.store.listing import ListPage
+
+
+
+def resolve_limits(*args: Any, **kwargs: Any) -> Any:
+    """dock.runtime.limits.resolve_limits, imported on first use: `lwdock list` against a running
+    node must not pay for the runtime's imports (issue 16)."""
+    from dock.runtime.limits import resolve_limits as resolve
+
+    return resolve(*args, **kwargs)
 
 
 class RemoteDock:
@@ -47,8 +56,6 @@ class RemoteDock:
 
     # -- plumbing --------------------------------------------------------------------------
     def _open_socket(self) -> socket.socket:
-        from dock.control.server import peer_uid
-
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self._timeout)
         try:
@@ -56,6 +63,8 @@ class RemoteDock:
         except OSError as exc:
             sock.close()
             raise DaemonUnavailable(f"no daemon on {self.socket_path}: {exc.strerror or exc}") from None
+        from dock.control.server import peer_uid  # only once a daemon answers: the server module is heavy
+
         uid = peer_uid(sock)  # the server's, from the kernel: a socket another user planted is refused
         if uid is not None and uid not in (os.geteuid(), 0):
             sock.close()

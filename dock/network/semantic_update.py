@@ -136,10 +136,11 @@ def _replace(dock, old: LearnwareRecord, signed: SignedRecord) -> LearnwareRecor
         try:
             cat._con.execute(
                 "UPDATE learnwares SET name = ?, description = ?, data_type = ?, task_type = ?, library_type = ?, "
-                "license = ?, scenarios = ?, input_dim = ?, output_dim = ?, semantic_json = ? WHERE id = ?",
+                "license = ?, scenarios = ?, input_dim = ?, output_dim = ?, semantic_json = ?, "
+                "name_key = ? WHERE id = ?",  # name_key: the listing's sort key (migration 0009)
                 [record.name, record.description, record.data_type, record.task_type, record.library_type,
                  record.license, record.scenarios, record.input_dim, record.output_dim,
-                 json.dumps(record.semantic_spec, sort_keys=True), record.id])
+                 json.dumps(record.semantic_spec, sort_keys=True), record.name.lower(), record.id])
             cat._con.execute("DELETE FROM envelopes WHERE id = ?", [record.id])
             cat._con.execute("INSERT INTO envelopes (id, publisher, seq, envelope) VALUES (?, ?, ?, ?)",
                              [record.id, signed.publisher, signed.seq, signed.envelope])

@@ -1,11 +1,13 @@
-"""The DuckDB catalogue: records, statistical specs and the blob index, with named migrations.
+"""The DuckDB catalogue: records, statistical specs and the blob index, with named migrations
+(dock/store/migrations.py).
 
 One `Catalogue` per process, owned through `OwnerLock` (DuckDB allows one writer process per
 file). A DuckDB connection is not thread-safe, so every call takes the catalogue's lock; the
 daemon issue may move writes onto a single writer thread behind the same methods.
 
-Stat spec points are stored as raw little-endian float64 bytes next to their shape, so search
-loads them with one `np.frombuffer(...).reshape(k, dim)` and no parsing.
+A spec's points are stored once, in its wire form (`spec_bytes`: what the signed record
+carries, float32); search decodes them (dock/store/spec_rows.py). Before migration 0008 a
+float64 copy sat beside it (docs/ARCHITECTURE.md "Storage per learnware").
 """
 
 from __future__ import annotations
@@ -16,160 +18,19 @@ import logging
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import duckdb
-import numpy as np
 
 from dock.errors import NotFoundError, StoreError
 from dock.home import PRIVATE_FILE, make_private
 from dock.records import LearnwareRecord, compat_key
+from dock.store.migrations import MIGRATIONS, SCHEMA_VERSION  # noqa: F401  (SCHEMA_VERSION: re-exported)
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
-
-# Append only: a migration, once released, never changes; fix forward with a new one.
-MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "0001_catalogue",
-        """
-        CREATE TABLE learnwares (
-            id           VARCHAR PRIMARY KEY,
-            name         VARCHAR NOT NULL,
-            description  VARCHAR NOT NULL,
-            data_type    VARCHAR,
-            task_type    VARCHAR,
-            library_type VARCHAR,
-            license      VARCHAR,
-            scenarios    VARCHAR[] NOT NULL,
-            input_dim    INTEGER,
-            output_dim   INTEGER,
-            semantic_json VARCHAR NOT NULL,
-            model_json   VARCHAR NOT NULL,
-            size         BIGINT NOT NULL,
-            publisher    VARCHAR,
-            created_at   TIMESTAMPTZ NOT NULL,
-            added_at     TIMESTAMPTZ NOT NULL
-        );
-        CREATE TABLE stat_specs (
-            learnware_id VARCHAR NOT NULL,
-            spec_type    VARCHAR NOT NULL,
-            compat_key   VARCHAR NOT NULL,
-            dim          INTEGER NOT NULL,
-            k            INTEGER NOT NULL,
-            gamma        DOUBLE NOT NULL,
-            num_points   BIGINT,
-            z            BLOB NOT NULL,
-            beta         BLOB NOT NULL,
-            spec_bytes   BLOB NOT NULL,
-            PRIMARY KEY (learnware_id, spec_type)
-        );
-        CREATE INDEX stat_specs_compat ON stat_specs (compat_key);
-        CREATE TABLE blobs (
-            id        VARCHAR PRIMARY KEY,
-            size      BIGINT NOT NULL,
-            stored_at TIMESTAMPTZ NOT NULL
-        );
-        """,
-    ),
-    (
-        # What the network needs: each record's signed envelope (what was gossiped, served again
-        # by sync), tombstones (signed withdrawals), and which peers hold which zips. `n` orders
-        # both envelope tables for the sync protocol's cursor; a replaced row gets a new `n`.
-        "0002_network",
-        """
-        CREATE SEQUENCE sync_order START 1;
-        CREATE TABLE envelopes (
-            id        VARCHAR PRIMARY KEY,
-            publisher VARCHAR NOT NULL,
-            seq       BIGINT NOT NULL,
-            envelope  BLOB NOT NULL,
-            n         BIGINT NOT NULL DEFAULT nextval('sync_order')
-        );
-        CREATE TABLE tombstones (
-            id        VARCHAR PRIMARY KEY,
-            publisher VARCHAR NOT NULL,
-            seq       BIGINT NOT NULL,
-            envelope  BLOB NOT NULL,
-            n         BIGINT NOT NULL DEFAULT nextval('sync_order')
-        );
-        CREATE TABLE providers (
-            id      VARCHAR NOT NULL,
-            peer_id VARCHAR NOT NULL,
-            seen_at TIMESTAMPTZ NOT NULL,
-            PRIMARY KEY (id, peer_id)
-        );
-        """,
-    ),
-    (
-        # DuckDB answered `compat_key = ?` through this ART index with one point fetch per row,
-        # dragging the BLOB columns along: 14-24 s per 1,000 specs against ~0.15 s by a scan.
-        "0003_drop_stat_specs_compat_index",
-        "DROP INDEX stat_specs_compat;",
-    ),
-    (
-        # Issue 11. pending_tombstones: withdrawals of ids this node has no record of, held (per
-        # id and signer, bounded in dock/network/budgets.py) until a record signed by the same key arrives;
-        # a stranger's tombstone never lands in `tombstones`, so it cannot squat an id.
-        # trusted: peer/publisher ids the user trusts (`lwdock trust`): exempt from quotas,
-        # never evicted, may evict others when the catalogue is full.
-        "0004_pending_tombstones_and_trust",
-        """
-        CREATE TABLE pending_tombstones (
-            id          VARCHAR NOT NULL,
-            publisher   VARCHAR NOT NULL,
-            seq         BIGINT NOT NULL,
-            envelope    BLOB NOT NULL,
-            received_at TIMESTAMPTZ NOT NULL,
-            PRIMARY KEY (id, publisher)
-        );
-        CREATE TABLE trusted (
-            id       VARCHAR PRIMARY KEY,
-            note     VARCHAR NOT NULL,
-            added_at TIMESTAMPTZ NOT NULL
-        );
-        """,
-    ),
-    (
-        # Issue 12: what a fetch learnt about liars outlives a restart (dock/network/fetch.py).
-        # provider_penalties: a provider that sent a wrong piece/layer/header, tried last until
-        # `until` (Unix seconds; rows past it are deleted). bad_records: a record whose zip did
-        # not match it, never fetched again while the same signed record (publisher, seq) stands.
-        # Both are bounded (oldest dropped) by the fetch path.
-        "0005_fetch_penalties",
-        """
-        CREATE TABLE provider_penalties (
-            peer_id VARCHAR PRIMARY KEY,
-            strikes INTEGER NOT NULL,
-            until   DOUBLE NOT NULL,
-            reason  VARCHAR NOT NULL
-        );
-        CREATE TABLE bad_records (
-            id        VARCHAR PRIMARY KEY,
-            publisher VARCHAR NOT NULL,
-            seq       BIGINT NOT NULL,
-            reason    VARCHAR NOT NULL,
-            marked_at TIMESTAMPTZ NOT NULL
-        );
-        """,
-    ),
-    (
-        # Issue 16 (sync): where each peer's sync stopped (the peer's own change counter `n`, see
-        # 0002), so a restart resumes instead of re-reading the peer's whole catalogue. Named
-        # 0007: the search index takes 0006; this one depends on no table of it.
-        "0007_sync_cursors",
-        """
-        CREATE TABLE sync_cursors (
-            peer_id    VARCHAR PRIMARY KEY,
-            cursor     BIGINT NOT NULL,
-            updated_at TIMESTAMPTZ NOT NULL
-        );
-        """,
-    ),
-]
-
-# The schema version is the number of migrations applied; names, not numbers, are what is
-# recorded (schema_migrations), so a version is always "these migrations, in this order".
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def check_known(applied: list[str], db_path: Path) -> None:
@@ -191,7 +52,7 @@ def check_known(applied: list[str], db_path: Path) -> None:
 
 CHECKPOINT_THRESHOLD = "256MB"
 
-_RECORD_COLUMNS = "id, semantic_json, model_json, size, publisher, created_at"
+_RECORD_COLUMNS = "id, semantic_json, model_json, size, publisher, created_at, spec_types"
 
 
 class Catalogue:
@@ -281,7 +142,7 @@ class Catalogue:
             self._con.execute("BEGIN TRANSACTION")
             try:
                 self._con.execute(
-                    "INSERT INTO learnwares VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO learnwares VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         record.id,
                         record.name,
@@ -299,25 +160,14 @@ class Catalogue:
                         record.publisher,
                         record.created_at,
                         _now(),
+                        *listing_columns(record.name, specs),  # 0009: name_key, spec_types
                     ],
                 )
                 for spec in specs:
-                    z = np.ascontiguousarray(spec.z, dtype="<f8")
-                    beta = np.ascontiguousarray(spec.beta, dtype="<f8")
                     self._con.execute(
-                        "INSERT INTO stat_specs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [
-                            record.id,
-                            spec.type,
-                            compat_key(spec),
-                            int(spec.dim),
-                            int(z.shape[0]),
-                            float(spec.gamma),
-                            int(getattr(spec, "num_points", 0) or 0),
-                            z.tobytes(),
-                            beta.tobytes(),
-                            spec.to_bytes(),
-                        ],
+                        "INSERT INTO stat_specs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [record.id, spec.type, compat_key(spec), int(spec.dim), int(spec.z.shape[0]),
+                         float(spec.gamma), int(getattr(spec, "num_points", 0) or 0), spec.to_bytes()],
                     )
                 if blob_size is not None:
                     self._con.execute(
@@ -377,10 +227,9 @@ class Catalogue:
     def get(self, learnware_id: str) -> LearnwareRecord:
         with self._lock:
             row = self._con.execute(f"SELECT {_RECORD_COLUMNS} FROM learnwares WHERE id = ?", [learnware_id]).fetchone()
-            types = self._spec_types([learnware_id])
-        if row is None:
-            raise NotFoundError(f"no learnware with id {learnware_id!r} in this dock")
-        return _record_from_row(row, types.get(learnware_id, ()))
+            if row is None:
+                raise NotFoundError(f"no learnware with id {learnware_id!r} in this dock")
+            return self.records_from_rows([row])[0]
 
     def list(self, where: str = "", params: list | None = None) -> list[LearnwareRecord]:
         """All records matching an optional SQL condition on `learnwares`, newest first."""
@@ -389,9 +238,16 @@ class Catalogue:
             sql += f" WHERE {where}"
         sql += " ORDER BY added_at DESC, id"
         with self._lock:
-            rows = self._con.execute(sql, params or []).fetchall()
-            types = self._spec_types([r[0] for r in rows])
-        return [_record_from_row(r, types.get(r[0], ())) for r in rows]
+            return self.records_from_rows(self._con.execute(sql, params or []).fetchall())
+
+    def records_from_rows(self, rows: builtins.list[tuple]) -> builtins.list[LearnwareRecord]:
+        """Records from rows of _RECORD_COLUMNS. Their spec types come from the row (0009); only a
+        row some other writer left without them costs a look-up in stat_specs."""
+        missing = [row[0] for row in rows if row[6] is None]
+        with self._lock:
+            types = self._spec_types(missing) if missing else {}
+        return [_record_from_row(row, tuple(row[6]) if row[6] is not None else types.get(row[0], ()))
+                for row in rows]
 
     def count(self) -> int:
         with self._lock:
@@ -415,17 +271,9 @@ class Catalogue:
     def stat_points(self, key: str, ids: builtins.list[str] | None = None
                     ) -> builtins.list[tuple[str, float, np.ndarray, np.ndarray]]:
         """(id, gamma, z, beta) of every spec with this compatibility key (optionally among ids)."""
-        sql = "SELECT learnware_id, gamma, k, dim, z, beta FROM stat_specs WHERE compat_key = ?"
-        params: list[Any] = [key]
-        if ids is not None:
-            sql += " AND list_contains(?, learnware_id)"
-            params.append(ids)
-        with self._lock:
-            rows = self._con.execute(sql + " ORDER BY learnware_id", params).fetchall()
-        out = []
-        for lid, gamma, k, dim, z, beta in rows:
-            out.append((lid, gamma, np.frombuffer(z, "<f8").reshape(k, dim), np.frombuffer(beta, "<f8")))
-        return out
+        from dock.store.spec_rows import stat_points
+
+        return stat_points(self, key, ids)
 
     # -- reads for the search index (dock/search/engine.py) ----------------------------------------
     # These never filter stat_specs with `compat_key = ?`: DuckDB (2.0.1) answers that through
@@ -475,30 +323,11 @@ class Catalogue:
             return [r[0] for r in self._con.execute("SELECT id FROM learnwares ORDER BY id").fetchall()]
 
     def iter_stat_rows(self, ids: builtins.list[str] | None = None, batch: int = 1000):
-        """Batches (lists) of (learnware_id, spec_type, compat_key, gamma, z, beta) for every
-        spec (or those of these learnwares), in one streamed scan.
+        """Batches of (learnware_id, spec_type, compat_key, gamma, z, beta) for every spec (or
+        those of these learnwares), in one streamed scan (dock/store/spec_rows.py)."""
+        from dock.store.spec_rows import iter_stat_rows
 
-        The scan runs on its own cursor (DuckDB: a second connection to the same database, a
-        consistent snapshot), so the catalogue's lock is not held between batches. One scan,
-        not one query per batch: each `IN (...)` query re-reads the whole BLOB table, which
-        made building a search index over 10k learnwares take 35 s instead of a few.
-        """
-        sql = "SELECT learnware_id, spec_type, compat_key, gamma, k, dim, z, beta FROM stat_specs"
-        params: list[Any] = []
-        if ids is not None:
-            sql += " WHERE learnware_id IN (SELECT unnest(?))"
-            params.append(list(ids))
-        with self._lock:
-            cursor = self._con.cursor()
-        try:
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(batch):
-                yield [
-                    (lid, st, key, float(g), np.frombuffer(z, "<f8").reshape(k, dim), np.frombuffer(b, "<f8"))
-                    for lid, st, key, g, k, dim, z, b in rows
-                ]
-        finally:
-            cursor.close()
+        return iter_stat_rows(self, ids, batch)
 
     def _spec_types(self, ids: builtins.list[str]) -> dict[str, tuple[str, ...]]:
         if not ids:
@@ -511,8 +340,14 @@ class Catalogue:
         return {lid: tuple(types) for lid, types in rows}
 
 
+def listing_columns(name: str, specs: Iterable[Any]) -> tuple[str, builtins.list[str]]:
+    """(name_key, spec_types) of a new learnwares row (migration 0009): what the listing sorts by
+    and shows without reading other tables. Every writer of learnwares rows calls this."""
+    return name.lower(), sorted({spec.type for spec in specs})
+
+
 def _record_from_row(row: tuple, spec_types: tuple[str, ...]) -> LearnwareRecord:
-    lid, semantic_json, model_json, size, publisher, created_at = row
+    lid, semantic_json, model_json, size, publisher, created_at = row[:6]
     if created_at.tzinfo is None:
         created_at = created_at.replace(tzinfo=timezone.utc)
     return LearnwareRecord(

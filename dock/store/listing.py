@@ -22,11 +22,18 @@ from typing import Any
 
 from dock.errors import DockError
 from dock.records import LearnwareRecord
-from dock.store.catalogue import _RECORD_COLUMNS, Catalogue, _record_from_row
+from dock.store.catalogue import _RECORD_COLUMNS, Catalogue
 
 MAX_LIMIT = 10_000
 # sort name -> (column, descending by default)
-SORTS = {"added": ("added_at", True), "name": ("lower(name)", False), "size": ("size", True), "id": ("id", False)}
+# "name" orders by the stored lower-case name (migration 0009: 45 ms at 1M, lower(name) 170-250 ms).
+SORTS = {"added": ("added_at", True), "name": ("name_key", False), "size": ("size", True), "id": ("id", False)}
+# A row some other writer left without name_key: the slow, always right key (DuckDB evaluates the
+# fallback for every row, so it is used only while such a row exists; counting them costs ~1 ms).
+_NAME_FALLBACK = "coalesce(name_key, lower(name))"
+# Up to this many ids, a page's rows are fetched by a literal IN list (DuckDB probes the id
+# column's zone maps: ~10 ms at 1M rows), beyond it through unnest (a join, ~50 ms).
+_LITERAL_IN_MAX = 1000
 _EXACT_FILTERS = ("data_type", "task_type", "library_type", "license", "publisher")
 FILTERS = (*_EXACT_FILTERS, "scenario", "name", "local")
 
@@ -143,16 +150,22 @@ def list_page(catalogue: Catalogue, *, limit: int = 50, offset: int | None = Non
                                                           else "") + f" ORDER BY {order} LIMIT ? OFFSET ?")
     with catalogue._lock:
         con = catalogue._con
+        if column == "name_key" and (con.execute("SELECT count(*) FROM learnwares WHERE name_key IS NULL")
+                                     .fetchone() or (0,))[0]:
+            ids_sql = ids_sql.replace("name_key", _NAME_FALLBACK)
         total = int((con.execute(total_sql, params).fetchone() or (0,))[0])
         keys = con.execute(ids_sql, [*page_params, limit + 1, offset or 0]).fetchall()
         more = len(keys) > limit
         keys = keys[:limit]
         ids = [k[0] for k in keys]
-        rows = con.execute(f"SELECT {_RECORD_COLUMNS} FROM learnwares WHERE id IN (SELECT unnest(?::VARCHAR[]))",
-                           [ids]).fetchall() if ids else []
-        types = catalogue._spec_types(ids)
-    by_id = {r[0]: r for r in rows}
-    records = [_record_from_row(by_id[i], types.get(i, ())) for i in ids if i in by_id]
+        if len(ids) <= _LITERAL_IN_MAX:
+            rows = con.execute(f"SELECT {_RECORD_COLUMNS} FROM learnwares WHERE id IN ({', '.join('?' * len(ids))})",
+                               ids).fetchall() if ids else []
+        else:
+            rows = con.execute(f"SELECT {_RECORD_COLUMNS} FROM learnwares WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+                               [ids]).fetchall()
+        by_id = {r[0]: r for r in rows}
+        records = catalogue.records_from_rows([by_id[i] for i in ids if i in by_id])
     next_after = _encode_after(sort_name, keys[-1][1], keys[-1][0]) if more and keys else None
     return ListPage(records, total, offset if after is None else None, next_after, sort_name, wanted)
 

@@ -152,12 +152,14 @@ class NetworkStore:
         return int(row[0])
 
     def stored_bytes(self) -> int:
-        """What the catalogue's byte budget counts: every envelope plus every spec's float64
-        points and weights (dock_network.record_cost for one record)."""
+        """What the catalogue's byte budget counts: every envelope plus, per spec, the size of its
+        points and weights as float64 (8 k (dim + 1) bytes; dock.network.ingest.record_cost for
+        one record). Migration 0008 dropped that float64 copy; the budget keeps its unit, so a
+        budget set before means the same number of records."""
         with self._lock:
             row = self._con.execute(
                 "SELECT (SELECT coalesce(sum(octet_length(envelope)), 0) FROM envelopes) + "
-                "(SELECT coalesce(sum(octet_length(z) + octet_length(beta)), 0) FROM stat_specs)"
+                "(SELECT coalesce(sum(8 * k * (dim + 1)), 0) FROM stat_specs)"
             ).fetchone()
         return int(row[0])
 
@@ -169,8 +171,8 @@ class NetworkStore:
         cannot flush an established catalogue."""
         with self._lock:
             rows = self._con.execute(
-                "SELECT e.id, octet_length(e.envelope) + coalesce((SELECT sum(octet_length(s.z) + "
-                "octet_length(s.beta)) FROM stat_specs s WHERE s.learnware_id = e.id), 0) "
+                "SELECT e.id, octet_length(e.envelope) + coalesce((SELECT sum(8 * s.k * (s.dim + 1)) "
+                "FROM stat_specs s WHERE s.learnware_id = e.id), 0) "
                 "FROM envelopes e JOIN learnwares l ON l.id = e.id "
                 "WHERE NOT list_contains(?, e.publisher) AND e.id NOT IN (SELECT id FROM blobs) "
                 "ORDER BY (SELECT count(*) FROM providers p WHERE p.id = e.id AND p.peer_id <> e.publisher) > 0, "

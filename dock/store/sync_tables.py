@@ -17,11 +17,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import duckdb
-import numpy as np
 
 from dock.errors import StoreError
 from dock.records import LearnwareRecord, compat_key
-from dock.store.catalogue import Catalogue
+from dock.store.catalogue import Catalogue, listing_columns
 
 
 @dataclass
@@ -88,29 +87,28 @@ class SyncStore:
         if not new and not providers:
             return
         now = datetime.now(timezone.utc)
-        lw_cols: list[list[Any]] = [[] for _ in range(16)]
-        spec_cols: list[list[Any]] = [[] for _ in range(10)]
+        lw_cols: list[list[Any]] = [[] for _ in range(18)]
+        spec_cols: list[list[Any]] = [[] for _ in range(8)]
         env_cols: list[list[Any]] = [[] for _ in range(4)]
         for item in new:
             r = item.record
             row: list[Any] = [r.id, r.name, r.description, r.data_type, r.task_type, r.library_type, r.license,
                    list(r.scenarios), r.input_dim, r.output_dim, item.semantic_json,
-                   json.dumps(r.model_config, sort_keys=True, default=list), r.size, r.publisher, r.created_at, now]
+                   json.dumps(r.model_config, sort_keys=True, default=list), r.size, r.publisher, r.created_at, now,
+                   *listing_columns(r.name, item.specs)]  # 0009: name_key, spec_types
             for col, value in zip(lw_cols, row, strict=True):
                 col.append(value)
-            for spec in item.specs:
-                z = np.ascontiguousarray(spec.z, dtype="<f8")
-                beta = np.ascontiguousarray(spec.beta, dtype="<f8")
-                srow: list[Any] = [r.id, spec.type, compat_key(spec), int(spec.dim), int(z.shape[0]), float(spec.gamma),
-                        int(getattr(spec, "num_points", 0) or 0), z.tobytes(), beta.tobytes(),
+            for spec in item.specs:  # the points are stored once, as spec_bytes (migration 0008)
+                srow: list[Any] = [r.id, spec.type, compat_key(spec), int(spec.dim), int(spec.z.shape[0]),
+                        float(spec.gamma), int(getattr(spec, "num_points", 0) or 0),
                         item.spec_bytes.get(spec.type) or spec.to_bytes()]
                 for col, value in zip(spec_cols, srow, strict=True):
                     col.append(value)
             for col, value in zip(env_cols, (r.id, item.publisher, item.seq, item.envelope), strict=True):
                 col.append(value)
         lw_types = ["VARCHAR"] * 7 + ["VARCHAR[]", "INTEGER", "INTEGER", "VARCHAR", "VARCHAR", "BIGINT",
-                                      "VARCHAR", "TIMESTAMPTZ", "TIMESTAMPTZ"]
-        spec_types = ["VARCHAR", "VARCHAR", "VARCHAR", "INTEGER", "INTEGER", "DOUBLE", "BIGINT", "BLOB", "BLOB", "BLOB"]
+                                      "VARCHAR", "TIMESTAMPTZ", "TIMESTAMPTZ", "VARCHAR", "VARCHAR[]"]
+        spec_types = ["VARCHAR", "VARCHAR", "VARCHAR", "INTEGER", "INTEGER", "DOUBLE", "BIGINT", "BLOB"]
         with self._lock:
             con = self._con
             con.execute("BEGIN TRANSACTION")

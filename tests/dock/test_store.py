@@ -16,7 +16,7 @@ from dock.home import DockHome, OwnerLock
 from dock.records import LearnwareRecord, compat_key
 from dock.store.blobs import BlobStore, sha256_file
 from dock.store.catalogue import MIGRATIONS, Catalogue
-from specs import generate_semantic_spec, generate_stat_spec
+from specs import generate_semantic_spec, generate_stat_spec, spec_from_bytes
 
 
 def _record(lid: str, name: str = "m") -> LearnwareRecord:
@@ -54,8 +54,12 @@ def test_catalogue_round_trip_and_reopen(tmp_path):
     assert record.stat_spec_types == ("RKMETableSpecification",)
     ((got_id, gamma, z, beta),) = cat.stat_points(compat_key(spec))
     assert got_id == lid and gamma == spec.gamma
-    np.testing.assert_array_equal(z, spec.z)
-    np.testing.assert_array_equal(beta, spec.beta)
+    # the points are stored once, in the spec's wire form (float32): exactly what peers receive
+    wire = spec_from_bytes(spec.to_bytes())
+    np.testing.assert_array_equal(z, wire.z)
+    np.testing.assert_array_equal(beta, wire.beta)
+    np.testing.assert_allclose(z, spec.z, rtol=1e-6, atol=1e-7)
+    assert "z" not in {r[0] for r in cat._con.execute("DESCRIBE stat_specs").fetchall()}  # noqa: SLF001
     assert cat.has_blob(lid) and cat.count() == 1
     cat.close()
 
