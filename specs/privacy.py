@@ -33,8 +33,7 @@ import logging
 import numpy as np
 
 from .kernels import gaussian_kernel, sq_dists
-from .rkme_fit import data_terms, fit_rkme
-from .simplex_qp import solve_simplex_qp
+from .rkme_fit import data_terms, fit_rkme, small_fit_threads, solve_beta
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +150,13 @@ def push_away(z: np.ndarray, X: np.ndarray, radius: float, seed: int) -> np.ndar
 def fit_private(X: np.ndarray, K: int, gamma: float, seed: int = 0, rounds: int = 5,
                 z_steps: int = 5, allow_small: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """(z, beta, params) of a private spec of X; params are what the spec records."""
+    check_enough_rows(X.shape[0], allow_small)
+    with small_fit_threads(X):
+        return _fit_private(X, K, gamma, seed, rounds, z_steps)
+
+
+def _fit_private(X: np.ndarray, K: int, gamma: float, seed: int, rounds: int, z_steps: int):
     n = X.shape[0]
-    check_enough_rows(n, allow_small)
     k = private_k(K, n)
     z, _, _ = fit_rkme(X, k, gamma, seed=seed, rounds=rounds, z_steps=z_steps)
     z = noise_points(z, X, seed)
@@ -160,7 +164,7 @@ def fit_private(X: np.ndarray, K: int, gamma: float, seed: int = 0, rounds: int 
     if radius > 0:
         z = push_away(z, X, radius, seed)
     c, _ = data_terms(z, X, gamma)
-    beta = solve_simplex_qp(gaussian_kernel(z, z, gamma), c)
+    beta = solve_beta(gaussian_kernel(z, z, gamma), c)
     params = {"method": METHOD, "version": METHOD_VERSION, "points": "sqrt", "noise": NOISE_SCALE,
               "noise_cap": LOCAL_NOISE_CAP,
               "min_ratio": MIN_DISTANCE_RATIO, **({"small": 1} if n < MIN_ROWS else {})}
