@@ -18,7 +18,9 @@ training rows of the distance to their nearest other training row (< 1: reduced 
 closer to a row than rows are to each other, i.e. near-copies; 0: copies).
 Datasets (scikit-learn's bundled loaders): iris (75 rows in the spec: n < K), wine standardised
 (89: n < K), breast cancer standardised cut to 240 rows (120 in the spec: n around K) and whole (284), digits / 16
-(898). Times are spec fits (one process; the machine may be shared).
+(898). Times are spec fits (one process; the machine may be shared). After the attack table the
+fit-time rows: issue 17's tables at K=100, median of 5 seeds, next to the reference package's
+figures (`--fit-times` prints only those).
 
     PYTHONPATH=. python benchmarks/spec_privacy.py --market [--variants none private private-v1]
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import time
@@ -139,6 +142,38 @@ def fit(variant: str, X: np.ndarray, K: int, seed: int):
         return RKMETableSpecification.fit(X, K=K, seed=seed, allow_small=True)
 
 
+# The reference package's (Beimingwu learnware 0.3.x) fit times at K=100 quoted by issue 17, seconds.
+REFERENCE_FIT_S = {"breast cancer std. (569)": 0.28, "digits/16 first 1,000": 0.06, "digits/16 (1,797)": 0.12}
+
+
+def fit_times(variants: list[str], K: int, repeats: int = 5) -> None:
+    """Median spec fit time (generate_stat_spec, seeds 0..repeats-1, after one warm-up fit) per
+    variant on the issue's tables, next to the reference package's figures. The reference was not
+    re-run here: its figures were measured on a quiet machine, so compare at a low load average."""
+    from sklearn.datasets import load_breast_cancer, load_digits
+
+    from specs import generate_stat_spec
+
+    cancer = load_breast_cancer().data
+    digits = load_digits().data / 16.0
+    tables = {"breast cancer std. (569)": (cancer - cancer.mean(axis=0)) / cancer.std(axis=0),
+              "digits/16 first 1,000": digits[:1000], "digits/16 (1,797)": digits}
+    print(f"\nfit time, K={K}, median of {repeats} seeds (s); load average {os.getloadavg()[0]:.2f}")
+    print(f"{'table':26}" + "".join(f" {v:>16}" for v in variants) + f" {'reference':>10}")
+    for name, X in tables.items():
+        cells = []
+        for variant in variants:
+            with variant_in_force(variant):
+                generate_stat_spec(type="table", X=X, K=K, seed=0, allow_small=True)
+                times = []
+                for seed in range(repeats):
+                    start = time.perf_counter()
+                    spec = generate_stat_spec(type="table", X=X, K=K, seed=seed, allow_small=True)
+                    times.append(time.perf_counter() - start)
+            cells.append(f"{statistics.median(times):.3f} (K {spec.z.shape[0]})")
+        print(f"{name:26}" + "".join(f" {c:>16}" for c in cells) + f" {REFERENCE_FIT_S[name]:>10.2f}", flush=True)
+
+
 MARKET_KEYS = ("top-1", "mixture + averaging", "mixture + JobSelector", "mixture size")
 
 
@@ -172,7 +207,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10, help="users per seed in --market")
     parser.add_argument("--features", action="store_true",
                         help="also attack specs of image and text items in the shipped embedders' feature spaces")
+    parser.add_argument("--fit-times", action="store_true",
+                        help="only print the fit-time rows (issue 17's tables, against the reference's figures)")
     args = parser.parse_args()
+    if args.fit_times:
+        fit_times(args.variants, args.K)
+        return
 
     cols = ["nearest", "kde", "lrt", "ratio"]
     print(f"K={args.K}, seeds {args.seeds}; per variant: AUC nearest / kde / lrt (mean over seeds), "
@@ -198,6 +238,7 @@ def main() -> None:
             cells.append(f"{m['nearest']:.3f} {m['kde']:.3f} {m['lrt']:.3f} r{m['ratio']:5.2f} "
                          f"K{statistics.mean(ks):3.0f} {statistics.median(times):5.3f}s")
         print(f"{name + f' ({len(X) // 2})':24}" + "".join(f" | {c:38}" for c in cells), flush=True)
+    fit_times(args.variants, args.K)
     if args.market:
         market(args.variants, args.seeds, args.users)
 
