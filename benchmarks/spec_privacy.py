@@ -127,7 +127,7 @@ def variant_in_force(variant: str):
     saved = privacy.DEFAULT_METHOD, privacy.private_k, privacy.NOISE_SCALE
     privacy.DEFAULT_METHOD = "none" if variant == "none" else "private"
     if variant == "private-v1":
-        privacy.private_k = lambda K, n: max(1, min(K, int(np.floor(0.03 * n))))
+        privacy.private_k = lambda K, n, points="sqrt": max(1, min(K, int(np.floor(0.03 * n))))
         privacy.NOISE_SCALE = 0.0
     try:
         yield
@@ -135,11 +135,57 @@ def variant_in_force(variant: str):
         privacy.DEFAULT_METHOD, privacy.private_k, privacy.NOISE_SCALE = saved
 
 
-def fit(variant: str, X: np.ndarray, K: int, seed: int):
+def fit(variant: str, X: np.ndarray, K: int, seed: int, text: bool = False):
+    """A spec of X made as `variant`; text=True: with the document settings a text spec's private
+    fit uses (specs/privacy.py TEXT_POINTS, TEXT_MIN_RATIO), else the table's."""
     from specs import RKMETableSpecification
+    from specs.privacy import TEXT_MIN_RATIO, TEXT_POINTS, fit_private
+    from specs.table import table_gamma
 
     with variant_in_force(variant):
+        if text and variant == "private":
+            g = table_gamma(X)
+            z, beta, record = fit_private(X, K, g, seed=seed, allow_small=True, points=TEXT_POINTS,
+                                          min_ratio=TEXT_MIN_RATIO)
+            return RKMETableSpecification(z, beta, g, num_points=len(X), privacy=record)
         return RKMETableSpecification.fit(X, K=K, seed=seed, allow_small=True)
+
+
+def text_search(variants: list[str], seeds: list[int], K: int) -> None:
+    """What the text settings cost in search: stdlib docstrings, each topic's documents split in
+    halves; one developer spec per topic on its first half; a user holds 40 + 20 documents of two
+    topics from the second halves. top-1: the best-scoring (lowest MMD^2) developer is the user's
+    main topic; top-2: the two best are the user's two topics. Specs fitted on the text embedder's
+    features, developers' and users' made as the variant (private: the text settings)."""
+    from benchmarks.stdlib_corpus import build_corpus
+    from specs.embedders.text import text_features
+
+    corpus = build_corpus()
+    topics = sorted(corpus)
+    halves = {}
+    for t in topics:
+        F = np.asarray(text_features(corpus[t]), dtype=np.float64)
+        cut = len(F) // 2
+        halves[t] = (F[:cut], F[cut:])
+    print(f"\ntext search (stdlib docstrings, {len(topics)} topic developers, users of 40 + 20 documents "
+          f"of two topics, seeds {seeds}, 8 users each)")
+    for variant in variants:
+        devs = [fit(variant, halves[t][0], K, 0, text=True) for t in topics]
+        top1 = top2 = users = 0
+        for seed in seeds:
+            rng = np.random.default_rng(100 + seed)
+            for _ in range(8):
+                a, b = rng.choice(len(topics), 2, replace=False)
+                pool_a, pool_b = halves[topics[a]][1], halves[topics[b]][1]
+                X = np.vstack([pool_a[rng.choice(len(pool_a), 40, replace=False)],
+                               pool_b[rng.choice(len(pool_b), 20, replace=False)]])
+                user = fit(variant, X, K, seed, text=True)
+                order = np.argsort([user.dist(d) for d in devs])
+                top1 += int(order[0] == a)
+                top2 += int(set(order[:2].tolist()) == {a, b})
+                users += 1
+        print(f"  {variant:8} top-1 {top1 / users:.3f}  top-2 both topics {top2 / users:.3f}  "
+              f"(developer specs K {devs[0].z.shape[0]}, users K {user.z.shape[0]})", flush=True)
 
 
 # The reference package's (Beimingwu learnware 0.3.x) fit times at K=100 quoted by issue 17, seconds.
@@ -221,6 +267,7 @@ def main() -> None:
     data = datasets()
     if args.features:
         data.update(feature_datasets())
+        data["stdlib docs: text settings"] = data["stdlib docs: feat"]  # what text specs use when private
     for name, X in data.items():
         cells = []
         for variant in args.variants:
@@ -230,7 +277,7 @@ def main() -> None:
                 half, three_q = len(X) // 2, (3 * len(X)) // 4
                 members, others, reference = X[perm[:half]], X[perm[half:three_q]], X[perm[three_q:]]
                 start = time.perf_counter()
-                spec = fit(variant, members, args.K, seed)
+                spec = fit(variant, members, args.K, seed, text=name.endswith("text settings"))
                 times.append(time.perf_counter() - start)
                 ks.append(spec.z.shape[0])
                 rows.append(attack(spec, members, others, reference))
@@ -238,6 +285,8 @@ def main() -> None:
             cells.append(f"{m['nearest']:.3f} {m['kde']:.3f} {m['lrt']:.3f} r{m['ratio']:5.2f} "
                          f"K{statistics.mean(ks):3.0f} {statistics.median(times):5.3f}s")
         print(f"{name + f' ({len(X) // 2})':24}" + "".join(f" | {c:38}" for c in cells), flush=True)
+    if args.features:
+        text_search(args.variants, args.seeds, args.K)
     fit_times(args.variants, args.K)
     if args.market:
         market(args.variants, args.seeds, args.users)
