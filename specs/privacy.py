@@ -29,6 +29,8 @@ how close a published point sits to any row, not what an unbounded attacker can 
 from __future__ import annotations
 
 import logging
+import math
+from typing import Callable
 
 import numpy as np
 
@@ -58,7 +60,8 @@ _CHUNK_ELEMS = 4_000_000
 # more noise alone did not (3x: 0.626), and pushing points 1.5 row spacings out did (cbrt: 0.584)
 # but then search found the right topic for 0.21 of users (plain 0.96, n ** 0.25: 0.67). Tables and
 # image features keep "sqrt". Text specs stay plain by default for that search cost (docs/SECURITY.md).
-POINT_RULES = {"sqrt": np.sqrt, "cbrt": np.cbrt, "quart": lambda n: np.sqrt(np.sqrt(n))}
+POINT_RULES: dict[str, Callable[[float], float]] = {
+    "sqrt": math.sqrt, "cbrt": lambda n: n ** (1 / 3), "quart": lambda n: math.sqrt(math.sqrt(n))}
 TEXT_POINTS, TEXT_MIN_RATIO = "quart", 1.0
 
 

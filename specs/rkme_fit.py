@@ -19,6 +19,7 @@ or K x n matrix in memory at once.
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ KMEANS_ITERS = 10
 # products are small (K x n x d, K <= 100), and a second BLAS thread on a busy 2-core machine made a
 # ~1,000-row private fit 5-10x SLOWER (threads spin-waiting for a core), never faster when idle.
 SINGLE_THREAD_MAX_ELEMS = 4_000_000
-_blas = None  # threadpoolctl controller of the BLAS libraries, found once
+_blas: Any = None  # threadpoolctl controller of the BLAS libraries (False: none), found once
 
 
 @contextmanager
