@@ -195,7 +195,9 @@ REFERENCE_FIT_S = {"breast cancer std. (569)": 0.28, "digits/16 first 1,000": 0.
 def fit_times(variants: list[str], K: int, repeats: int = 5) -> None:
     """Median spec fit time (generate_stat_spec, seeds 0..repeats-1, after one warm-up fit) per
     variant on the issue's tables, next to the reference package's figures. The reference was not
-    re-run here: its figures were measured on a quiet machine, so compare at a low load average."""
+    re-run here: its figures were measured on a quiet machine, so compare at a low load average. "cpu" is
+    the process's CPU time per fit (median), which a busy machine inflates far less than the wall time:
+    a fit of these tables runs BLAS on one thread (specs/rkme_fit.py), so on an idle machine wall ~= cpu."""
     from sklearn.datasets import load_breast_cancer, load_digits
 
     from specs import generate_stat_spec
@@ -205,19 +207,20 @@ def fit_times(variants: list[str], K: int, repeats: int = 5) -> None:
     tables = {"breast cancer std. (569)": (cancer - cancer.mean(axis=0)) / cancer.std(axis=0),
               "digits/16 first 1,000": digits[:1000], "digits/16 (1,797)": digits}
     print(f"\nfit time, K={K}, median of {repeats} seeds (s); load average {os.getloadavg()[0]:.2f}")
-    print(f"{'table':26}" + "".join(f" {v:>16}" for v in variants) + f" {'reference':>10}")
+    print(f"{'table':26}" + "".join(f" {v + ' wall / cpu':>26}" for v in variants) + f" {'reference':>10}")
     for name, X in tables.items():
         cells = []
         for variant in variants:
             with variant_in_force(variant):
                 generate_stat_spec(type="table", X=X, K=K, seed=0, allow_small=True)
-                times = []
+                times, cpu = [], []
                 for seed in range(repeats):
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.process_time()
                     spec = generate_stat_spec(type="table", X=X, K=K, seed=seed, allow_small=True)
                     times.append(time.perf_counter() - start)
-            cells.append(f"{statistics.median(times):.3f} (K {spec.z.shape[0]})")
-        print(f"{name:26}" + "".join(f" {c:>16}" for c in cells) + f" {REFERENCE_FIT_S[name]:>10.2f}", flush=True)
+                    cpu.append(time.process_time() - start_cpu)
+            cells.append(f"{statistics.median(times):.3f} / {statistics.median(cpu):.3f} (K {spec.z.shape[0]})")
+        print(f"{name:26}" + "".join(f" {c:>26}" for c in cells) + f" {REFERENCE_FIT_S[name]:>10.2f}", flush=True)
 
 
 MARKET_KEYS = ("top-1", "mixture + averaging", "mixture + JobSelector", "mixture size")
