@@ -151,41 +151,48 @@ def fit(variant: str, X: np.ndarray, K: int, seed: int, text: bool = False):
         return RKMETableSpecification.fit(X, K=K, seed=seed, allow_small=True)
 
 
-def text_search(variants: list[str], seeds: list[int], K: int) -> None:
-    """What the text settings cost in search: stdlib docstrings, each topic's documents split in
-    halves; one developer spec per topic on its first half; a user holds 40 + 20 documents of two
-    topics from the second halves. top-1: the best-scoring (lowest MMD^2) developer is the user's
-    main topic; top-2: the two best are the user's two topics. Specs fitted on the text embedder's
-    features, developers' and users' made as the variant (private: the text settings)."""
+def feature_search(variants: list[str], seeds: list[int], K: int) -> None:
+    """What private image and text specs cost in search. Text: stdlib docstrings by topic; images:
+    digits (image-embedder features) by class. Each group's items split in halves; one developer
+    spec per group on its first half; a user holds 40 + 20 items of two groups from the second
+    halves. top-1: the best-scoring (lowest MMD^2) developer is the user's main group; top-2: the
+    two best are the user's two groups. Specs fitted on the embedder's features, developers' and
+    users' made as the variant (private: text specs with the text settings, images the table's)."""
+    from sklearn.datasets import load_digits
+
     from benchmarks.stdlib_corpus import build_corpus
+    from specs.embedders.image import image_features
     from specs.embedders.text import text_features
 
     corpus = build_corpus()
-    topics = sorted(corpus)
-    halves = {}
-    for t in topics:
-        F = np.asarray(text_features(corpus[t]), dtype=np.float64)
-        cut = len(F) // 2
-        halves[t] = (F[:cut], F[cut:])
-    print(f"\ntext search (stdlib docstrings, {len(topics)} topic developers, users of 40 + 20 documents "
-          f"of two topics, seeds {seeds}, 8 users each)")
-    for variant in variants:
-        devs = [fit(variant, halves[t][0], K, 0, text=True) for t in topics]
-        top1 = top2 = users = 0
-        for seed in seeds:
-            rng = np.random.default_rng(100 + seed)
-            for _ in range(8):
-                a, b = rng.choice(len(topics), 2, replace=False)
-                pool_a, pool_b = halves[topics[a]][1], halves[topics[b]][1]
-                X = np.vstack([pool_a[rng.choice(len(pool_a), 40, replace=False)],
-                               pool_b[rng.choice(len(pool_b), 20, replace=False)]])
-                user = fit(variant, X, K, seed, text=True)
-                order = np.argsort([user.dist(d) for d in devs])
-                top1 += int(order[0] == a)
-                top2 += int(set(order[:2].tolist()) == {a, b})
-                users += 1
-        print(f"  {variant:8} top-1 {top1 / users:.3f}  top-2 both topics {top2 / users:.3f}  "
-              f"(developer specs K {devs[0].z.shape[0]}, users K {user.z.shape[0]})", flush=True)
+    digits = load_digits()
+    kinds = {"text": {t: text_features(corpus[t]) for t in sorted(corpus)},
+             "image": {f"digit {c}": image_features(digits.images[digits.target == c]) for c in range(10)}}
+    for kind, groups in kinds.items():
+        halves = {}
+        for g, F in groups.items():
+            F = np.asarray(F, dtype=np.float64)
+            halves[g] = (F[: len(F) // 2], F[len(F) // 2 :])
+        names = list(halves)
+        print(f"\n{kind} search ({len(names)} developers, one per {'topic' if kind == 'text' else 'class'}; "
+              f"users of 40 + 20 items of two, seeds {seeds}, 8 users each)")
+        for variant in variants:
+            devs = [fit(variant, halves[g][0], K, 0, text=kind == "text") for g in names]
+            top1 = top2 = users = 0
+            for seed in seeds:
+                rng = np.random.default_rng(100 + seed)
+                for _ in range(8):
+                    a, b = rng.choice(len(names), 2, replace=False)
+                    pool_a, pool_b = halves[names[a]][1], halves[names[b]][1]
+                    X = np.vstack([pool_a[rng.choice(len(pool_a), 40, replace=False)],
+                                   pool_b[rng.choice(len(pool_b), 20, replace=False)]])
+                    user = fit(variant, X, K, seed, text=kind == "text")
+                    order = np.argsort([user.dist(d) for d in devs])
+                    top1 += int(order[0] == a)
+                    top2 += int(set(order[:2].tolist()) == {a, b})
+                    users += 1
+            print(f"  {variant:8} top-1 {top1 / users:.3f}  top-2 both {top2 / users:.3f}  "
+                  f"(developer specs K {devs[0].z.shape[0]}, users K {user.z.shape[0]})", flush=True)
 
 
 # The reference package's (Beimingwu learnware 0.3.x) fit times at K=100 quoted by issue 17, seconds.
@@ -289,7 +296,7 @@ def main() -> None:
                          f"K{statistics.mean(ks):3.0f} {statistics.median(times):5.3f}s")
         print(f"{name + f' ({len(X) // 2})':24}" + "".join(f" | {c:38}" for c in cells), flush=True)
     if args.features:
-        text_search(args.variants, args.seeds, args.K)
+        feature_search(args.variants, args.seeds, args.K)
     fit_times(args.variants, args.K)
     if args.market:
         market(args.variants, args.seeds, args.users)
