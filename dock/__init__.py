@@ -37,6 +37,7 @@ _EXPORTS = {
     "generate_stat_spec": "specs",
     "load_spec": "specs",
     "SpecError": "specs",
+    "SmallTableError": "specs.errors",  # a table too small for a private spec (the TUI offers allow-small)
     "SemanticView": "specs",
     "DockAPI": "dock.api",
     "WorkerLimits": "dock.runtime.limits",

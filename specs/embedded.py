@@ -33,14 +33,15 @@ class EmbeddedRKMESpecification(RKMETableSpecification):
 
     @staticmethod
     def fit_features(F: np.ndarray, K: int, gamma: float, seed: int, rounds: int, z_steps: int, privacy,
-                     allow_small: bool):
+                     allow_small: bool, **private_settings):
         """(z, beta, privacy record or None) of features F: the plain fit unless privacy is "private"
         (opt-in for image and text specs: docs/SECURITY.md "What a spec reveals")."""
         from .privacy import METHOD, check_privacy_method, fit_private
         from .rkme_fit import fit_rkme
 
         if privacy is not None and check_privacy_method(privacy) == METHOD:
-            return fit_private(F, K, gamma, seed=seed, rounds=rounds, z_steps=z_steps, allow_small=allow_small)
+            return fit_private(F, K, gamma, seed=seed, rounds=rounds, z_steps=z_steps, allow_small=allow_small,
+                               **private_settings)  # per kind: specs/privacy.py POINT_RULES
         z, beta, _ = fit_rkme(F, K, gamma, seed=seed, rounds=rounds, z_steps=z_steps)
         return z, beta, None
 

@@ -85,7 +85,8 @@ class RKMETextSpecification(EmbeddedRKMESpecification):
     def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None,
             allow_small: bool = False):
         """Fit to documents X (a list of non-empty strings). privacy "private" (opt-in here; the
-        default is the plain fit) applies specs/privacy.py to the features."""
+        default is the plain fit) applies specs/privacy.py to the features, with the document
+        settings: ceil(n ** 0.25) points (specs/privacy.py TEXT_POINTS)."""
         from .embedders import text as emb
 
         docs = as_documents(X)
@@ -98,8 +99,11 @@ class RKMETextSpecification(EmbeddedRKMESpecification):
                                                  max_length=emb.MAX_TOKENS + 1)["input_ids"]]
         truncated = int(sum(n > emb.MAX_TOKENS for n in lengths))
         g = table_gamma(F) if gamma is None else check_gamma(gamma)
+        from .privacy import TEXT_MIN_RATIO, TEXT_POINTS
+
         z, beta, record = cls.fit_features(F, K, g, seed, check_int("rounds", rounds, 0),
-                                           check_int("z_steps", z_steps, 0), privacy, bool(allow_small))
+                                           check_int("z_steps", z_steps, 0), privacy, bool(allow_small),
+                                           points=TEXT_POINTS, min_ratio=TEXT_MIN_RATIO)
         return cls(z, beta, g, num_points=len(docs), version=SPEC_VERSION, embedder=emb.embedder_id(),
                    meta={"max_tokens": emb.MAX_TOKENS, "truncated": truncated}, privacy=record)
 

@@ -41,6 +41,7 @@ class DataSketch:
     described: str = ""  # e.g. "150 rows × 4 columns", "900 images 8×8", "120 documents"
     has_labels: bool = False  # a label column, or a .npz's labels array (given, or found as y / labels)
     reveals: str = ""  # one line: what the published spec discloses about the data (specs/privacy.py)
+    small: str = ""  # why a private spec refuses this table (too few rows); "" when it does not
 
     @property
     def data_type(self) -> str:
@@ -66,6 +67,7 @@ class PublishForm:
     scenarios: tuple[str, ...]
     license: str
     output_dim: int | None
+    allow_small: bool = False  # publish a table under the private spec's minimum rows, knowingly
 
     def semantic_spec(self) -> dict:
         """The reference's shape; pack_learnware validates it in full and adds Input."""
@@ -114,12 +116,29 @@ def sketch_training_data(path: Path, label_column: str | None, progress: Progres
     progress(0, 2, f"reading {path.name}")
     data = _read(path, label_column)
     progress(1, 2, _spec_step(data))
-    spec = specs_access.stat_spec_from_data(data.kind, data.X)
+    from dock import SmallTableError
+
+    small = ""
+    try:
+        spec = specs_access.stat_spec_from_data(data.kind, data.X)
+    except SmallTableError as refusal:  # sketch it anyway: the user sees why, and what proceeding means
+        small = small_table_advice(refusal)
+        spec = specs_access.stat_spec_from_data(data.kind, data.X, allow_small=True)
     progress(2, 2, "done")
     return DataSketch(path, len(data), int(data.X.shape[1]) if data.kind == "table" else None,
                       label_column or None, _classes(data.y), int(spec.z.shape[0]), float(spec.gamma),
                       time.perf_counter() - start, kind=data.kind, described=data.describe(),
-                      has_labels=data.y is not None, reveals=reveals_line(spec))
+                      has_labels=data.y is not None, reveals=reveals_line(spec), small=small)
+
+
+def small_table_advice(refusal: Exception) -> str:
+    """The refusal in the TUI's words: the CLI's message names --allow-small, the screen a checkbox."""
+    reason = str(refusal).split(";")[0]  # "N rows are too few for a private spec (it needs at least 50 ...)"
+    return (f"{reason}. Publishing is refused unless you tick \"{ALLOW_SMALL_LABEL}\" below: its points then "
+            "stand for only a few rows each, so anyone holding the spec guesses more easily which rows you used.")
+
+
+ALLOW_SMALL_LABEL = "Publish a small table anyway"
 
 
 def reveals_line(spec) -> str:
@@ -160,6 +179,7 @@ def pack_and_submit(backend, *, model_path: Path, class_name: str | None, data_p
             model_class_file=model_path if is_class_file else None,
             model_class=class_name.strip() if is_class_file and class_name else None,
             X=data.X, semantic_spec=_with_columns(form.semantic_spec(), data, data_path, label_column),
+            allow_small=form.allow_small,
         )
         progress(2, 3, "running the dock's checks (the model runs in a worker process)")
         learnware_id = backend.submit(zip_path)

@@ -25,13 +25,14 @@ def stat_spec_from_table(X, *, K: int = 100, seed: int = 0) -> Any:
     return generate_stat_spec(type="table", X=X, K=K, seed=seed)
 
 
-def stat_spec_from_data(kind: str, X, *, K: int = 100, seed: int = 0) -> Any:
+def stat_spec_from_data(kind: str, X, *, K: int = 100, seed: int = 0, allow_small: bool = False) -> Any:
     """An RKME spec of the user's data of that kind: "table" (rows), "image" (N, H, W) or
     (N, C, H, W) images, "text" (a list of documents). Slow (image and text ones import torch and
-    their embedder on first use): run it in a worker."""
+    their embedder on first use): run it in a worker. A table too small for a private spec raises
+    SmallTableError unless allow_small."""
     from dock import generate_stat_spec
 
-    return generate_stat_spec(type=kind, X=X, K=K, seed=seed)
+    return generate_stat_spec(type=kind, X=X, K=K, seed=seed, allow_small=allow_small)
 
 
 def load_stat_spec(path_or_dict) -> Any:

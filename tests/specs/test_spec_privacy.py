@@ -145,3 +145,28 @@ def test_image_specs_take_the_private_method_on_request():
     assert plain.dist(private) < plain.dist(generate_stat_spec(type="image", X=load_digits().images[-200:] * 0.2))
     with pytest.raises(SmallTableError, match="--allow-small"):
         generate_stat_spec(type="image", X=images[:20], privacy="private")
+
+
+def test_text_specs_take_the_document_settings_on_request():
+    """Private text specs use ceil(n ** 0.25) points (specs/privacy.py TEXT_POINTS: sqrt(n) left the
+    nearest-point attacker at 0.69 on document features); plain stays the default for text."""
+    pytest.importorskip("sentence_transformers")
+    from benchmarks.stdlib_corpus import build_corpus
+    from specs import RKMETextSpecification
+
+    corpus = build_corpus()
+    docs = corpus["email"][:60] + corpus["xml"][:40]  # 100 documents
+    plain = generate_stat_spec(type="text", X=docs, K=100)
+    assert plain.privacy is None and plain.z.shape[0] == 100
+    private = generate_stat_spec(type="text", X=docs, K=100, privacy="private")
+    assert private.privacy["points"] == "quart" and private.z.shape[0] == 4  # ceil(100 ** 0.25)
+    features = RKMETextSpecification.features(docs)
+    assert np.sqrt(nearest_rows(private.z, features)[1]).min() >= 0.999 * row_spacing(features)
+    assert "AUC <= 0.60" in private.reveals() and "0.69" not in private.reveals()
+    # still ranks by topic: an email user's private spec is nearer an email developer's than an xml one's
+    email_dev = generate_stat_spec(type="text", X=corpus["email"][:100], K=100, privacy="private")
+    xml_dev = generate_stat_spec(type="text", X=corpus["xml"][:67], K=100, privacy="private")
+    email_user = generate_stat_spec(type="text", X=corpus["email"][120:180], K=100, privacy="private")
+    assert email_user.dist(email_dev) < email_user.dist(xml_dev)
+    with pytest.raises(SmallTableError, match="--allow-small"):
+        generate_stat_spec(type="text", X=docs[:20], privacy="private")

@@ -10,13 +10,21 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
 
 from .. import messages as m
 from .. import specs_access
 from ..dialogs.file_picker import FilePicker
 from ..label_guess import LabelGuess
-from ..publish_job import MODEL_SUFFIXES, DataSketch, PublishForm, pack_and_submit, sketch_training_data
+from ..publish_job import (
+    ALLOW_SMALL_LABEL,
+    MODEL_SUFFIXES,
+    DataSketch,
+    PublishForm,
+    pack_and_submit,
+    sketch_training_data,
+    small_table_advice,
+)
 from ..widgets.path_input import PathInput
 from ..widgets.progress_line import ProgressLine
 from .base import LwdockScreen
@@ -82,11 +90,14 @@ class PublishScreen(LwdockScreen):
             yield Static("[b]3. Check and publish[/b]", classes="section")
             yield Horizontal(Button("Check and publish (ctrl+s)", id="publish", variant="primary", compact=True),
                              classes="form-row")
+            # Shown only for a table too small for a private spec (issue 17): ticking it is the TUI's --allow-small.
+            yield Checkbox(ALLOW_SMALL_LABEL, id="allow-small", compact=True)
             yield ProgressLine(id=f"progress-{m.PUBLISH}")
             yield Static("", id="publish-result")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#allow-small", Checkbox).display = False
         self.query_one("#model-path", Input).focus()
 
     def action_pick_file(self) -> None:
@@ -127,7 +138,9 @@ class PublishScreen(LwdockScreen):
         what = f"{s.rows} rows × {s.columns} feature columns" if s.kind == "table" else s.described
         summary = (f"{s.path.name}: {what}; {labels} → {s.kind} spec of {s.points} points (γ = {s.gamma:.3g})"
                    f"{took}; Data: {s.data_type}" + (f"\n{s.reveals}" if s.reveals else ""))
-        self.query_one("#sketch-info", Static).update(Text.assemble(("✓ ", "green"), summary))
+        self.query_one("#sketch-info", Static).update(Text.assemble(
+            ("✓ ", "green"), summary, *((("\n⚠ " + s.small), "yellow"),) if s.small else ()))
+        self.show_allow_small(bool(s.small))
         self.query_one("#sem-data", Select).value = s.data_type
         if s.has_labels:
             self.query_one("#sem-task", Select).value = s.suggested_task
@@ -146,7 +159,23 @@ class PublishScreen(LwdockScreen):
             data_type=select("Data"), task=select("Task"), library=select("Library"),
             scenarios=tuple(self.query_one("#sem-scenario", SelectionList).selected), license=select("License"),
             output_dim=int(dim) if dim.lstrip("-").isdigit() else None,
+            allow_small=self.query_one("#allow-small", Checkbox).display and self.query_one("#allow-small",
+                                                                                         Checkbox).value,
         )
+
+    def show_allow_small(self, shown: bool) -> None:
+        """The allow-small checkbox, for a table under the private spec's minimum; unticked for each new file."""
+        box = self.query_one("#allow-small", Checkbox)
+        if not shown or not box.display:
+            box.value = False
+        box.display = shown
+
+    def small_table_refused(self, advice: str) -> None:
+        """Publishing was refused for too few rows: say why, offer the checkbox (nothing was stored)."""
+        self.show_allow_small(True)
+        self.query_one("#publish-result", Static).update(Text.assemble(("✗ Not published: ", "bold red"), advice))
+        self.show_status("not published: the table is too small for a private spec", "warning")
+        self.query_one("#allow-small", Checkbox).focus()
 
     @on(Button.Pressed, "#publish")
     def action_publish(self) -> None:
@@ -165,8 +194,15 @@ class PublishScreen(LwdockScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=m.PUBLISH)
     def publish(self, model: Path, class_name: str, data: Path, label: str | None, form: PublishForm) -> None:
-        learnware_id = pack_and_submit(self.backend, model_path=model, class_name=class_name or None, data_path=data,
-                                       label_column=label, form=form, progress=self.progress_reporter(m.PUBLISH))
+        from dock import SmallTableError
+
+        try:
+            learnware_id = pack_and_submit(self.backend, model_path=model, class_name=class_name or None,
+                                           data_path=data, label_column=label, form=form,
+                                           progress=self.progress_reporter(m.PUBLISH))
+        except SmallTableError as refusal:  # not a failure: a choice the user makes on this screen
+            self.app.call_from_thread(self.small_table_refused, small_table_advice(refusal))
+            return
         self.post_message(m.Published(learnware_id, form.name.strip()))
 
     def on_published(self, message: m.Published) -> None:
