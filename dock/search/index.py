@@ -20,6 +20,7 @@ import numpy as np
 
 from dock.errors import SearchError
 from dock.records import LearnwareRecord, compat_key
+from dock.search.hetero_cache import TABLE_SPEC, ColumnStore
 from dock.search.index_files import BytesFile, Column, read_meta, write_meta
 from dock.search.stat_group import StatGroup
 from dock.search.text import SemanticIndex
@@ -28,6 +29,7 @@ from dock.store.catalogue import Catalogue
 RECOUNT_SECONDS = 2.0  # writes that bypass Catalogue.insert/delete are seen within this
 INDEX_VERSION = 1
 _LOAD_BATCH = 1000
+_SUMMARY_BATCH = 4096
 _FIELD_NAMES = (
     "name", "description", "data_type", "task_type", "library_type", "license", "scenarios", "input_dim", "output_dim",
 )  # the semantic columns, in Catalogue.semantic_fields order (after the id)
@@ -85,6 +87,8 @@ class SearchIndex:
         self.groups: dict[str, StatGroup] = {}
         for key, g in meta.get("groups", {}).items():
             self.groups[key] = StatGroup(key, int(g["dim"]), directory / g["dir"], g)
+        # Column summaries of described table learnwares (heterogeneous search), built on add.
+        self._columns = ColumnStore(None if directory is None else directory / "columns", meta.get("columns"))
         self._row_of: dict[str, int] | None = None
         self._semantic: SemanticIndex | None = None
         self._counted: tuple[int | None, float] | None = None  # (catalogue.writes, monotonic time) of the last count
@@ -241,7 +245,7 @@ class SearchIndex:
                 groups[key] = {**group.meta(), "dir": Path(group.directory or "").name}
             write_meta(self.directory, {"version": INDEX_VERSION, "rows": self.n_rows, "live": self._n_live,
                                         "fingerprint": self.fingerprint, "json_bytes": self._json_bytes,
-                                        "groups": groups})
+                                        "groups": groups, "columns": self._columns.flush()})
 
     def sync(self, catalogue: Catalogue, verify: bool = False) -> None:
         """Catch up with writes that bypassed the hooks. Per search: cheap when the counts agree.
@@ -296,7 +300,58 @@ class SearchIndex:
         for r in catalogue.semantic_fields(ids, with_json=True):
             yield r[0], dict(zip(_FIELD_NAMES, r[1:-1], strict=True)), r[-1]
 
+    @property
+    def columns(self) -> ColumnStore:
+        """The described table learnwares' column summaries, caught up with rows added since the
+        last call: built once per record, here rather than in add_many so that ingest (bulk sync)
+        pays nothing for them; the first heterogeneous query after a sync does, once."""
+        with self.lock:
+            store = self._columns
+            if store.upto < self.n_rows:
+                start, first = time.perf_counter(), store.upto
+                self._summarise(store, first, self.n_rows)
+                store.upto = self.n_rows
+                self.save()
+                log.debug("column summaries of rows %d..%d in %.3f s", first, self.n_rows, time.perf_counter() - start)
+            return store
+
+    def _summarise(self, store: ColumnStore, first: int, end: int) -> None:
+        from dock.search.hetero_space import normalise
+        from specs.hetero import column_descriptions, column_marginals
+
+        alive = self._alive.a[first:end]
+        described: dict[int, list[str]] = {}
+        for row in (first + np.flatnonzero(alive)).tolist():
+            raw = self._json.read(*self._json_at.a[row].tolist())
+            if b'"Input"' not in raw:  # most records without column meaning skip the JSON parse
+                continue
+            try:
+                desc = column_descriptions(json.loads(raw))
+            except (ValueError, TypeError):
+                continue
+            if desc is not None:
+                described[row] = desc
+        found: dict[int, np.ndarray] = {}
+        ordered = np.array(sorted(described), np.int64)
+        for key, group in self.groups.items():
+            slot_rows = group.slot_rows()
+            if not key.startswith(TABLE_SPEC + "|") or not ordered.size or not slot_rows.size:
+                continue
+            at = np.minimum(np.searchsorted(slot_rows, ordered), slot_rows.size - 1)
+            hit = (slot_rows[at] == ordered) & group.live_mask()[at]
+            offset = group.offset if group.offset is not None else 0.0
+            for lo in range(0, int(hit.sum()), _SUMMARY_BATCH):  # bounded RAM: points of a batch only
+                slots, rows = at[hit][lo:lo + _SUMMARY_BATCH], ordered[hit][lo:lo + _SUMMARY_BATCH]
+                z, beta, starts = group.points(slots)
+                ends = np.append(starts[1:], z.shape[0])
+                for row, s, e in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
+                    if z.shape[1] == len(described[row]):
+                        found[row] = column_marginals(z[s:e].astype(np.float64) + offset, beta[s:e])[:, :2]
+        for row in sorted(found):
+            store.add(row, [normalise(d) or d for d in described[row]], found[row])
+
     def memory_bytes(self) -> int:
         """Bytes a query keeps resident: row ids/liveness and the groups' slot columns, sketches
         and caches (points are on disk when the index has a directory; text postings not counted)."""
         return 81 * self.n_rows + sum(g.memory_bytes() for g in self.groups.values())
+
