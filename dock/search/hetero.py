@@ -94,7 +94,16 @@ def with_hetero(index, catalogue, spec, semantic: dict, shown, limit: int, same_
     multiple = same.multiple if same else None
     if multiple is not None and other_space & set(multiple.ids):
         multiple = None  # a mixture of columns that only share a count is no recommendation
-    merged = sorted(single + hetero, key=lambda m: -m.score)[:limit]
+    ranked = sorted(single + hetero, key=lambda m: -m.score)
+    merged = ranked[:limit]
+    if hetero:  # members from other spaces too: compared on the columns they share with the user
+        from dock.search.hetero_mixture import cross_space_mixture
+
+        with index.lock:
+            points_of = functools.partial(_learnware_points, index)
+            across = cross_space_mixture(index, _user_columns(spec, None), ranked, len(user_desc), points_of)
+        if across is not None and (multiple is None or across.score > multiple.score):
+            multiple = across
     info = dict(same.info) if same else {"mode": "hetero"}
     info.update(hetero_candidates=len(hetero), hetero_seconds=seconds)
     return SearchResult(single=merged, multiple=multiple, info=info)
