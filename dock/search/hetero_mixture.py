@@ -57,6 +57,8 @@ def cross_space_mixture(index, user, members: list[Match], user_dim: int, points
             frame = common
     if len(chosen) < 2:
         return None
+    if math.sqrt(max(coverage[j] for j in chosen)) <= members[0].score:
+        return None  # even a perfect fit on the frame could not outscore the best match (the bound is free)
     cols = sorted(frame)
     scale = user.marginals[cols, 1]
     scale = np.where(scale > 1e-12, scale, 1.0)
