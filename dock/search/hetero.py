@@ -6,17 +6,22 @@ semantic part describes the user's columns (`Input.Description`, every column me
 1. the same-space search runs as before (`same_space()`); its "no learnware takes d features"
    SearchError is kept only if no heterogeneous match is found either;
 2. every table learnware that passes the query's filters (Input dimension aside), describes its
-   columns, and is not in the user's exact space (same columns, same order) is a candidate; its
-   columns are matched to the user's (dock/search/hetero_space.py);
+   columns, is not in the user's exact space (same columns, same order) and passes the name
+   prefilter (enough of its column descriptions close to some user column to reach the pairing's
+   own minimums) is a candidate; its columns are matched to the user's
+   (dock/search/hetero_space.py) from the summaries persisted once per record
+   (dock/search/hetero_cache.py); its points are read from the group's file only if scored;
 3. a candidate with enough matched columns (>= MIN_PAIRS and a share >= MIN_COVERAGE of its
    inputs) is compared by MMD on the matched columns only: with a Gaussian kernel, dropping columns
    of RKME points is exactly the marginal of the distribution they summarise, so both specs are
    restricted to the pairs, in the learnware's column order, each column divided by the user's
-   spread there (one scale for both sides), under a median-heuristic gamma of the user's points;
+   spread there (one scale for both sides), gamma = grid(1 / (2m)) for m matched columns;
 4. its score is that MMD's score (dock/search/scores.py) times sqrt(coverage), so a learnware the
    user can feed only half of ranks below an equally close one the user feeds fully; same-space
    matches have coverage 1 and keep today's score. Heterogeneous matches carry `hetero`:
    the column mapping, how many learnware inputs the user lacks and the embedder used.
+
+5. with heterogeneous matches, a mixture across spaces is tried (dock/search/hetero_mixture.py).
 
 A user without column descriptions, or with a non-table spec, gets exactly today's result.
 """
@@ -185,9 +190,9 @@ def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown, limit) -
             kept = sorted([*kept, score], reverse=True)
             semantic_lw = index.semantic_spec_of(row)
             desc = semantic_lw["Input"]["Description"]  # summarised, so described (records never change)
-            lw_desc = [" ".join(str(desc.get(str(j), "")).split()) for j in range(mapping.learnware_dim)]
-            marked = {**mapping.to_dict(), "lacking": len(mapping.missing),
-                      "columns": {user_desc[u]: lw_desc[l_] for u, l_ in mapping.pairs}}
+            marked = mapping.to_dict()
+            marked.update(lacking=len(marked["missing"]), columns={
+                user_desc[u]: " ".join(str(desc.get(str(l_), "")).split()) for u, l_ in mapping.pairs})
             text_score = None if shown is None else float(shown[row])
             matches.append(Match(index.id_of(row), score, semantic_lw, float(mmd2), text_score, hetero=marked))
         return matches
