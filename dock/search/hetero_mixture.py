@@ -10,7 +10,8 @@ and the frame must keep >= MIN_PAIRS columns. On the frame, as for a single hete
 marginal of each distribution, columns are divided by the user's spread, gamma = the grid value
 nearest 1 / (2m); then the same greedy selection as same-space mixtures (best_mixture) runs on
 the members' Gram matrix, and the mixture is reported only when `mixture_is_worth_it` against
-the best single member on the same frame and its score beats the best match's. Its score is the frame's MMD score times
+the best single member on the same frame and its score beats the best match's by the margin
+same-space mixtures need (`_needed`). Its score is the frame's MMD score times
 sqrt(sum_j w_j coverage_j) (a single heterogeneous match's sqrt(coverage) rule, weighted), and
 it carries each member's column mapping (`Mixture.hetero`, None for a same-space member), which
 reuse needs to align the members (HeteroAlignReuser(mappings=...)).
@@ -31,6 +32,15 @@ log = logging.getLogger(__name__)
 
 FRAME_SHARE = 0.3
 MIN_FRAME = 2
+
+
+def _needed(best_score: float) -> float:
+    """The displayed-score gain a mixture must bring over the best match: the same rule as for
+    same-space mixtures (dock/search/scores.mixture_is_worth_it), applied to the coverage-weighted
+    scores users see."""
+    from dock.search.scores import MIXTURE_FLOOR_SCORE_GAIN, MIXTURE_MIN_SCORE_GAIN, MIXTURE_ROOM_SHARE
+
+    return max(MIXTURE_FLOOR_SCORE_GAIN, min(MIXTURE_MIN_SCORE_GAIN, MIXTURE_ROOM_SHARE * (1.0 - best_score)))
 
 
 def cross_space_mixture(index, user, members: list[Match], user_dim: int, points_of) -> Mixture | None:
@@ -57,8 +67,8 @@ def cross_space_mixture(index, user, members: list[Match], user_dim: int, points
             frame = common
     if len(chosen) < 2:
         return None
-    if math.sqrt(max(coverage[j] for j in chosen)) <= members[0].score:
-        return None  # even a perfect fit on the frame could not outscore the best match (the bound is free)
+    if math.sqrt(max(coverage[j] for j in chosen)) - members[0].score < _needed(members[0].score):
+        return None  # even a perfect fit on the frame could not beat the best match by the margin (a free bound)
     cols = sorted(frame)
     scale = user.marginals[cols, 1]
     scale = np.where(scale > 1e-12, scale, 1.0)
@@ -87,15 +97,30 @@ def cross_space_mixture(index, user, members: list[Match], user_dim: int, points
     self_q, cross, gram = float(M[0, 0]), M[0, 1:], M[1:, 1:]
     singles = np.diag(gram) - 2.0 * cross + self_q
     order = np.argsort(singles, kind="stable")  # best_mixture expects the best single first
-    idx, w, value = best_mixture(DenseGram(gram[np.ix_(order, order)]), cross[order], self_q)
+    if len(kept) == 2:  # the common case, in closed form (best_mixture's general QP costs ~0.1 ms)
+        idx, w, value = _pair_mixture(gram[np.ix_(order, order)], cross[order], self_q)
+    else:
+        idx, w, value = best_mixture(DenseGram(gram[np.ix_(order, order)]), cross[order], self_q)
     if len(idx) < 2 or not mixture_is_worth_it(value, float(singles[order[0]]), self_q):
         return None
     picked = [members[kept[int(order[i])]] for i in idx]
     w = np.asarray(w, np.float64) / max(float(np.sum(w)), 1e-12)
     covered = float(sum(wi * coverage[kept[int(order[i])]] for wi, i in zip(w, idx, strict=True)))
     score = float(scores_from_mmd2(value, self_q)) * math.sqrt(covered)
-    if score <= members[0].score:
+    if score - members[0].score < _needed(members[0].score):
         return None  # better on the frame, not once coverage counts: the best single stands
     log.debug("cross-space mixture of %d on %d common columns: %.3f", len(picked), len(cols), score)
     return Mixture([m.id for m in picked], [float(x) for x in w], score, float(value),
                    [m.semantic_spec for m in picked], hetero=[m.hetero for m in picked])
+
+
+def _pair_mixture(G: np.ndarray, c: np.ndarray, self_q: float):
+    """best_mixture for two candidates: w in [0, 1] minimising |w mu_0 + (1 - w) mu_1 - mu_u|^2,
+    a parabola in w; (indices by weight, weights, residual MMD^2)."""
+    a = G[0, 0] - 2.0 * G[0, 1] + G[1, 1]  # |mu_0 - mu_1|^2
+    w = float(np.clip((G[1, 1] - G[0, 1] - c[1] + c[0]) / a, 0.0, 1.0)) if a > 1e-300 else 1.0
+    weights = np.array([w, 1.0 - w])
+    value = max(float(weights @ G @ weights - 2.0 * weights @ c + self_q), 0.0)
+    if w in (0.0, 1.0):
+        return [0 if w == 1.0 else 1], [1.0], value
+    return ([0, 1], [w, 1.0 - w], value) if w >= 0.5 else ([1, 0], [1.0 - w, w], value)
