@@ -190,7 +190,7 @@ def pack_and_submit(backend, *, model_path: Path, class_name: str | None, data_p
 def _with_columns(semantic: dict, data, data_path: Path, label_column: str | None) -> dict:
     """A table's Input.Description from its file's header (issue 14: what each column means, so
     learnwares can be matched to tables with other columns); unchanged without a header."""
-    if data.kind != "table":
+    if data.kind != "table" or "Input" in semantic:  # "Input": the descriptions as edited on the screen
         return semantic
     from dock.datafiles import feature_column_names
     from dock.search.hetero import input_block

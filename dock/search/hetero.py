@@ -6,17 +6,22 @@ semantic part describes the user's columns (`Input.Description`, every column me
 1. the same-space search runs as before (`same_space()`); its "no learnware takes d features"
    SearchError is kept only if no heterogeneous match is found either;
 2. every table learnware that passes the query's filters (Input dimension aside), describes its
-   columns, and is not in the user's exact space (same columns, same order) is a candidate; its
-   columns are matched to the user's (dock/search/hetero_space.py);
+   columns, is not in the user's exact space (same columns, same order) and passes the name
+   prefilter (enough of its column descriptions close to some user column to reach the pairing's
+   own minimums) is a candidate; its columns are matched to the user's
+   (dock/search/hetero_space.py) from the summaries persisted once per record
+   (dock/search/hetero_cache.py); its points are read from the group's file only if scored;
 3. a candidate with enough matched columns (>= MIN_PAIRS and a share >= MIN_COVERAGE of its
    inputs) is compared by MMD on the matched columns only: with a Gaussian kernel, dropping columns
    of RKME points is exactly the marginal of the distribution they summarise, so both specs are
    restricted to the pairs, in the learnware's column order, each column divided by the user's
-   spread there (one scale for both sides), under a median-heuristic gamma of the user's points;
+   spread there (one scale for both sides), gamma = grid(1 / (2m)) for m matched columns;
 4. its score is that MMD's score (dock/search/scores.py) times sqrt(coverage), so a learnware the
    user can feed only half of ranks below an equally close one the user feeds fully; same-space
    matches have coverage 1 and keep today's score. Heterogeneous matches carry `hetero`:
    the column mapping, how many learnware inputs the user lacks and the embedder used.
+
+5. with heterogeneous matches, a mixture across spaces is tried (dock/search/hetero_mixture.py).
 
 A user without column descriptions, or with a non-table spec, gets exactly today's result.
 """
@@ -24,57 +29,44 @@ A user without column descriptions, or with a non-table spec, gets exactly today
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import logging
 import math
-import threading
 import time
-import weakref
 
 import numpy as np
 
 from dock.errors import SearchError
+from dock.search.hetero_cache import TABLE_SPEC, group_slot
 from dock.search.hetero_space import (
-    MIN_PAIR,
     MIN_TEXT,
+    TEXT_WEIGHT,
     ColumnMapping,
     assign,
-    column_similarities,
     embed,
     embedder_id,
     normalise,
+    value_similarity,
 )
 from dock.search.query import Match, SearchResult
 from dock.search.scores import scores_from_mmd2
-from specs.hetero import column_descriptions, column_marginals, input_block  # noqa: F401 (input_block: for tui/)
+from specs.hetero import column_descriptions, input_block  # noqa: F401 (input_block: for tui/)
 
 log = logging.getLogger(__name__)
 
-TABLE_SPEC = "RKMETableSpecification"
 MIN_PAIRS = 2
 MIN_COVERAGE = 0.25
-_STACK_KEY = "\0stacked"  # not a learnware id (those are hex)
+POINTS_CACHED = 256  # candidates' points kept between queries (~20 KB each at K=50, d=30)
 
 
 @dataclasses.dataclass
 class _Columns:
-    """What a side needs for matching: descriptions, their vectors, value marginals, the RKME."""
+    """One side of a comparison: its RKME points and per-column (mean, std)."""
 
-    descriptions: list[str]
-    vectors: np.ndarray | None  # None until needed: the embedder loads only when some candidate exists
     marginals: np.ndarray
     z: np.ndarray
     beta: np.ndarray
-    normalised: list[str] = dataclasses.field(default_factory=list)
-    sq_norms: np.ndarray | None = None  # |z_i|^2 per column, for kernel sums on any column subset
-
-    def __post_init__(self):
-        self.normalised = [normalise(d) for d in self.descriptions]
-        self.sq_norms = self.z ** 2
-
-
-_caches: "weakref.WeakKeyDictionary[object, dict[str, _Columns | None]]" = weakref.WeakKeyDictionary()
-_cache_lock = threading.Lock()
+    vectors: np.ndarray | None = None
 
 
 def query_columns(semantic: dict, spec) -> list[str] | None:
@@ -101,90 +93,158 @@ def with_hetero(index, catalogue, spec, semantic: dict, shown, limit: int, same_
     if same is None and not hetero:
         assert error is not None
         raise error
-    own = [normalise(d) for d in user_desc]
-    other_space = {h.id for h in hetero} | {m.id for m in (same.single if same else []) if _differs(m, own)}
+    own = [normalise(d) or d for d in user_desc]
+    other_space = {h.id for h in hetero} | {m.id for m in (same.single if same else []) if _differs(index, m, own)}
     single = [m for m in (same.single if same else []) if m.id not in other_space]
     multiple = same.multiple if same else None
     if multiple is not None and other_space & set(multiple.ids):
         multiple = None  # a mixture of columns that only share a count is no recommendation
-    merged = sorted(single + hetero, key=lambda m: -m.score)[:limit]
+    ranked = sorted(single + hetero, key=lambda m: -m.score)
+    merged = ranked[:limit]
+    if hetero:  # members from other spaces too: compared on the columns they share with the user
+        from dock.search.hetero_mixture import cross_space_mixture
+
+        with index.lock:
+            points_of = functools.partial(_learnware_points, index)
+            across = cross_space_mixture(index, _user_columns(spec, None), ranked, len(user_desc), points_of)
+        if across is not None and (multiple is None or across.score > multiple.score):
+            multiple = across
     info = dict(same.info) if same else {"mode": "hetero"}
     info.update(hetero_candidates=len(hetero), hetero_seconds=seconds)
     return SearchResult(single=merged, multiple=multiple, info=info)
 
 
-def _differs(match: Match, own: list[str]) -> bool:
-    """A same-dimension learnware whose described columns are not the user's: another space."""
-    desc = column_descriptions(match.semantic_spec)
-    return desc is not None and [normalise(d) for d in desc] != own
+def _differs(index, match: Match, own: list[str]) -> bool:
+    """A same-dimension learnware whose described columns are not the user's: another space
+    (read from the column summaries: a learnware without any is not described)."""
+    store = index.columns
+    row = index.row_of.get(match.id)
+    entry = None if row is None else store.entry_of(row)
+    if entry is None:
+        return False
+    start, width = int(store.starts()[entry]), int(store.widths()[entry])
+    return [store.vocab[i] for i in store.text_ids()[start:start + width].tolist()] != own
 
 
 def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown, limit) -> list[Match]:
     unfiltered = {k: v for k, v in semantic.items() if k != "Input"}
     with index.lock:
-        n = index.n_rows
-        filtered = index.semantic_index(catalogue).filter_mask(unfiltered)
-        mask = np.zeros(n, bool)
-        mask[: min(n, filtered.size)] = filtered[:n]
-        mask &= index.live_rows().astype(bool)
+        store = index.columns  # summaries of records added since the last query made now, once
+        if not store.n:
+            return []
+        ident = embedder_id()
+        known = store.vectors_known(ident)
+        vocab = store.vocab_vectors(ident, embed)
+        if known < vocab.shape[0]:
+            index.save()  # new descriptions were embedded: persist them
+        rows, starts, widths = store.rows(), store.starts(), store.widths()
+        ok = index.live_rows()[rows].astype(bool)
+        if _filters(unfiltered):
+            filtered = index.semantic_index(catalogue).filter_mask(unfiltered)
+            ok &= _padded(filtered, index.n_rows)[rows] > 0
         if shown is not None:
-            mask &= shown[:n] > 0
-        ids = [(int(r), index.id_of(int(r))) for r in np.flatnonzero(mask)]
-    cache = _cache_for(index)
-    _fill(cache, index, catalogue, [lid for _, lid in ids])
-    normal_user = [normalise(d) for d in user_desc]
-    candidates = []
-    for row, lid in ids:
-        lw = cache.get(lid)
-        if lw is None:
-            continue
-        if lw.normalised == normal_user:
-            continue  # the user's exact space: the same-space search ranks it
-        candidates.append((row, lid, lw))
-    if not candidates:
-        return []
-    unseen = [lw for _, _, lw in candidates if lw.vectors is None]
-    if unseen:
-        vectors = embed([d for lw in unseen for d in lw.descriptions])  # one batch for the model
-        at = 0
-        for lw in unseen:
-            lw.vectors, at = vectors[at:at + len(lw.descriptions)], at + len(lw.descriptions)
-    user = _user_columns(spec, user_desc)
-    ident = embedder_id()
-    # Similarities to every candidate column at once; then one small assignment per candidate.
-    all_vectors, all_marginals = _stacked(cache, candidates)
-    text_all, combined_all = column_similarities(user.vectors, user.marginals, all_vectors, all_marginals)
-    # Bound first: a score is at most sqrt(coverage), so candidates are scored best bound first and
-    # the loop stops once no remaining one can enter the top `limit` (distractors cost one assignment).
-    # Columns that could pair at all (both thresholds) bound each candidate's pairs before any
-    # assignment: a table sharing no column meaning (a distractor) is dropped in this vector pass.
-    usable = (text_all >= MIN_TEXT) & (combined_all >= MIN_PAIR)
-    widths = np.array([len(lw.descriptions) for _, _, lw in candidates])
-    starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
-    cols_ok = np.add.reduceat(usable.any(axis=0).astype(np.int64), starts)
-    rows_ok = np.add.reduceat(usable, starts, axis=1).astype(bool).sum(axis=0)
-    most = np.minimum(cols_ok, rows_ok)
-    planned = []
-    for (row, lid, lw), at, width, bound in zip(candidates, starts, widths, most, strict=True):
-        if bound < min(MIN_PAIRS, width) or bound / width < MIN_COVERAGE:
-            continue
-        mapping = assign(text_all[:, at:at + width], combined_all[:, at:at + width], ident)
-        if len(mapping.pairs) >= min(MIN_PAIRS, mapping.learnware_dim) and mapping.coverage >= MIN_COVERAGE:
-            planned.append((math.sqrt(mapping.coverage), row, lid, lw, mapping))
-    planned.sort(key=lambda p: -p[0])
-    matches: list[Match] = []
-    kept: list[float] = []
-    for bound, row, lid, lw, mapping in planned:
-        if len(kept) >= limit and bound <= kept[limit - 1]:
-            break
-        mmd2, self_q = restricted_mmd2(user, lw, mapping)
-        score = float(scores_from_mmd2(mmd2, self_q)) * bound
-        kept = sorted([*kept, score], reverse=True)
-        marked = {**mapping.to_dict(), "lacking": len(mapping.missing),
-                  "columns": {user_desc[u]: lw.descriptions[l_] for u, l_ in mapping.pairs}}
-        text = None if shown is None else float(shown[row])
-        matches.append(Match(lid, score, index.semantic_spec(lid), float(mmd2), text, hetero=marked))
-    return matches
+            ok &= shown[rows] > 0
+        normal_user = [normalise(d) or d for d in user_desc]
+        user_vectors = _user_vectors(tuple(user_desc), ident)
+        # Name prefilter: the user's columns against the vocabulary once; a learnware stays only
+        # if enough of its columns have a description close enough to some user column to pair.
+        text_vocab = user_vectors @ vocab.T  # float32: cosines, clipped below once gathered
+        pairable = text_vocab.max(axis=0) >= MIN_TEXT
+        text_ids = store.text_ids()
+        per_lw = np.add.reduceat(pairable[text_ids].astype(np.int64), starts)
+        bound = np.minimum(per_lw, len(user_desc))
+        ok &= (bound >= np.minimum(MIN_PAIRS, widths)) & (bound >= MIN_COVERAGE * widths)
+        own_ids = [store.vocab_id.get(t, -1) for t in normal_user]
+        picked = []
+        for i in np.flatnonzero(ok).tolist():
+            start, width = int(starts[i]), int(widths[i])
+            if width == len(own_ids) and text_ids[start:start + width].tolist() == own_ids:
+                continue  # the user's exact space: the same-space search ranks it
+            picked.append((int(rows[i]), start, width))
+        if not picked:
+            return []
+        column_at = np.concatenate([np.arange(s_, s_ + w) for _, s_, w in picked])
+        user = _user_columns(spec, user_vectors)
+        text_all = np.clip(text_vocab[:, text_ids[column_at]].astype(np.float64), 0.0, 1.0)
+        combined_all = TEXT_WEIGHT * text_all + (1.0 - TEXT_WEIGHT) * value_similarity(
+            user.marginals, store.marginals(column_at))
+        # Bound first: a score is at most sqrt(coverage), so candidates are scored best bound first
+        # and the loop stops once no remaining one can enter the top `limit`.
+        planned, at = [], 0
+        for row, _, width in picked:
+            mapping = assign(text_all[:, at:at + width], combined_all[:, at:at + width], ident)
+            at += width
+            if len(mapping.pairs) >= min(MIN_PAIRS, width) and mapping.coverage >= MIN_COVERAGE:
+                planned.append((math.sqrt(mapping.coverage), row, mapping))
+        planned.sort(key=lambda p: -p[0])
+        matches: list[Match] = []
+        kept: list[float] = []
+        for bound_, row, mapping in planned:
+            if len(kept) >= limit and bound_ <= kept[limit - 1]:
+                break
+            lw = _learnware_points(index, row, mapping.learnware_dim)
+            if lw is None:
+                continue
+            mmd2, self_q = restricted_mmd2(user, lw, mapping)
+            score = float(scores_from_mmd2(mmd2, self_q)) * bound_
+            kept = sorted([*kept, score], reverse=True)
+            semantic_lw = index.semantic_spec_of(row)
+            desc = semantic_lw["Input"]["Description"]  # summarised, so described (records never change)
+            marked = mapping.to_dict()
+            marked.update(lacking=len(marked["missing"]), columns={
+                user_desc[u]: " ".join(str(desc.get(str(l_), "")).split()) for u, l_ in mapping.pairs})
+            text_score = None if shown is None else float(shown[row])
+            matches.append(Match(index.id_of(row), score, semantic_lw, float(mmd2), text_score, hetero=marked))
+        return matches
+
+
+@functools.lru_cache(maxsize=64)
+def _user_vectors(descriptions: tuple[str, ...], ident: str) -> np.ndarray:
+    """The user's column description vectors (float32), kept for repeated queries with the same
+    columns: a pure function of the texts and the embedder (ident is part of the key)."""
+    out = embed(list(descriptions)).astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def _filters(semantic: dict) -> bool:
+    """Whether the query's non-Input fields filter anything (else the filter pass is skipped)."""
+    for key, value in semantic.items():
+        if key == "Output":
+            if isinstance(value, dict) and value.get("Dimension") is not None:
+                return True
+        elif key not in ("Name", "Description") and isinstance(value, dict) and value.get("Values"):
+            return True
+    return False
+
+
+def _padded(values: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, values.dtype)
+    m = min(n, values.size)
+    out[:m] = values[:m]
+    return out
+
+
+def _learnware_points(index, row: int, width: int) -> _Columns | None:
+    """A candidate's RKME points, read from its group's point file with pread; the last few are
+    kept (a row's spec never changes, rows are never reused), never every learnware's."""
+    cache = index.columns.points_cache
+    held = cache.get(row)
+    if held is not None:
+        cache.move_to_end(row)
+        return held
+    for key, group in index.groups.items():
+        if key.startswith(TABLE_SPEC + "|") and group.dim == width:
+            slot = group_slot(group, row)
+            if slot is not None:
+                z, beta, _ = group.points(np.array([slot]))
+                offset = group.offset if group.offset is not None else 0.0
+                held = _Columns(np.zeros((width, 2)), z.astype(np.float64) + offset, beta.astype(np.float64))
+                cache[row] = held  # under index.lock
+                while len(cache) > POINTS_CACHED:
+                    cache.popitem(last=False)
+                return held
+    return None
 
 
 def restricted_mmd2(user: _Columns, lw: _Columns, mapping: ColumnMapping) -> tuple[float, float]:
@@ -196,74 +256,25 @@ def restricted_mmd2(user: _Columns, lw: _Columns, mapping: ColumnMapping) -> tup
     u_cols, l_cols = mapping.user_columns, mapping.learnware_columns
     scale = user.marginals[u_cols, 1]
     scale = np.where(scale > 1e-12, scale, 1.0)
-    zu = user.z[:, u_cols] / scale
-    zl = lw.z[:, l_cols] / scale
+    # Both point sets in one Gram matrix (one exp call), weights +beta_user / -beta_learnware:
+    # w'Kw = self_q - 2 cross + self_l.
+    both = np.vstack([user.z[:, u_cols], lw.z[:, l_cols]]) / scale
     gamma = grid_gamma(1.0 / (2.0 * len(u_cols)))
-    nu, nl = (zu ** 2).sum(1), (zl ** 2).sum(1)
-
-    def ksum(a, na, wa, b, nb, wb):
-        d2 = np.maximum(na[:, None] + nb[None, :] - 2.0 * (a @ b.T), 0.0)
-        return float(wa @ np.exp(-gamma * d2) @ wb)
-
-    self_q = ksum(zu, nu, user.beta, zu, nu, user.beta)
-    cross = ksum(zu, nu, user.beta, zl, nl, lw.beta)
-    self_l = ksum(zl, nl, lw.beta, zl, nl, lw.beta)
-    return max(self_q - 2.0 * cross + self_l, 0.0), self_q
+    sq = np.einsum("ij,ij->i", both, both)
+    gram = np.exp(-gamma * np.maximum(sq[:, None] + sq[None, :] - 2.0 * (both @ both.T), 0.0))
+    nu = user.z.shape[0]
+    w = np.concatenate([user.beta, -lw.beta])
+    self_q = float(user.beta @ gram[:nu, :nu] @ user.beta)
+    return max(float(w @ gram @ w), 0.0), self_q
 
 
-def _user_columns(spec, descriptions: list[str]) -> _Columns:
+def _user_columns(spec, vectors: np.ndarray | None) -> _Columns:
+    """The user's side: points and per-column weighted (mean, std), as specs/hetero.column_marginals
+    computes them for learnwares (its quantiles are not compared, so not computed here)."""
     z = np.asarray(spec.z, np.float64)
     beta = np.asarray(spec.beta, np.float64)
-    return _Columns(descriptions, embed(descriptions), column_marginals(z, beta), z, beta)
-
-
-def _stacked(cache: dict, candidates) -> tuple[np.ndarray, np.ndarray]:
-    """The candidates' column vectors and marginals stacked, kept for the next query with the same set."""
-    key = tuple(lid for _, lid, _ in candidates)
-    held = cache.get(_STACK_KEY)
-    if held is None or held[0] != key:
-        held = (key, np.vstack([lw.vectors for _, _, lw in candidates]),
-                np.vstack([lw.marginals for _, _, lw in candidates]))
-        cache[_STACK_KEY] = held
-    return held[1], held[2]
-
-
-def _cache_for(index) -> dict:
-    with _cache_lock:
-        cache = _caches.get(index)
-        if cache is None:
-            cache = _caches[index] = {}
-        return cache
-
-
-def _fill(cache: dict, index, catalogue, ids: list[str]) -> None:
-    """Load (once per index) the descriptions and table spec of learnwares not seen yet."""
-    todo = [lid for lid in ids if lid not in cache]
-    if not todo:
-        return
-    described = {}
-    for lid in todo:
-        try:
-            semantic = index.semantic_spec(lid)
-        except (KeyError, TypeError, json.JSONDecodeError):
-            semantic = None
-        desc = column_descriptions(semantic)
-        cache[lid] = None  # until proven usable
-        if desc is not None:
-            described[lid] = desc
-    if not described:
-        return
-    for batch in catalogue.iter_stat_rows(sorted(described), 1000):
-        for lid, spec_type, _key, _gamma, z, beta in batch:
-            desc = described.get(lid)
-            if spec_type != TABLE_SPEC or desc is None or z.shape[1] != len(desc):
-                continue
-            cache[lid] = _Columns(desc, None, column_marginals(z, beta), np.array(z), np.array(beta))
-
-
-def forget(index, learnware_id: str) -> None:
-    """Drop a learnware's cached columns (after it was removed or replaced)."""
-    with _cache_lock:
-        cache = _caches.get(index)
-    if cache is not None:
-        cache.pop(learnware_id, None)
+    b = np.clip(beta, 0.0, None)
+    b = b / b.sum() if b.sum() > 0 else np.full(len(b), 1.0 / max(len(b), 1))
+    mean = b @ z
+    std = np.sqrt(np.maximum(b @ (z - mean) ** 2, 0.0))
+    return _Columns(np.column_stack([mean, std]), z, beta, vectors)

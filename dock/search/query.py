@@ -73,9 +73,15 @@ class Mixture:
     score: float
     mmd2: float
     semantic_specs: list[dict]
+    # A mixture across feature spaces (dock/search/hetero_mixture.py): each member's column
+    # mapping, None for a member of the user's own space; None when every member is.
+    hetero: list[dict | None] | None = None
 
     def to_dict(self) -> dict:
-        return {"ids": self.ids, "weights": self.weights, "score": self.score, "mmd2": self.mmd2}
+        out = {"ids": self.ids, "weights": self.weights, "score": self.score, "mmd2": self.mmd2}
+        if self.hetero is not None:
+            out["hetero"] = self.hetero
+        return out
 
 
 @dataclass(frozen=True)

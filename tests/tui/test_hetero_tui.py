@@ -73,3 +73,65 @@ def test_the_tui_shows_a_hetero_match_and_reuses_it_with_align(tmp_path):
         names_shown, outcome = run(make_app(dock=dock), scenario)
     assert names_shown[0].startswith("Nuclei diagnosis ⇄ 8/15 columns matched")
     assert outcome.metrics["accuracy"] > majority + 0.15
+
+
+def test_publish_screen_shows_the_header_columns_and_publishes_the_edited_ones(dock, tmp_path):
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from textual.widgets import SelectionList, TextArea
+
+    from specs.hetero import FIELD
+    from tui.screens.publish import PublishScreen
+
+    from .conftest import plain
+
+    wine = load_wine()
+    X, y, names = wine.data, wine.target, [str(n) for n in wine.feature_names]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(X, y)
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(model, protocol=4))
+    data_path = tmp_path / "wine.csv"
+    with open(data_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(names + ["cultivar"])
+        writer.writerows(np.column_stack([X, y]).tolist())
+    before = len(dock.list())
+    seen = {}
+
+    async def scenario(pilot):
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, PublishScreen), what="the publish screen")
+        screen = pilot.app.screen
+        assert not screen.query_one("#columns-box").display  # nothing to show before a table is read
+        await type_into(pilot, "#model-path", str(tmp_path / "m.pkl"))
+        await type_into(pilot, "#data-path", str(data_path))
+        await type_into(pilot, "#label-column", "cultivar")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.sketch is not None, what="the data sketch")
+        await pilot.pause()
+        area = screen.query_one("#column-descriptions", TextArea)
+        seen["shown"] = screen.query_one("#columns-box").display
+        seen["filled"] = area.text.splitlines()
+        await type_into(pilot, "#name", "Cultivar from chemistry")
+        screen.query_one("#sem-scenario", SelectionList).select("Agriculture")
+        # One line too few: refused with the count, nothing packed or stored.
+        area.text = "\n".join(["alcohol percent by volume"] + names[1:-1])
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "column descriptions" in plain(screen, "#publish-result"), what="the refusal")
+        seen["refused"] = plain(screen, "#publish-result")
+        seen["stored after refusal"] = len(dock.list())
+        area.text = "\n".join(["alcohol percent by volume"] + names[1:])
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "Published" in plain(screen, "#publish-result"), timeout=90,
+                         what="publishing")
+
+    run(make_app(dock=dock), scenario)
+    assert seen["shown"] and seen["filled"] == names  # the header, label column left out
+    assert "12 column descriptions for 13 feature columns" in seen["refused"]
+    assert seen["stored after refusal"] == before
+    record = next(r for r in dock.list() if r.name == "Cultivar from chemistry")
+    block = record.semantic_spec["Input"]
+    assert block["Description"]["0"] == "alcohol percent by volume"
+    assert block["Description"]["12"] == names[12] and len(block["Description"]) == 13
+    assert block[FIELD]["source"] == "edited"

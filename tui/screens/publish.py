@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -10,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static, TextArea
 
 from .. import messages as m
 from .. import specs_access
@@ -33,6 +34,31 @@ DATA_SUFFIXES = (".csv", ".npy", ".npz", ".txt")
 SELECTS = (("Data", "Table"), ("Task", "Classification"), ("Library", "Scikit-learn"), ("License", "MIT"))
 
 
+def _column_box():
+    """The table's column descriptions, one a line (hidden until a table with a header is read)."""
+    box = Vertical(Label("Columns: what each feature column means (from the header; edit before publishing)",
+                         classes="form-label"),
+                   TextArea(id="column-descriptions", soft_wrap=False, compact=True), id="columns-box")
+    box.display = False
+    box.styles.height = "auto"
+    box.styles.max_height = 14
+    yield box
+
+
+@dataclass(frozen=True)
+class ColumnsForm(PublishForm):
+    """The form plus the column descriptions shown on the screen (Input.Description)."""
+
+    columns: tuple[str, ...] = ()
+    edited: bool = False
+
+    def semantic_spec(self) -> dict:
+        from dock.search.hetero import input_block
+
+        return {**super().semantic_spec(), "Input": input_block(list(self.columns),
+                                                              source="edited" if self.edited else "header")}
+
+
 def _row(label: str, *widgets) -> Horizontal:
     return Horizontal(Label(label, classes="form-label"), *widgets, classes="form-row")
 
@@ -53,6 +79,7 @@ class PublishScreen(LwdockScreen):
         super().__init__()
         self.choices = specs_access.semantic_choices()
         self.sketch: DataSketch | None = None
+        self._header_columns: list[str] | None = None
         self._label_guess = LabelGuess()  # the shared guess; a guess never sticks to the next file
 
     def compose(self) -> ComposeResult:
@@ -72,6 +99,7 @@ class PublishScreen(LwdockScreen):
             yield ProgressLine(id=f"progress-{m.SKETCH}")
             yield Static(Text("The data is sketched as an RKME (a few weighted points); the rows never leave "
                               "this machine.", style="dim"), id="sketch-info")
+            yield from _column_box()
             yield Static("[b]2. What it is for[/b]", classes="section")
             with Horizontal(id="semantic-form"):
                 with Vertical(id="semantic-fields"):
@@ -145,8 +173,37 @@ class PublishScreen(LwdockScreen):
         if s.has_labels:
             self.query_one("#sem-task", Select).value = s.suggested_task
             self.query_one("#output-dim", Input).value = str(s.suggested_output_dim)
+        self._show_columns(s)
         if not self.query_one("#name", Input).value:
             self.query_one("#name", Input).focus()
+
+    # -- column descriptions (issue 14): filled from the header, editable before publishing ----
+    def _show_columns(self, sketch: DataSketch) -> None:
+        from dock.datafiles import feature_column_names
+
+        label = self.query_one("#label-column", Input).value.strip() or None
+        names = feature_column_names(sketch.path, label) if sketch.kind == "table" else None
+        box = self.query_one("#columns-box")
+        self._header_columns = names if names is not None and len(names) == sketch.columns else None
+        box.display = self._header_columns is not None
+        self.query_one("#column-descriptions", TextArea).text = "\n".join(self._header_columns or [])
+
+    def edited_columns(self) -> tuple[str, ...] | None:
+        """The column descriptions as they stand (one a line); None when the box is not shown."""
+        if not self.query_one("#columns-box").display:
+            return None
+        lines = self.query_one("#column-descriptions", TextArea).text.rstrip("\n").split("\n")
+        return tuple(" ".join(line.split()) for line in lines)
+
+    def _columns_refused(self) -> str | None:
+        columns = self.edited_columns()
+        if columns is None or self.sketch is None:
+            return None
+        if len(columns) != self.sketch.columns or not all(columns):
+            blank = sum(1 for c in columns if not c)
+            return (f"{len(columns)} column descriptions for {self.sketch.columns} feature columns"
+                    + (f" ({blank} blank)" if blank else "") + ": give one line per column, in the file's order.")
+        return None
 
     # -- step 3: pack, check, publish ------------------------------------------------------
     def form(self) -> PublishForm:
@@ -154,6 +211,14 @@ class PublishScreen(LwdockScreen):
             return str(self.query_one(f"#sem-{key.lower()}", Select).value)
 
         dim = self.query_one("#output-dim", Input).value.strip()
+        columns = self.edited_columns()
+        if columns is not None:
+            return ColumnsForm(
+                name=self.query_one("#name", Input).value, description=self.query_one("#description", Input).value,
+                data_type=select("Data"), task=select("Task"), library=select("Library"),
+                scenarios=tuple(self.query_one("#sem-scenario", SelectionList).selected), license=select("License"),
+                output_dim=int(dim) if dim.lstrip("-").isdigit() else None, columns=columns,
+                edited=list(columns) != (self._header_columns or []))
         return PublishForm(
             name=self.query_one("#name", Input).value, description=self.query_one("#description", Input).value,
             data_type=select("Data"), task=select("Task"), library=select("Library"),
@@ -183,6 +248,11 @@ class PublishScreen(LwdockScreen):
         data = self.query_one("#data-path", PathInput).path
         if model is None or data is None:
             self.app.notify("Give the model file and the training data first.", severity="warning")
+            return
+        refused = self._columns_refused()
+        if refused:
+            self.query_one("#publish-result", Static).update(Text("✗ " + refused, style="red"))
+            self.app.notify(refused, severity="error", markup=False)
             return
         self.query_one("#publish-result", Static).update("")
         progress = self.query_one(f"#progress-{m.PUBLISH}", ProgressLine)
