@@ -211,22 +211,18 @@ class PublishScreen(LwdockScreen):
             return str(self.query_one(f"#sem-{key.lower()}", Select).value)
 
         dim = self.query_one("#output-dim", Input).value.strip()
-        columns = self.edited_columns()
-        if columns is not None:
-            return ColumnsForm(
-                name=self.query_one("#name", Input).value, description=self.query_one("#description", Input).value,
-                data_type=select("Data"), task=select("Task"), library=select("Library"),
-                scenarios=tuple(self.query_one("#sem-scenario", SelectionList).selected), license=select("License"),
-                output_dim=int(dim) if dim.lstrip("-").isdigit() else None, columns=columns,
-                edited=list(columns) != (self._header_columns or []))
-        return PublishForm(
+        small = self.query_one("#allow-small", Checkbox)
+        fields = dict(
             name=self.query_one("#name", Input).value, description=self.query_one("#description", Input).value,
             data_type=select("Data"), task=select("Task"), library=select("Library"),
             scenarios=tuple(self.query_one("#sem-scenario", SelectionList).selected), license=select("License"),
             output_dim=int(dim) if dim.lstrip("-").isdigit() else None,
-            allow_small=self.query_one("#allow-small", Checkbox).display and self.query_one("#allow-small",
-                                                                                         Checkbox).value,
+            allow_small=small.display and small.value,
         )
+        columns = self.edited_columns()
+        if columns is not None:
+            return ColumnsForm(**fields, columns=columns, edited=list(columns) != (self._header_columns or []))
+        return PublishForm(**fields)
 
     def show_allow_small(self, shown: bool) -> None:
         """The allow-small checkbox, for a table under the private spec's minimum; unticked for each new file."""
