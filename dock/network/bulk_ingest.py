@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, replace
 
 from dock.errors import BudgetRefused, StoreError
 from dock.network.ingest import ingest, record_cost
@@ -82,8 +83,9 @@ def ingest_page(dock, page: list[SignedRecord], from_peer: str | None,
             id=signed.id, semantic_spec=signed.semantic_spec, model_config=signed.model_config, size=signed.size,
             publisher=signed.publisher, stat_spec_types=tuple(sorted(signed.spec_bytes or {})),
         )
+        columns = signed.prepared or prepare(signed).prepared
         new = NewRecord(record, specs, signed.publisher, signed.seq, signed.envelope, dict(signed.spec_bytes or {}),
-                        json.dumps(signed.semantic_spec, sort_keys=True))
+                        columns.semantic_json, columns.fields, columns.model_json)
         batch.append((position, new, cost))
         providers.append((signed.id, signed.publisher))
         lookup.existing.add(signed.id)  # a second copy later in the page is a duplicate
@@ -95,7 +97,7 @@ def _store_batch(dock, store: SyncStore, batch, providers, from_peer, admission,
     if not batch and not providers:
         return
     entries = [
-        (new.record.id, {name: getattr(new.record, name) for name in _index_fields()},
+        (new.record.id, dict(zip(_index_fields(), new.fields, strict=True)),
          [(compat_key(s), s.z, s.beta, float(s.gamma)) for s in new.specs], new.semantic_json)
         for _pos, new, _cost in batch
     ]
@@ -121,6 +123,27 @@ def _store_batch(dock, store: SyncStore, batch, providers, from_peer, admission,
         outcomes[position] = "stored"
         if admission is not None:
             admission.stored(cost, from_peer)
+
+
+@dataclass(frozen=True)
+class PreparedColumns:
+    """What storing a record derives from its semantic spec and model config, made once."""
+
+    semantic_json: str  # as the catalogue and the search index keep it
+    model_json: str
+    fields: tuple  # the index's semantic fields (engine._FIELD_NAMES order = the catalogue's columns)
+
+
+def prepare(signed: SignedRecord) -> SignedRecord:
+    """`signed` with its PreparedColumns (a tombstone as it is). Pure: runs in the verify pool's
+    worker processes, so the node's storing path only reads the result."""
+    if signed.kind != "record" or signed.prepared is not None:
+        return signed
+    view = LearnwareRecord(id=signed.id, semantic_spec=signed.semantic_spec or {}, model_config={}, size=signed.size)
+    columns = PreparedColumns(json.dumps(signed.semantic_spec, sort_keys=True),
+                              json.dumps(signed.model_config, sort_keys=True, default=list),
+                              tuple(getattr(view, name) for name in _index_fields()))
+    return replace(signed, prepared=columns)
 
 
 def _store_one(dock, new: NewRecord, from_peer, admission) -> str:

@@ -55,12 +55,19 @@ def shutdown() -> None:
 
 
 def decode_chunk(envelopes: list[bytes], now_ms: int) -> list[SignedRecord | str]:
+    """Decode and verify each envelope; a record also gets its catalogue columns prepared
+    (bulk_ingest.prepare: the semantic view, JSON texts), which would otherwise be made on the
+    node's one storing path, under the catalogue's lock."""
+    from dock.network.bulk_ingest import prepare
+
     out: list[SignedRecord | str] = []
     for data in envelopes:
         try:
-            out.append(decode_envelope(data, now_ms=now_ms))
+            signed = decode_envelope(data, now_ms=now_ms)
         except RecordError as exc:
             out.append(exc.reason)
+            continue
+        out.append(prepare(signed))
     return out
 
 

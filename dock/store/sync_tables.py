@@ -11,7 +11,6 @@ Uses the Catalogue's connection and lock (one DuckDB connection per process).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -43,6 +42,8 @@ class NewRecord:
     envelope: bytes
     spec_bytes: dict[str, bytes]  # as received (validated): stored as they are, not packed again
     semantic_json: str  # the record's semantic spec as the catalogue and the search index keep it
+    fields: tuple  # name, description, data_type, task_type, library_type, license, scenarios, input_dim, output_dim
+    model_json: str  # the model config as the catalogue keeps it
 
 
 class SyncStore:
@@ -93,9 +94,8 @@ class SyncStore:
         env_cols: list[list[Any]] = [[] for _ in range(4)]
         for item in new:
             r = item.record
-            row: list[Any] = [r.id, r.name, r.description, r.data_type, r.task_type, r.library_type, r.license,
-                   list(r.scenarios), r.input_dim, r.output_dim, item.semantic_json,
-                   json.dumps(r.model_config, sort_keys=True, default=list), r.size, r.publisher, r.created_at, now]
+            row: list[Any] = [r.id, *item.fields, item.semantic_json, item.model_json, r.size, r.publisher,
+                              r.created_at, now]
             for col, value in zip(lw_cols, row, strict=True):
                 col.append(value)
             for spec in item.specs:
