@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from dock.errors import BudgetRefused, StoreError
@@ -104,16 +106,21 @@ def _store_batch(dock, store: SyncStore, batch, providers, from_peer, admission,
     # The page's rows and their index entries appear together under the catalogue's (re-entrant)
     # lock: a search meanwhile (SearchIndex.sync compares counts) never finds the catalogue ahead
     # of the index, which would make it reload the page's records from the catalogue.
+    # The two are written at the same time (issue 16): the rows on a thread of their own through a
+    # cursor (DuckDB releases the GIL), the index here (its embedding runs in numpy, its files'
+    # flushes wait on the disk; its fingerprint re-enters the catalogue's lock on this thread).
+    # One after the other they were most of a late joiner's serial storing path.
+    rows = [new for _pos, new, _cost in batch]
     with dock.catalogue._lock:
-        try:
-            store.insert_records([new for _pos, new, _cost in batch], providers)
-        except StoreError:  # a local submit stored one of these ids meanwhile: each on its own
-            collided = True
+        index = dock._search_index
+        if index is None or not entries:
+            try:
+                store.insert_records(rows, providers)
+                collided = False
+            except StoreError:  # a local submit stored one of these ids meanwhile: each on its own
+                collided = True
         else:
-            collided = False
-            index = dock._search_index
-            if index is not None and entries:
-                index.add_many(entries)
+            collided = _insert_and_index(dock, store, index, rows, providers, entries)
     if collided:
         log.info("a page's bulk insert collided with a concurrent write; storing its records one by one")
         for position, new, _cost in batch:
@@ -144,6 +151,43 @@ def prepare(signed: SignedRecord) -> SignedRecord:
                               json.dumps(signed.model_config, sort_keys=True, default=list),
                               tuple(getattr(view, name) for name in _index_fields()))
     return replace(signed, prepared=columns)
+
+
+def _insert_and_index(dock, store: SyncStore, index, rows, providers, entries) -> bool:
+    """Insert the page's rows (another thread, a cursor) while indexing them (this thread, which
+    holds the catalogue's lock); True when the insert collided: the page's new index entries are
+    then taken out again, so the index never holds a record the catalogue does not."""
+    fresh = [entry[0] for entry in entries if entry[0] not in index.row_of]
+    cursor = dock.catalogue._con.cursor()
+    try:
+        inserting = _inserter().submit(store.insert_records, rows, providers, cursor)
+        try:
+            index.add_many(entries)
+        finally:
+            try:
+                inserting.result()
+                collided = False
+            except StoreError:  # a local submit stored one of these ids meanwhile: each on its own
+                collided = True
+    finally:
+        cursor.close()
+    if collided:
+        for learnware_id in fresh:  # the single path adds back what it stores
+            index.remove(learnware_id)
+    return collided
+
+
+_inserter_pool: ThreadPoolExecutor | None = None
+_inserter_lock = threading.Lock()
+
+
+def _inserter() -> ThreadPoolExecutor:
+    """One thread that inserts a page's rows while the page is indexed."""
+    global _inserter_pool
+    with _inserter_lock:
+        if _inserter_pool is None:
+            _inserter_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lwdock-bulk-insert")
+        return _inserter_pool
 
 
 def _store_one(dock, new: NewRecord, from_peer, admission) -> str:

@@ -11,6 +11,7 @@ Uses the Catalogue's connection and lock (one DuckDB connection per process).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -83,9 +84,13 @@ class SyncStore:
             out.setdefault(lid, set()).add(bytes(envelope))
         return out
 
-    def insert_records(self, new: list[NewRecord], providers: list[tuple[str, str]]) -> None:
+    def insert_records(self, new: list[NewRecord], providers: list[tuple[str, str]], connection=None) -> None:
         """Store records (learnwares, stat_specs, envelopes rows) and provider pairs (id, peer) in
-        one transaction. StoreError (nothing stored) when an id is already there."""
+        one transaction. StoreError (nothing stored) when an id is already there.
+
+        `connection`: a cursor of the catalogue's connection (its own DuckDB connection) to write
+        on instead, without taking the catalogue's lock: the caller holds that lock on another
+        thread meanwhile (bulk_ingest indexes the page there while this inserts it)."""
         if not new and not providers:
             return
         now = datetime.now(timezone.utc)
@@ -111,8 +116,8 @@ class SyncStore:
         lw_types = ["VARCHAR"] * 7 + ["VARCHAR[]", "INTEGER", "INTEGER", "VARCHAR", "VARCHAR", "BIGINT",
                                       "VARCHAR", "TIMESTAMPTZ", "TIMESTAMPTZ"]
         spec_types = ["VARCHAR", "VARCHAR", "VARCHAR", "INTEGER", "INTEGER", "DOUBLE", "BIGINT", "BLOB", "BLOB", "BLOB"]
-        with self._lock:
-            con = self._con
+        with self._lock if connection is None else contextlib.nullcontext():
+            con = self._con if connection is None else connection
             con.execute("BEGIN TRANSACTION")
             try:
                 if new:
