@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# --compare: the late joiner (and the verify workers it spawns, which import this file again)
+# runs the checkout named in LWDOCK_BENCH_CODE
+sys.path.insert(0, os.environ.get("LWDOCK_BENCH_CODE") or str(Path(__file__).resolve().parents[1]))
 
 
 def _wait(condition, timeout: float, poll: float = 0.005) -> float | None:
@@ -169,6 +171,7 @@ def _run_late_child(home: Path, n_records: int, sources: list, code: str | None)
         [*prefix, sys.executable, __file__, "--late-child", str(home), "--records", str(n_records),
          "--bootstrap", ",".join(s.node.addrs[0] for s in sources), *(["--code", code] if code else [])],
         capture_output=True, text=True, timeout=1800,
+        env={**os.environ, "LWDOCK_BENCH_CODE": str(Path(code).resolve())} if code else None,
     )
     if child.returncode != 0:
         raise SystemExit(f"late joiner failed:\n{child.stderr[-3000:]}")
@@ -277,8 +280,6 @@ def main() -> None:
     if os.environ.get("LWDOCK_BENCH_DEBUG"):
         logging.getLogger("dock.network.sync_pages").setLevel(logging.DEBUG)
     if args.late_child:
-        if args.code:  # --compare: the late joiner runs that checkout's dock
-            sys.path.insert(0, str(Path(args.code).resolve()))
         late_child(Path(args.late_child), args.records, args.bootstrap.split(","))
         return
     rows = []
