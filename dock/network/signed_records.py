@@ -58,8 +58,7 @@ class SignedRecord:
     # them again (issue 16); not part of the record's identity
     parsed_specs: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     # the catalogue columns bulk storing derives from it (dock/network/bulk_ingest.prepare), made
-    # where it was verified (a worker process) so the node's single storing path does not; None:
-    # derived when stored
+    # once; None: derived when stored
     prepared: Any = field(default=None, compare=False, repr=False)
 
     def stat_specs(self) -> dict[str, Any]:
