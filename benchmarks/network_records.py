@@ -26,15 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# --compare: the late joiner (and the verify workers it spawns, which import this file again)
+# runs the checkout named in LWDOCK_BENCH_CODE
+sys.path.insert(0, os.environ.get("LWDOCK_BENCH_CODE") or str(Path(__file__).resolve().parents[1]))
 
 
-def _wait(condition, timeout: float) -> float | None:
+def _wait(condition, timeout: float, poll: float = 0.005) -> float | None:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if condition():
             return time.monotonic() - start
-        time.sleep(0.005)
+        time.sleep(poll)
     return None
 
 
@@ -133,36 +135,57 @@ def _source(root: Path, name: str, signed: list):
     return service
 
 
-def late_joiner(root: Path, n_records: int, n_sources: int = 1) -> dict:
+def late_joiner(root: Path, n_records: int, n_sources: int = 1, compare: str | None = None) -> list[dict]:
     """A fresh node (its own process: its RSS is its own) bootstraps to `n_sources` peers that
     hold n_records between them (distinct records, split evenly); time until it holds them all,
-    its peak RSS, and a search issued when it holds half."""
-    import subprocess
-
+    its peak RSS, and a search issued when it holds half. With `compare` (another checkout of
+    lwdock, e.g. main), a late joiner running that code syncs from the same sources first, then
+    one running this code: the same load, back to back."""
     made = time.monotonic()
     signed = _signed_records(n_records)
     share = -(-n_records // n_sources)
     sources = [_source(root, f"source{k}", signed[k * share:(k + 1) * share]) for k in range(n_sources)]
     setup = time.monotonic() - made
     del signed
+    rows = []
     try:
-        child = subprocess.run(
-            [sys.executable, __file__, "--late-child", str(root / "late"), "--records", str(n_records),
-             "--bootstrap", ",".join(s.node.addrs[0] for s in sources)],
-            capture_output=True, text=True, timeout=1800,
-        )
-        if child.returncode != 0:
-            raise SystemExit(f"late joiner failed:\n{child.stderr[-3000:]}")
-        if os.environ.get("LWDOCK_BENCH_DEBUG"):
-            sys.stderr.write(child.stderr)
-        row = json.loads(child.stdout.strip().splitlines()[-1])
+        for n, code in enumerate([compare, None] if compare else [None]):
+            row = _run_late_child(root / f"late{n}", n_records, sources, code)
+            row.update(bench="late_joiner", sources=n_sources, setup_s=round(setup, 1),
+                       target_s=60.0 if n_sources == 1 else 40.0, code=code or "this")
+            rows.append(row)
     finally:
         for n in sources:
             n.stop()
             n.dock.close()
-    row.update(bench="late_joiner", sources=n_sources, setup_s=round(setup, 1),
-               target_s=60.0 if n_sources == 1 else 40.0)
+    return rows
+
+
+def _run_late_child(home: Path, n_records: int, sources: list, code: str | None) -> dict:
+    import subprocess
+
+    # LWDOCK_BENCH_CHILD_PREFIX="py-spy record -o out.txt --format raw --subprocesses --" profiles it
+    prefix = os.environ.get("LWDOCK_BENCH_CHILD_PREFIX", "").split()
+    load_before = os.getloadavg()[0]
+    child = subprocess.run(
+        [*prefix, sys.executable, __file__, "--late-child", str(home), "--records", str(n_records),
+         "--bootstrap", ",".join(s.node.addrs[0] for s in sources), *(["--code", code] if code else [])],
+        capture_output=True, text=True, timeout=1800,
+        env={**os.environ, "LWDOCK_BENCH_CODE": str(Path(code).resolve())} if code else None,
+    )
+    if child.returncode != 0:
+        raise SystemExit(f"late joiner failed:\n{child.stderr[-3000:]}")
+    if os.environ.get("LWDOCK_BENCH_DEBUG"):
+        sys.stderr.write(child.stderr)
+    row = json.loads([line for line in child.stdout.splitlines() if line.startswith("{")][-1])
+    row["load_avg"] = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
     return row
+
+
+# The late joiner polls its catalogue's count every 50 ms (a DuckDB query under the catalogue's
+# lock, which the pages' inserts take too): at most 50 ms late, and no measurable share of the
+# node's CPU (at 5 ms the polling itself took ~2-5% of the run).
+_POLL = 0.05
 
 
 def late_child(home: Path, n_records: int, bootstrap: list[str]) -> None:
@@ -192,13 +215,14 @@ def late_child(home: Path, n_records: int, bootstrap: list[str]) -> None:
     service.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=bootstrap)
     search_ms = held_at_search = None
     try:
-        if _wait(lambda: dock.catalogue.count() >= n_records // 2, 1500) is not None:
+        if _wait(lambda: dock.catalogue.count() >= n_records // 2, 1500, _POLL) is not None:
             t = time.perf_counter()
             dock.search(user_info)
             search_ms, held_at_search = (time.perf_counter() - t) * 1000, dock.catalogue.count()
-        elapsed = _wait(lambda: dock.catalogue.count() >= n_records, 1500)
+        elapsed = _wait(lambda: dock.catalogue.count() >= n_records, 1500, _POLL)
         total = time.monotonic() - start if elapsed is not None else float("inf")
         held = dock.catalogue.count()
+        cpu = _cpu_seconds()
     finally:
         stop.set()
         service.stop()
@@ -206,7 +230,27 @@ def late_child(home: Path, n_records: int, bootstrap: list[str]) -> None:
     print(json.dumps({"records": n_records, "seconds_to_all": round(total, 2), "held": held,
                       "records_per_s": round(held / total) if total else None, "peak_rss_mb": round(peak[0]),
                       "search_mid_sync_ms": None if search_ms is None else round(search_ms, 1),
-                      "held_at_search": held_at_search}))
+                      "held_at_search": held_at_search, **cpu}))
+
+
+def _cpu_seconds() -> dict:
+    """CPU seconds (user + system) of this process and of the verify pool's worker processes so
+    far: where a late joiner's two cores went (the sources' share is the rest of the machine's)."""
+    import resource
+
+    from dock.network import verify_pool
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    workers = 0.0
+    pool = verify_pool._pool
+    for pid in list(getattr(pool, "_processes", None) or {}):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            workers += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            continue
+    return {"cpu_node_s": round(usage.ru_utime + usage.ru_stime, 1), "cpu_verify_workers_s": round(workers, 1)}
 
 
 def _rss_mb() -> float:
@@ -226,6 +270,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--late-child", help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
+    parser.add_argument("--compare", metavar="CHECKOUT",
+                        help="also run the late joiner with the lwdock code in CHECKOUT (e.g. main), same sources")
+    parser.add_argument("--code", help=argparse.SUPPRESS)
     args = parser.parse_args()
     import logging
 
@@ -240,10 +287,10 @@ def main() -> None:
         if args.nodes > 1:
             rows.append(spread(Path(tmp) / "spread", args.nodes, args.repeats))
         for n_sources in (int(n) for n in args.sources.split(",")):
-            rows.append(late_joiner(Path(tmp) / f"late{n_sources}", args.records, n_sources))
+            rows += late_joiner(Path(tmp) / f"late{n_sources}", args.records, n_sources, args.compare)
     load = os.getloadavg()[0]
     for row in rows:
-        row["load_avg"] = round(load, 2)
+        row.setdefault("load_avg", round(load, 2))
         if args.json:
             print(json.dumps(row))
     if args.json:
@@ -254,11 +301,13 @@ def main() -> None:
             print(f"spread over {row['nodes']} nodes (line): p50 {row['seconds_p50']:.3f} s, max "
                   f"{row['seconds_max']:.3f} s (target < {row['target_s']} s); runs {runs}")
         else:
-            print(f"late joiner from {row['sources']} peer(s): {row['held']}/{row['records']} records in "
+            print(f"late joiner ({row['code']}) from {row['sources']} peer(s): {row['held']}/{row['records']} records "
+                  f"in "
                   f"{row['seconds_to_all']:.1f} s = {row['records_per_s']} records/s "
                   f"(target <= {row['target_s']:.0f} s); "
                   f"peak RSS {row['peak_rss_mb']} MB; search mid-sync {row['search_mid_sync_ms']} ms at "
-                  f"{row['held_at_search']} held; setup {row['setup_s']} s")
+                  f"{row['held_at_search']} held; setup {row['setup_s']} s; CPU node {row.get('cpu_node_s')} s + "
+                  f"verify workers {row.get('cpu_verify_workers_s')} s; load {row['load_avg']}")
     print(f"load average {load:.2f} on {os.cpu_count()} cores")
 
 

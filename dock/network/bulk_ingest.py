@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 from dock.errors import BudgetRefused, StoreError
 from dock.network.ingest import ingest, record_cost
@@ -82,8 +85,9 @@ def ingest_page(dock, page: list[SignedRecord], from_peer: str | None,
             id=signed.id, semantic_spec=signed.semantic_spec, model_config=signed.model_config, size=signed.size,
             publisher=signed.publisher, stat_spec_types=tuple(sorted(signed.spec_bytes or {})),
         )
+        columns = signed.prepared or prepare(signed).prepared
         new = NewRecord(record, specs, signed.publisher, signed.seq, signed.envelope, dict(signed.spec_bytes or {}),
-                        json.dumps(signed.semantic_spec, sort_keys=True))
+                        columns.semantic_json, columns.fields, columns.model_json)
         batch.append((position, new, cost))
         providers.append((signed.id, signed.publisher))
         lookup.existing.add(signed.id)  # a second copy later in the page is a duplicate
@@ -95,23 +99,28 @@ def _store_batch(dock, store: SyncStore, batch, providers, from_peer, admission,
     if not batch and not providers:
         return
     entries = [
-        (new.record.id, {name: getattr(new.record, name) for name in _index_fields()},
+        (new.record.id, dict(zip(_index_fields(), new.fields, strict=True)),
          [(compat_key(s), s.z, s.beta, float(s.gamma)) for s in new.specs], new.semantic_json)
         for _pos, new, _cost in batch
     ]
     # The page's rows and their index entries appear together under the catalogue's (re-entrant)
     # lock: a search meanwhile (SearchIndex.sync compares counts) never finds the catalogue ahead
     # of the index, which would make it reload the page's records from the catalogue.
+    # The two are written at the same time (issue 16): the rows on a thread of their own through a
+    # cursor (DuckDB releases the GIL), the index here (its embedding runs in numpy, its files'
+    # flushes wait on the disk; its fingerprint re-enters the catalogue's lock on this thread).
+    # One after the other they were most of a late joiner's serial storing path.
+    rows = [new for _pos, new, _cost in batch]
     with dock.catalogue._lock:
-        try:
-            store.insert_records([new for _pos, new, _cost in batch], providers)
-        except StoreError:  # a local submit stored one of these ids meanwhile: each on its own
-            collided = True
+        index = dock._search_index
+        if index is None or not entries:
+            try:
+                store.insert_records(rows, providers)
+                collided = False
+            except StoreError:  # a local submit stored one of these ids meanwhile: each on its own
+                collided = True
         else:
-            collided = False
-            index = dock._search_index
-            if index is not None and entries:
-                index.add_many(entries)
+            collided = _insert_and_index(dock, store, index, rows, providers, entries)
     if collided:
         log.info("a page's bulk insert collided with a concurrent write; storing its records one by one")
         for position, new, _cost in batch:
@@ -121,6 +130,64 @@ def _store_batch(dock, store: SyncStore, batch, providers, from_peer, admission,
         outcomes[position] = "stored"
         if admission is not None:
             admission.stored(cost, from_peer)
+
+
+@dataclass(frozen=True)
+class PreparedColumns:
+    """What storing a record derives from its semantic spec and model config, made once."""
+
+    semantic_json: str  # as the catalogue and the search index keep it
+    model_json: str
+    fields: tuple  # the index's semantic fields (engine._FIELD_NAMES order = the catalogue's columns)
+
+
+def prepare(signed: SignedRecord) -> SignedRecord:
+    """`signed` with its PreparedColumns (a tombstone as it is). Pure: it could run in the verify
+    pool's workers, but measured there it cost more CPU in all than it saved the node."""
+    if signed.kind != "record" or signed.prepared is not None:
+        return signed
+    view = LearnwareRecord(id=signed.id, semantic_spec=signed.semantic_spec or {}, model_config={}, size=signed.size)
+    columns = PreparedColumns(json.dumps(signed.semantic_spec, sort_keys=True),
+                              json.dumps(signed.model_config, sort_keys=True, default=list),
+                              tuple(getattr(view, name) for name in _index_fields()))
+    return replace(signed, prepared=columns)
+
+
+def _insert_and_index(dock, store: SyncStore, index, rows, providers, entries) -> bool:
+    """Insert the page's rows (another thread, a cursor) while indexing them (this thread, which
+    holds the catalogue's lock); True when the insert collided: the page's new index entries are
+    then taken out again, so the index never holds a record the catalogue does not."""
+    fresh = [entry[0] for entry in entries if entry[0] not in index.row_of]
+    cursor = dock.catalogue._con.cursor()
+    try:
+        inserting = _inserter().submit(store.insert_records, rows, providers, cursor)
+        try:
+            index.add_many(entries)
+        finally:
+            try:
+                inserting.result()
+                collided = False
+            except StoreError:  # a local submit stored one of these ids meanwhile: each on its own
+                collided = True
+    finally:
+        cursor.close()
+    if collided:
+        for learnware_id in fresh:  # the single path adds back what it stores
+            index.remove(learnware_id)
+    return collided
+
+
+_inserter_pool: ThreadPoolExecutor | None = None
+_inserter_lock = threading.Lock()
+
+
+def _inserter() -> ThreadPoolExecutor:
+    """One thread that inserts a page's rows while the page is indexed."""
+    global _inserter_pool
+    with _inserter_lock:
+        if _inserter_pool is None:
+            _inserter_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lwdock-bulk-insert")
+        return _inserter_pool
 
 
 def _store_one(dock, new: NewRecord, from_peer, admission) -> str:

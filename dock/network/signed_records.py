@@ -57,6 +57,9 @@ class SignedRecord:
     # the specs decode_envelope parsed and validated from spec_bytes, so storing does not parse
     # them again (issue 16); not part of the record's identity
     parsed_specs: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # the catalogue columns bulk storing derives from it (dock/network/bulk_ingest.prepare), made
+    # once; None: derived when stored
+    prepared: Any = field(default=None, compare=False, repr=False)
 
     def stat_specs(self) -> dict[str, Any]:
         from specs import spec_from_bytes

@@ -11,7 +11,7 @@ Uses the Catalogue's connection and lock (one DuckDB connection per process).
 
 from __future__ import annotations
 
-import json
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -42,6 +42,8 @@ class NewRecord:
     envelope: bytes
     spec_bytes: dict[str, bytes]  # as received (validated): stored as they are, not packed again
     semantic_json: str  # the record's semantic spec as the catalogue and the search index keep it
+    fields: tuple  # name, description, data_type, task_type, library_type, license, scenarios, input_dim, output_dim
+    model_json: str  # the model config as the catalogue keeps it
 
 
 class SyncStore:
@@ -81,9 +83,13 @@ class SyncStore:
             out.setdefault(lid, set()).add(bytes(envelope))
         return out
 
-    def insert_records(self, new: list[NewRecord], providers: list[tuple[str, str]]) -> None:
+    def insert_records(self, new: list[NewRecord], providers: list[tuple[str, str]], connection=None) -> None:
         """Store records (learnwares, stat_specs, envelopes rows) and provider pairs (id, peer) in
-        one transaction. StoreError (nothing stored) when an id is already there."""
+        one transaction. StoreError (nothing stored) when an id is already there.
+
+        `connection`: a cursor of the catalogue's connection (its own DuckDB connection) to write
+        on instead, without taking the catalogue's lock: the caller holds that lock on another
+        thread meanwhile (bulk_ingest indexes the page there while this inserts it)."""
         if not new and not providers:
             return
         now = datetime.now(timezone.utc)
@@ -92,10 +98,8 @@ class SyncStore:
         env_cols: list[list[Any]] = [[] for _ in range(4)]
         for item in new:
             r = item.record
-            row: list[Any] = [r.id, r.name, r.description, r.data_type, r.task_type, r.library_type, r.license,
-                   list(r.scenarios), r.input_dim, r.output_dim, item.semantic_json,
-                   json.dumps(r.model_config, sort_keys=True, default=list), r.size, r.publisher, r.created_at, now,
-                   *listing_columns(r.name, item.specs)]  # 0009: name_key, spec_types
+            row: list[Any] = [r.id, *item.fields, item.semantic_json, item.model_json, r.size, r.publisher,
+                              r.created_at, now, *listing_columns(r.name, item.specs)]  # 0009: name_key, spec_types
             for col, value in zip(lw_cols, row, strict=True):
                 col.append(value)
             for spec in item.specs:  # the points are stored once, as spec_bytes (migration 0008)
@@ -109,8 +113,8 @@ class SyncStore:
         lw_types = ["VARCHAR"] * 7 + ["VARCHAR[]", "INTEGER", "INTEGER", "VARCHAR", "VARCHAR", "BIGINT",
                                       "VARCHAR", "TIMESTAMPTZ", "TIMESTAMPTZ", "VARCHAR", "VARCHAR[]"]
         spec_types = ["VARCHAR", "VARCHAR", "VARCHAR", "INTEGER", "INTEGER", "DOUBLE", "BIGINT", "BLOB"]
-        with self._lock:
-            con = self._con
+        with self._lock if connection is None else contextlib.nullcontext():
+            con = self._con if connection is None else connection
             con.execute("BEGIN TRANSACTION")
             try:
                 if new:

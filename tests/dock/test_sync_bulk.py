@@ -180,3 +180,42 @@ def test_sync_on_demand_needs_the_network_and_resumes_from_the_cursor(net, tmp_p
     again = next(s for s in late.syncs.progress()["sessions"] if s["peer"] == source.node.peer_id)
     assert again["state"] == "done" and again["received"] == 0  # nothing after the cursor
     assert late.dock.catalogue.count() == 20
+
+
+def test_a_page_whose_insert_collides_leaves_no_index_entry_behind(tmp_path):
+    """The rows are inserted on another thread while the page is indexed (issue 16): when the
+    insert collides (a local write stored one of the ids after the page's lookup), the page's
+    new index entries are taken out again, and the one-at-a-time path then stores the rest."""
+    from dock.network.bulk_ingest import _insert_and_index, ingest_page, prepare
+    from dock.records import LearnwareRecord, compat_key
+    from dock.search.engine import _FIELD_NAMES
+    from dock.store.sync_tables import NewRecord
+
+    alice = Identity.generate()
+    now = _now_ms()
+    signed = [prepare(decode_envelope(record(alice, _fake_id(f"c{n}"), seq=now - 10))) for n in range(3)]
+    with Dock.open(tmp_path / "dock") as dock:
+        dock.search(UserInfo(semantic_spec={}))  # an index to keep up to date
+        index = dock._search_index
+        ingest_page(dock, signed[1:2], "peer")  # the "local write" that wins the race for c1
+        assert set(index.row_of) == {signed[1].id}
+        rows, entries = [], []
+        for s in signed:
+            specs = list(s.stat_specs().values())
+            rows.append(NewRecord(LearnwareRecord(id=s.id, semantic_spec=s.semantic_spec, model_config=s.model_config,
+                                                  size=s.size, publisher=s.publisher), specs, s.publisher, s.seq,
+                                  s.envelope, dict(s.spec_bytes), s.prepared.semantic_json, s.prepared.fields,
+                                  s.prepared.model_json))
+            entries.append((s.id, dict(zip(_FIELD_NAMES, s.prepared.fields, strict=True)),
+                            [(compat_key(x), x.z, x.beta, float(x.gamma)) for x in specs], s.prepared.semantic_json))
+        store = SyncStore(dock.catalogue)
+        with dock.catalogue._lock:
+            assert _insert_and_index(dock, store, index, rows, [], entries) is True  # collided
+        assert dock.catalogue.learnware_ids() == [signed[1].id]  # nothing of the page stored ...
+        assert set(index.row_of) == {signed[1].id}  # ... nor left in the index; c1 still indexed
+        assert len(index) == 1
+        outcomes, refused = ingest_page(dock, signed, "peer")  # the honest path still works
+        assert (outcomes, refused) == (["stored", "duplicate", "stored"], {})
+        assert set(index.row_of) == set(dock.catalogue.learnware_ids()) == {s.id for s in signed}
+        query = next(iter(signed[0].stat_specs().values()))
+        assert len(dock.search(UserInfo(stat_info={query.type: query})).single) == 3
