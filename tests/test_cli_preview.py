@@ -5,7 +5,6 @@ worker processes, `lwdock` as a subprocess."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -25,22 +24,16 @@ def _write_csv(path: Path, X: np.ndarray, y: np.ndarray) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo(request, tmp_path_factory):
+def demo(tmp_path_factory, demo_zips_all):
     """A dock holding the eight demo learnwares, and the demo's data files (labels in `label`). The
-    zips are cached in pytest's cache folder, keyed by the code that decides their bytes."""
-    import sklearn
-
+    zips are built once per session (tests/conftest.py demo_xdg_cache)."""
     from dock import Dock
-    from dock.demo.market import build_demo_zips, load_dataset
+    from dock.demo.market import load_dataset
 
-    digest = hashlib.sha256(f"{np.__version__} {sklearn.__version__}".encode())
-    for rel in ("dock/demo/market.py", "dock/package/pack.py", "specs/table.py", "specs/rkme_fit.py"):
-        digest.update((ROOT / rel).read_bytes())
-    zips = Path(request.config.cache.mkdir("lwdock-preview-zips")) / digest.hexdigest()[:16]
     folder = tmp_path_factory.mktemp("preview")
     home = folder / "home"
     with Dock.open(home) as dock:
-        for path in build_demo_zips(zips, reuse_existing=True):
+        for path in demo_zips_all:
             dock.submit(path)
     files = {"digits": _write_csv(folder / "digits_0-5.csv", *load_dataset("load_digits", (0, 1, 2, 3, 4, 5))),
              "iris": _write_csv(folder / "iris.csv", *load_dataset("load_iris"))}

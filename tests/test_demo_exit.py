@@ -70,9 +70,9 @@ class Terminal:
 
 
 @pytest.fixture
-def zip_cache(request):
-    """The demo's zips, built once and kept in pytest's cache (never the user's real cache)."""
-    return Path(request.config.cache.mkdir("lwdock-demo-exit-xdg-cache"))
+def zip_cache(demo_xdg_cache):
+    """The demo's zips, built once per session (never the user's real cache: tests/conftest.py)."""
+    return demo_xdg_cache
 
 
 @pytest.mark.parametrize("how", ["SIGHUP in the UI", "SIGTERM in the UI", "SIGTERM while building"])

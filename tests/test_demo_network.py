@@ -13,8 +13,9 @@ from specs import generate_stat_spec
 from tests.helpers import wait_until
 
 
-def test_demo_network_serves_search_fetch_and_reuse(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # never the user's real cache
+def test_demo_network_serves_search_fetch_and_reuse(tmp_path, monkeypatch, demo_xdg_cache):
+    # the session's demo zips (tests/conftest.py), never the user's real cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(demo_xdg_cache))
     total = sum(len(names) for names in NODE_LEARNWARES.values())
     demo = DemoNetwork(tmp_path / "demo").start()
     procs = list(demo.procs)

@@ -200,7 +200,11 @@ def _fresh_venv(tmp_path: Path, wheel: Path) -> Path:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
+    # --no-compile: pip would byte-compile every installed module (numpy, scipy, scikit-learn,
+    # textual, ...: tens of seconds on 2 cores); what the workflow imports compiles as it loads,
+    # as in any install, and nothing here depends on .pyc files being there beforehand
+    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile",
+                           "--disable-pip-version-check", str(wheel)],
                           capture_output=True, text=True, env=env, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return venv

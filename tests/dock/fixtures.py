@@ -7,6 +7,7 @@ reference-format stat spec JSON), so the tests prove lwdock imports such zips un
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import textwrap
@@ -98,6 +99,19 @@ def reference_yaml(kwargs: dict, class_name: str = "PickleLoadedModel") -> str:
 
 def reference_files(model=None, X=None, sem: dict | None = None) -> dict[str, bytes]:
     """The files of a reference-layout pickle learnware (iris LogisticRegression by default)."""
+    if model is None and X is None and sem is None:
+        return dict(_default_reference_files())  # a fresh dict: callers replace entries
+    return _reference_files(model, X, sem)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_reference_files() -> tuple[tuple[str, bytes], ...]:
+    """The default iris learnware's files, made once: the fits (LogisticRegression, seeded k-means)
+    are deterministic, so every call gave these same bytes, and dozens of tests ask for them."""
+    return tuple(_reference_files(None, None, None).items())
+
+
+def _reference_files(model, X, sem: dict | None) -> dict[str, bytes]:
     if model is None:
         model, X, _ = fitted_iris_model()
     kwargs = {"input_shape": (X.shape[1],), "output_shape": (1,), "predict_method": "predict",

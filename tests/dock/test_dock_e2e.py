@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,11 @@ LINEAR = """
 """
 
 
-def _other_market(tmp_path: Path) -> list[Path]:
-    """Four dim-4 learnwares trained on data unlike iris, so iris must be told apart by its spec."""
+@pytest.fixture(scope="module")
+def other_market(tmp_path_factory) -> list[Path]:
+    """Four dim-4 learnwares trained on data unlike iris, so iris must be told apart by its spec.
+    Built once for the module (four spec fits); the tests only read the zips."""
+    tmp_path = tmp_path_factory.mktemp("other-market")
     from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
     rng = np.random.default_rng(0)
@@ -55,10 +59,10 @@ def dock(tmp_path):
         yield d
 
 
-def test_reference_zip_is_found_top1_loaded_and_predicts_like_the_original(tmp_path, dock):
+def test_reference_zip_is_found_top1_loaded_and_predicts_like_the_original(tmp_path, dock, other_market):
     model, X, y = fitted_iris_model()
     iris_zip = write_zip(tmp_path / "iris.zip", reference_files(model=model, X=X))
-    others = [dock.submit(p) for p in _other_market(tmp_path)]
+    others = [dock.submit(p) for p in other_market]
     iris_id = dock.submit(iris_zip)
     assert iris_id == hashlib.sha256(iris_zip.read_bytes()).hexdigest()
     assert len(set(others + [iris_id])) == 5 == len(dock.list())
@@ -96,7 +100,9 @@ def _symlink_entry() -> zipfile.ZipInfo:
     return info
 
 
-def _bad_zips(tmp_path: Path) -> dict[str, tuple[bytes, type, str]]:
+def _bad_zips(tmp_path: Path) -> dict[str, tuple[Callable[[], bytes], type, str]]:
+    """Each case's zip is built only when asked for (a model zip fits a spec: a parametrized test
+    building all eleven for every case spent most of its time on zips it never submitted)."""
     files = reference_files()
     good = list(files.items())
     model, X, _ = fitted_iris_model()
@@ -117,21 +123,22 @@ def _bad_zips(tmp_path: Path) -> dict[str, tuple[bytes, type, str]]:
         return _zip_with(list(package_files(source, X, semantic()).items()))
 
     return {
-        "dotdot": (_zip_with(good + [("../evil.py", b"x")]), PackageError, ".."),
-        "absolute": (_zip_with(good + [("/etc/evil", b"x")]), PackageError, "absolute"),
-        "symlink": (_zip_with(good + [(_symlink_entry(), b"/etc/passwd")]), PackageError, "link"),
-        "bomb": (_zip_with(good + [("bomb.bin", b"\0" * (8 << 20))]), PackageError, "ratio"),
-        "no_yaml": (_zip_with([(n, d) for n, d in good if n != "learnware.yaml"]), PackageError, "learnware.yaml"),
-        "nan_spec": (replaced("stat_spec.json", json.dumps(nan_spec).encode()), PackageError, "finite"),
-        "short_beta": (replaced("stat_spec.json", json.dumps(short_beta).encode()), PackageError, "beta"),
+        "dotdot": (lambda: _zip_with(good + [("../evil.py", b"x")]), PackageError, ".."),
+        "absolute": (lambda: _zip_with(good + [("/etc/evil", b"x")]), PackageError, "absolute"),
+        "symlink": (lambda: _zip_with(good + [(_symlink_entry(), b"/etc/passwd")]), PackageError, "link"),
+        "bomb": (lambda: _zip_with(good + [("bomb.bin", b"\0" * (8 << 20))]), PackageError, "ratio"),
+        "no_yaml": (lambda: _zip_with([(n, d) for n, d in good if n != "learnware.yaml"]), PackageError,
+                    "learnware.yaml"),
+        "nan_spec": (lambda: replaced("stat_spec.json", json.dumps(nan_spec).encode()), PackageError, "finite"),
+        "short_beta": (lambda: replaced("stat_spec.json", json.dumps(short_beta).encode()), PackageError, "beta"),
         "bad_semantic": (
-            replaced("semantic_specification.json", json.dumps(bad_semantic).encode()),
+            lambda: replaced("semantic_specification.json", json.dumps(bad_semantic).encode()),
             PackageError,
             "Clasification",
         ),
-        "predict_raises": (model_zip(raising), CheckError, "model exploded"),
-        "wrong_shape": (model_zip(wrong_shape), CheckError, "shape"),
-        "sleeps_forever": (model_zip(sleeper), CheckError, "did not answer"),
+        "predict_raises": (lambda: model_zip(raising), CheckError, "model exploded"),
+        "wrong_shape": (lambda: model_zip(wrong_shape), CheckError, "shape"),
+        "sleeps_forever": (lambda: model_zip(sleeper), CheckError, "did not answer"),
     }
 
 
@@ -154,9 +161,9 @@ def _bad_zips(tmp_path: Path) -> dict[str, tuple[bytes, type, str]]:
 def test_bad_input_is_refused_and_the_dock_is_unchanged(case, tmp_path, dock):
     dock.submit(write_zip(tmp_path / "iris.zip", reference_files()))
     before = _snapshot(dock)
-    data, error, words = _bad_zips(tmp_path)[case]
+    build, error, words = _bad_zips(tmp_path)[case]
     bad = tmp_path / f"{case}.zip"
-    bad.write_bytes(data)
+    bad.write_bytes(build())
     with pytest.raises(error) as raised:
         dock.submit(bad, timeout=3.0)
     assert words.lower() in str(raised.value).lower(), str(raised.value)
@@ -164,11 +171,11 @@ def test_bad_input_is_refused_and_the_dock_is_unchanged(case, tmp_path, dock):
     assert list(dock.home.blob_tmp.iterdir()) == []
 
 
-def test_restart_keeps_everything_and_remove_never_touches_another_blob(tmp_path):
+def test_restart_keeps_everything_and_remove_never_touches_another_blob(tmp_path, other_market):
     home = tmp_path / "home"
     model, X, y = fitted_iris_model()
     iris_zip = write_zip(tmp_path / "iris.zip", reference_files(model=model, X=X))
-    other_zip = _other_market(tmp_path)[0]
+    other_zip = other_market[0]
     with Dock.open(home) as dock:
         iris_id, other_id = dock.submit(iris_zip), dock.submit(other_zip)
         other_blob = dock.blobs.path(other_id).read_bytes()

@@ -4,6 +4,7 @@ fresh identities, endless syncs. Each test also checks that the honest path stil
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -44,9 +45,16 @@ def _fake_id(text: str) -> str:
 
 
 def _spec_bytes(shift: float = 0.0) -> dict[str, bytes]:
+    return dict(_fitted_spec_bytes(shift))  # a fresh dict: a caller may add to it
+
+
+@functools.lru_cache(maxsize=None)
+def _fitted_spec_bytes(shift: float) -> tuple[tuple[str, bytes], ...]:
+    """The fit is seeded, so its bytes are the same every call: fitted once per shift (the bulk sync
+    tests sign thousands of records, and a fit per record was most of their time)."""
     X = np.random.default_rng(0).normal(size=(60, 4)) + shift
     spec = generate_stat_spec(type="table", X=X, K=5, seed=0)
-    return {spec.type: spec.to_bytes()}
+    return ((spec.type, spec.to_bytes()),)
 
 
 def record(identity, learnware_id: str, *, seq: int | None = None, model: dict | None = None,

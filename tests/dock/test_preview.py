@@ -4,6 +4,8 @@ while the others are measured, and cancelling stops between candidates."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -35,19 +37,29 @@ def test_sample_is_seeded_stratified_and_keeps_a_rare_class():
     assert regression.rows == 100 and not regression.stratified
 
 
-@pytest.fixture
-def dock(tmp_path):
+@pytest.fixture(scope="module")
+def seeded_home(tmp_path_factory):
+    """A dock home holding the three learnwares, submitted (checks run in workers) once for the
+    module; each test opens its own copy."""
+    folder = tmp_path_factory.mktemp("preview-market")
     model, X, _ = fitted_iris_model()
     zips = {
-        "good": write_zip(tmp_path / "good.zip", reference_files(model, X, semantic(name="iris good"))),
-        "picky": write_zip(tmp_path / "picky.zip", package_files(model_source(PICKY), X,
-                                                                 semantic(name="iris picky"))),
-        "reg": write_zip(tmp_path / "reg.zip", package_files(
+        "good": write_zip(folder / "good.zip", reference_files(model, X, semantic(name="iris good"))),
+        "picky": write_zip(folder / "picky.zip", package_files(model_source(PICKY), X,
+                                                               semantic(name="iris picky"))),
+        "reg": write_zip(folder / "reg.zip", package_files(
             model_source(FIRST_COLUMN), X, semantic(out_dim=1, task="Regression", name="iris sepal"))),
     }
-    with Dock.open(tmp_path / "home") as opened:
+    with Dock.open(folder / "home") as opened:
         for path in zips.values():
             opened.submit(path)
+    return folder / "home"
+
+
+@pytest.fixture
+def dock(seeded_home, tmp_path):
+    shutil.copytree(seeded_home, tmp_path / "home")
+    with Dock.open(tmp_path / "home") as opened:
         yield opened
 
 

@@ -1,8 +1,9 @@
 """TUI test fixtures: a real embedded dock seeded with demo learnwares, built once per session.
 
-Packing + checks cost a few seconds per learnware, so the zips are cached in pytest's cache
-folder (keyed by the code and library versions that decide their bytes) and the seeded home is
-built once per session; each test gets its own copy of that home.
+Packing + checks cost a few seconds per learnware, so the zips come from the session's one build
+of the demo market (tests/conftest.py, kept in pytest's cache folder keyed by the code and library
+versions that decide their bytes) and the seeded home is built once per session (cached likewise);
+each test gets its own copy of that home.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # Indices into dock.demo_market.DEMO_LEARNWARES: iris, digits 0-3, digits 6-9 (few: each costs seconds).
 DEMO_INDICES = (0, 4, 6)
+SUBMIT_ORDER = (4, 6, 0)  # DEMO_INDICES as submitted (snapshots show the dock's listing order)
 SIZE = (120, 36)
 IRIS_NAME = "Iris species classifier"
 # What decides the bytes of a stored dock: its schema, record and blob layout, package reading.
@@ -65,16 +67,12 @@ def _prune(cache_folder: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def demo_zips(request) -> list[Path]:
-    from dock.demo.market import DEMO_LEARNWARES, build_demo_zips
-
-    folder = _cache_dir(request, "lwdock-tui-zips") / _zip_key()
-    done = folder / ".complete"
-    if not done.is_file():
-        _prune(folder.parent)
-        build_demo_zips(folder, items=[DEMO_LEARNWARES[i] for i in DEMO_INDICES])
-        done.touch()
-    return sorted(folder.glob("*.zip"))
+def demo_zips(demo_zips_all) -> list[Path]:
+    """The DEMO_INDICES zips, taken from the session's one build of the demo market
+    (tests/conftest.py demo_xdg_cache: packing is deterministic, so they are the bytes a build of
+    just these three gives). In the order the seeded dock has always stored them: by the file names
+    a three-item build gives (digits-2, digits-3, iris-1)."""
+    return [demo_zips_all[i] for i in SUBMIT_ORDER]
 
 
 def _home_key() -> str:
