@@ -3,6 +3,7 @@ trains from scratch with a few labels?
 
     .venv/bin/python benchmarks/image_text_quality.py [--seeds 0 1 2] [--kinds image text]
         [--labels 5 10] [--image-developers 12] [--image-users 4] [--text-users 4]
+        [--privacy none private]   (image specs made with each method, side by side; default: the library's)
 
 Everything goes through the product path: each developer's model is a Python class file packed
 with `dock.package.pack.pack_learnware` (which fits the Image/Text RKME spec and probes the model in a
