@@ -4,7 +4,7 @@ A plain RKME fit publishes its rows verbatim when K >= n (the k-means start is t
 themselves) and, below that, points closer to some training row than rows are to each other;
 an attacker holding the spec then tells members from non-members (benchmarks/spec_privacy.py:
 AUC 1.00 on wine, 0.85 on breast cancer, 0.69 on digits). Method "private", version 2 (the
-default for table specs):
+default for table specs, and for image specs on their embedder's features; opt-in for text):
   1. K is capped at ceil(sqrt(n)) (at least 1 point): each reduced point stands for about
      sqrt(n) rows, never for one. (Version 1 capped at 3% of n: private enough, but 6 points
      for a 200-row table lost 2.4 points of JobSelector accuracy on the digits market.)
