@@ -3,6 +3,7 @@ trains from scratch with a few labels?
 
     .venv/bin/python benchmarks/image_text_quality.py [--seeds 0 1 2] [--kinds image text]
         [--labels 5 10] [--image-developers 12] [--image-users 4] [--text-users 4]
+        [--privacy none private]   (image specs made with each method, side by side; default: the library's)
 
 Everything goes through the product path: each developer's model is a Python class file packed
 with `dock.package.pack.pack_learnware` (which fits the Image/Text RKME spec and probes the model in a
@@ -165,18 +166,19 @@ def draw_rows(y, rows, classes, counts, rng):
 # ------------------------------------------------------------------ markets
 
 
-def submit_learnware(dock, tmp: Path, template: str, class_name: str, lr, X, sem: dict, K: int) -> str:
+def submit_learnware(dock, tmp: Path, template: str, class_name: str, lr, X, sem: dict, K: int,
+                     privacy: str | None = None) -> str:
     from dock.package.pack import pack_learnware
 
     n = len(list(tmp.glob("dev*.py")))
     src = tmp / f"dev{n}.py"
     src.write_text(model_source(template, lr))
     zip_path = pack_learnware(tmp / f"dev{n}.zip", model_class_file=src, model_class=class_name, X=X,
-                              semantic_spec=sem, K=K)
+                              semantic_spec=sem, K=K, privacy=privacy)
     return dock.submit(zip_path)
 
 
-def image_market(dock, tmp, images, y, dev_rows, n_dev, rng) -> dict[str, tuple]:
+def image_market(dock, tmp, images, y, dev_rows, n_dev, rng, privacy=None) -> dict[str, tuple]:
     from sklearn.linear_model import LogisticRegression
 
     names = {}
@@ -186,7 +188,8 @@ def image_market(dock, tmp, images, y, dev_rows, n_dev, rng) -> dict[str, tuple]
         rows = draw_rows(y, dev_rows, order, (80, 80, 20, 20), rng)
         lr = LogisticRegression(max_iter=2000).fit(images[rows].reshape(len(rows), -1), y[rows])
         sem = semantic("Image", f"digits {classes}", "LogisticRegression on 8x8 digit images", 10)
-        names[submit_learnware(dock, tmp, IMAGE_MODEL, "DigitsModel", lr, images[rows], sem, K=50)] = tuple(classes)
+        names[submit_learnware(dock, tmp, IMAGE_MODEL, "DigitsModel", lr, images[rows], sem, K=50,
+                                     privacy=privacy)] = tuple(classes)
     return names
 
 
@@ -233,7 +236,7 @@ def load(dock, loaded: dict, learnware_id: str, items) -> None:
         loaded[learnware_id].predict(items[:1])
 
 
-def run_user(kind, dock, loaded, names, items, y, scratch_X, test, pool, classes, label_counts, rng):
+def run_user(kind, dock, loaded, names, items, y, scratch_X, test, pool, classes, label_counts, rng, privacy=None):
     from sklearn.linear_model import LogisticRegression
 
     from dock import UserInfo
@@ -242,7 +245,8 @@ def run_user(kind, dock, loaded, names, items, y, scratch_X, test, pool, classes
 
     X_test = items[test]
     y_test = y[test]
-    spec = generate_stat_spec(kind, X=list(X_test) if kind == "text" else X_test, K=50)
+    spec = generate_stat_spec(kind, X=list(X_test) if kind == "text" else X_test, K=50,
+                              **({"privacy": privacy} if privacy else {}))
     t0 = time.perf_counter()
     result = dock.search(UserInfo(stat_info={spec.type: spec}), limit=len(names))
     search_s = time.perf_counter() - t0
@@ -287,7 +291,9 @@ def run_user(kind, dock, loaded, names, items, y, scratch_X, test, pool, classes
             "js_s": js_s, "vote_s": vote_s, "n_test": len(test)}
 
 
-def run_image(seed, args, tmp: Path) -> list[dict]:
+def run_image(seed, args, tmp: Path, privacy: str | None = None) -> list[dict]:
+    """One seed's image market and users; privacy (None: the library's default) goes to every spec:
+    the developers' (pack_learnware) and the users' (generate_stat_spec)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -298,9 +304,11 @@ def run_image(seed, args, tmp: Path) -> list[dict]:
     dev_rows, user_rows = train_test_split(np.arange(len(y)), test_size=0.5, stratify=y, random_state=seed)
     rng = np.random.default_rng(seed)
     out = []
-    with Dock.open(tmp / f"image-home-{seed}") as dock:
+    tag = f"image-{privacy}-{seed}" if privacy else f"image-{seed}"
+    (tmp / tag).mkdir(exist_ok=True)
+    with Dock.open(tmp / f"{tag}-home") as dock:
         t0 = time.perf_counter()
-        names = image_market(dock, tmp / f"image-{seed}", images, y, dev_rows, args.image_developers, rng)
+        names = image_market(dock, tmp / tag, images, y, dev_rows, args.image_developers, rng, privacy)
         build_s = time.perf_counter() - t0
         loaded: dict = {}
         try:
@@ -309,12 +317,12 @@ def run_image(seed, args, tmp: Path) -> list[dict]:
                 test = draw_rows(y, user_rows, classes, (60, 60, 20, 20, 20, 20), rng)
                 pool = np.setdiff1d(user_rows, test)
                 r = run_user("image", dock, loaded, names, images, y, images.reshape(len(y), -1), test, pool,
-                             sorted(classes.tolist()), args.labels, rng)
-                out.append({**r, "seed": seed})
+                             sorted(classes.tolist()), args.labels, rng, privacy)
+                out.append({**r, "seed": seed, "kind": f"image/{privacy}" if privacy else "image"})
         finally:
             for lw in loaded.values():
                 lw.close()
-    print(f"image seed {seed}: market of {len(names)} learnwares built in {build_s:.0f} s, "
+    print(f"{tag}: market of {len(names)} learnwares built in {build_s:.0f} s, "
           f"{len(loaded)} loaded", flush=True)
     return out
 
@@ -376,7 +384,7 @@ def report(rows: list[dict], labels: list[int]) -> None:
     scr = [f"scr{k}" for k in labels]
     head = ["kind", "seed", "user classes", "top-1 (score)", "top-1", "mixture (weights) (score)", "JobSel", "vote",
             "JS@3", *scr, "search s", "JS s", "vote s", "QP-all (ratio)"]
-    widths = [5, 4, 26, 30, 6, 52, 6, 6, 6, *[6] * len(labels), 8, 6, 6, 14]
+    widths = [13, 4, 26, 30, 6, 52, 6, 6, 6, *[6] * len(labels), 8, 6, 6, 14]
     left = {"kind", "user classes", "top-1 (score)", "mixture (weights) (score)"}
 
     def line(cells):
@@ -412,16 +420,19 @@ def main(argv=None) -> int:
     ap.add_argument("--image-developers", type=int, default=12)
     ap.add_argument("--image-users", type=int, default=4)
     ap.add_argument("--text-users", type=int, default=4)
+    ap.add_argument("--privacy", nargs="+", choices=("none", "private"), default=None,
+                    help="image specs (developers' and users') made with each of these, side by side in one run "
+                         "(default: the library's default only)")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory(prefix="lwdock-itq-") as tmp:
         tmp = Path(tmp)
-        for sub in ("text", *(f"image-{s}" for s in args.seeds)):
-            (tmp / sub).mkdir()
+        (tmp / "text").mkdir()
         if "image" in args.kinds:
-            for seed in args.seeds:
-                rows += run_image(seed, args, tmp)
+            for privacy in args.privacy or [None]:
+                for seed in args.seeds:
+                    rows += run_image(seed, args, tmp, privacy)
         if "text" in args.kinds:
             rows += run_text(args, tmp)
     report(rows, args.labels)

@@ -25,6 +25,7 @@ import numpy as np
 from .checks import check_gamma, check_int
 from .embedded import EmbeddedRKMESpecification
 from .errors import SpecError
+from .privacy import DEFAULT_METHOD, check_enough_rows, check_privacy_method
 from .table import table_gamma
 
 SPEC_VERSION = 1
@@ -119,18 +120,24 @@ class RKMEImageSpecification(EmbeddedRKMESpecification):
     @classmethod
     def fit(cls, X, K: int = 100, seed: int = 0, gamma=None, rounds: int = 5, z_steps: int = 5, privacy=None,
             allow_small: bool = False):
-        """Fit to images X: (N, H, W) or (N, C, H, W), C in {1, 3, 4}, channels first. privacy "private"
-        (opt-in here; the default is the plain fit) applies specs/privacy.py to the features."""
+        """Fit to images X: (N, H, W) or (N, C, H, W), C in {1, 3, 4}, channels first. privacy
+        "private" (the default, also None) applies specs/privacy.py to the features (at most
+        ceil(sqrt(N)) noised points) and refuses fewer than 50 images (SmallTableError) unless
+        allow_small; "none" is the plain fit, whose points can be near-copies of image features."""
         from .embedders.image import as_images, embedder_id, image_features
 
         A = np.asarray(X)
         as_images(A)  # validates before the (slower) feature pass
         K = check_int("K", K, 1)
         seed = check_int("seed", seed, 0)
+        privacy = check_privacy_method(DEFAULT_METHOD if privacy is None else privacy)
+        if privacy == DEFAULT_METHOD:
+            check_enough_rows(A.shape[0], bool(allow_small), "images")  # before the feature pass
         F = image_features(A)
         g = table_gamma(F) if gamma is None else check_gamma(gamma)
         z, beta, record = cls.fit_features(F, K, g, seed, check_int("rounds", rounds, 0),
-                                           check_int("z_steps", z_steps, 0), privacy, bool(allow_small))
+                                           check_int("z_steps", z_steps, 0), privacy, bool(allow_small),
+                                           items="images")
         meta = {"shape": [int(s) for s in A.shape[1:]], "range": [float(A.min()), float(A.max())],
                 "integer": A.dtype.kind in "biu"}
         return cls(z, beta, g, num_points=A.shape[0], version=SPEC_VERSION, embedder=embedder_id(), meta=meta,

@@ -4,7 +4,7 @@ A plain RKME fit publishes its rows verbatim when K >= n (the k-means start is t
 themselves) and, below that, points closer to some training row than rows are to each other;
 an attacker holding the spec then tells members from non-members (benchmarks/spec_privacy.py:
 AUC 1.00 on wine, 0.85 on breast cancer, 0.69 on digits). Method "private", version 2 (the
-default for table specs):
+default for table specs, and for image specs on their embedder's features; opt-in for text):
   1. K is capped at ceil(sqrt(n)) (at least 1 point): each reduced point stands for about
      sqrt(n) rows, never for one. (Version 1 capped at 3% of n: private enough, but 6 points
      for a 200-row table lost 2.4 points of JobSelector accuracy on the digits market.)
@@ -71,15 +71,16 @@ def private_k(K: int, n: int, points: str = "sqrt") -> int:
     return max(1, min(K, int(np.ceil(POINT_RULES[points](n)))))
 
 
-def check_enough_rows(n: int, allow_small: bool) -> None:
-    """SmallTableError when n rows are too few for a private spec and the caller did not allow it."""
+def check_enough_rows(n: int, allow_small: bool, items: str = "rows") -> None:
+    """SmallTableError when n rows (items: "rows", "images", "documents") are too few for a private
+    spec and the caller did not allow it."""
     from .errors import SmallTableError
 
     if n < MIN_ROWS and not allow_small:
         raise SmallTableError(
-            f"{n} rows are too few for a private spec (it needs at least {MIN_ROWS}: each published point "
-            f"must stand for several rows); pass --allow-small (API: allow_small=True) to make one anyway, "
-            f"or --privacy none (privacy=\"none\") for a plain spec that can reveal your rows")
+            f"{n} {items} are too few for a private spec (it needs at least {MIN_ROWS}: each published point "
+            f"must stand for several {items}); pass --allow-small (API: allow_small=True) to make one anyway, "
+            f"or --privacy none (privacy=\"none\") for a plain spec that can reveal your {items}")
 
 
 def noise_points(z: np.ndarray, X: np.ndarray, seed: int) -> np.ndarray:
@@ -163,10 +164,11 @@ def push_away(z: np.ndarray, X: np.ndarray, radius: float, seed: int) -> np.ndar
 
 def fit_private(X: np.ndarray, K: int, gamma: float, seed: int = 0, rounds: int = 5,
                 z_steps: int = 5, allow_small: bool = False, points: str = "sqrt",
-                min_ratio: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                min_ratio: float | None = None, items: str = "rows") -> tuple[np.ndarray, np.ndarray, dict]:
     """(z, beta, params) of a private spec of X; params are what the spec records. points and
-    min_ratio (default MIN_DISTANCE_RATIO) are the per-kind settings (TEXT_POINTS, TEXT_MIN_RATIO)."""
-    check_enough_rows(X.shape[0], allow_small)
+    min_ratio (default MIN_DISTANCE_RATIO) are the per-kind settings (TEXT_POINTS, TEXT_MIN_RATIO);
+    items names X's rows in the refusal ("images": the rows are image features)."""
+    check_enough_rows(X.shape[0], allow_small, items)
     with small_fit_threads(X):
         return _fit_private(X, K, gamma, seed, rounds, z_steps, points,
                             MIN_DISTANCE_RATIO if min_ratio is None else min_ratio)

@@ -127,7 +127,7 @@ def _cli_without(blocked: tuple[str, ...], *args: str, cwd: Path, home: Path) ->
 
 def _write_inputs(folder: Path) -> None:
     rng = np.random.default_rng(0)
-    np.save(folder / "imgs.npy", rng.random((6, 8, 8)))
+    np.save(folder / "imgs.npy", rng.random((60, 8, 8)))  # >= 50 images: the private image spec (the default)
     (folder / "docs.txt").write_text("the striker scored twice\nrain is expected tomorrow\n", encoding="utf-8")
     (folder / "bright.py").write_text(BRIGHT_MODEL, encoding="utf-8")
     X = rng.normal(size=(60, 3))  # >= 50 rows: enough for the private table spec (the default)

@@ -133,9 +133,11 @@ def sketch_training_data(path: Path, label_column: str | None, progress: Progres
 
 def small_table_advice(refusal: Exception) -> str:
     """The refusal in the TUI's words: the CLI's message names --allow-small, the screen a checkbox."""
-    reason = str(refusal).split(";")[0]  # "N rows are too few for a private spec (it needs at least 50 ...)"
+    reason = str(refusal).split(";")[0]  # "N rows (images) are too few for a private spec (it needs at least 50 ...)"
+    items = "images" if " images are too few" in reason else "rows"
     return (f"{reason}. Publishing is refused unless you tick \"{ALLOW_SMALL_LABEL}\" below: its points then "
-            "stand for only a few rows each, so anyone holding the spec guesses more easily which rows you used.")
+            f"stand for only a few {items} each, so anyone holding the spec guesses more easily which {items} "
+            "you used.")
 
 
 ALLOW_SMALL_LABEL = "Publish a small table anyway"

@@ -97,8 +97,8 @@ def _label_column(path: Path, given: str | None, semantic_specs=()) -> str | Non
 
 
 def _privacy_kw(args) -> dict:
-    """The fit's privacy keywords from --privacy / --allow-small. Table specs are private unless
-    --privacy none; image and text specs are plain unless --privacy private (docs/SECURITY.md)."""
+    """The fit's privacy keywords from --privacy / --allow-small. Table and image specs are private
+    unless --privacy none; text specs are plain unless --privacy private (docs/SECURITY.md)."""
     kw = {"allow_small": bool(getattr(args, "allow_small", False))}
     if getattr(args, "privacy", None):
         kw["privacy"] = args.privacy
@@ -124,7 +124,12 @@ def _fit_spec(kind: str, data: Path, label_given: str | None, points: int, seed:
         raise DataFileError(f"--label-column is for tables; a {kind} file holds only the {kind}s")
     elif kind == "image":
         X = load_images(data)
-        out.info(f"fitting an RKME of {X.shape[0]} images {X.shape[1:]} with {points} points…")
+        from specs.privacy import private_k
+
+        private = (privacy_kw or {}).get("privacy") in (None, "private")  # images are private by default
+        shown = private_k(points, X.shape[0]) if private else min(points, X.shape[0])
+        out.info(f"fitting an RKME of {X.shape[0]} images {X.shape[1:]} with {shown} "
+                 f"{'private ' if private else ''}points…")
     else:
         X = load_documents(data)
         out.info(f"fitting an RKME of {len(X)} documents with {points} points…")

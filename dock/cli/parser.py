@@ -276,12 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _privacy_options(p: argparse.ArgumentParser) -> None:
-    """How a table spec made from a data file protects its rows (specs/privacy.py)."""
+    """How a table or image spec made from a data file protects its rows (specs/privacy.py)."""
     p.add_argument("--privacy", choices=["private", "none"], default=None,
-                   help="`private` (default for tables) publishes ~sqrt(rows) noised points, none near a row; "
-                   "`none` (default for images and text) the plain spec, which can contain your rows themselves")
+                   help="`private` (default for tables and images) publishes ~sqrt(rows) noised points, none "
+                   "near a row; `none` (default for text) the plain spec, which can contain your rows themselves")
     p.add_argument("--allow-small", action="store_true",
-                   help=f"make a private spec of fewer than {_MIN_PRIVATE_ROWS} rows (or items) anyway "
+                   help=f"make a private spec of fewer than {_MIN_PRIVATE_ROWS} rows (or images) anyway "
                    "(each point then stands for only a few rows)")
 
 

@@ -149,8 +149,9 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
                    python: str | None = None, privacy: str | None = None, allow_small: bool = False) -> Path:
     """Write a learnware zip to `out_zip` and return its path.
 
-    A table's spec is private by default (specs/privacy.py); `privacy="none"` makes the plain one,
-    and a table of fewer than 50 rows is refused (SmallTableError) unless `allow_small`.
+    A table's or images' spec is private by default (specs/privacy.py); `privacy="none"` makes the
+    plain one, and fewer than 50 rows (images) are refused (SmallTableError) unless `allow_small`.
+    A text spec is plain unless `privacy="private"` (docs/SECURITY.md).
 
     Give either `model_file` (a pickled/joblib fitted model, copied byte for byte as model.pkl and
     wrapped by PickleLoadedModel) or `model_class_file` + `model_class` (a Python file copied as
@@ -170,11 +171,11 @@ def pack_learnware(out_zip: str | Path, *, model_file: Path | None = None,
     spec_input, X, input_shape = _inputs(kind, X)
     dim = input_shape[0] if kind == "table" and input_shape else None  # a table always has its width
     spec_kw = {"privacy": privacy, "allow_small": allow_small}
-    if kind == "table" or privacy is not None:  # tables are private unless "none"; image/text on request
+    if kind in ("table", "image") or privacy is not None:  # private unless "none"; text on request
         from specs.privacy import check_enough_rows, check_privacy_method
 
-        if check_privacy_method(privacy) != "none":
-            check_enough_rows(len(X), allow_small)  # now, not after probing the model (X: the items, one per row)
+        if check_privacy_method(privacy) != "none":  # now, not after probing the model (X: the items, one per row)
+            check_enough_rows(len(X), allow_small, {"image": "images", "text": "documents"}.get(kind, "rows"))
     sem = _semantic_for(semantic_spec, dim)
     for given in (model_file, model_class_file):
         if given is not None and not Path(given).is_file():

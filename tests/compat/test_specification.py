@@ -80,3 +80,22 @@ def test_market_names_hetero_and_easy_unknown_refused(tmp_path, monkeypatch):
     assert len(market) == 0 and market.get_learnware_ids() == []
     assert str(market.dock.home.root).startswith(str(tmp_path))
     C.reset()
+
+
+def test_generate_rkme_image_spec_is_private_by_default():
+    """lwdock's image spec through the reference's name: private like the native one (specs/image.py),
+    under 50 images refused unless allow_small, privacy="none" the plain fit."""
+    pytest.importorskip("torch")
+    from sklearn.datasets import load_digits
+
+    from dock.compat.learnware.specification import generate_rkme_image_spec
+    from specs.errors import SmallTableError
+
+    images = load_digits().images
+    spec = generate_rkme_image_spec(images[:200], reduced_set_size=50)
+    assert spec.privacy["method"] == "private" and spec.z.shape[0] <= 15
+    with pytest.raises(SmallTableError, match="30 images are too few"):
+        generate_rkme_image_spec(images[:30])
+    assert generate_rkme_image_spec(images[:30], allow_small=True).privacy["small"] == 1
+    plain = generate_rkme_image_spec(images[:200], reduced_set_size=50, privacy="none")
+    assert plain.privacy is None and plain.z.shape[0] == 50

@@ -96,8 +96,9 @@ def test_mismatched_image_input_shape_is_refused_and_nothing_is_stored(tmp_path,
 
 
 def test_image_shape_rule():
-    gray = generate_stat_spec("image", X=_images()[:40], K=5)
-    rgb = generate_stat_spec("image", X=np.random.default_rng(0).random((40, 3, 8, 8)), K=5)
+    # 60 images: at least the 50 a (default) private image spec needs
+    gray = generate_stat_spec("image", X=_images()[:60], K=5)
+    rgb = generate_stat_spec("image", X=np.random.default_rng(0).random((60, 3, 8, 8)), K=5)
     for ok in [None, (8, 8), (1, 8, 8)]:
         check_image_input_shape(ok, gray)
     check_image_input_shape((3, 8, 8), rgb)

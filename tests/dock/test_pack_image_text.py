@@ -121,3 +121,25 @@ def test_pack_treats_h_w_and_1_h_w_as_the_same_image_shape(tmp_path):
     with pytest.raises(PackageError, match=r"input_shape is \(3, 8, 8\) but X's items have shape \(8, 8\)"):
         pack_learnware(tmp_path / "d.zip", model_class_file=tmp_path / "bright.py", model_class="Bright",
                        model_kwargs={"input_shape": (3, 8, 8)}, X=images, semantic_spec=sem, K=10)
+
+
+def test_pack_refuses_thirty_images_for_the_private_spec_then_packs_them_knowingly(tmp_path):
+    """Image specs are private by default: pack refuses under 50 images before probing the model
+    (nothing written), packs them with allow_small (recorded "small") or the plain spec with
+    privacy="none"."""
+    from sklearn.datasets import load_digits
+
+    from dock.package.reader import read_package
+    from specs.errors import SmallTableError
+
+    (tmp_path / "bright.py").write_text(IMAGE_MODEL)
+    images = load_digits().images[:30]
+    kw = {"model_class_file": tmp_path / "bright.py", "model_class": "Bright", "X": images,
+          "semantic_spec": _semantic("Image", "few digits"), "K": 10}
+    with pytest.raises(SmallTableError, match="30 images are too few for a private spec"):
+        pack_learnware(tmp_path / "few.zip", **kw)
+    assert not (tmp_path / "few.zip").exists()
+    small = read_package(pack_learnware(tmp_path / "small.zip", allow_small=True, **kw))
+    plain = read_package(pack_learnware(tmp_path / "plain.zip", privacy="none", **kw))
+    assert small.stat_specs["RKMEImageSpecification"].privacy["small"] == 1
+    assert plain.stat_specs["RKMEImageSpecification"].privacy is None

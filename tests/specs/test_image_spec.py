@@ -45,7 +45,7 @@ def test_generation_records_embedder_shape_and_range(digits, low):
     assert again.meta["shape"] == [1, 8, 8] and again.meta["integer"]
     assert low.dist(again) < 1e-3 * low.inner_prod(low)
     # RGB of another size works (channels first) and maps to the same feature space.
-    rgb = np.random.default_rng(0).random((20, 3, 12, 10))
+    rgb = np.random.default_rng(0).random((60, 3, 12, 10))  # >= 50: the default private spec's minimum
     assert generate_stat_spec("image", X=rgb, K=5).dim == 128
 
 

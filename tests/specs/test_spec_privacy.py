@@ -125,26 +125,43 @@ def test_a_small_table_is_refused_unless_allowed_and_never_copied():
     assert generate_stat_spec(type="table", X=X, privacy="none").privacy is None
 
 
-def test_image_specs_take_the_private_method_on_request():
+def test_image_specs_are_private_by_default():
+    """Image specs are private unless privacy="none" (benchmarks/README.md "Spec privacy": attackers
+    <= 0.60 on image features, image-market reuse within 2 points of plain)."""
     pytest.importorskip("torch")
     from sklearn.datasets import load_digits
 
     from specs import RKMEImageSpecification
 
     images = load_digits().images[:200]
-    plain = generate_stat_spec(type="image", X=images, K=100)
-    assert plain.privacy is None  # image specs stay plain unless asked (docs/SECURITY.md)
-    private = generate_stat_spec(type="image", X=images, K=100, privacy="private")
+    private = generate_stat_spec(type="image", X=images, K=100)  # the default
+    plain = generate_stat_spec(type="image", X=images, K=100, privacy="none")
+    assert plain.privacy is None and plain.z.shape[0] == 100
+    assert generate_stat_spec(type="image", X=images, K=100, privacy="private").privacy == private.privacy
     features = RKMEImageSpecification.features(images)
     assert private.privacy["method"] == "private" and private.z.shape[0] <= 15
+    wire = msgpack.unpackb(zstandard.ZstdDecompressor().decompress(private.to_bytes()))
+    assert wire["pr"] == private.privacy  # recorded on the wire (docs/PROTOCOL.md section 6)
+    assert "pr" not in msgpack.unpackb(zstandard.ZstdDecompressor().decompress(plain.to_bytes()))
     assert np.sqrt(nearest_rows(private.z, features)[1]).min() >= 0.999 * row_spacing(features)
     assert "noised points in the" in private.reveals()
     for back in (spec_from_bytes(private.to_bytes()),
                  RKMEImageSpecification.from_json_dict(json.loads(json.dumps(private.to_json_dict())))):
         assert back.privacy == private.privacy and back.embedder == private.embedder
     assert plain.dist(private) < plain.dist(generate_stat_spec(type="image", X=load_digits().images[-200:] * 0.2))
-    with pytest.raises(SmallTableError, match="--allow-small"):
-        generate_stat_spec(type="image", X=images[:20], privacy="private")
+
+def test_a_small_image_spec_is_refused_then_made_with_allow_small():
+    pytest.importorskip("torch")
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images[:30]
+    for privacy in (None, "private"):
+        with pytest.raises(SmallTableError, match=r"30 images are too few for a private spec .*--allow-small"):
+            generate_stat_spec(type="image", X=images, privacy=privacy)
+    small = generate_stat_spec(type="image", X=images, allow_small=True)
+    assert small.privacy["method"] == "private" and small.privacy["small"] == 1 and small.z.shape[0] <= 6
+    assert "summarising only 30 images" in small.reveals()
+    assert generate_stat_spec(type="image", X=images, privacy="none").privacy is None  # knowingly plain
 
 
 def test_text_specs_take_the_document_settings_on_request():

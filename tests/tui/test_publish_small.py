@@ -104,3 +104,26 @@ def test_a_large_enough_table_never_shows_the_checkbox(dock, iris_csv):
     run(make_app(dock=dock), scenario)
     assert seen["box shown"] is False and seen["form allows small"] is False
     assert "too few" not in seen["sketch"] and "reveals:" in seen["sketch"]
+
+
+def test_the_refusal_of_few_images_speaks_of_images():
+    """Image specs are private by default too: the screen's reason for 30 images says images, and
+    the sketch it shows when allowed is the small private spec."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from specs import generate_stat_spec
+    from specs.errors import SmallTableError
+    from tui.publish_job import small_table_advice
+
+    images = load_digits().images[:SMALL_ROWS]
+    try:
+        generate_stat_spec("image", X=images)
+    except SmallTableError as refusal:
+        advice = small_table_advice(refusal)
+    else:
+        raise AssertionError("30 images made a private spec without allow_small")
+    assert advice.startswith(f"{SMALL_ROWS} images are too few for a private spec") and "rows" not in advice
+    assert "only a few images each" in advice
+    allowed = generate_stat_spec("image", X=images, allow_small=True)
+    assert allowed.privacy["small"] == 1 and np.isfinite(allowed.z).all()

@@ -205,9 +205,11 @@ class RKMEImageSpecification(_ReferenceStyle, _NativeImage):  # type: ignore[mis
 
     def generate_stat_spec_from_data(self, X, K: int = 50, step_size: float = 0.01, steps: int = 100,
                                      resize: bool = True, sample_size: int = 5000, nonnegative_beta: bool = True,
-                                     reduce: bool = True, verbose: bool = True, **kwargs) -> None:
+                                     reduce: bool = True, verbose: bool = True, *, privacy: str | None = None,
+                                     allow_small: bool = False, **kwargs) -> None:
+        """Private by default, like lwdock's native image spec (specs/image.py); privacy="none" the plain one."""
         _check_fit_options(nonnegative_beta, getattr(self, "_cuda_idx", None))
-        self._fill_from(_NativeImage.fit(_as_images(X), K=int(K)))
+        self._fill_from(_NativeImage.fit(_as_images(X), K=int(K), privacy=privacy, allow_small=allow_small))
 
 
 class RKMETextSpecification(_ReferenceStyle, _NativeText):
