@@ -121,22 +121,21 @@ def _threads(count: int):
 
 def _box(maps, kernel_size: int, stride: int = 1):
     """The conv of the covariance maps (N, H, W): a k x k box sum with zero padding x var_w / k^2 +
-    var_b. Stride 1: k shifted slices summed per axis (float64 avg_pool2d was ~1.5x slower, conv2d
+    var_b. Stride 1: shifted slices summed per axis (float64 avg_pool2d was ~1.5x slower, conv2d
     ~4x). Stride 2: the PREVIOUS layer's 2x2 average pool and this conv in one (2k x 2k) average pool:
     the pooled map's zero padding is the full map's zero padding, and each pooled pixel averages 4
     disjoint ones."""
     import torch.nn.functional as F
 
-    if stride == 1:
-        pad = kernel_size // 2
-        padded = F.pad(maps, (pad, pad, pad, pad))
-        h, w = maps.shape[-2:]
-        rows = padded[:, :, 0:w].clone()
-        for k in range(1, kernel_size):
-            rows += padded[:, :, k:k + w]
-        boxed = rows[:, 0:h].clone()
-        for k in range(1, kernel_size):
-            boxed += rows[:, k:k + h]
+    if stride == 1:  # zero padding = the shifted slices that would read it are left out
+        rows = maps.clone()
+        for d in range(1, kernel_size // 2 + 1):
+            rows[:, :, d:] += maps[:, :, :-d]
+            rows[:, :, :-d] += maps[:, :, d:]
+        boxed = rows.clone()
+        for d in range(1, kernel_size // 2 + 1):
+            boxed[:, d:] += rows[:, :-d]
+            boxed[:, :-d] += rows[:, d:]
         return boxed.mul_(CONV_VAR_WEIGHT / kernel_size**2).add_(CONV_VAR_BIAS)
     size, pad = 2 * kernel_size, 2 * (kernel_size // 2)
     boxed = F.avg_pool2d(maps.unsqueeze(1), size, stride=stride, padding=pad, count_include_pad=True)
