@@ -140,9 +140,10 @@ def test_the_batched_kernel_is_the_plain_recipe_in_every_block(monkeypatch):
     X = rng.standard_normal((9, 3, 32, 32))
     Y = rng.standard_normal((4, 3, 32, 32)) + 0.5
     threads = torch.get_num_threads()
-    whole = nngp_kernel(X)
     monkeypatch.setattr(kernel, "PAIR_BLOCK_PIXELS", 2 * 9 * 32 * 32)  # 2 rows a block: 5 blocks
     blocked = nngp_kernel(X)
+    monkeypatch.undo()
+    whole = nngp_kernel(X)  # one block
     cross = nngp_kernel(X, Y)
     assert torch.get_num_threads() == threads
     np.testing.assert_allclose(blocked, whole, rtol=1e-12)
