@@ -33,8 +33,9 @@ REFERENCE_NOTE = ("a reference (Beimingwu) image spec keeps K images (K, C, 32, 
                   "regenerate it with the reference's generate_stat_spec('image', X=images)")
 
 
-# A reference spec's self-term costs K^2 kernel evaluations of 32x32 covariance maps (K=50: ~2 s on a
-# loaded CPU); 128 points (the reference's default is 50) keeps one under ~15 s whoever sent it.
+# A reference spec's self-term costs K^2/2 kernel evaluations of 32x32 covariance maps (K=128: ~0.2 s on
+# 2 shared cores, benchmarks/reference_image_kernel.py); 128 points (the reference's default is 50)
+# bounds what anyone can make a node compute per spec.
 MAX_REFERENCE_POINTS = 128
 
 
