@@ -31,7 +31,7 @@ from dock.search.mixture import DenseGram, best_mixture
 from dock.search.query import Match, Mixture, SearchResult
 from dock.search.scores import mixture_is_worth_it, scores_from_mmd2
 
-MIXTURE_CANDIDATES_NNGP = 6  # the Gram of 6 x K=50 points is ~45k pairs: about 1 s on a CPU
+MIXTURE_CANDIDATES_NNGP = 6  # 15 learnware pairs of K=50: ~1 s the first time, cached after
 
 log = logging.getLogger(__name__)
 
