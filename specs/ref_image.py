@@ -33,8 +33,9 @@ REFERENCE_NOTE = ("a reference (Beimingwu) image spec keeps K images (K, C, 32, 
                   "regenerate it with the reference's generate_stat_spec('image', X=images)")
 
 
-# A reference spec's self-term costs K^2 kernel evaluations of 32x32 covariance maps (K=50: ~2 s on a
-# loaded CPU); 128 points (the reference's default is 50) keeps one under ~15 s whoever sent it.
+# A reference spec's self-term costs K^2/2 kernel evaluations of 32x32 covariance maps (K=128: ~0.2 s on
+# 2 shared cores, benchmarks/reference_image_kernel.py); 128 points (the reference's default is 50)
+# bounds what anyone can make a node compute per spec.
 MAX_REFERENCE_POINTS = 128
 
 
@@ -198,15 +199,19 @@ def reference_points(X, embedder: str) -> np.ndarray:
 def _zca(flat):
     """flat @ W, W = (cov + r I)^(-1/2), cov = flat'flat / N, r = ZCA_REGULARISATION x trace(cov) / dim
     (the reference's whitening). With fewer images than pixels the rows lie in the span of their own
-    right singular vectors V, where W acts as V diag((s^2/N + r)^(-1/2)) V': a thin SVD of (N, dim)
-    instead of the eigendecomposition of a 3072 x 3072 matrix (a minute on a CPU), same result."""
+    right singular vectors V, where W acts as V diag((s^2/N + r)^(-1/2)) V'; with flat = U S V' that
+    is flat @ W = U diag((s^2/N + r)^(-1/2)) U' flat, and U, s^2 are the eigenpairs of the (N, N) Gram
+    flat flat' (directions with s = 0 have U' flat = 0, so they add nothing). One N x N eigh instead of
+    a thin SVD of (N, dim) (8 s for 1,000 colour images) or the eigendecomposition of a 3072 x 3072
+    matrix (a minute on a CPU); same result to rounding."""
     import torch
 
     n, dim = flat.shape
     reg = ZCA_REGULARISATION * float((flat * flat).sum()) / n / dim
     if n < dim:
-        _, s, vt = torch.linalg.svd(flat, full_matrices=False)
-        return ((flat @ vt.T) * (s * s / n + reg).rsqrt()) @ vt
+        eigvals, u = torch.linalg.eigh(flat @ flat.T)
+        scale = (eigvals.clamp(min=0.0) / n + reg).rsqrt()
+        return (u * scale) @ (u.T @ flat)
     cov = flat.T @ flat / n + reg * torch.eye(dim, dtype=flat.dtype)
     eigvals, eigvecs = torch.linalg.eigh(cov)
     return flat @ (eigvecs * eigvals.rsqrt()) @ eigvecs.T

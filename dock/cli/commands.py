@@ -160,6 +160,22 @@ def cmd_spec(args):
     return result
 
 
+def _reference_image_query(path: Path):
+    """`search --stat IMAGES --reference-image`: the user's images as a query in the reference's image
+    space (specs/ref_image.py fit_parts), the only space Beimingwu-made image learnwares are compared in."""
+    from dock.datafiles import load_images, user_data_kind
+    from specs import require_extra
+    from specs.image import RKMEImageSpecification
+
+    if path.suffix.lower() == ".json" or user_data_kind(path) != "image":
+        raise DataFileError(f"--reference-image: {path.name} is not an images file; give your images "
+                            "(.npy of shape (N, H, W) or (N, C, H, W), or a .npz with X), not a spec or a table")
+    require_extra("image")
+    X = load_images(path)
+    out.info(f"fitting a reference-space RKME of {X.shape[0]} images {X.shape[1:]} with 50 points…")
+    return RKMEImageSpecification.fit_reference(X, K=50)
+
+
 def cmd_search(args):
     from dock.search.query import UserInfo
     from specs import load_spec
@@ -177,7 +193,9 @@ def cmd_search(args):
         if not args.stat.is_file():
             raise DataFileError(f"no such file: {args.stat}; give a stat spec (.json, from `lwdock spec`) "
                                 "or a data file (.csv, .npy, ...)")
-        if args.stat.suffix.lower() == ".json":
+        if getattr(args, "reference_image", False):
+            spec = _reference_image_query(args.stat)
+        elif args.stat.suffix.lower() == ".json":
             spec = load_spec(args.stat)
         else:  # a data file: sketched here as `lwdock spec` would (its rows stay on this machine)
             from_data = True

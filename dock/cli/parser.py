@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(.csv/.npy table, .npy/.npz images, .txt documents), sketched on this machine")
     p.add_argument("--label-column", help="with --stat DATAFILE: the label column to leave out (default: a column "
                    "named label, target, y or class; `none` keeps every column)")
+    p.add_argument("--reference-image", action="store_true",
+                   help="with --stat IMAGES (.npy/.npz): sketch them in the reference's (Beimingwu's) image space, "
+                   "to find image learnwares imported from Beimingwu (compared under its own kernel)")
     p.add_argument("--semantic", type=Path, help="a (partial) semantic spec JSON to filter by")
     p.add_argument("--column-description", action="append", metavar="COLUMN=TEXT",
                    help="with --stat DATAFILE (.csv with a header): what a column means, replacing its "

@@ -14,9 +14,11 @@ This kernel carries a large constant part (bias variance in every layer), so unr
 still share much of it and scores sit high (digits 0-4 vs 5-9: 0.95; same digits: 0.99); the ranking
 is the reference's own (by MMD^2 under its kernel).
 
-Cost: 1.6-2.4 s per 2,500 point pairs on 2 cores at load 7-8 (K=50 query x one K=50 learnware), so
-a search is linear in the group's points. Beimingwu-made image learnwares are few; a dock with
-thousands of them would want a prefilter (not built).
+Cost: after the kernel work of benchmarks/reference_image_kernel.py, ~0.07-0.2 s per 2,500 point
+pairs (K=50 query x one K=50 learnware) on 2 shared cores (was 1.6-2.4 s); the mixture's Gram of the
+best singles is made of cached self terms and cached learnware pairs, so a repeated or similar search
+pays only the query's cross terms. A search stays linear in the group's points; a dock with
+thousands of Beimingwu image learnwares would want a prefilter (not built).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dock.search.mixture import DenseGram, best_mixture
 from dock.search.query import Match, Mixture, SearchResult
 from dock.search.scores import mixture_is_worth_it, scores_from_mmd2
 
-MIXTURE_CANDIDATES_NNGP = 6  # the Gram of 6 x K=50 points is ~45k pairs: about 1 s on a CPU
+MIXTURE_CANDIDATES_NNGP = 6  # 15 learnware pairs of K=50: ~1 s the first time, cached after
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,26 @@ def _self_terms(index, group, slots: np.ndarray, geometry) -> np.ndarray:
     return out
 
 
+def _learnware_gram(index, group, slots: np.ndarray, geometry) -> np.ndarray:
+    """<mu_i, mu_j> for these learnwares under the reference kernel: the diagonal from the self-term
+    cache, each pair above it computed once (K_i x K_j kernel pairs, not the whole union's Gram) and
+    kept in RAM keyed by rows like the self terms (the same few best learnwares recur across searches)."""
+    from specs.ref_image_kernel import nngp_kernel
+
+    cache = index.__dict__.setdefault("_nngp_pairs", {})
+    rows = [int(r) for r in group.rows(slots)]
+    G = np.diag(_self_terms(index, group, slots, geometry))
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            key = (group.key, min(rows[i], rows[j]), max(rows[i], rows[j]))
+            if key not in cache:
+                zi, bi, _ = _images_of(group, slots[i:i + 1], geometry)
+                zj, bj, _ = _images_of(group, slots[j:j + 1], geometry)
+                cache[key] = float(bi @ nngp_kernel(zi, zj, *geometry[3:]) @ bj)
+            G[i, j] = G[j, i] = cache[key]
+    return G
+
+
 def reference_statistical(index, group, spec, slots: np.ndarray, shown, limit: int) -> SearchResult:
     """Rank the group's live `slots` against the query `spec` (both reference-made image specs)."""
     from specs.ref_image import geometry, images, inner_prod
@@ -89,9 +111,7 @@ def reference_statistical(index, group, spec, slots: np.ndarray, shown, limit: i
     best = order[:MIXTURE_CANDIDATES_NNGP]
     multiple = None
     if best.size >= 2:
-        Zm, bm, sm = _images_of(group, slots[best], geo)
-        point_gram = nngp_kernel(Zm, None, depth, kernel_size) * bm[:, None] * bm[None, :]
-        G = _segment_sums(_segment_sums(point_gram, sm).T, sm)
+        G = _learnware_gram(index, group, slots[best], geo)
         idx, weights, value = best_mixture(DenseGram(0.5 * (G + G.T)), cross[best], self_q)
         if len(idx) >= 2 and mixture_is_worth_it(value, float(mmd2[order[0]]), self_q):
             mrows = [int(rows[best[i]]) for i in idx]

@@ -105,3 +105,53 @@ def test_a_reference_script_loads_the_file_and_gets_the_reference_numbers(tmp_pa
     again = json.loads((tmp_path / "again.json").read_text())
     assert np.asarray(again["z"]).shape == (2, 1, 32, 32) and "lwdock" not in again
     assert load_spec(str(tmp_path / "again.json")).dist(spec) == pytest.approx(0.0, abs=1e-9)
+
+
+def _plain_nngp(x, y, depth=3, kernel_size=3):
+    """The module docstring's recipe for ONE pair, written the slow obvious way (conv2d with a ones
+    kernel, explicit pools), to hold the batched kernel's shortcuts to it."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    x, y = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    maps = torch.stack([(x * y).mean(0), (x * x).mean(0), (y * y).mean(0)])[:, None]  # xy, xx, yy
+    ones = torch.ones(1, 1, kernel_size, kernel_size, dtype=torch.float64)
+    for _ in range(depth):
+        maps = F.conv2d(maps, ones, padding=kernel_size // 2) * math.sqrt(2.0) / kernel_size**2 + 0.1
+        xy, xx, yy = maps[0], maps[1], maps[2]
+        v = xx * yy
+        theta = torch.acos((xy / v.sqrt()).clamp(-1.0, 1.0))
+        xy = ((v - xy * xy).clamp(min=0.0).sqrt() + (math.pi - theta) * xy) / (2.0 * math.pi)
+        maps = F.avg_pool2d(torch.stack([xy, xx / 2.0, yy / 2.0]), 2)
+    return float(maps[0].mean())
+
+
+def test_the_batched_kernel_is_the_plain_recipe_in_every_block(monkeypatch):
+    """Blocks of pairs, symmetric self blocks, per-image variance maps, fused pool+conv, one torch
+    thread: the same numbers as the plain per-pair recipe, whatever the block size, and the caller's
+    torch thread count is left as it was."""
+    import torch
+
+    import specs.ref_image_kernel as kernel
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((9, 3, 32, 32))
+    Y = rng.standard_normal((4, 3, 32, 32)) + 0.5
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(kernel, "PAIR_BLOCK_PIXELS", 2 * 9 * 32 * 32)  # 2 rows a block: 5 blocks
+    blocked = nngp_kernel(X)
+    monkeypatch.undo()
+    whole = nngp_kernel(X)  # one block
+    cross = nngp_kernel(X, Y)
+    assert torch.get_num_threads() == threads
+    np.testing.assert_allclose(blocked, whole, rtol=1e-12)
+    np.testing.assert_array_equal(blocked, blocked.T)
+    # not the self path: its diagonal goes through acos(~1) (error ~ sqrt(eps)) where the self path is exact
+    np.testing.assert_allclose(nngp_kernel(X, X.copy()), whole, rtol=1e-7)
+    for i, j in ((0, 0), (0, 8), (7, 2), (8, 8)):  # the plain recipe's own diagonal has acos(~1) too
+        assert whole[i, j] == pytest.approx(_plain_nngp(X[i], X[j]), rel=1e-12 if i != j else 1e-7), (i, j)
+    for i, j in ((0, 0), (8, 3), (4, 1)):
+        assert cross[i, j] == pytest.approx(_plain_nngp(X[i], Y[j]), rel=1e-12), (i, j)
+    assert not np.allclose(cross[:4], whole[:4, :4], rtol=1e-3)  # different sets, different numbers

@@ -196,3 +196,39 @@ def test_a_reference_image_learnware_is_stored_and_found(tmp_path, digit_images)
         assert [m.id for m in found.single] == [ids["high"], ids["low"]]
         with dock.load(ids["low"]) as lw:
             assert lw.predict(images[:4]).shape == (4,)
+
+
+def test_search_stat_with_reference_image_finds_beimingwu_learnwares_from_the_users_images(tmp_path, digit_images):
+    """`lwdock search --stat IMAGES.npy --reference-image`: the user's own images become a query in the
+    reference's space, so reference image learnwares rank by the reference's kernel; a spec or a table
+    given with the flag is refused, saying what to give, and the honest call still works after."""
+    from sklearn.datasets import load_digits
+
+    from dock import Dock
+    from tests.dock.fixtures import model_source, package_files, semantic, write_zip
+    from tests.helpers import run_cli
+
+    images, y = digit_images
+    sem = semantic(name="reference image learnware", out_dim=2)
+    sem["Data"]["Values"] = ["Image"]
+    del sem["Input"]
+    source = model_source("return (np.asarray(X).reshape(len(X), -1).mean(axis=1) > 0).astype(int)",
+                          output_shape=(1,))
+    ids = {}
+    with Dock.open(tmp_path / "home") as dock:
+        for name, classes in (("low", range(5)), ("high", range(5, 10))):
+            files = package_files(source, images[:10], sem, {"input_shape": [1, 32, 32], "output_shape": [1]},
+                                  spec=reference_image_spec_json(images, classes, labels=y))
+            files["learnware.yaml"] = files["learnware.yaml"].replace(b"RKMETableSpecification",
+                                                                      b"RKMEImageSpecification")
+            ids[name] = dock.submit(write_zip(tmp_path / f"ref_image_{name}.zip", files))
+    mine = tmp_path / "mine.npy"
+    np.save(mine, np.kron(load_digits().images[y >= 5][:120], np.ones((4, 4))))
+    spec_file = tmp_path / "stat.json"
+    spec_file.write_text(json.dumps(reference_image_spec_json(images, range(5), labels=y)))
+    refused = run_cli(tmp_path / "home", "search", "--stat", str(spec_file), "--reference-image", "--json",
+                      check=False)
+    assert refused.returncode != 0 and "not an images file" in refused.stderr
+    found = json.loads(run_cli(tmp_path / "home", "search", "--stat", str(mine), "--reference-image",
+                               "--json").stdout)
+    assert [m["id"] for m in found["single"]] == [ids["high"], ids["low"]]
