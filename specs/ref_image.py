@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .embedders import import_for
 from .errors import SpecError
 from .ref_image_kernel import DEFAULT_DEPTH, DEFAULT_KERNEL_SIZE, check_geometry, nngp_kernel
 
@@ -173,8 +174,8 @@ def reference_points(X, embedder: str) -> np.ndarray:
     does on tensors), each channel standardised over the whole set (mean, unbiased std), and for
     colour images ZCA-whitened with the reference's regularisation. The statistics are the user's
     own set's, as the reference computes them from the data it summarises."""
-    import torch
-    import torch.nn.functional as F
+    torch = import_for("image", "torch")
+    F = import_for("image", "torch.nn.functional")
 
     C, H, W, _, _ = geometry(embedder)
     A = np.asarray(X, dtype=np.float64)
@@ -204,7 +205,7 @@ def _zca(flat):
     flat flat' (directions with s = 0 have U' flat = 0, so they add nothing). One N x N eigh instead of
     a thin SVD of (N, dim) (8 s for 1,000 colour images) or the eigendecomposition of a 3072 x 3072
     matrix (a minute on a CPU); same result to rounding."""
-    import torch
+    torch = import_for("image", "torch")
 
     n, dim = flat.shape
     reg = ZCA_REGULARISATION * float((flat * flat).sum()) / n / dim

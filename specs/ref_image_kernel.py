@@ -38,6 +38,8 @@ import math
 
 import numpy as np
 
+from .embedders import import_for
+
 CONV_VAR_WEIGHT = math.sqrt(2.0)  # the reference's var_weight for the k x k convolutions
 CONV_VAR_BIAS = 0.1
 DEFAULT_DEPTH = 3
@@ -66,7 +68,7 @@ def check_geometry(height: int, width: int, depth: int, kernel_size: int) -> str
 def nngp_kernel(X, Y=None, depth: int = DEFAULT_DEPTH, kernel_size: int = DEFAULT_KERNEL_SIZE) -> np.ndarray:
     """k(X_i, Y_j) as an (n, m) float64 array; X (n, C, H, W), Y (m, C, H, W) or None for X vs itself
     (then only the blocks on and above the diagonal are computed: the kernel is symmetric)."""
-    import torch
+    torch = import_for("image", "torch")
 
     same = Y is None
     x = torch.as_tensor(np.asarray(X, dtype=np.float64))
@@ -107,7 +109,7 @@ def _channel_products(x, y):
 
 @contextlib.contextmanager
 def _threads(count: int):
-    import torch
+    torch = import_for("image", "torch")
 
     before = torch.get_num_threads()
     if count and count != before:
@@ -125,7 +127,7 @@ def _box(maps, kernel_size: int, stride: int = 1):
     ~4x). Stride 2: the PREVIOUS layer's 2x2 average pool and this conv in one (2k x 2k) average pool:
     the pooled map's zero padding is the full map's zero padding, and each pooled pixel averages 4
     disjoint ones."""
-    import torch.nn.functional as F
+    F = import_for("image", "torch.nn.functional")
 
     if stride == 1:  # zero padding = the shifted slices that would read it are left out
         rows = maps.clone()
@@ -145,7 +147,7 @@ def _box(maps, kernel_size: int, stride: int = 1):
 def _variance_maps(x, depth: int, kernel_size: int) -> list:
     """Each image's own covariance map after each layer's conv (input to that layer's ReLU), depth maps
     (N, H_l, W_l): what every pair's ReLU step needs, computed once per image instead of per pair."""
-    import torch
+    torch = import_for("image", "torch")
 
     with torch.no_grad():
         v = (x * x).mean(1)  # (N, H, W)
@@ -159,7 +161,7 @@ def _propagate(xy, xx_maps, yy_maps, diag, kernel_size: int):
     """The covariance maps (b, m, H, W) through the net (module docstring); xx_maps / yy_maps: the two
     sides' variance maps per layer (`_variance_maps`); diag: for a set against itself, this block's
     columns of its own rows, whose pairs are exact self-covariances."""
-    import torch
+    torch = import_for("image", "torch")
 
     b, m, height, width = xy.shape
     rows = torch.arange(b)

@@ -60,11 +60,15 @@ class HeteroSearcher(EasySearcher):
 
         single = [SingleSearchItem(learnware=learnware(m.id), score=m.score) for m in result.single]
         multiple = []
-        if result.multiple is not None:
-            multiple.append(MultipleSearchItem(learnwares=[learnware(i) for i in result.multiple.ids],
-                                               score=result.multiple.score))
+        mix = result.multiple
+        # Across feature spaces this market keeps its own rule (hetero_mixture.py: members compared on the
+        # user columns they ALL feed). Dock.search's cross-space mixture weighs each member by the columns
+        # it covers, which can favour covering more columns over fitting the user's rows: for the
+        # workflow's low-BMI-only user it mixed one low- and two high-BMI learnwares (0.71 vs 0.55).
+        if mix is not None and mix.hetero is None:
+            multiple.append(MultipleSearchItem(learnwares=[learnware(i) for i in mix.ids], score=mix.score))
         elif user_columns is not None and any(m.hetero is not None for m in result.single):
-            # Dock.search mixes one feature space only: a mixture across spaces (hetero_mixture.py)
+            # a mixture across spaces by this market's rule (hetero_mixture.py)
             found = hetero_mixture(organizer.dock, native.stat_info.get(TABLE_SPEC), result.single)
             if found is not None:
                 ids, _weights, score = found
