@@ -115,9 +115,9 @@ def test_a_cross_space_mixture_is_judged_on_the_columns_all_its_members_feed(tmp
     X = X_all[users][:, DIABETES_USER]
     every, low_only = X, X[X[:, 1] <= np.median(X_all[market, 2])]
 
-    def search(dock, X_user):
+    def search(dock, X_user, cols=DIABETES_USER):
         spec = generate_rkme_table_spec(X_user, gamma=0.1)  # the compat workflow's user spec
-        return dock.search(UserInfo(semantic_spec={"Input": input_block([DIABETES[c] for c in DIABETES_USER])},
+        return dock.search(UserInfo(semantic_spec={"Input": input_block([DIABETES[c] for c in cols])},
                                     stat_info={spec.type: spec}))
 
     with Dock.open(tmp_path / "home") as dock:
@@ -137,3 +137,12 @@ def test_a_cross_space_mixture_is_judged_on_the_columns_all_its_members_feed(tmp
         assert {group_of[i] for i in mix.ids} == {"low", "high"}
         assert mix.score > every_result.single[0].score and mix.score <= 1.0
         assert mix.hetero is not None and all(h is not None and h["pairs"] for h in mix.hetero)
+        # Users of the 7-column learnwares' width: in another column order every one of them is of
+        # another space (the same-space pass is skipped), in their own order they are same-space.
+        shuffled, own = [6, 0, 5, 1, 4, 2, 3], list(range(7))
+        other = search(dock, X_all[users][:, shuffled], shuffled)
+        assert {group_of[m.id] for m in other.single if m.semantic_spec["Input"]["Dimension"] == 7} == {"low", "high"}
+        assert all(m.hetero is not None for m in other.single)
+        same = search(dock, X_all[users][:, own], own)
+        assert sum(m.hetero is None for m in same.single) == 2
+        assert all(m.semantic_spec["Input"]["Dimension"] == 8 for m in same.single if m.hetero is not None)
