@@ -82,18 +82,23 @@ def with_hetero(index, catalogue, spec, semantic: dict, shown, limit: int, same_
     user_desc = query_columns(semantic, spec)
     if user_desc is None:
         return same_space()
-    try:
-        same: SearchResult | None = same_space()
-        error = None
-    except SearchError as exc:
-        same, error = None, exc
     start = time.perf_counter()
-    hetero = _hetero_matches(index, catalogue, spec, semantic, user_desc, shown, limit)
+    user = _user_columns(spec, None)  # the user's points and column spreads, once per query
+    hetero = _hetero_matches(index, catalogue, user, semantic, user_desc, shown, limit)
     seconds = time.perf_counter() - start
+    own = [normalise(d) or d for d in user_desc]
+    same: SearchResult | None = None
+    error: SearchError | None = None
+    # The same-space pass ranks the learnwares of the user's width, then every one of another space
+    # is dropped below: when all of them are (and heterogeneous matches exist), it is not run at all.
+    if not (hetero and _only_other_spaces(index, spec, own)):
+        try:
+            same = same_space()
+        except SearchError as exc:
+            error = exc
     if same is None and not hetero:
         assert error is not None
         raise error
-    own = [normalise(d) or d for d in user_desc]
     other_space = {h.id for h in hetero} | {m.id for m in (same.single if same else []) if _differs(index, m, own)}
     single = [m for m in (same.single if same else []) if m.id not in other_space]
     multiple = same.multiple if same else None
@@ -106,12 +111,32 @@ def with_hetero(index, catalogue, spec, semantic: dict, shown, limit: int, same_
 
         with index.lock:
             points_of = functools.partial(_learnware_points, index)
-            across = cross_space_mixture(index, _user_columns(spec, None), ranked, len(user_desc), points_of)
+            across = cross_space_mixture(index, user, ranked, len(user_desc), points_of)
         if across is not None and (multiple is None or across.score > multiple.score):
             multiple = across
     info = dict(same.info) if same else {"mode": "hetero"}
     info.update(hetero_candidates=len(hetero), hetero_seconds=seconds)
     return SearchResult(single=merged, multiple=multiple, info=info)
+
+
+def _only_other_spaces(index, spec, own: list[str]) -> bool:
+    """Whether every live learnware of the user's statistical group (its type and width) describes
+    columns other than the user's (so the same-space pass would rank only what is then dropped)."""
+    from dock.records import compat_key
+
+    group = index.groups.get(compat_key(spec))
+    if group is None or not group.n_live:
+        return True  # nothing of this width: the same-space pass finds nothing
+    store = index.columns
+    rows = group.slot_rows()[group.live_mask()]
+    known = store.rows()
+    at = np.minimum(np.searchsorted(known, rows), max(known.size - 1, 0))
+    if known.size == 0 or not np.array_equal(known[at], rows):
+        return False  # an undescribed learnware of the user's width: same space by count
+    own_ids = [store.vocab_id.get(t, -1) for t in own]
+    starts, widths, text_ids = store.starts()[at], store.widths()[at], store.text_ids()
+    return not any(int(w) == len(own_ids) and text_ids[int(s_):int(s_) + int(w)].tolist() == own_ids
+                   for s_, w in zip(starts, widths, strict=True))
 
 
 def _differs(index, match: Match, own: list[str]) -> bool:
@@ -126,7 +151,7 @@ def _differs(index, match: Match, own: list[str]) -> bool:
     return [store.vocab[i] for i in store.text_ids()[start:start + width].tolist()] != own
 
 
-def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown, limit) -> list[Match]:
+def _hetero_matches(index, catalogue, user: _Columns, semantic, user_desc, shown, limit) -> list[Match]:
     unfiltered = {k: v for k, v in semantic.items() if k != "Input"}
     with index.lock:
         store = index.columns  # summaries of records added since the last query made now, once
@@ -164,7 +189,6 @@ def _hetero_matches(index, catalogue, spec, semantic, user_desc, shown, limit) -
         if not picked:
             return []
         column_at = np.concatenate([np.arange(s_, s_ + w) for _, s_, w in picked])
-        user = _user_columns(spec, user_vectors)
         text_all = np.clip(text_vocab[:, text_ids[column_at]].astype(np.float64), 0.0, 1.0)
         combined_all = TEXT_WEIGHT * text_all + (1.0 - TEXT_WEIGHT) * value_similarity(
             user.marginals, store.marginals(column_at))

@@ -78,3 +78,71 @@ def test_a_mixture_across_feature_spaces_is_found_and_reused(tmp_path, tables): 
     labels = pred.argmax(1) if pred.ndim == 2 else pred.round()
     majority = max(np.mean(yu == 0), np.mean(yu == 1))
     assert np.mean(labels == yu) > majority + 0.1
+
+
+# Diabetes, as in tests/compat/scripts/workflow_hetero.py: learnwares of 7 and 8 named columns, each
+# fitted on patients of low or of high body mass index; users of 6 described columns.
+DIABETES = ["age in years", "sex", "body mass index", "average blood pressure", "total serum cholesterol",
+            "low-density lipoproteins", "high-density lipoproteins", "total cholesterol / HDL ratio",
+            "log of serum triglycerides level", "blood sugar level"]
+DIABETES_LEARNWARES = [(range(0, 7), "low"), (range(2, 10), "high"), (range(0, 7), "high"), (range(2, 10), "low")]
+DIABETES_USER = [0, 2, 3, 4, 8, 9]
+
+
+def test_a_cross_space_mixture_is_judged_on_the_columns_all_its_members_feed(tmp_path):
+    """A user of low body mass index only gets no mixture of high-BMI learnwares (the former rule
+    shrank the compared columns until body mass index was gone and mixed one low- and two high-BMI
+    learnwares); a user of every body mass index gets a mixture of both groups above the best single."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    from dock.compat.learnware.specification import generate_rkme_table_spec
+    from dock.package.pack import pack_learnware
+    from dock.search.hetero_mixture import frame_members
+
+    X_all, y_all = load_diabetes(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(X_all))
+    market, users = order[:220], order[220:]
+    low = X_all[market, 2] <= np.median(X_all[market, 2])
+    zips, group_of = [], {}
+    for i, (cols, group) in enumerate(DIABETES_LEARNWARES):
+        cols = list(cols)
+        rows = market[low if group == "low" else ~low]
+        (tmp_path / f"{i}.pkl").write_bytes(pickle.dumps(Ridge(alpha=0.01).fit(X_all[rows][:, cols], y_all[rows])))
+        described = semantic(f"{group} {i}", "Regression", [DIABETES[c] for c in cols], 1)
+        zips.append((pack_learnware(tmp_path / f"{i}.zip", model_file=tmp_path / f"{i}.pkl", X=X_all[rows][:, cols],
+                                    semantic_spec=described, K=100), group))
+    X = X_all[users][:, DIABETES_USER]
+    every, low_only = X, X[X[:, 1] <= np.median(X_all[market, 2])]
+
+    def search(dock, X_user, cols=DIABETES_USER):
+        spec = generate_rkme_table_spec(X_user, gamma=0.1)  # the compat workflow's user spec
+        return dock.search(UserInfo(semantic_spec={"Input": input_block([DIABETES[c] for c in cols])},
+                                    stat_info={spec.type: spec}))
+
+    with Dock.open(tmp_path / "home") as dock:
+        for zip_path, group in zips:
+            group_of[dock.submit(zip_path)] = group
+        low_result = search(dock, low_only)
+        assert len(low_result.single) == 4 and all(m.hetero is not None for m in low_result.single)
+        assert group_of[low_result.single[0].id] == "low"  # the honest single result still comes first
+        assert low_result.multiple is None, [group_of[i] for i in low_result.multiple.ids]
+        # the frame keeps every column the best match and the first member share: never shrunk below
+        pool, _, frame = frame_members(low_result.single, len(DIABETES_USER))
+        assert len(frame) >= 2 and all(set(frame) <= {int(u) for u, _ in low_result.single[j].hetero["pairs"]}
+                                       for j in pool)
+        every_result = search(dock, every)
+        mix = every_result.multiple
+        assert mix is not None, "no mixture for the user of every body mass index"
+        assert {group_of[i] for i in mix.ids} == {"low", "high"}
+        assert mix.score > every_result.single[0].score and mix.score <= 1.0
+        assert mix.hetero is not None and all(h is not None and h["pairs"] for h in mix.hetero)
+        # Users of the 7-column learnwares' width: in another column order every one of them is of
+        # another space (the same-space pass is skipped), in their own order they are same-space.
+        shuffled, own = [6, 0, 5, 1, 4, 2, 3], list(range(7))
+        other = search(dock, X_all[users][:, shuffled], shuffled)
+        assert {group_of[m.id] for m in other.single if m.semantic_spec["Input"]["Dimension"] == 7} == {"low", "high"}
+        assert all(m.hetero is not None for m in other.single)
+        same = search(dock, X_all[users][:, own], own)
+        assert sum(m.hetero is None for m in same.single) == 2
+        assert all(m.semantic_spec["Input"]["Dimension"] == 8 for m in same.single if m.hetero is not None)

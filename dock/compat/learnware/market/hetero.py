@@ -8,9 +8,10 @@ table spec into its space. lwdock's search pairs columns in its offline column s
 
 A learnware found in another feature space comes back as a copy of the market's `Learnware` that
 carries the search's column pairing (`hetero_mapping`) and the user's column descriptions
-(`user_columns`); HeteroMapAlignLearnware / FeatureAlignLearnware use them to align. A mixture of
-such learnwares is reported as `get_multiple_results()` when it explains the user's data clearly
-better than the best single one (market/hetero_mixture.py); its members carry their pairings too.
+(`user_columns`); HeteroMapAlignLearnware / FeatureAlignLearnware use them to align. Dock.search's
+mixture, across feature spaces too (dock/search/hetero_mixture.py: judged on the user columns all
+its members feed), is `get_multiple_results()`; each member carries its own pairing from the
+mixture (`Mixture.hetero`), so a member outside the single results aligns as well.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import logging
 
 from .base import MultipleSearchItem, SearchResults, SingleSearchItem, as_native_user_info
 from .easy import EasyOrganizer, EasySearcher
-from .hetero_mixture import TABLE_SPEC, hetero_mixture
 
 log = logging.getLogger(__name__)
 
@@ -49,30 +49,24 @@ class HeteroSearcher(EasySearcher):
         user_columns = column_descriptions(native.semantic_spec)
         by_id = {match.id: match for match in result.single}
 
-        def learnware(learnware_id: str):
+        def learnware(learnware_id: str, hetero: dict | None = None):
             lw = organizer.learnware(learnware_id)
             match = by_id.get(learnware_id)
-            if match is not None and match.hetero is not None:
+            if hetero is None and match is not None:
+                hetero = match.hetero
+            if hetero is not None:
                 lw = copy.copy(lw)
-                lw.hetero_mapping = dict(match.hetero)
+                lw.hetero_mapping = dict(hetero)
                 lw.user_columns = user_columns
             return lw
 
         single = [SingleSearchItem(learnware=learnware(m.id), score=m.score) for m in result.single]
         multiple = []
         mix = result.multiple
-        # Across feature spaces this market keeps its own rule (hetero_mixture.py: members compared on the
-        # user columns they ALL feed). Dock.search's cross-space mixture weighs each member by the columns
-        # it covers, which can favour covering more columns over fitting the user's rows: for the
-        # workflow's low-BMI-only user it mixed one low- and two high-BMI learnwares (0.71 vs 0.55).
-        if mix is not None and mix.hetero is None:
-            multiple.append(MultipleSearchItem(learnwares=[learnware(i) for i in mix.ids], score=mix.score))
-        elif user_columns is not None and any(m.hetero is not None for m in result.single):
-            # a mixture across spaces by this market's rule (hetero_mixture.py)
-            found = hetero_mixture(organizer.dock, native.stat_info.get(TABLE_SPEC), result.single)
-            if found is not None:
-                ids, _weights, score = found
-                multiple.append(MultipleSearchItem(learnwares=[learnware(i) for i in ids], score=score))
+        if mix is not None:
+            pairings = mix.hetero if mix.hetero is not None else [None] * len(mix.ids)
+            members = [learnware(i, h) for i, h in zip(mix.ids, pairings, strict=True)]
+            multiple.append(MultipleSearchItem(learnwares=members, score=mix.score))
         return SearchResults(single, multiple)
 
 __all__ = ["HeteroMapTableOrganizer", "HeteroSearcher"]
