@@ -73,16 +73,16 @@ def search(index: SearchIndex, catalogue: Catalogue, user_info: UserInfo, limit:
         semantic = validate_semantic_spec(user_info.semantic_spec or {}, partial=True)
     except SpecError as exc:
         raise SearchError(f"bad semantic query: {exc}") from exc
-    spec = _stat_spec(user_info, semantic)
+    view = SemanticView.from_spec(semantic)  # once per query: every step below reads this view
+    spec = _stat_spec(user_info, view)
     index.sync(catalogue)
-    view = SemanticView.from_spec(semantic)
     text = " ".join(v.strip() for v in (view.name, view.description) if v.strip())
     filtered = _filters_anything(view) or bool(tokens(text))  # "the" alone filters nothing
     with index.lock, blas_single_thread():
         mask = shown = raw = None
         if filtered or spec is None:  # the semantic index is built on the first query needing it
             semantic_index = index.semantic_index(catalogue)
-            mask = _padded(semantic_index.filter_mask(semantic), index.n_rows)
+            mask = _padded(semantic_index.filter_mask(view), index.n_rows)
             if tokens(text):
                 shown, raw = (_padded(a, index.n_rows) for a in semantic_index.text_scores(text))
                 mask &= shown > 0
@@ -109,7 +109,7 @@ def _padded(values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _stat_spec(user_info: UserInfo, semantic: dict):
+def _stat_spec(user_info: UserInfo, view: SemanticView):
     from specs import SpecError, load_spec
 
     specs = [s for s in (user_info.stat_info or {}).values() if s is not None]
@@ -124,7 +124,7 @@ def _stat_spec(user_info: UserInfo, semantic: dict):
         spec.validate()
     except (SpecError, AttributeError, TypeError, ValueError) as exc:
         raise SearchError(f"bad statistical spec: {exc}") from exc
-    want = SemanticView.from_spec(semantic).input_dim
+    want = view.input_dim
     if want is not None and want != int(spec.dim):
         raise SearchError(f"the statistical spec has {spec.dim} features but the query's Input says {want}")
     return rescaled_query_spec(spec)  # a degenerate stored gamma (e.g. the reference's 0.1) re-estimated

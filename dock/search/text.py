@@ -158,11 +158,12 @@ class SemanticIndex:
     def live(self) -> np.ndarray:
         return self._live.a[: self.n_rows]
 
-    def filter_mask(self, semantic: dict) -> np.ndarray:
-        """Rows passing the query's class, tag and dimension filters (and alive)."""
+    def filter_mask(self, query: dict | SemanticView) -> np.ndarray:
+        """Rows passing the query's class, tag and dimension filters (and alive); `query` is a semantic
+        spec or its SemanticView (the engine's, read once per query)."""
         n = self.n_rows
         mask = self._live.a[:n].copy()
-        view = SemanticView.from_spec(semantic)
+        view = query if isinstance(query, SemanticView) else SemanticView.from_spec(query)
         for f in CLASS_FIELDS:
             values = view.values(f)
             if values:
