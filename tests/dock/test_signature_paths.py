@@ -102,3 +102,40 @@ def _spec_bytes() -> dict[str, bytes]:
 
     spec = generate_stat_spec(type="table", X=np.random.default_rng(0).normal(size=(60, 4)))
     return {spec.type: spec.to_bytes()}
+
+
+def test_a_plugin_spec_that_builds_without_validating_is_still_validated(tmp_path):
+    # decode_envelope skips a second validate() only for the built-in kinds, whose constructors
+    # validate; a plugin's class is validated as before
+    import numpy as np
+
+    from specs import SpecError, registry
+    from specs.table import RKMETableSpecification
+
+    class LaxPluginSpecification(RKMETableSpecification):
+        type = "LaxPluginSpecification"
+
+        def __init__(self, z, beta, gamma, num_points=0, version=1, privacy=None):
+            self.z, self.beta, self.gamma = np.asarray(z), np.asarray(beta), gamma
+            self.num_points, self.version, self.privacy = num_points, version, privacy
+
+        def validate(self):
+            raise SpecError("the lax plugin's own check refused it")
+
+    registry.register_spec_class(LaxPluginSpecification.type, LaxPluginSpecification)
+    try:
+        plain = next(iter(_spec_bytes().values()))
+        from specs import spec_from_bytes
+
+        table = spec_from_bytes(plain)
+        lax = LaxPluginSpecification(table.z, table.beta, table.gamma, num_points=table.num_points)
+        honest = ident.Identity.generate()
+        with pytest.raises(RecordError, match="lax plugin's own check refused it"):
+            sign_record(honest, learnware_id="cd" * 32, size=10, semantic_spec=_semantic(),
+                        model_config={"class_name": "M", "kwargs": {}},
+                        spec_bytes={lax.type: lax.to_bytes()}, seq=1)
+        ok = sign_record(honest, learnware_id="cd" * 32, size=10, semantic_spec=_semantic(),
+                         model_config={"class_name": "M", "kwargs": {}}, spec_bytes=_spec_bytes(), seq=1)
+        assert list(ok.stat_specs()) == ["RKMETableSpecification"]
+    finally:
+        registry._loaded.pop(LaxPluginSpecification.type, None)
