@@ -169,7 +169,10 @@ class SearchIndex:
         with self.lock:
             row_of = self.row_of
             first = self.n_rows
-            specs, new_ids, raw_ids, json_at = [], [], [], []
+            specs: list = []
+            new_ids: list[str] = []
+            raw_ids: list[bytes] = []
+            json_at: list[tuple[int, int]] = []
             texts, text_bytes = [], 0
             for learnware_id, fields, spec_list, semantic_json in entries:
                 if learnware_id in row_of:
