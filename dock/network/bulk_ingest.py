@@ -162,7 +162,7 @@ def _insert_and_index(dock, store: SyncStore, index, rows, providers, entries) -
     try:
         inserting = _inserter().submit(store.insert_records, rows, providers, cursor)
         try:
-            index.add_many(entries)
+            index.add_many(entries, defer_save=True)  # saved every few seconds and when the sync ends
         finally:
             try:
                 inserting.result()

@@ -216,6 +216,10 @@ def pull_page(service, session: SyncSession, timeout: float) -> tuple[bool, bool
     session.seconds += page.seconds + stored_in
     log.debug("sync page from %s: %d items, request+verify %.3f s, store %.3f s", peer[:16], len(page.items),
               page.seconds, stored_in)
+    if deferred or not page.more:  # this sync ends: the index's counts saved now, not up to 5 s later
+        index = service.dock._search_index
+        if index is not None:
+            index.save_pending()
     if deferred:  # over this peer's quota: keep the cursor before this page, a later session asks again
         raise SyncStop(f"quota ({deferred} record(s) deferred; asked again at the next connect)")
     progressed = bool(page.items) and page.next_cursor > cursor
