@@ -13,6 +13,7 @@ Same outcomes as calling ingest() on each envelope in order; what differs is onl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -111,8 +112,11 @@ def _store_batch(dock, store: SyncStore, batch, providers, from_peer, admission,
     # flushes wait on the disk; its fingerprint re-enters the catalogue's lock on this thread).
     # One after the other they were most of a late joiner's serial storing path.
     rows = [new for _pos, new, _cost in batch]
-    with dock.catalogue._lock:
-        index = dock._search_index
+    index = dock._search_index
+    # Lock order: the index's, then the catalogue's, as a search takes them (SearchIndex.sync and the
+    # semantic index read the catalogue under the index's lock). Taking the catalogue's first here
+    # deadlocked a page's store against a search that found the counts apart.
+    with index.lock if index is not None else contextlib.nullcontext(), dock.catalogue._lock:
         if index is None or not entries:
             try:
                 store.insert_records(rows, providers)

@@ -219,3 +219,43 @@ def test_a_page_whose_insert_collides_leaves_no_index_entry_behind(tmp_path):
         assert set(index.row_of) == set(dock.catalogue.learnware_ids()) == {s.id for s in signed}
         query = next(iter(signed[0].stat_specs().values()))
         assert len(dock.search(UserInfo(stat_info={query.type: query})).single) == 3
+
+
+def test_a_page_is_stored_in_the_lock_order_of_a_search(tmp_path):
+    """A search holds the index's lock while it reads the catalogue (SearchIndex.sync when the counts
+    differ, the semantic index). A page's store must take the two locks in that order too: it took
+    the catalogue's first and waited for the index's, so a search and a sync could block each other
+    for ever. Here the page's store is caught waiting while a "search" holds the index's lock: the
+    catalogue must stay free, and the page is stored once the search lets go."""
+    import sys
+    import threading
+
+    from dock.network.bulk_ingest import prepare
+
+    alice = Identity.generate()
+    now = _now_ms()
+    signed = [prepare(decode_envelope(record(alice, _fake_id(f"lock{n}"), seq=now - 10))) for n in range(3)]
+    with Dock.open(tmp_path / "dock") as dock:
+        dock.search(UserInfo(semantic_spec={}))  # an index to keep up to date
+        index = dock._search_index
+        out: dict = {}
+        storing = threading.Thread(target=lambda: out.update(result=ingest_page(dock, signed, "peer")), daemon=True)
+
+        def in_store_batch() -> bool:
+            frame = sys._current_frames().get(storing.ident)
+            while frame is not None:
+                if frame.f_code.co_name == "_store_batch":
+                    return True
+                frame = frame.f_back
+            return False
+
+        with index.lock:  # what a search holds while it reads the catalogue
+            storing.start()
+            wait_until(in_store_batch, 30, "the page's store reaching its locks")
+            free = dock.catalogue._lock.acquire(timeout=5)  # a search reading the catalogue now
+            if free:
+                dock.catalogue._lock.release()
+        storing.join(timeout=60)
+        assert free, "the page's store held the catalogue's lock while waiting for the index's"
+        assert not storing.is_alive() and out["result"] == (["stored"] * 3, {})
+        assert set(index.row_of) == set(dock.catalogue.learnware_ids()) == {s.id for s in signed}
