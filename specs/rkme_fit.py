@@ -18,11 +18,11 @@ or K x n matrix in memory at once.
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
-from typing import Any
+from contextlib import contextmanager
 
 import numpy as np
 
+from .blas_threads import blas_single_thread
 from .kernels import gaussian_kernel, sq_dists
 from .limits import check_shape
 from .simplex_active_set import active_set_start
@@ -38,25 +38,18 @@ KMEANS_ITERS = 10
 # products are small (K x n x d, K <= 100), and a second BLAS thread on a busy 2-core machine made a
 # ~1,000-row private fit 5-10x SLOWER (threads spin-waiting for a core), never faster when idle.
 SINGLE_THREAD_MAX_ELEMS = 4_000_000
-_blas: Any = None  # threadpoolctl controller of the BLAS libraries (False: none), found once
 
 
 @contextmanager
 def small_fit_threads(X: np.ndarray):
     """Hold BLAS to one thread while fitting X if X is small (SINGLE_THREAD_MAX_ELEMS)."""
-    global _blas
     if X.size > SINGLE_THREAD_MAX_ELEMS:
         yield
         return
-    if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController  # a declared dependency (and scikit-learn's)
-        except ImportError:  # pragma: no cover - then BLAS keeps its own threading
-            _blas = False
-        else:
-            _blas = ThreadpoolController().select(user_api="blas")
-    with _blas.limit(limits=1) if _blas else nullcontext():
+    with blas_single_thread():
         yield
+
+
 # Backtracking on the z step: start at the full preconditioned step, halve at most this often.
 _MAX_HALVINGS = 6
 

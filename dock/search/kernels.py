@@ -28,9 +28,10 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
 
 import numpy as np
+
+from specs.blas_threads import blas_single_thread  # noqa: F401 (the engine's and hetero's)
 
 # Kernel entries per block (Kq x points): 500k float32 = 2 MB.
 BLOCK_ENTRIES = 500_000
@@ -68,22 +69,8 @@ def run_blocks(fn, n_items: int, block: int, total_entries: int) -> None:
         f.result()
 
 
-_blas = None  # threadpoolctl controller of the BLAS libraries, found once (a scan costs ~0.4 ms)
 
 
-@contextmanager
-def blas_single_thread():
-    """Hold BLAS to one thread (process-wide, for the duration): see the module docstring."""
-    global _blas
-    if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController  # ships with scikit-learn
-        except ImportError:  # pragma: no cover - then BLAS keeps its own threading
-            _blas = False
-        else:
-            _blas = ThreadpoolController().select(user_api="blas")
-    with _blas.limit(limits=1) if _blas else nullcontext():
-        yield
 
 
 def weighted_kernel_rows(q: np.ndarray, bq: np.ndarray, gamma: float, Z: np.ndarray, shift: np.ndarray) -> np.ndarray:
