@@ -25,7 +25,7 @@ import numpy as np
 from .checks import check_gamma, check_int
 from .embedded import EmbeddedRKMESpecification
 from .errors import SpecError
-from .privacy import DEFAULT_METHOD, check_enough_rows, check_privacy_method
+from .privacy import METHOD, check_enough_rows, check_privacy_method
 from .table import table_gamma
 
 SPEC_VERSION = 1
@@ -130,8 +130,8 @@ class RKMEImageSpecification(EmbeddedRKMESpecification):
         as_images(A)  # validates before the (slower) feature pass
         K = check_int("K", K, 1)
         seed = check_int("seed", seed, 0)
-        privacy = check_privacy_method(DEFAULT_METHOD if privacy is None else privacy)
-        if privacy == DEFAULT_METHOD:
+        privacy = check_privacy_method(privacy)  # None: the default, read now (not bound at import)
+        if privacy == METHOD:
             check_enough_rows(A.shape[0], bool(allow_small), "images")  # before the feature pass
         F = image_features(A)
         g = table_gamma(F) if gamma is None else check_gamma(gamma)
