@@ -26,9 +26,10 @@ def as_reference(script: Path) -> str:
 
 def run_script(script: Path, tmp_path_factory, timeout: float = 600) -> subprocess.CompletedProcess:
     """The script run to its end (asserted) in a fresh LWDOCK_HOME."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     env["LWDOCK_HOME"] = str(tmp_path_factory.mktemp("home"))
     env["PYTHONPATH"] = str(ROOT)
+    env["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))  # the scripts' mkdtemp folders, removed by pytest
     proc = subprocess.run([sys.executable, "-W", "ignore", str(script)], capture_output=True, text=True, env=env,
                           cwd=tmp_path_factory.mktemp("cwd"), timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
