@@ -129,7 +129,7 @@ def test_a_reshaped_correctness_target_stops_the_node():
 
 
 _TRANSFER = """
-import hashlib, os, tempfile, pathlib
+import hashlib, os, tempfile, pathlib, shutil
 from p2p.libp2p_fixes import hits
 from p2p.libp2p_speed import FastYamux
 data = os.urandom(2 * 1024 * 1024)
@@ -151,6 +151,7 @@ try:
           hits["yamux_fast_data_frames"], hits["noise_sessions_sped_up"])
 finally:
     fetcher.stop(); provider.stop()
+    shutil.rmtree(tmp, ignore_errors=True)  # the blob and its copy (4 MB), not left in /tmp
 """
 
 
