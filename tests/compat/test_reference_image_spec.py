@@ -168,22 +168,10 @@ def test_a_reference_image_learnware_is_stored_and_found(tmp_path, digit_images)
     from sklearn.datasets import load_digits
 
     from dock import Dock
-    from tests.dock.fixtures import model_source, package_files, semantic, write_zip
 
     images, y = digit_images
-    sem = semantic(name="reference image learnware", out_dim=2)
-    sem["Data"]["Values"] = ["Image"]
-    del sem["Input"]
-    source = model_source("return (np.asarray(X).reshape(len(X), -1).mean(axis=1) > 0).astype(int)",
-                          output_shape=(1,))
-    ids = {}
     with Dock.open(tmp_path / "home") as dock:
-        for name, classes in (("low", range(5)), ("high", range(5, 10))):
-            files = package_files(source, images[:10], sem, {"input_shape": [1, 32, 32], "output_shape": [1]},
-                                  spec=reference_image_spec_json(images, classes, labels=y))
-            files["learnware.yaml"] = files["learnware.yaml"].replace(b"RKMETableSpecification",
-                                                                      b"RKMEImageSpecification")
-            ids[name] = dock.submit(write_zip(tmp_path / f"ref_image_{name}.zip", files))
+        ids = _submit_beimingwu_learnwares(dock, tmp_path, images, y)
         stored = dock.get_stat_specs(ids["low"])["RKMEImageSpecification"]
         assert is_reference_image(stored)
         query = load_spec(reference_image_spec_json(images, range(5), first=3, labels=y))
@@ -205,23 +193,11 @@ def test_search_stat_with_reference_image_finds_beimingwu_learnwares_from_the_us
     from sklearn.datasets import load_digits
 
     from dock import Dock
-    from tests.dock.fixtures import model_source, package_files, semantic, write_zip
     from tests.helpers import run_cli
 
     images, y = digit_images
-    sem = semantic(name="reference image learnware", out_dim=2)
-    sem["Data"]["Values"] = ["Image"]
-    del sem["Input"]
-    source = model_source("return (np.asarray(X).reshape(len(X), -1).mean(axis=1) > 0).astype(int)",
-                          output_shape=(1,))
-    ids = {}
     with Dock.open(tmp_path / "home") as dock:
-        for name, classes in (("low", range(5)), ("high", range(5, 10))):
-            files = package_files(source, images[:10], sem, {"input_shape": [1, 32, 32], "output_shape": [1]},
-                                  spec=reference_image_spec_json(images, classes, labels=y))
-            files["learnware.yaml"] = files["learnware.yaml"].replace(b"RKMETableSpecification",
-                                                                      b"RKMEImageSpecification")
-            ids[name] = dock.submit(write_zip(tmp_path / f"ref_image_{name}.zip", files))
+        ids = _submit_beimingwu_learnwares(dock, tmp_path, images, y)
     mine = tmp_path / "mine.npy"
     np.save(mine, np.kron(load_digits().images[y >= 5][:120], np.ones((4, 4))))
     spec_file = tmp_path / "stat.json"
@@ -232,3 +208,23 @@ def test_search_stat_with_reference_image_finds_beimingwu_learnwares_from_the_us
     found = json.loads(run_cli(tmp_path / "home", "search", "--stat", str(mine), "--reference-image",
                                "--json").stdout)
     assert [m["id"] for m in found["single"]] == [ids["high"], ids["low"]]
+
+
+def _submit_beimingwu_learnwares(dock, tmp_path, images, y) -> dict[str, str]:
+    """Two Beimingwu image learnwares in `dock`, their specs made the reference's way: "low" on
+    digits 0-4, "high" on 5-9; name -> id."""
+    from tests.dock.fixtures import model_source, package_files, semantic, write_zip
+
+    sem = semantic(name="reference image learnware", out_dim=2)
+    sem["Data"]["Values"] = ["Image"]
+    del sem["Input"]
+    source = model_source("return (np.asarray(X).reshape(len(X), -1).mean(axis=1) > 0).astype(int)",
+                          output_shape=(1,))
+    ids = {}
+    for name, classes in (("low", range(5)), ("high", range(5, 10))):
+        files = package_files(source, images[:10], sem, {"input_shape": [1, 32, 32], "output_shape": [1]},
+                              spec=reference_image_spec_json(images, classes, labels=y))
+        files["learnware.yaml"] = files["learnware.yaml"].replace(b"RKMETableSpecification",
+                                                                  b"RKMEImageSpecification")
+        ids[name] = dock.submit(write_zip(tmp_path / f"ref_image_{name}.zip", files))
+    return ids
