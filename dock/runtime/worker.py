@@ -27,11 +27,9 @@ import atexit
 import logging
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -49,6 +47,7 @@ from dock.errors import RunnerError, RunnerTimeout, SandboxUnavailable  # noqa: 
 from dock.runtime import worker_main as wire
 from dock.runtime.limits import DEFAULT_LIMITS, WorkerLimits
 from dock.runtime.sandbox_watch import WorkerWatch
+from dock.runtime.scratch import Scratch
 
 log = logging.getLogger(__name__)
 WORKER_SCRIPT = Path(wire.__file__).resolve()
@@ -166,7 +165,7 @@ class ModelWorker:
         self.cpu_limit_s, self.disk_limit_mb = self.limits.cpu_limit_s, self.limits.disk_limit_mb
         self.output_limit_mb, self.max_threads = self.limits.output_limit_mb, self.limits.max_threads
         self.protect = protected_paths(protect)
-        self._scratch: str | None = None
+        self._scratch: Scratch | None = None
         self._lock = threading.RLock()
         self._proc: subprocess.Popen | None = None
         self._watch: WorkerWatch | None = None
@@ -230,7 +229,7 @@ class ModelWorker:
             self._watch.stop()
             self._watch = None
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch.remove()
             self._scratch = None
 
     def _command(self) -> tuple[list, dict]:
@@ -252,11 +251,11 @@ class ModelWorker:
             raise RunnerError(f"refusing to run a learnware from {self.folder}: that folder contains "
                               f"{inside[0]}, which model code must not read")
         # A fresh scratch folder per process: the only place the sandboxed model may write.
-        self._scratch = tempfile.mkdtemp(prefix="lwdock-scratch-")
-        cmd += ["--sandbox", self._scratch, "--require-sandbox"]
+        self._scratch = Scratch()
+        cmd += ["--sandbox", self._scratch.path, "--require-sandbox"]
         for path in self.protect:
             cmd += ["--protect", path]
-        env["TMPDIR"] = self._scratch
+        env["TMPDIR"] = self._scratch.path
         return cmd, env
 
     def _spawn_and_load(self) -> None:
@@ -277,7 +276,8 @@ class ModelWorker:
         except BaseException:
             self._kill()
             raise
-        self._watch = WorkerWatch(self._proc, self._scratch, self.disk_limit_mb, self.output_limit_mb,
+        scratch = self._scratch.path if self._scratch is not None else None
+        self._watch = WorkerWatch(self._proc, scratch, self.disk_limit_mb, self.output_limit_mb,
                                   self.model_config["class_name"], self.max_threads)
         if self.memory_limit_mb and hasattr(resource, "prlimit"):
             limit = int(self.memory_limit_mb) * 1024 * 1024

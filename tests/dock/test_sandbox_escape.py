@@ -210,5 +210,5 @@ def test_memory_disk_output_reply_and_cpu_budgets(tmp_path):
                 worker.predict(np.full((2, 4), float(mode)))
             assert time.monotonic() - started < 25, mode
             np.testing.assert_array_equal(worker.predict(X4), X4[:, 0])
-            scratch = worker._scratch
+            scratch = worker._scratch and worker._scratch.path
             assert scratch and sum(e.stat().st_size for e in os.scandir(scratch)) <= 64 << 20
