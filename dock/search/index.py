@@ -20,6 +20,7 @@ import numpy as np
 
 from dock.errors import SearchError
 from dock.records import LearnwareRecord, compat_key
+from dock.search import text_files
 from dock.search.hetero_cache import TABLE_SPEC, ColumnStore
 from dock.search.index_files import BytesFile, Column, read_meta, write_meta
 from dock.search.stat_group import StatGroup
@@ -34,6 +35,8 @@ _LOAD_BATCH = 1000
 # (~30 ms a page, issue 16). A crash in between loses nothing: the catalogue holds the rows and
 # the reopened index, finding its count and id fingerprint behind, adds them back (sync(verify)).
 SAVE_DEFERRED_SECONDS = 5.0
+# Rows added to the text index since its saved base past which it is saved again (on open, on close).
+TEXT_RESAVE_ROWS = 2000
 _SUMMARY_BATCH = 4096
 _FIELD_NAMES = (
     "name", "description", "data_type", "task_type", "library_type", "license", "scenarios", "input_dim", "output_dim",
@@ -60,7 +63,8 @@ class SearchIndex:
 
     Not kept in memory since issue 16: the semantic JSON of each learnware (read from the
     catalogue for the results shown), and the semantic filter/text index (SemanticIndex),
-    built on the first query that filters or ranks by text. The id -> row dict is built on
+    opened from `text/` (dock/search/text_files.py) or built on the first query that filters
+    or ranks by text. The id -> row dict is built on
     the first add or remove after opening (~1 s and ~150 MB at 1M learnwares).
     """
 
@@ -117,6 +121,8 @@ class SearchIndex:
     def close(self) -> None:
         with self.lock:
             self.save_pending()
+            if self._semantic is not None:
+                self._save_semantic(self._semantic)
             for group in self.groups.values():
                 group.close()
             self._json.close()
@@ -138,16 +144,42 @@ class SearchIndex:
         return self._alive.a[: self.n_rows]
 
     def semantic_index(self, catalogue: Catalogue) -> SemanticIndex:
-        """The filter/text index, built from the catalogue on first use and kept current after."""
+        """The filter/text index: opened from its saved base (dock/search/text_files.py), or built
+        from the catalogue on first use and saved; kept current after."""
         with self.lock:
             if self._semantic is None:
-                sem, row_of = SemanticIndex(), self.row_of
-                for r in catalogue.semantic_fields():
+                self._semantic = self._open_semantic(catalogue)
+            return self._semantic
+
+    def _open_semantic(self, catalogue: Catalogue) -> SemanticIndex:
+        saved = None if self.directory is None else text_files.load(self.directory, self.n_rows, self.id_of)
+        sem, present = saved if saved is not None else (SemanticIndex(), np.zeros(0, bool))
+        alive = self._alive.a[: self.n_rows]
+        sem._live.a[: present.size] &= alive[: present.size]  # removed since the save
+        held = np.zeros(self.n_rows, bool)
+        held[: present.size] = present
+        missing = np.flatnonzero(alive & ~held)  # rows added since the save (all of them if none)
+        if missing.size:
+            row_of = {self.id_of(int(r)): int(r) for r in missing}
+            for rows in catalogue.iter_semantic_fields(list(row_of) if saved is not None else None):
+                for r in rows:
                     row = row_of.get(r[0])
                     if row is not None:  # a record written after the last sync: the next sync adds it
                         sem.add(row, dict(zip(_FIELD_NAMES, r[1:], strict=True)))
-                self._semantic = sem
-            return self._semantic
+        self._save_semantic(sem, first=saved is None)
+        return sem
+
+    def _save_semantic(self, sem: SemanticIndex, first: bool = False) -> None:
+        """Persist the text index when it has no saved base yet, or when enough rows are not in
+        it (re-adding a few on open costs less than rewriting a million-row base each time)."""
+        wanted = sem.delta_rows >= TEXT_RESAVE_ROWS or (first and sem.delta_rows > 0)
+        if self.directory is None or not wanted:
+            return
+        self.save()  # the index's own counts first: a base never claims rows the index may lose
+        try:
+            text_files.save(self.directory, sem, self.id_of)
+        except OSError as exc:  # a full disk must not fail the search: the next open rebuilds
+            log.warning("could not save the text index in %s: %s", self.directory, exc)
 
     def semantic_spec(self, learnware_id: str) -> dict:
         return self.semantic_spec_of(self.row_of[learnware_id])

@@ -303,6 +303,25 @@ class Catalogue:
                 return self._con.execute(sql + " ORDER BY id").fetchall()
             return self._con.execute(sql + " WHERE id IN (SELECT unnest(?)) ORDER BY id", [list(ids)]).fetchall()
 
+    def iter_semantic_fields(self, ids: builtins.list[str] | None = None, batch: int = 10000):
+        """`semantic_fields` in batches from a streamed scan on a cursor of its own (a consistent
+        snapshot; the catalogue's lock is not held between batches): building the text index
+        of a million learnwares from one fetchall held ~1 GB of tuples at once."""
+        sql = ("SELECT id, name, description, data_type, task_type, library_type, license, scenarios, "
+               "input_dim, output_dim FROM learnwares")
+        params: builtins.list[Any] = []
+        if ids is not None:
+            sql += " WHERE id IN (SELECT unnest(?))"
+            params.append(list(ids))
+        with self._lock:
+            cursor = self._con.cursor()
+        try:
+            cursor.execute(sql + " ORDER BY id", params)
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            cursor.close()
+
     def id_fingerprint(self) -> tuple[int, int]:
         """(count, xor of DuckDB's hash of every id): what a persisted search index compares
         on open to know it holds exactly these learnwares (one scan of the id column)."""
