@@ -313,10 +313,16 @@ class Catalogue:
         if ids is not None:
             sql += " WHERE id IN (SELECT unnest(?))"
             params.append(list(ids))
+        return self.streamed(sql + " ORDER BY id", params, batch)
+
+    def streamed(self, sql: str, params: builtins.list[Any], batch: int):
+        """Batches of one query's rows from a cursor of its own: DuckDB gives a second connection
+        to the same database, a consistent snapshot, so the catalogue's lock is not held between
+        batches (a scan of a million rows must not stop every other call meanwhile)."""
         with self._lock:
             cursor = self._con.cursor()
         try:
-            cursor.execute(sql + " ORDER BY id", params)
+            cursor.execute(sql, params)
             while rows := cursor.fetchmany(batch):
                 yield rows
         finally:

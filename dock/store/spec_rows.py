@@ -61,11 +61,5 @@ def iter_stat_rows(catalogue: Catalogue, ids: list[str] | None = None, batch: in
     if ids is not None:
         sql += " WHERE learnware_id IN (SELECT unnest(?))"
         params.append(list(ids))
-    with catalogue._lock:
-        cursor = catalogue._con.cursor()
-    try:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(batch):
-            yield [(lid, st, key, float(g), *decode_points(blob, k, dim)) for lid, st, key, g, k, dim, blob in rows]
-    finally:
-        cursor.close()
+    for rows in catalogue.streamed(sql, params, batch):
+        yield [(lid, st, key, float(g), *decode_points(blob, k, dim)) for lid, st, key, g, k, dim, blob in rows]
