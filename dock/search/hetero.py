@@ -46,10 +46,11 @@ from dock.search.hetero_space import (
     embed,
     embedder_id,
     normalise,
+    unit_gram,
     value_similarity,
 )
 from dock.search.query import Match, SearchResult
-from dock.search.scores import scores_from_mmd2
+from dock.search.scores import score_from_mmd2
 from specs.hetero import column_descriptions, input_block  # noqa: F401 (input_block: for tui/)
 
 log = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ def _hetero_matches(index, catalogue, user: _Columns, semantic, user_desc, shown
             if lw is None:
                 continue
             mmd2, self_q = restricted_mmd2(user, lw, mapping)
-            score = float(scores_from_mmd2(mmd2, self_q)) * bound_
+            score = score_from_mmd2(mmd2, self_q) * bound_
             kept = sorted([*kept, score], reverse=True)
             semantic_lw = index.semantic_spec_of(row)
             desc = semantic_lw["Input"]["Description"]  # summarised, so described (records never change)
@@ -279,17 +280,17 @@ def restricted_mmd2(user: _Columns, lw: _Columns, mapping: ColumnMapping) -> tup
 
     u_cols, l_cols = mapping.user_columns, mapping.learnware_columns
     scale = user.marginals[u_cols, 1]
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    # Both point sets in one Gram matrix (one exp call), weights +beta_user / -beta_learnware:
-    # w'Kw = self_q - 2 cross + self_l.
-    both = np.vstack([user.z[:, u_cols], lw.z[:, l_cols]]) / scale
     gamma = grid_gamma(1.0 / (2.0 * len(u_cols)))
-    sq = np.einsum("ij,ij->i", both, both)
-    gram = np.exp(-gamma * np.maximum(sq[:, None] + sq[None, :] - 2.0 * (both @ both.T), 0.0))
+    # Both point sets in one Gram matrix, centred on the user's means and in units of
+    # 1 / sqrt(gamma) user spreads; weights +beta_user / -beta_learnware: w'Kw = self_q - 2 cross + self_l.
+    both = np.vstack([user.z[:, u_cols], lw.z[:, l_cols]])
+    both -= user.marginals[u_cols, 0]
+    both *= math.sqrt(gamma) / np.where(scale > 1e-12, scale, 1.0)
+    gram = unit_gram(both)
     nu = user.z.shape[0]
     w = np.concatenate([user.beta, -lw.beta])
-    self_q = float(user.beta @ gram[:nu, :nu] @ user.beta)
-    return max(float(w @ gram @ w), 0.0), self_q
+    self_q = float(user.beta @ (gram[:nu, :nu] @ user.beta))
+    return max(float(w @ (gram @ w)), 0.0), self_q
 
 
 def _user_columns(spec, vectors: np.ndarray | None) -> _Columns:

@@ -160,7 +160,7 @@ class ColumnStore:
             col.reserve(len(self.vocab))
             col.a[count:len(self.vocab)] = fresh
             held = self._vectors[ident] = (col, len(self.vocab))
-        return held[0].a[: held[1]] if held else np.zeros((0, 1), np.float32)
+        return held[0].a.view(np.ndarray)[: held[1]] if held else np.zeros((0, 1), np.float32)
 
 
 def _vector_name(ident: str) -> str:

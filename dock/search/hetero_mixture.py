@@ -32,9 +32,11 @@ reuse needs to align the members (HeteroAlignReuser(mappings=...), the compat he
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
+from dock.search.hetero_space import unit_gram
 from dock.search.mixture import DenseGram, best_mixture
 from dock.search.query import Match, Mixture
 from dock.search.scores import mixture_is_worth_it, score_from_mmd2
@@ -85,30 +87,31 @@ def cross_space_mixture(index, user, members: list[Match], user_dim: int, points
     pool, pairings, cols = frame_members(members, user_dim)
     if len(pool) < 2 or all(members[j].hetero is None for j in pool):
         return None  # no other-space member: the same-space mixture (if any) stands
-    scale = user.marginals[cols, 1]
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    blocks, weights, kept = [user.z[:, cols] / scale], [user.beta], []
+    gamma = grid_gamma(1.0 / (2.0 * len(cols)))
+    blocks, weights, kept = [user.z[:, cols]], [user.beta], []
     for j, pairs in zip(pool, pairings, strict=True):
         match = members[j]
         width = user_dim if match.hetero is None else int(match.hetero["learnware_dim"])
         lw = points_of(index.row_of[match.id], width)
         if lw is None:
             continue
-        blocks.append(lw.z[:, [pairs[u] for u in cols]] / scale)
+        blocks.append(lw.z[:, [pairs[u] for u in cols]])
         weights.append(lw.beta)
         kept.append(j)
     if len(kept) < 2:
         return None
+    # Centred on the user's means, in units of 1 / sqrt(gamma) user spreads (hetero.restricted_mmd2).
+    scale = user.marginals[cols, 1]
     Z = np.vstack(blocks)
-    gamma = grid_gamma(1.0 / (2.0 * len(cols)))
-    sq = np.einsum("ij,ij->i", Z, Z)
-    K = np.exp(-gamma * np.maximum(sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T), 0.0))
+    Z -= user.marginals[cols, 0]
+    Z *= math.sqrt(gamma) / np.where(scale > 1e-12, scale, 1.0)
+    K = unit_gram(Z)
     W = np.zeros((Z.shape[0], len(weights)))  # column 0: the user; then one column per member
     at = 0
     for i, b in enumerate(weights):
         W[at:at + len(b), i] = b
         at += len(b)
-    M = W.T @ K @ W
+    M = W.T @ (K @ W)
     self_q, cross, gram = float(M[0, 0]), M[0, 1:], M[1:, 1:]
     singles = np.maximum(np.diag(gram) - 2.0 * cross + self_q, 0.0)
     order = np.argsort(singles, kind="stable")  # best_mixture expects the best single first
