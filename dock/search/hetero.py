@@ -130,12 +130,12 @@ def _only_other_spaces(index, spec, own: list[str]) -> bool:
         return True  # nothing of this width: the same-space pass finds nothing
     store = index.columns
     rows = group.slot_rows()[group.live_mask()]
-    known = store.rows()
+    known, starts, widths, text_ids, _ = store.arrays()
     at = np.minimum(np.searchsorted(known, rows), max(known.size - 1, 0))
     if known.size == 0 or not np.array_equal(known[at], rows):
         return False  # an undescribed learnware of the user's width: same space by count
     own_ids = [store.vocab_id.get(t, -1) for t in own]
-    starts, widths, text_ids = store.starts()[at], store.widths()[at], store.text_ids()
+    starts, widths = starts[at], widths[at]
     return not any(int(w) == len(own_ids) and text_ids[int(s_):int(s_) + int(w)].tolist() == own_ids
                    for s_, w in zip(starts, widths, strict=True))
 
@@ -163,7 +163,7 @@ def _hetero_matches(index, catalogue, user: _Columns, semantic, user_desc, shown
         vocab = store.vocab_vectors(ident, embed)
         if known < vocab.shape[0]:
             index.save()  # new descriptions were embedded: persist them
-        rows, starts, widths = store.rows(), store.starts(), store.widths()
+        rows, starts, widths, text_ids, marginals = store.arrays()
         ok = index.live_rows()[rows].astype(bool)
         if _filters(unfiltered):
             filtered = index.semantic_index(catalogue).filter_mask(unfiltered)
@@ -176,7 +176,6 @@ def _hetero_matches(index, catalogue, user: _Columns, semantic, user_desc, shown
         # if enough of its columns have a description close enough to some user column to pair.
         text_vocab = user_vectors @ vocab.T  # float32: cosines, clipped below once gathered
         pairable = text_vocab.max(axis=0) >= MIN_TEXT
-        text_ids = store.text_ids()
         per_lw = np.add.reduceat(pairable[text_ids].astype(np.int64), starts)
         bound = np.minimum(per_lw, len(user_desc))
         ok &= (bound >= np.minimum(MIN_PAIRS, widths)) & (bound >= MIN_COVERAGE * widths)
@@ -189,10 +188,13 @@ def _hetero_matches(index, catalogue, user: _Columns, semantic, user_desc, shown
             picked.append((int(rows[i]), start, width))
         if not picked:
             return []
-        column_at = np.concatenate([np.arange(s_, s_ + w) for _, s_, w in picked])
+        picked_starts = np.array([s_ for _, s_, _ in picked])
+        picked_widths = np.array([w for _, _, w in picked])
+        first = np.cumsum(picked_widths) - picked_widths  # each candidate's first entry in column_at
+        column_at = np.repeat(picked_starts - first, picked_widths) + np.arange(int(picked_widths.sum()))
         text_all = np.clip(text_vocab[:, text_ids[column_at]].astype(np.float64), 0.0, 1.0)
         combined_all = TEXT_WEIGHT * text_all + (1.0 - TEXT_WEIGHT) * value_similarity(
-            user.marginals, store.marginals(column_at))
+            user.marginals, marginals[column_at].astype(np.float64))
         # Bound first: a score is at most sqrt(coverage), so candidates are scored best bound first
         # and the loop stops once no remaining one can enter the top `limit`.
         planned, at = [], 0

@@ -123,6 +123,10 @@ class ColumnStore:
             self._view_key = key
         return self._view
 
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """(rows, starts, widths, text ids, (mean, std) float32) at once: a query needs them all."""
+        return self._views()
+
     def rows(self) -> np.ndarray:
         return self._views()[0]
 

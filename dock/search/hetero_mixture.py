@@ -113,10 +113,11 @@ def cross_space_mixture(index, user, members: list[Match], user_dim: int, points
         at += len(b)
     M = W.T @ (K @ W)
     self_q, cross, gram = float(M[0, 0]), M[0, 1:], M[1:, 1:]
-    singles = np.maximum(np.diag(gram) - 2.0 * cross + self_q, 0.0)
+    singles = np.maximum(gram.diagonal() - 2.0 * cross + self_q, 0.0)
     order = np.argsort(singles, kind="stable")  # best_mixture expects the best single first
     if len(kept) == 2:  # the common case, in closed form (best_mixture's general QP costs ~0.1 ms)
-        idx, w, value = _pair_mixture(gram[np.ix_(order, order)], cross[order], self_q)
+        flip = slice(None) if order[0] == 0 else slice(None, None, -1)  # order is [0, 1] or [1, 0]
+        idx, w, value = _pair_mixture(gram[flip, flip], cross[flip], self_q)
     else:
         idx, w, value = best_mixture(DenseGram(gram[np.ix_(order, order)]), cross[order], self_q)
     best_mmd2 = float(singles[order[0]])
@@ -135,10 +136,13 @@ def cross_space_mixture(index, user, members: list[Match], user_dim: int, points
 def _pair_mixture(G: np.ndarray, c: np.ndarray, self_q: float):
     """best_mixture for two candidates: w in [0, 1] minimising |w mu_0 + (1 - w) mu_1 - mu_u|^2,
     a parabola in w; (indices by weight, weights, residual MMD^2)."""
-    a = G[0, 0] - 2.0 * G[0, 1] + G[1, 1]  # |mu_0 - mu_1|^2
-    w = float(np.clip((G[1, 1] - G[0, 1] - c[1] + c[0]) / a, 0.0, 1.0)) if a > 1e-300 else 1.0
-    weights = np.array([w, 1.0 - w])
-    value = max(float(weights @ G @ weights - 2.0 * weights @ c + self_q), 0.0)
+    # plain floats: at 2 x 2, numpy's per-call cost was most of this function's
+    (g00, g01), (g10, g11) = G.tolist()
+    c0, c1 = c.tolist()
+    a = g00 - 2.0 * g01 + g11  # |mu_0 - mu_1|^2
+    w = min(max((g11 - g01 - c1 + c0) / a, 0.0), 1.0) if a > 1e-300 else 1.0
+    v = 1.0 - w
+    value = max((w * g00 + v * g10) * w + (w * g01 + v * g11) * v - 2.0 * (w * c0 + v * c1) + self_q, 0.0)
     if w in (0.0, 1.0):
         return [0 if w == 1.0 else 1], [1.0], value
     return ([0, 1], [w, 1.0 - w], value) if w >= 0.5 else ([1, 0], [1.0 - w, w], value)

@@ -137,7 +137,7 @@ def unit_gram(points: np.ndarray) -> np.ndarray:
     left[:, m] = sq
     left[:, m + 1] = 1.0
     right = np.empty((m + 2, n))
-    right[:m] = 2.0 * points.T
+    np.multiply(points.T, 2.0, out=right[:m])
     right[m] = -1.0
     right[m + 1] = -sq
     return np.exp(left @ right)
@@ -196,11 +196,12 @@ def assign(text: np.ndarray, combined: np.ndarray, embedder: str = "") -> Column
     from scipy.optimize import linear_sum_assignment
 
     rows, cols = linear_sum_assignment(-combined)
-    keep = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True)
-            if text[r, c] >= MIN_TEXT and combined[r, c] >= MIN_PAIR]
-    keep.sort(key=lambda p: p[1])
-    return ColumnMapping(tuple(keep), tuple(float(combined[r, c]) for r, c in keep),
-                         int(text.shape[0]), int(text.shape[1]), embedder)
+    similarity = combined[rows, cols]
+    sel = (text[rows, cols] >= MIN_TEXT) & (similarity >= MIN_PAIR)  # whole arrays: numpy scalars cost
+    order = np.argsort(cols[sel], kind="stable")                       # ~0.2 us per element access
+    keep = tuple(zip(rows[sel][order].tolist(), cols[sel][order].tolist(), strict=True))
+    return ColumnMapping(keep, tuple(similarity[sel][order].tolist()), int(text.shape[0]), int(text.shape[1]),
+                         embedder)
 
 
 def match_columns(user_vectors: np.ndarray, user_marginals: np.ndarray,
