@@ -206,12 +206,17 @@ def _io(key: str, io, partial: bool = True) -> dict:
         if not isinstance(v, str):
             raise SpecError(f"{key}.Description[{k!r}]: {v!r} is not allowed; descriptions must be strings")
         out_desc[str(i)] = v
-    out = copy.deepcopy({k: v for k, v in io.items() if k not in ("Dimension", "Description")})
+    # The columns field is not deep-copied here: check_columns_field returns a new dict of scalars
+    # for version 1 (a query carries one each time, and deepcopy cost more than the rest of _io).
+    columns_field = "lwdock.columns" if key == "Input" else None
+    out = {k: v if k == columns_field else copy.deepcopy(v) for k, v in io.items()
+           if k not in ("Dimension", "Description")}
     out.update({"Dimension": dim, "Description": out_desc})
-    if key == "Input" and "lwdock.columns" in out:  # issue 14's versioned field (specs/hetero.py)
-        from .hetero import FIELD, check_columns_field
+    if columns_field in out:  # issue 14's versioned field (specs/hetero.py)
+        from .hetero import FIELD, FIELD_VERSION, check_columns_field
 
-        out[FIELD] = check_columns_field(out[FIELD], dim)
+        checked = check_columns_field(out[FIELD], dim)
+        out[FIELD] = checked if checked["version"] == FIELD_VERSION else copy.deepcopy(checked)
     return out
 
 

@@ -79,19 +79,27 @@ def search(index: SearchIndex, catalogue: Catalogue, user_info: UserInfo, limit:
     text = " ".join(v.strip() for v in (view.name, view.description) if v.strip())
     filtered = _filters_anything(view) or bool(tokens(text))  # "the" alone filters nothing
     with index.lock, blas_single_thread():
-        mask = shown = raw = None
-        if filtered or spec is None:  # the semantic index is built on the first query needing it
-            semantic_index = index.semantic_index(catalogue)
-            mask = _padded(semantic_index.filter_mask(view), index.n_rows)
-            if tokens(text):
-                shown, raw = (_padded(a, index.n_rows) for a in semantic_index.text_scores(text))
+        shown = raw = None
+        if tokens(text):
+            shown, raw = (_padded(a, index.n_rows) for a in index.semantic_index(catalogue).text_scores(text))
+
+        def semantic_mask() -> np.ndarray | None:
+            if not (filtered or spec is None):
+                return None
+            mask = _padded(index.semantic_index(catalogue).filter_mask(view), index.n_rows)
+            if shown is not None:
                 mask &= shown > 0
+            return mask
+
         if spec is None:
-            return _semantic_result(index, catalogue, mask, shown, raw, limit)
+            return _semantic_result(index, catalogue, semantic_mask(), shown, raw, limit)
         from dock.search.hetero import with_hetero  # columns described: other feature spaces too
 
+        # The query's gamma rule and the filter mask serve only the same-space pass, which the
+        # heterogeneous path skips when nothing of the user's width is in the user's space.
         return with_hetero(index, catalogue, spec, semantic, shown, limit,
-                           lambda: _statistical(index, catalogue, spec, mask, shown, limit))
+                           lambda: _statistical(index, catalogue, rescaled_query_spec(spec), semantic_mask(),
+                                                shown, limit))
 
 
 def _filters_anything(view: SemanticView) -> bool:
@@ -127,7 +135,7 @@ def _stat_spec(user_info: UserInfo, view: SemanticView):
     want = view.input_dim
     if want is not None and want != int(spec.dim):
         raise SearchError(f"the statistical spec has {spec.dim} features but the query's Input says {want}")
-    return rescaled_query_spec(spec)  # a degenerate stored gamma (e.g. the reference's 0.1) re-estimated
+    return spec  # its gamma is checked by rescaled_query_spec when the same-space pass runs
 
 
 def _semantic_result(index, catalogue, mask, shown, raw, limit) -> SearchResult:

@@ -46,10 +46,11 @@ from dock.search.hetero_space import (
     embed,
     embedder_id,
     normalise,
+    unit_gram,
     value_similarity,
 )
 from dock.search.query import Match, SearchResult
-from dock.search.scores import scores_from_mmd2
+from dock.search.scores import score_from_mmd2
 from specs.hetero import column_descriptions, input_block  # noqa: F401 (input_block: for tui/)
 
 log = logging.getLogger(__name__)
@@ -129,12 +130,12 @@ def _only_other_spaces(index, spec, own: list[str]) -> bool:
         return True  # nothing of this width: the same-space pass finds nothing
     store = index.columns
     rows = group.slot_rows()[group.live_mask()]
-    known = store.rows()
+    known, starts, widths, text_ids, _ = store.arrays()
     at = np.minimum(np.searchsorted(known, rows), max(known.size - 1, 0))
     if known.size == 0 or not np.array_equal(known[at], rows):
         return False  # an undescribed learnware of the user's width: same space by count
     own_ids = [store.vocab_id.get(t, -1) for t in own]
-    starts, widths, text_ids = store.starts()[at], store.widths()[at], store.text_ids()
+    starts, widths = starts[at], widths[at]
     return not any(int(w) == len(own_ids) and text_ids[int(s_):int(s_) + int(w)].tolist() == own_ids
                    for s_, w in zip(starts, widths, strict=True))
 
@@ -162,7 +163,7 @@ def _hetero_matches(index, catalogue, user: _Columns, semantic, user_desc, shown
         vocab = store.vocab_vectors(ident, embed)
         if known < vocab.shape[0]:
             index.save()  # new descriptions were embedded: persist them
-        rows, starts, widths = store.rows(), store.starts(), store.widths()
+        rows, starts, widths, text_ids, marginals = store.arrays()
         ok = index.live_rows()[rows].astype(bool)
         if _filters(unfiltered):
             filtered = index.semantic_index(catalogue).filter_mask(unfiltered)
@@ -175,7 +176,6 @@ def _hetero_matches(index, catalogue, user: _Columns, semantic, user_desc, shown
         # if enough of its columns have a description close enough to some user column to pair.
         text_vocab = user_vectors @ vocab.T  # float32: cosines, clipped below once gathered
         pairable = text_vocab.max(axis=0) >= MIN_TEXT
-        text_ids = store.text_ids()
         per_lw = np.add.reduceat(pairable[text_ids].astype(np.int64), starts)
         bound = np.minimum(per_lw, len(user_desc))
         ok &= (bound >= np.minimum(MIN_PAIRS, widths)) & (bound >= MIN_COVERAGE * widths)
@@ -188,10 +188,13 @@ def _hetero_matches(index, catalogue, user: _Columns, semantic, user_desc, shown
             picked.append((int(rows[i]), start, width))
         if not picked:
             return []
-        column_at = np.concatenate([np.arange(s_, s_ + w) for _, s_, w in picked])
+        picked_starts = np.array([s_ for _, s_, _ in picked])
+        picked_widths = np.array([w for _, _, w in picked])
+        first = np.cumsum(picked_widths) - picked_widths  # each candidate's first entry in column_at
+        column_at = np.repeat(picked_starts - first, picked_widths) + np.arange(int(picked_widths.sum()))
         text_all = np.clip(text_vocab[:, text_ids[column_at]].astype(np.float64), 0.0, 1.0)
         combined_all = TEXT_WEIGHT * text_all + (1.0 - TEXT_WEIGHT) * value_similarity(
-            user.marginals, store.marginals(column_at))
+            user.marginals, marginals[column_at].astype(np.float64))
         # Bound first: a score is at most sqrt(coverage), so candidates are scored best bound first
         # and the loop stops once no remaining one can enter the top `limit`.
         planned, at = [], 0
@@ -210,7 +213,7 @@ def _hetero_matches(index, catalogue, user: _Columns, semantic, user_desc, shown
             if lw is None:
                 continue
             mmd2, self_q = restricted_mmd2(user, lw, mapping)
-            score = float(scores_from_mmd2(mmd2, self_q)) * bound_
+            score = score_from_mmd2(mmd2, self_q) * bound_
             kept = sorted([*kept, score], reverse=True)
             semantic_lw = index.semantic_spec_of(row)
             desc = semantic_lw["Input"]["Description"]  # summarised, so described (records never change)
@@ -279,17 +282,17 @@ def restricted_mmd2(user: _Columns, lw: _Columns, mapping: ColumnMapping) -> tup
 
     u_cols, l_cols = mapping.user_columns, mapping.learnware_columns
     scale = user.marginals[u_cols, 1]
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    # Both point sets in one Gram matrix (one exp call), weights +beta_user / -beta_learnware:
-    # w'Kw = self_q - 2 cross + self_l.
-    both = np.vstack([user.z[:, u_cols], lw.z[:, l_cols]]) / scale
     gamma = grid_gamma(1.0 / (2.0 * len(u_cols)))
-    sq = np.einsum("ij,ij->i", both, both)
-    gram = np.exp(-gamma * np.maximum(sq[:, None] + sq[None, :] - 2.0 * (both @ both.T), 0.0))
+    # Both point sets in one Gram matrix, centred on the user's means and in units of
+    # 1 / sqrt(gamma) user spreads; weights +beta_user / -beta_learnware: w'Kw = self_q - 2 cross + self_l.
+    both = np.vstack([user.z[:, u_cols], lw.z[:, l_cols]])
+    both -= user.marginals[u_cols, 0]
+    both *= math.sqrt(gamma) / np.where(scale > 1e-12, scale, 1.0)
+    gram = unit_gram(both)
     nu = user.z.shape[0]
     w = np.concatenate([user.beta, -lw.beta])
-    self_q = float(user.beta @ gram[:nu, :nu] @ user.beta)
-    return max(float(w @ gram @ w), 0.0), self_q
+    self_q = float(user.beta @ (gram[:nu, :nu] @ user.beta))
+    return max(float(w @ (gram @ w)), 0.0), self_q
 
 
 def _user_columns(spec, vectors: np.ndarray | None) -> _Columns:

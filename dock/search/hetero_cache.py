@@ -123,6 +123,10 @@ class ColumnStore:
             self._view_key = key
         return self._view
 
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """(rows, starts, widths, text ids, (mean, std) float32) at once: a query needs them all."""
+        return self._views()
+
     def rows(self) -> np.ndarray:
         return self._views()[0]
 
@@ -160,7 +164,7 @@ class ColumnStore:
             col.reserve(len(self.vocab))
             col.a[count:len(self.vocab)] = fresh
             held = self._vectors[ident] = (col, len(self.vocab))
-        return held[0].a[: held[1]] if held else np.zeros((0, 1), np.float32)
+        return held[0].a.view(np.ndarray)[: held[1]] if held else np.zeros((0, 1), np.float32)
 
 
 def _vector_name(ident: str) -> str:

@@ -32,9 +32,11 @@ reuse needs to align the members (HeteroAlignReuser(mappings=...), the compat he
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
+from dock.search.hetero_space import unit_gram
 from dock.search.mixture import DenseGram, best_mixture
 from dock.search.query import Match, Mixture
 from dock.search.scores import mixture_is_worth_it, score_from_mmd2
@@ -85,35 +87,37 @@ def cross_space_mixture(index, user, members: list[Match], user_dim: int, points
     pool, pairings, cols = frame_members(members, user_dim)
     if len(pool) < 2 or all(members[j].hetero is None for j in pool):
         return None  # no other-space member: the same-space mixture (if any) stands
-    scale = user.marginals[cols, 1]
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    blocks, weights, kept = [user.z[:, cols] / scale], [user.beta], []
+    gamma = grid_gamma(1.0 / (2.0 * len(cols)))
+    blocks, weights, kept = [user.z[:, cols]], [user.beta], []
     for j, pairs in zip(pool, pairings, strict=True):
         match = members[j]
         width = user_dim if match.hetero is None else int(match.hetero["learnware_dim"])
         lw = points_of(index.row_of[match.id], width)
         if lw is None:
             continue
-        blocks.append(lw.z[:, [pairs[u] for u in cols]] / scale)
+        blocks.append(lw.z[:, [pairs[u] for u in cols]])
         weights.append(lw.beta)
         kept.append(j)
     if len(kept) < 2:
         return None
+    # Centred on the user's means, in units of 1 / sqrt(gamma) user spreads (hetero.restricted_mmd2).
+    scale = user.marginals[cols, 1]
     Z = np.vstack(blocks)
-    gamma = grid_gamma(1.0 / (2.0 * len(cols)))
-    sq = np.einsum("ij,ij->i", Z, Z)
-    K = np.exp(-gamma * np.maximum(sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T), 0.0))
+    Z -= user.marginals[cols, 0]
+    Z *= math.sqrt(gamma) / np.where(scale > 1e-12, scale, 1.0)
+    K = unit_gram(Z)
     W = np.zeros((Z.shape[0], len(weights)))  # column 0: the user; then one column per member
     at = 0
     for i, b in enumerate(weights):
         W[at:at + len(b), i] = b
         at += len(b)
-    M = W.T @ K @ W
+    M = W.T @ (K @ W)
     self_q, cross, gram = float(M[0, 0]), M[0, 1:], M[1:, 1:]
-    singles = np.maximum(np.diag(gram) - 2.0 * cross + self_q, 0.0)
+    singles = np.maximum(gram.diagonal() - 2.0 * cross + self_q, 0.0)
     order = np.argsort(singles, kind="stable")  # best_mixture expects the best single first
     if len(kept) == 2:  # the common case, in closed form (best_mixture's general QP costs ~0.1 ms)
-        idx, w, value = _pair_mixture(gram[np.ix_(order, order)], cross[order], self_q)
+        flip = slice(None) if order[0] == 0 else slice(None, None, -1)  # order is [0, 1] or [1, 0]
+        idx, w, value = _pair_mixture(gram[flip, flip], cross[flip], self_q)
     else:
         idx, w, value = best_mixture(DenseGram(gram[np.ix_(order, order)]), cross[order], self_q)
     best_mmd2 = float(singles[order[0]])
@@ -132,10 +136,13 @@ def cross_space_mixture(index, user, members: list[Match], user_dim: int, points
 def _pair_mixture(G: np.ndarray, c: np.ndarray, self_q: float):
     """best_mixture for two candidates: w in [0, 1] minimising |w mu_0 + (1 - w) mu_1 - mu_u|^2,
     a parabola in w; (indices by weight, weights, residual MMD^2)."""
-    a = G[0, 0] - 2.0 * G[0, 1] + G[1, 1]  # |mu_0 - mu_1|^2
-    w = float(np.clip((G[1, 1] - G[0, 1] - c[1] + c[0]) / a, 0.0, 1.0)) if a > 1e-300 else 1.0
-    weights = np.array([w, 1.0 - w])
-    value = max(float(weights @ G @ weights - 2.0 * weights @ c + self_q), 0.0)
+    # plain floats: at 2 x 2, numpy's per-call cost was most of this function's
+    (g00, g01), (g10, g11) = G.tolist()
+    c0, c1 = c.tolist()
+    a = g00 - 2.0 * g01 + g11  # |mu_0 - mu_1|^2
+    w = min(max((g11 - g01 - c1 + c0) / a, 0.0), 1.0) if a > 1e-300 else 1.0
+    v = 1.0 - w
+    value = max((w * g00 + v * g10) * w + (w * g01 + v * g11) * v - 2.0 * (w * c0 + v * c1) + self_q, 0.0)
     if w in (0.0, 1.0):
         return [0 if w == 1.0 else 1], [1.0], value
     return ([0, 1], [w, 1.0 - w], value) if w >= 0.5 else ([1, 0], [1.0 - w, w], value)
