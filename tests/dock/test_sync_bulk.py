@@ -259,3 +259,20 @@ def test_a_page_is_stored_in_the_lock_order_of_a_search(tmp_path):
         assert free, "the page's store held the catalogue's lock while waiting for the index's"
         assert not storing.is_alive() and out["result"] == (["stored"] * 3, {})
         assert set(index.row_of) == set(dock.catalogue.learnware_ids()) == {s.id for s in signed}
+
+
+def test_a_sync_collects_less_often_and_puts_the_threshold_back():
+    import gc
+
+    from dock.network.sync import SYNC_GC_THRESHOLD, _FewerCollections
+
+    before = gc.get_threshold()
+    fewer = _FewerCollections()
+    try:
+        with fewer:  # two sync workers overlapping: the first to leave must not restore it
+            with fewer:
+                assert gc.get_threshold() == (max(SYNC_GC_THRESHOLD, before[0]), *before[1:])
+            assert gc.get_threshold()[0] == max(SYNC_GC_THRESHOLD, before[0])
+        assert gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*before)
