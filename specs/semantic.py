@@ -206,7 +206,8 @@ def _io(key: str, io, partial: bool = True) -> dict:
         if not isinstance(v, str):
             raise SpecError(f"{key}.Description[{k!r}]: {v!r} is not allowed; descriptions must be strings")
         out_desc[str(i)] = v
-    out = copy.deepcopy({k: v for k, v in io.items() if k not in ("Dimension", "Description")})
+    rest = {k: v for k, v in io.items() if k not in ("Dimension", "Description")}
+    out = copy.deepcopy(rest) if rest else {}
     out.update({"Dimension": dim, "Description": out_desc})
     if key == "Input" and "lwdock.columns" in out:  # issue 14's versioned field (specs/hetero.py)
         from .hetero import FIELD, check_columns_field
@@ -216,29 +217,44 @@ def _io(key: str, io, partial: bool = True) -> dict:
 
 
 def _check_bounds(spec) -> None:
-    """Depth, node count and text size, walked without recursion (a deep spec cannot blow the stack)."""
-    stack, nodes, size = [(spec, 1, "")], 0, 0
+    """Depth, node count and text size, walked without recursion (a deep spec cannot blow the stack).
+    A node's place is kept as (parent's place, key) and spelled out only for an error message:
+    formatting it for every node was a third of the walk (a synced record is walked once, issue 16)."""
+    stack, nodes, size = [(spec, 1, None)], 0, 0
     while stack:
-        value, depth, where = stack.pop()
+        value, depth, at = stack.pop()
         nodes += 1
         if nodes > MAX_SEMANTIC_NODES:
             raise SpecError(f"semantic spec: more than {MAX_SEMANTIC_NODES} values; it must stay small")
         if depth > MAX_SEMANTIC_DEPTH:
-            raise SpecError(f"semantic spec: {where or 'the spec'} is nested more than {MAX_SEMANTIC_DEPTH} "
+            raise SpecError(f"semantic spec: {_place(at) or 'the spec'} is nested more than {MAX_SEMANTIC_DEPTH} "
                             "levels deep")
-        if isinstance(value, str):
+        kind = type(value)  # JSON's own types without the Mapping ABC check; others as before
+        if kind is str or (kind is not dict and kind is not list and isinstance(value, str)):
             size += len(value)
-        elif isinstance(value, Mapping):
+        elif kind is dict or (kind is not list and isinstance(value, Mapping)):
             for k, v in value.items():
                 size += len(k) if isinstance(k, str) else 8
-                stack.append((v, depth + 1, f"{where}.{k}" if where else str(k)))
-        elif isinstance(value, (list, tuple)):
-            stack.extend((v, depth + 1, where) for v in value)
+                stack.append((v, depth + 1, (at, k)))
+        elif kind is list or isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1, at) for v in value)
         else:
             size += 8
         if size > MAX_SEMANTIC_BYTES:
             raise SpecError(f"semantic spec: larger than {MAX_SEMANTIC_BYTES} bytes "
-                            f"(at {where or 'the top level'}); keep the description under that")
+                            f"(at {_place(at) or 'the top level'}); keep the description under that")
+
+
+def _place(at) -> str:
+    """"Input.Description.3" from _check_bounds' (parent, key) chain."""
+    keys = []
+    while at is not None:
+        at, key = at
+        keys.append(key)
+    where = ""
+    for key in reversed(keys):
+        where = f"{where}.{key}" if where else str(key)
+    return where
 
 
 def _check_encoded_size(out: dict) -> None:
