@@ -257,15 +257,18 @@ def _place(at) -> str:
     return where
 
 
-def _check_encoded_size(out: dict) -> None:
-    """The JSON a record carries (UTF-8, as dock/network/signed_records.py writes it) fits its cap."""
+def _check_encoded_size(out: dict) -> str:
+    """The JSON a record carries (UTF-8, as dock/network/signed_records.py writes it) fits its cap;
+    that JSON text."""
     try:
-        size = len(json.dumps(out, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        text = json.dumps(out, sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError) as e:
         raise SpecError(f"semantic spec: not JSON data ({e})") from e
+    size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_SEMANTIC_BYTES:
         raise SpecError(f"semantic spec: {size} bytes as JSON is larger than the {MAX_SEMANTIC_BYTES} "
                         "byte limit; shorten the description")
+    return text
 
 
 def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
@@ -277,6 +280,16 @@ def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
     Partial (a search query): anything may be missing or empty (missing fields come back
     empty), but every value given must be allowed. Raises SpecError naming key, value, allowed.
     """
+    return _validate(spec, partial)[0]
+
+
+def validate_semantic_spec_json(spec) -> tuple[dict, str]:
+    """A learnware's spec (partial=False) validated, and the JSON text a record carries of it
+    (json.dumps(spec, sort_keys=True, ensure_ascii=False)), made by the validation anyway."""
+    return _validate(spec, False)
+
+
+def _validate(spec, partial: bool) -> tuple[dict, str]:
     if not isinstance(spec, Mapping):
         raise SpecError(
             f"semantic spec: expected a dict with keys {', '.join(_KNOWN_KEYS)}, got {type(spec).__name__}"
@@ -305,8 +318,7 @@ def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
             f"Output.Dimension: {out['Output']['Dimension']} is not allowed for Classification; "
             "expected >= 2 (one column per class)"
         )
-    _check_encoded_size(out)
-    return out
+    return out, _check_encoded_size(out)
 
 
 def generate_semantic_spec(

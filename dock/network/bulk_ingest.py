@@ -14,18 +14,16 @@ Same outcomes as calling ingest() on each envelope in order; what differs is onl
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from dock.errors import BudgetRefused, StoreError
 from dock.network.ingest import ingest, record_cost
-from dock.network.signed_records import SignedRecord
+from dock.network.signed_records import SignedRecord, prepared_columns
 from dock.records import LearnwareRecord, compat_key
 from dock.store.sync_tables import NewRecord, SyncStore
-from specs.semantic import SemanticView
 
 log = logging.getLogger(__name__)
 
@@ -137,29 +135,12 @@ def _store_batch(dock, store: SyncStore, batch, providers, from_peer, admission,
             admission.stored(cost, from_peer)
 
 
-@dataclass(frozen=True)
-class PreparedColumns:
-    """What storing a record derives from its semantic spec and model config, made once."""
-
-    semantic_json: str  # as the catalogue and the search index keep it
-    model_json: str
-    fields: tuple  # the index's semantic fields (engine._FIELD_NAMES order = the catalogue's columns)
-
-
 def prepare(signed: SignedRecord) -> SignedRecord:
-    """`signed` with its PreparedColumns (a tombstone as it is). Pure: it could run in the verify
-    pool's workers, but measured there it cost more CPU in all than it saved the node."""
+    """`signed` with its PreparedColumns (a tombstone as it is); the verify workers decode
+    records with them (decode_envelope(with_columns=True))."""
     if signed.kind != "record" or signed.prepared is not None:
         return signed
     return replace(signed, prepared=prepared_columns(signed))
-
-
-def prepared_columns(signed: SignedRecord) -> PreparedColumns:
-    # the fields as LearnwareRecord's properties read them (SemanticView), without building the
-    # view: building it (and a record to hold it) was ~20 us of the node's serial time a record
-    return PreparedColumns(json.dumps(signed.semantic_spec, sort_keys=True),
-                           json.dumps(signed.model_config, sort_keys=True, default=list),
-                           SemanticView.columns(signed.semantic_spec or {}))
 
 
 def _insert_and_index(dock, store: SyncStore, index, rows, providers, entries) -> bool:
