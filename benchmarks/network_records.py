@@ -167,6 +167,7 @@ def _run_late_child(home: Path, n_records: int, sources: list, code: str | None)
     # LWDOCK_BENCH_CHILD_PREFIX="py-spy record -o out.txt --format raw --subprocesses --" profiles it
     prefix = os.environ.get("LWDOCK_BENCH_CHILD_PREFIX", "").split()
     load_before = os.getloadavg()[0]
+    sources_cpu = _own_cpu_seconds()  # this process serves the sources' pages while the child syncs
     child = subprocess.run(
         [*prefix, sys.executable, __file__, "--late-child", str(home), "--records", str(n_records),
          "--bootstrap", ",".join(s.node.addrs[0] for s in sources), *(["--code", code] if code else [])],
@@ -179,7 +180,17 @@ def _run_late_child(home: Path, n_records: int, sources: list, code: str | None)
         sys.stderr.write(child.stderr)
     row = json.loads([line for line in child.stdout.splitlines() if line.startswith("{")][-1])
     row["load_avg"] = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
+    row["cpu_sources_s"] = round(_own_cpu_seconds() - sources_cpu, 1)
+    row["cpu_ms_per_record"] = round(1000 * sum(row.get(k) or 0.0 for k in (
+        "cpu_node_s", "cpu_verify_workers_s", "cpu_sources_s")) / max(row.get("held") or 1, 1), 3)
     return row
+
+
+def _own_cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # The late joiner polls its catalogue's count every 50 ms (a DuckDB query under the catalogue's
@@ -211,6 +222,7 @@ def late_child(home: Path, n_records: int, bootstrap: list[str]) -> None:
             peak[0] = max(peak[0], _rss_mb())
 
     threading.Thread(target=watch_rss, daemon=True).start()
+    setup_cpu = _cpu_seconds()["cpu_node_s"]  # imports, opening the dock, the first search
     start = time.monotonic()
     service.start(listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=bootstrap)
     search_ms = held_at_search = None
@@ -230,7 +242,7 @@ def late_child(home: Path, n_records: int, bootstrap: list[str]) -> None:
     print(json.dumps({"records": n_records, "seconds_to_all": round(total, 2), "held": held,
                       "records_per_s": round(held / total) if total else None, "peak_rss_mb": round(peak[0]),
                       "search_mid_sync_ms": None if search_ms is None else round(search_ms, 1),
-                      "held_at_search": held_at_search, **cpu}))
+                      "held_at_search": held_at_search, **cpu, "cpu_node_before_sync_s": setup_cpu}))
 
 
 def _cpu_seconds() -> dict:
@@ -307,7 +319,8 @@ def main() -> None:
                   f"(target <= {row['target_s']:.0f} s); "
                   f"peak RSS {row['peak_rss_mb']} MB; search mid-sync {row['search_mid_sync_ms']} ms at "
                   f"{row['held_at_search']} held; setup {row['setup_s']} s; CPU node {row.get('cpu_node_s')} s + "
-                  f"verify workers {row.get('cpu_verify_workers_s')} s; load {row['load_avg']}")
+                  f"verify workers {row.get('cpu_verify_workers_s')} s + sources {row.get('cpu_sources_s')} s "
+                  f"= {row.get('cpu_ms_per_record')} ms/record; load {row['load_avg']}")
     print(f"load average {load:.2f} on {os.cpu_count()} cores")
 
 

@@ -13,6 +13,7 @@ libp2p specs so the peer id printed here is the one libp2p derives from the same
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
@@ -72,6 +73,11 @@ def public_key_from_peer_id(peer_id: str) -> bytes:
     """The raw 32-byte Ed25519 public key embedded in a peer id; IdentityError for other key types."""
     if not isinstance(peer_id, str) or not 40 <= len(peer_id) <= 60:
         raise IdentityError(f"not an Ed25519 peer id: {str(peer_id)[:60]!r}")
+    return _key_of(peer_id)
+
+
+@functools.lru_cache(maxsize=4096)  # a sync verifies a publisher's records by the thousand: base58 once
+def _key_of(peer_id: str) -> bytes:
     raw = _b58decode(peer_id)
     if len(raw) != len(_PEER_ID_PREFIX) + 32 or not raw.startswith(_PEER_ID_PREFIX):
         raise IdentityError(f"not an Ed25519 peer id (identity multihash of an Ed25519 key): {peer_id!r}")

@@ -24,6 +24,7 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import SpecError
 
@@ -221,40 +222,59 @@ def _io(key: str, io, partial: bool = True) -> dict:
 
 
 def _check_bounds(spec) -> None:
-    """Depth, node count and text size, walked without recursion (a deep spec cannot blow the stack)."""
-    stack, nodes, size = [(spec, 1, "")], 0, 0
+    """Depth, node count and text size, walked without recursion (a deep spec cannot blow the stack).
+    A node's place is kept as (parent's place, key) and spelled out only for an error message:
+    formatting it for every node was a third of the walk (a synced record is walked once, issue 16)."""
+    stack: list[tuple[Any, int, Any]] = [(spec, 1, None)]  # (value, depth, (parent's place, key) or None)
+    nodes = size = 0
     while stack:
-        value, depth, where = stack.pop()
+        value, depth, at = stack.pop()
         nodes += 1
         if nodes > MAX_SEMANTIC_NODES:
             raise SpecError(f"semantic spec: more than {MAX_SEMANTIC_NODES} values; it must stay small")
         if depth > MAX_SEMANTIC_DEPTH:
-            raise SpecError(f"semantic spec: {where or 'the spec'} is nested more than {MAX_SEMANTIC_DEPTH} "
+            raise SpecError(f"semantic spec: {_place(at) or 'the spec'} is nested more than {MAX_SEMANTIC_DEPTH} "
                             "levels deep")
-        if isinstance(value, str):
+        kind = type(value)  # JSON's own types without the Mapping ABC check; others as before
+        if kind is str or (kind is not dict and kind is not list and isinstance(value, str)):
             size += len(value)
-        elif isinstance(value, Mapping):
+        elif kind is dict or (kind is not list and isinstance(value, Mapping)):
             for k, v in value.items():
                 size += len(k) if isinstance(k, str) else 8
-                stack.append((v, depth + 1, f"{where}.{k}" if where else str(k)))
-        elif isinstance(value, (list, tuple)):
-            stack.extend((v, depth + 1, where) for v in value)
+                stack.append((v, depth + 1, (at, k)))
+        elif kind is list or isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1, at) for v in value)
         else:
             size += 8
         if size > MAX_SEMANTIC_BYTES:
             raise SpecError(f"semantic spec: larger than {MAX_SEMANTIC_BYTES} bytes "
-                            f"(at {where or 'the top level'}); keep the description under that")
+                            f"(at {_place(at) or 'the top level'}); keep the description under that")
 
 
-def _check_encoded_size(out: dict) -> None:
-    """The JSON a record carries (UTF-8, as dock/network/signed_records.py writes it) fits its cap."""
+def _place(at) -> str:
+    """"Input.Description.3" from _check_bounds' (parent, key) chain."""
+    keys = []
+    while at is not None:
+        at, key = at
+        keys.append(key)
+    where = ""
+    for key in reversed(keys):
+        where = f"{where}.{key}" if where else str(key)
+    return where
+
+
+def _check_encoded_size(out: dict) -> str:
+    """The JSON a record carries (UTF-8, as dock/network/signed_records.py writes it) fits its cap;
+    that JSON text."""
     try:
-        size = len(json.dumps(out, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        text = json.dumps(out, sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError) as e:
         raise SpecError(f"semantic spec: not JSON data ({e})") from e
+    size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_SEMANTIC_BYTES:
         raise SpecError(f"semantic spec: {size} bytes as JSON is larger than the {MAX_SEMANTIC_BYTES} "
                         "byte limit; shorten the description")
+    return text
 
 
 def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
@@ -266,6 +286,16 @@ def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
     Partial (a search query): anything may be missing or empty (missing fields come back
     empty), but every value given must be allowed. Raises SpecError naming key, value, allowed.
     """
+    return _validate(spec, partial)[0]
+
+
+def validate_semantic_spec_json(spec) -> tuple[dict, str]:
+    """A learnware's spec (partial=False) validated, and the JSON text a record carries of it
+    (json.dumps(spec, sort_keys=True, ensure_ascii=False)), made by the validation anyway."""
+    return _validate(spec, False)
+
+
+def _validate(spec, partial: bool) -> tuple[dict, str]:
     if not isinstance(spec, Mapping):
         raise SpecError(
             f"semantic spec: expected a dict with keys {', '.join(_KNOWN_KEYS)}, got {type(spec).__name__}"
@@ -294,8 +324,7 @@ def validate_semantic_spec(spec, *, partial: bool = False) -> dict:
             f"Output.Dimension: {out['Output']['Dimension']} is not allowed for Classification; "
             "expected >= 2 (one column per class)"
         )
-    _check_encoded_size(out)
-    return out
+    return out, _check_encoded_size(out)
 
 
 def generate_semantic_spec(
@@ -361,16 +390,20 @@ def _string_value(spec: Mapping, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _io_dim(block: Mapping) -> int | None:
+    raw = block.get("Dimension")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw)
+    return None
+
+
 def _io_block(spec: Mapping, key: str) -> tuple[int | None, tuple[tuple[int, str], ...]]:
     block = spec.get(key)
     if not isinstance(block, Mapping):
         return None, ()
-    raw = block.get("Dimension")
-    dim = None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        dim = raw
-    elif isinstance(raw, str) and raw.strip().isdigit():
-        dim = int(raw)
+    dim = _io_dim(block)
     described = block.get("Description")
     pairs: list[tuple[int, str]] = []
     if isinstance(described, Mapping):
@@ -412,6 +445,19 @@ class SemanticView:
             licenses=_class_values(spec, "License"), input_dim=input_dim, output_dim=output_dim,
             input_descriptions=input_descriptions, output_descriptions=output_descriptions,
         )
+
+    @staticmethod
+    def columns(spec: Mapping | None) -> tuple:
+        """(name, description, data_type, task_type, library, license, [scenarios], input_dim,
+        output_dim): the view's values a catalogue row keeps, read without building the view or
+        its column descriptions (a bulk sync stores thousands of records a second, issue 16)."""
+        if not isinstance(spec, Mapping):
+            return "", "", None, None, None, None, [], None, None
+        dims = [_io_dim(block) if isinstance(block := spec.get(key), Mapping) else None for key in ("Input", "Output")]
+        firsts = [values[0] if (values := _class_values(spec, key)) else None
+                  for key in ("Data", "Task", "Library", "License")]
+        return (_string_value(spec, "Name"), _string_value(spec, "Description"), *firsts,
+                list(_class_values(spec, "Scenario")), *dims)
 
     def values(self, key: str) -> tuple[str, ...]:
         """The values of a class or tag field by its spec key: "Data", "Task", "Library", "Scenario", "License"."""

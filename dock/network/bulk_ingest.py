@@ -14,15 +14,14 @@ Same outcomes as calling ingest() on each envelope in order; what differs is onl
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from dock.errors import BudgetRefused, StoreError
 from dock.network.ingest import ingest, record_cost
-from dock.network.signed_records import SignedRecord
+from dock.network.signed_records import SignedRecord, prepared_columns
 from dock.records import LearnwareRecord, compat_key
 from dock.store.sync_tables import NewRecord, SyncStore
 
@@ -86,7 +85,7 @@ def ingest_page(dock, page: list[SignedRecord], from_peer: str | None,
             id=signed.id, semantic_spec=signed.semantic_spec, model_config=signed.model_config, size=signed.size,
             publisher=signed.publisher, stat_spec_types=tuple(sorted(signed.spec_bytes or {})),
         )
-        columns = signed.prepared or prepare(signed).prepared
+        columns = signed.prepared or prepared_columns(signed)
         new = NewRecord(record, specs, signed.publisher, signed.seq, signed.envelope, dict(signed.spec_bytes or {}),
                         columns.semantic_json, columns.fields, columns.model_json)
         batch.append((position, new, cost))
@@ -136,25 +135,12 @@ def _store_batch(dock, store: SyncStore, batch, providers, from_peer, admission,
             admission.stored(cost, from_peer)
 
 
-@dataclass(frozen=True)
-class PreparedColumns:
-    """What storing a record derives from its semantic spec and model config, made once."""
-
-    semantic_json: str  # as the catalogue and the search index keep it
-    model_json: str
-    fields: tuple  # the index's semantic fields (engine._FIELD_NAMES order = the catalogue's columns)
-
-
 def prepare(signed: SignedRecord) -> SignedRecord:
-    """`signed` with its PreparedColumns (a tombstone as it is). Pure: it could run in the verify
-    pool's workers, but measured there it cost more CPU in all than it saved the node."""
+    """`signed` with its PreparedColumns (a tombstone as it is); the verify workers decode
+    records with them (decode_envelope(with_columns=True))."""
     if signed.kind != "record" or signed.prepared is not None:
         return signed
-    view = LearnwareRecord(id=signed.id, semantic_spec=signed.semantic_spec or {}, model_config={}, size=signed.size)
-    columns = PreparedColumns(json.dumps(signed.semantic_spec, sort_keys=True),
-                              json.dumps(signed.model_config, sort_keys=True, default=list),
-                              tuple(getattr(view, name) for name in _index_fields()))
-    return replace(signed, prepared=columns)
+    return replace(signed, prepared=prepared_columns(signed))
 
 
 def _insert_and_index(dock, store: SyncStore, index, rows, providers, entries) -> bool:

@@ -57,8 +57,8 @@ class SignedRecord:
     # the specs decode_envelope parsed and validated from spec_bytes, so storing does not parse
     # them again (issue 16); not part of the record's identity
     parsed_specs: dict[str, Any] | None = field(default=None, compare=False, repr=False)
-    # the catalogue columns bulk storing derives from it (dock/network/bulk_ingest.prepare), made
-    # once; None: derived when stored
+    # the catalogue columns storing derives from it (PreparedColumns), made once by the verify
+    # worker that decoded it; None: derived when stored
     prepared: Any = field(default=None, compare=False, repr=False)
 
     def stat_specs(self) -> dict[str, Any]:
@@ -100,9 +100,10 @@ def sign_tombstone(identity, learnware_id: str, seq: int) -> SignedRecord:
     return decode_envelope(_seal(identity, body))
 
 
-def decode_envelope(data: bytes, *, now_ms: int | None = None) -> SignedRecord:
+def decode_envelope(data: bytes, *, now_ms: int | None = None, with_columns: bool = False) -> SignedRecord:
     """Check size, envelope schema and signature, then the body's schema and contents.
-    `now_ms` (default: this machine's clock) bounds seq and created (MAX_CLOCK_SKEW_MS)."""
+    `now_ms` (default: this machine's clock) bounds seq and created (MAX_CLOCK_SKEW_MS).
+    `with_columns`: a record comes with its PreparedColumns (the verify workers', issue 16)."""
     from p2p import verify
 
     if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_ENVELOPE:
@@ -138,11 +139,36 @@ def decode_envelope(data: bytes, *, now_ms: int | None = None) -> SignedRecord:
                           "(and optionally pieces)")
     size = _size(body["size"])
     pieces = _pieces(body["pieces"]) if "pieces" in body else None
-    semantic = _semantic(body["semantic"])  # the cheap check first
+    semantic, semantic_text = _semantic(body["semantic"])  # the cheap check first
     spec_bytes, parsed = _specs(body["specs"])
-    return SignedRecord(kind="record", size=size, semantic_spec=semantic,
-                        model_config=_model(body["model"]), spec_bytes=spec_bytes, pieces=pieces,
-                        parsed_specs=parsed, **common)
+    model = _model(body["model"])
+    columns = _columns(semantic, semantic_text, model) if with_columns else None
+    return SignedRecord(kind="record", size=size, semantic_spec=semantic, model_config=model,
+                        spec_bytes=spec_bytes, pieces=pieces, parsed_specs=parsed, prepared=columns, **common)
+
+
+@dataclass(frozen=True)
+class PreparedColumns:
+    """What storing a record derives from its semantic spec and model config, made once."""
+
+    semantic_json: str  # as the catalogue and the search index keep it: json.dumps(spec, sort_keys=True)
+    model_json: str
+    fields: tuple  # SemanticView.columns: the index's semantic fields, the catalogue's columns
+
+
+def prepared_columns(signed: SignedRecord) -> PreparedColumns:
+    return _columns(signed.semantic_spec or {}, None, signed.model_config)
+
+
+def _columns(semantic: dict, text: str | None, model: dict | None) -> PreparedColumns:
+    """`text`: the spec's JSON as validation made it (ensure_ascii=False). In ASCII without DEL it
+    is exactly the catalogue's (ensure_ascii=True) JSON, whose encoder escapes only those
+    (tests/dock/test_sync_bulk.py): the usual case, one json.dumps less a record."""
+    from specs.semantic import SemanticView
+
+    if text is None or not text.isascii() or "\x7f" in text:
+        text = json.dumps(semantic, sort_keys=True)
+    return PreparedColumns(text, json.dumps(model, sort_keys=True, default=list), SemanticView.columns(semantic))
 
 
 def _unpack(data: bytes, what: str) -> dict:
@@ -177,13 +203,14 @@ def _pieces(value: Any):
     return Pieces(value["size"], value["root"])
 
 
-def _semantic(text: Any) -> dict:
-    from specs import SpecError, validate_semantic_spec
+def _semantic(text: Any) -> tuple[dict, str]:
+    from specs import SpecError
+    from specs.semantic import validate_semantic_spec_json
 
     if not isinstance(text, str):
         raise RecordError("semantic must be JSON text")
     try:
-        return validate_semantic_spec(json.loads(text), partial=False)
+        return validate_semantic_spec_json(json.loads(text))
     except (ValueError, SpecError) as exc:
         raise RecordError(f"semantic spec: {exc}") from None
     except RecursionError:  # json parses nesting recursively: "[[[[..." from a peer

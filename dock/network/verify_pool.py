@@ -42,8 +42,21 @@ def _get_pool() -> ProcessPoolExecutor | None:
         if _pool is None and not _pool_broken:
             import multiprocessing
 
-            _pool = ProcessPoolExecutor(max_workers=workers(), mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(max_workers=workers(), mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_init_worker)
         return _pool
+
+
+WORKER_GC_THRESHOLD = 50_000  # gc's first threshold in a worker (Python's default: 700 allocations)
+
+
+def _init_worker() -> None:
+    # A chunk's records (~60 objects each) live until the chunk is pickled back; at the default
+    # threshold the collector kept walking them: ~4% of a worker's CPU (issue 16, session 6).
+    # They hold no cycles, and a worker holds nothing else: reference counting frees them.
+    import gc
+
+    gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def shutdown() -> None:
@@ -55,13 +68,14 @@ def shutdown() -> None:
 
 
 def decode_chunk(envelopes: list[bytes], now_ms: int) -> list[SignedRecord | str]:
-    # Preparing the catalogue columns here too (bulk_ingest.prepare) was measured (session 5):
-    # 0.03 ms a record less on the node, ~0.08 more in the workers (the view plus pickling it
-    # back), so more CPU in all; on two shared cores that is slower. The node prepares them.
+    # With the catalogue columns (PreparedColumns): the node, whose storing is the serial part of a
+    # sync, then only stores. Session 5 measured this as more CPU in all (the record's view was
+    # built and pickled back); read straight from the spec, and the semantic JSON taken from the
+    # validation, it costs the workers ~5 us a record and saves the node ~15 (session 6).
     out: list[SignedRecord | str] = []
     for data in envelopes:
         try:
-            out.append(decode_envelope(data, now_ms=now_ms))
+            out.append(decode_envelope(data, now_ms=now_ms, with_columns=True))
         except RecordError as exc:
             out.append(exc.reason)
     return out

@@ -13,6 +13,7 @@ worker outside its package either.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -62,6 +63,11 @@ def model_config_from_json(text: Any) -> dict:
 def _check_module_path(path: Any) -> None:
     if not isinstance(path, str) or not path or len(path) > MAX_MODULE_PATH:
         raise ModelConfigError(f"model module_path must be a file name, got {str(path)[:60]!r}")
+    _check_path_text(path)
+
+
+@functools.lru_cache(maxsize=1024)  # pure, and a sync checks the same few paths thousands of times
+def _check_path_text(path: str) -> None:
     parts = PurePosixPath(path).parts
     if (
         path.startswith("/")

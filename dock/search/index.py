@@ -23,6 +23,7 @@ from dock.records import LearnwareRecord, compat_key
 from dock.search import text_files
 from dock.search.hetero_cache import TABLE_SPEC, ColumnStore
 from dock.search.index_files import BytesFile, Column, read_meta, write_meta
+from dock.search.kernels import blas_single_thread
 from dock.search.stat_group import StatGroup
 from dock.search.text import SemanticIndex
 from dock.store.catalogue import Catalogue
@@ -246,7 +247,11 @@ class SearchIndex:
             blob = b"".join(texts)
             self._json.write(self._json_bytes, blob)
             self._json_bytes += len(blob)
-            self._add_specs(specs)
+            # One BLAS thread for the sketches' small products (as for a search, kernels.py): woken
+            # for them, OpenBLAS's second thread spun on a core afterwards, ~0.1 ms of CPU per
+            # synced record that the verify workers and the sources needed (issue 16, session 6).
+            with blas_single_thread():
+                self._add_specs(specs)
             self._fingerprint_toggle(new_ids)
             if defer_save and time.monotonic() - self._saved_at < SAVE_DEFERRED_SECONDS:
                 self._unsaved = True

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,8 @@ class Column:
             self.a = b
             return
         old = self.capacity
-        self.flush()
+        # No flush first: the old mapping's writes are in the (shared) page cache either way, and
+        # the index's save() flushes every column before meta.json counts the new rows.
         with open(_file(self.path), "r+b") as f:
             f.truncate(cap * self._row_bytes)
         self.a = self._map(cap)
@@ -81,8 +83,19 @@ class Column:
             self.a[old:] = self.fill
 
     def flush(self) -> None:
-        if isinstance(self.a, np.memmap):
+        if not isinstance(self.a, np.memmap):
+            return
+        if sys.platform != "linux":
             self.a.flush()
+            return
+        # Linux's fsync writes the pages dirtied through the mapping too, and os.fsync releases the
+        # GIL, which mmap.flush (msync) keeps while it waits on the disk: during a sync every other
+        # thread of the node (verification results, gossip, searches) stopped meanwhile (issue 16).
+        fd = os.open(_file(self.path), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def replace(self, values: np.ndarray) -> None:
         """Make the column exactly these rows (compaction): a new file, renamed over the old."""

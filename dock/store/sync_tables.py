@@ -42,7 +42,9 @@ class NewRecord:
     envelope: bytes
     spec_bytes: dict[str, bytes]  # as received (validated): stored as they are, not packed again
     semantic_json: str  # the record's semantic spec as the catalogue and the search index keep it
-    fields: tuple  # name, description, data_type, task_type, library_type, license, scenarios, input_dim, output_dim
+    # the record's view in the catalogue's columns (fields[0] is its name): name, description,
+    # data_type, task_type, library_type, license, scenarios, input_dim, output_dim
+    fields: tuple
     model_json: str  # the model config as the catalogue keeps it
 
 
@@ -99,7 +101,8 @@ class SyncStore:
         for item in new:
             r = item.record
             row: list[Any] = [r.id, *item.fields, item.semantic_json, item.model_json, r.size, r.publisher,
-                              r.created_at, now, *listing_columns(r.name, item.specs)]  # 0009: name_key, spec_types
+                              r.created_at, now,
+                              *listing_columns(item.fields[0], item.specs)]  # 0009: name_key, spec_types
             for col, value in zip(lw_cols, row, strict=True):
                 col.append(value)
             for spec in item.specs:  # the points are stored once, as spec_bytes (migration 0008)

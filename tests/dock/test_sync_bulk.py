@@ -5,6 +5,8 @@ search index follows a sync. Real DuckDB, real libp2p hosts on 127.0.0.1, real w
 
 from __future__ import annotations
 
+import json
+
 import msgpack
 import numpy as np
 import pytest
@@ -259,3 +261,36 @@ def test_a_page_is_stored_in_the_lock_order_of_a_search(tmp_path):
         assert free, "the page's store held the catalogue's lock while waiting for the index's"
         assert not storing.is_alive() and out["result"] == (["stored"] * 3, {})
         assert set(index.row_of) == set(dock.catalogue.learnware_ids()) == {s.id for s in signed}
+
+
+def test_a_sync_collects_less_often_and_puts_the_threshold_back():
+    import gc
+
+    from dock.network.sync import SYNC_GC_THRESHOLD, _FewerCollections
+
+    before = gc.get_threshold()
+    fewer = _FewerCollections()
+    try:
+        with fewer:  # two sync workers overlapping: the first to leave must not restore it
+            with fewer:
+                assert gc.get_threshold() == (max(SYNC_GC_THRESHOLD, before[0]), *before[1:])
+            assert gc.get_threshold()[0] == max(SYNC_GC_THRESHOLD, before[0])
+        assert gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("name", ["plain", "naïve – ü", "del\x7fete", 'quote " back \\ tab\t nl\n ctl\x01 \u2028'])
+def test_the_workers_columns_are_what_the_node_made_of_the_record(name):
+    # the semantic JSON is taken from the validation's (ensure_ascii=False) text when that is
+    # byte-identical to the catalogue's json.dumps(sort_keys=True); DEL and non-ASCII are not
+    from dock.network.signed_records import PreparedColumns
+    from specs import SemanticView
+
+    envelope = record(Identity.generate(), _fake_id(name), seq=_now_ms() - 10, name=name)
+    signed = decode_envelope(envelope, with_columns=True)
+    assert signed.semantic_spec["Name"]["Values"] == name
+    assert signed.prepared == PreparedColumns(json.dumps(signed.semantic_spec, sort_keys=True),
+                                              json.dumps(signed.model_config, sort_keys=True, default=list),
+                                              SemanticView.columns(signed.semantic_spec))
+    assert decode_envelope(envelope).prepared is None

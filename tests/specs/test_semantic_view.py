@@ -55,3 +55,20 @@ def test_bare_values_and_numeric_strings_are_read_as_the_validator_would():
     view = SemanticView.from_spec({"Data": "Text", "Name": "bare", "Input": {"Dimension": "5"}})
     assert (view.data_type, view.name, view.input_dim) == ("Text", "bare", 5)
     assert SemanticView.from_spec({"Data": "Text"}) == SemanticView(data_types=("Text",))
+
+
+def _view_columns(spec) -> tuple:
+    view = SemanticView.from_spec(spec)
+    return (view.name, view.description, view.data_type, view.task_type, view.library, view.license,
+            list(view.scenarios), view.input_dim, view.output_dim)
+
+
+@pytest.mark.parametrize("spec", [
+    _learnware_spec(), generate_semantic_spec(data_type="Image", license=["MIT", "Apache-2.0"]),
+    {"Data": "Text", "Name": "bare", "Input": {"Dimension": "5"}, "Output": {"Dimension": True}},
+    None, {}, [], {"Data": 7}, {"Data": {"Values": {"x": 1}}}, {"Name": {"Values": ["a"]}}, {"Input": "4"},
+    {"Scenario": {"Values": [None, "Nature", 3]}, "Output": {"Dimension": " 7 "}},
+])
+def test_columns_are_the_views_values_in_the_catalogues_order(spec):
+    # bulk sync stores these instead of building a view per record (dock/network/bulk_ingest.py)
+    assert SemanticView.columns(spec) == _view_columns(spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 
+import msgpack
 import numpy as np
 import pytest
 
@@ -40,6 +41,22 @@ def test_large_k_on_the_wire_is_refused_before_allocation():
     # and a frame declaring more than the budget is refused before it is inflated
     with pytest.raises(SpecError, match="declared size"):
         spec_from_bytes(pack_spec({"t": "x", "pad": bytes(MAX_DECOMPRESSED_BYTES + 1)}))
+    # a frame that declares no size is held to the budget while it is inflated
+    import zstandard
+
+    undeclared = zstandard.ZstdCompressor(write_content_size=False).compress(
+        msgpack.packb({"t": "x", "pad": bytes(MAX_DECOMPRESSED_BYTES + 1)}))
+    assert zstandard.frame_content_size(undeclared) == -1
+    tracemalloc.start()
+    try:
+        with pytest.raises(SpecError, match=f"larger than {MAX_DECOMPRESSED_BYTES} bytes"):
+            spec_from_bytes(undeclared)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * MAX_DECOMPRESSED_BYTES, peak
+    with pytest.raises(SpecError, match="not a valid zstd frame"):  # cut short
+        spec_from_bytes(pack_spec({"t": "x", "pad": bytes(1000)})[:-5])
     # the honest path at the cap: K x d = MAX_VALUES round-trips
     rng = np.random.default_rng(0)
     d = 1024
