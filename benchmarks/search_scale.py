@@ -353,7 +353,7 @@ def run_query(name: str, n: int, cache: Path, repeats: int, exact_max: int) -> d
     folder = cache_folder(cache, name, n)
     built = json.loads((folder / "built.json").read_text())
     if name == "digits":  # see the module docstring
-        engine.EXACT_MAX_ENTRIES, engine.PREFILTER_MIN = 0, 20
+        engine.EXACT_MAX_POINTS, engine.PREFILTER_MIN = 0, 20
     _, queries = digits() if name == "digits" else synthetic(n, with_items=False)
     first = queries[0][1]
     start = time.perf_counter()

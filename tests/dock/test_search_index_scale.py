@@ -63,7 +63,7 @@ def test_sketch_prefilter_recall_against_exact_scan(tmp_path, monkeypatch, kind)
     fill(cat, specs)
     # Force the prefilter with 40 of 300 candidates (13%; 25 learnwares per family are near-ties):
     # the recall is the sketches' alone.
-    monkeypatch.setattr(engine, "EXACT_MAX_ENTRIES", 0)
+    monkeypatch.setattr(engine, "EXACT_MAX_POINTS", 0)
     monkeypatch.setattr(engine, "PREFILTER_MIN", 40)
     index = SearchIndex.from_catalogue(cat)
     recalls = []

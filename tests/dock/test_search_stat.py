@@ -126,7 +126,7 @@ def test_prefilter_agrees_with_exact_search(tmp_path, monkeypatch):
         query = RKMETableSpecification(centres[c] + rng.normal(size=(20, 5)) * 0.7, np.full(20, 0.05), 0.125)
         info = UserInfo(stat_info={query.type: query})
         exact = search(index, cat, info, limit=10)
-        monkeypatch.setattr(search_mod, "EXACT_MAX_ENTRIES", 0)
+        monkeypatch.setattr(search_mod, "EXACT_MAX_POINTS", 0)
         monkeypatch.setattr(search_mod, "PREFILTER_MIN", 30)
         approx = search(index, cat, info, limit=10)
         monkeypatch.undo()
