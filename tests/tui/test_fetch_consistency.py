@@ -118,12 +118,15 @@ def test_a_preview_that_fetches_turns_where_local_without_a_new_search(dock, pee
                          what="the peer's learnware in the results")
         row = next(r for r in table.rows_shown if r.name == "Remote sign detector")
         first = where(app, "Remote sign detector")
+        # Zips only arrive: if it is not here now, it was not when `first` was read. (Under load the
+        # preview can fetch it before the row is read; then "local" is already right.)
+        fetched_by_then = dock.has_zip(detector)
         await wait_until(pilot, lambda: table.preview_text(row.key).startswith("acc"), timeout=120,
                          what="the remote row measured")
         await settle(pilot)
-        return first, table.preview_text(row.key), where(app, "Remote sign detector")
+        return first, fetched_by_then, table.preview_text(row.key), where(app, "Remote sign detector")
 
-    first, measured, after = run(make_app(dock=dock), scenario)
-    assert first == "not local"
+    first, fetched_by_then, measured, after = run(make_app(dock=dock), scenario)
+    assert first == "not local" or fetched_by_then
     assert float(measured.removeprefix("acc ").rstrip("%")) > 90  # it predicts exactly the label
     assert after == "local" and dock.has_zip(detector)
