@@ -204,10 +204,6 @@ class SemanticIndex:
         self._vocab, self._terms = number, terms
         self._delta, self._arrays, self.delta_rows, self._delta_grams = {}, {}, 0, None
 
-    @property
-    def n_live(self) -> int:
-        return int(np.count_nonzero(self._live.a[: self.n_rows]))
-
     # -- filters -------------------------------------------------------------------------
     def live(self) -> np.ndarray:
         return self._live.a[: self.n_rows]
