@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from specs import spec_from_bytes
+from specs import SpecError, spec_from_bytes
 
 if TYPE_CHECKING:
     from dock.store.catalogue import Catalogue
@@ -62,4 +62,14 @@ def iter_stat_rows(catalogue: Catalogue, ids: list[str] | None = None, batch: in
         sql += " WHERE learnware_id IN (SELECT unnest(?))"
         params.append(list(ids))
     for rows in catalogue.streamed(sql, params, batch):
-        yield [(lid, st, key, float(g), *decode_points(blob, k, dim)) for lid, st, key, g, k, dim, blob in rows]
+        out = []
+        for lid, st, key, g, k, dim, blob in rows:
+            try:
+                out.append((lid, st, key, float(g), *decode_points(blob, k, dim)))
+            except (SpecError, ValueError) as exc:
+                # Stored specs were checked before they were stored, so this is a damaged file or
+                # a bug; one unreadable row must not make every search fail. The learnware stays
+                # findable by its text and filters.
+                log.warning("learnware %s: its stored %s spec cannot be read (%s); it is left out of "
+                            "statistical search", lid, st, exc)
+        yield out

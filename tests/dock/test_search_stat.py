@@ -247,3 +247,20 @@ def test_adding_to_a_built_index_extends_caches_instead_of_rebuilding():
     assert np.isnan(group._self[0.5][29])
     assert group.self_terms(0.5, np.array([29]))[0] == pytest.approx(
         inner_double_loop(specs[29], specs[29], 0.5), abs=1e-6)
+
+
+def test_an_unreadable_stored_spec_leaves_that_learnware_out_of_statistical_search_only(tmp_path, caplog):
+    """Stored specs were checked on the way in; a damaged one (disk, bug, a hand edit) must not
+    make every search fail: the others rank as before, it stays findable by its name."""
+    rng = np.random.default_rng(5)
+    specs = [random_spec(rng) for _ in range(4)]
+    cat = catalogue_with(tmp_path, specs)
+    with cat._lock:
+        cat._con.execute("UPDATE stat_specs SET spec_bytes = '\\x00\\x01'::BLOB WHERE learnware_id = ?", [lid(2)])
+    query = random_spec(rng, gamma=0.5)
+    with caplog.at_level("WARNING"):
+        result = run(cat, query)
+    assert sorted(m.id for m in result.single) == sorted([lid(0), lid(1), lid(3)])
+    assert any(lid(2) in r.getMessage() and "cannot be read" in r.getMessage() for r in caplog.records)
+    by_text = search(SearchIndex.from_catalogue(cat), cat, UserInfo(semantic_spec=semantic_for(name="m2")), limit=5)
+    assert [m.id for m in by_text.single][:1] == [lid(2)]
