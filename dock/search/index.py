@@ -352,14 +352,16 @@ class SearchIndex:
                 specs = {}
         self._load_batch(catalogue, specs)
         rest = [lid for lid in wanted if lid not in self.row_of]  # learnwares without stat specs
-        if rest:
-            self.add_many([(lid, fields, [], text) for lid, fields, text in self._fields(catalogue, rest)])
+        if rest:  # one streamed scan, added in batches: a million at once held GBs of tuples
+            for rows in catalogue.iter_semantic_fields(rest, _LOAD_BATCH, with_json=True):
+                self.add_many([(r[0], dict(zip(_FIELD_NAMES, r[1:-1], strict=True)), [], r[-1]) for r in rows],
+                              defer_save=True)
 
     def _load_batch(self, catalogue: Catalogue, specs: dict[str, list]) -> None:
         if specs:
             fields = {lid: (f, text) for lid, f, text in self._fields(catalogue, list(specs))}
             self.add_many([(lid, *fields[lid][:1], spec_list, fields[lid][1]) for lid, spec_list in specs.items()
-                           if lid in fields])  # a record deleted meanwhile: its specs go with it
+                           if lid in fields], defer_save=True)  # a record deleted meanwhile: its specs go with it
 
     @staticmethod
     def _fields(catalogue: Catalogue, ids: list[str]):

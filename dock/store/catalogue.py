@@ -303,12 +303,13 @@ class Catalogue:
                 return self._con.execute(sql + " ORDER BY id").fetchall()
             return self._con.execute(sql + " WHERE id IN (SELECT unnest(?)) ORDER BY id", [list(ids)]).fetchall()
 
-    def iter_semantic_fields(self, ids: builtins.list[str] | None = None, batch: int = 10000):
+    def iter_semantic_fields(self, ids: builtins.list[str] | None = None, batch: int = 10000,
+                             with_json: bool = False):
         """`semantic_fields` in batches from a streamed scan on a cursor of its own (a consistent
         snapshot; the catalogue's lock is not held between batches): building the text index
         of a million learnwares from one fetchall held ~1 GB of tuples at once."""
         sql = ("SELECT id, name, description, data_type, task_type, library_type, license, scenarios, "
-               "input_dim, output_dim FROM learnwares")
+               f"input_dim, output_dim{', semantic_json' if with_json else ''} FROM learnwares")
         params: builtins.list[Any] = []
         if ids is not None:
             sql += " WHERE id IN (SELECT unnest(?))"

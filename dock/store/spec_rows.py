@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dock.store.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
+SHOWN_UNREADABLE = 5  # unreadable stored specs named one by one in the log; the rest are counted
 
 
 def decode_points(spec_bytes: bytes, k: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +62,7 @@ def iter_stat_rows(catalogue: Catalogue, ids: list[str] | None = None, batch: in
     if ids is not None:
         sql += " WHERE learnware_id IN (SELECT unnest(?))"
         params.append(list(ids))
+    unreadable = 0
     for rows in catalogue.streamed(sql, params, batch):
         out = []
         for lid, st, key, g, k, dim, blob in rows:
@@ -69,7 +71,12 @@ def iter_stat_rows(catalogue: Catalogue, ids: list[str] | None = None, batch: in
             except (SpecError, ValueError) as exc:
                 # Stored specs were checked before they were stored, so this is a damaged file or
                 # a bug; one unreadable row must not make every search fail. The learnware stays
-                # findable by its text and filters.
-                log.warning("learnware %s: its stored %s spec cannot be read (%s); it is left out of "
-                            "statistical search", lid, st, exc)
+                # findable by its text and filters. The first few are named, then only counted.
+                unreadable += 1
+                if unreadable <= SHOWN_UNREADABLE:
+                    log.warning("learnware %s: its stored %s spec cannot be read (%s); it is left out of "
+                                "statistical search", lid, st, exc)
         yield out
+    if unreadable > SHOWN_UNREADABLE:
+        log.warning("%d stored specs in all could not be read and are left out of statistical search",
+                    unreadable)
