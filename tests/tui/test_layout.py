@@ -184,3 +184,22 @@ def test_network_screen_shows_peer_rows_from_real_nodes(dock, tmp_path):
     assert short.startswith(peer.node.peer_id[:6]) and "…" in short
     assert nickname.startswith("[red]alice") and "\x1b" not in nickname and len(nickname) <= 17
     assert address.startswith("/ip4/127.0.0.1/tcp/") and records == "0" and latency.endswith(" ms")
+
+
+def test_the_welcome_gives_way_to_the_file_picker_it_points_to(dock):
+    """At 80x24 the welcome toast covers half the screen for a minute; it tells the user to press
+    ctrl+o, so when they do, it goes (and the picker is not half hidden behind it)."""
+    from tui.dialogs.file_picker import FilePicker
+
+    async def scenario(pilot):
+        app = pilot.app
+        await wait_until(pilot, lambda: len(app._notifications) > 0, what="the welcome")
+        shown = [n.title for n in app._notifications]
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, FilePicker), what="the file picker")
+        await pilot.pause()
+        return shown, [n.title for n in app._notifications]
+
+    before, after = run(make_app(dock=dock, startup_notice="Search with one of these files: ctrl+o"), scenario,
+                        size=(80, 24))
+    assert before == ["Welcome"] and after == []

@@ -337,6 +337,9 @@ class SearchScreen(LearnwareActionsMixin, LwdockScreen):
                 field.value = str(path)
                 self.use_spec()
 
+        # The welcome toast says "ctrl+o"; left up, it would cover half the picker at 80x24. Acted on,
+        # it has done its job (F1 shows it again; other toasts are mirrored on the status line).
+        self.app.clear_notifications()
         self.app.push_screen(FilePicker("Your data or stat spec", field.path, SPEC_SUFFIXES), picked)
 
     # -- keys ------------------------------------------------------------------------------
