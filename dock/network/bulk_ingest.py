@@ -17,7 +17,6 @@ import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 from dock.errors import BudgetRefused, StoreError
 from dock.network.ingest import ingest, record_cost
@@ -133,14 +132,6 @@ def _store_batch(dock, store: SyncStore, batch, providers, from_peer, admission,
         outcomes[position] = "stored"
         if admission is not None:
             admission.stored(cost, from_peer)
-
-
-def prepare(signed: SignedRecord) -> SignedRecord:
-    """`signed` with its PreparedColumns (a tombstone as it is); the verify workers decode
-    records with them (decode_envelope(with_columns=True))."""
-    if signed.kind != "record" or signed.prepared is not None:
-        return signed
-    return replace(signed, prepared=prepared_columns(signed))
 
 
 def _insert_and_index(dock, store: SyncStore, index, rows, providers, entries) -> bool:

@@ -188,14 +188,14 @@ def test_a_page_whose_insert_collides_leaves_no_index_entry_behind(tmp_path):
     """The rows are inserted on another thread while the page is indexed (issue 16): when the
     insert collides (a local write stored one of the ids after the page's lookup), the page's
     new index entries are taken out again, and the one-at-a-time path then stores the rest."""
-    from dock.network.bulk_ingest import _insert_and_index, ingest_page, prepare
+    from dock.network.bulk_ingest import _insert_and_index, ingest_page
     from dock.records import LearnwareRecord, compat_key
     from dock.search.engine import _FIELD_NAMES
     from dock.store.sync_tables import NewRecord
 
     alice = Identity.generate()
     now = _now_ms()
-    signed = [prepare(decode_envelope(record(alice, _fake_id(f"c{n}"), seq=now - 10))) for n in range(3)]
+    signed = [decode_envelope(record(alice, _fake_id(f"c{n}"), seq=now - 10), with_columns=True) for n in range(3)]
     with Dock.open(tmp_path / "dock") as dock:
         dock.search(UserInfo(semantic_spec={}))  # an index to keep up to date
         index = dock._search_index
@@ -232,11 +232,10 @@ def test_a_page_is_stored_in_the_lock_order_of_a_search(tmp_path):
     import sys
     import threading
 
-    from dock.network.bulk_ingest import prepare
 
     alice = Identity.generate()
     now = _now_ms()
-    signed = [prepare(decode_envelope(record(alice, _fake_id(f"lock{n}"), seq=now - 10))) for n in range(3)]
+    signed = [decode_envelope(record(alice, _fake_id(f"lock{n}"), seq=now - 10), with_columns=True) for n in range(3)]
     with Dock.open(tmp_path / "dock") as dock:
         dock.search(UserInfo(semantic_spec={}))  # an index to keep up to date
         index = dock._search_index
