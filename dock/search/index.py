@@ -162,7 +162,8 @@ class SearchIndex:
         held[: present.size] = present
         missing = np.flatnonzero(alive & ~held)  # rows added since the save (all of them if none)
         if missing.size:
-            row_of = {self.id_of(int(r)): int(r) for r in missing}
+            # no saved base: every live row is missing, i.e. the index's own id -> row map
+            row_of = self.row_of if saved is None else {self.id_of(int(r)): int(r) for r in missing}
             for rows in catalogue.iter_semantic_fields(list(row_of) if saved is not None else None):
                 for r in rows:
                     row = row_of.get(r[0])
